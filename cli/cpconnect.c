@@ -1,0 +1,595 @@
+/*
+ * cpconnect: a connection through cpconnectd for scripts.
+ *
+ *   cpconnect [options] host port              stdin -> connection -> stdout
+ *   cpconnect [options] host port prog args... prog reads fd 6, writes fd 7
+ *
+ * One thread copies the connection to its reader, the main thread copies
+ * the writer to the connection: the library allows one reader and one
+ * writer per client at the same time, and buffered TLS plaintext is never
+ * stuck behind a poll() on the socket.
+ */
+#include <sys/socket.h>
+#include <sys/wait.h>
+
+#include <arpa/inet.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+#include <openssl/x509v3.h>
+
+#include "cprops/client.h"
+#include "cpproto.h"
+
+/* Exit codes, documented in cpconnect(1). */
+enum {
+	EXIT_OK = 0,
+	EXIT_FAIL = 1,	   /* I/O error after connecting */
+	EXIT_USAGE = 2,
+	EXIT_DAEMON = 3,   /* cpconnectd not reachable */
+	EXIT_DENIED = 4,   /* refused by policy */
+	EXIT_NETWORK = 5,  /* name, refused, unreachable, timeout */
+	EXIT_TLS = 6,	   /* handshake failed */
+	EXIT_VERIFY = 7,   /* certificate did not verify */
+};
+
+struct opts {
+	int tls, verify, family, retries, info, json, quiet, verbose;
+	double timeout;
+	const char *cafile, *cadir, *sni, *alpn, *sock;
+	const char *host;
+	int port;
+	char **prog;
+};
+
+struct relay {
+	cp_client *c;
+	int out; /* where connection data goes */
+	int err;
+};
+
+static void __attribute__((noreturn))
+usage(int status)
+{
+	FILE *f = status ? stderr : stdout;
+
+	fprintf(f,
+	    "usage: cpconnect [options] host port [program [args...]]\n"
+	    "  -t, --tls             TLS (verified against the daemon's trust "
+	    "store)\n"
+	    "  -k, --no-verify       TLS: report a bad certificate, do not "
+	    "fail\n"
+	    "      --ca-file FILE    TLS: trust anchors from FILE (PEM)\n"
+	    "      --ca-dir DIR      TLS: trust anchors from DIR\n"
+	    "      --servername NAME TLS: server name to send and verify\n"
+	    "      --alpn LIST       TLS: protocols, e.g. h2,http/1.1\n"
+	    "  -r, --retries N       retries after the first attempt (3)\n"
+	    "  -w, --timeout SEC     per attempt and per read/write\n"
+	    "  -4, -6                IPv4 or IPv6 only\n"
+	    "  -S, --socket PATH     daemon socket (else $CPCONNECT_SOCKET)\n"
+	    "  -i, --info            print the verification result and chain "
+	    "to stderr\n"
+	    "  -j, --json            print that information as JSON to stdout "
+	    "and exit\n"
+	    "  -q, --quiet           no error messages\n"
+	    "  -v, --verbose         say what happened on stderr\n"
+	    "  -h, --help            this text\n"
+	    "  -V, --version         the version\n"
+	    "With a program, it runs with the connection readable on fd 6 "
+	    "and\nwritable on fd 7 (plaintext) and PROTO, TCPREMOTEIP, "
+	    "TCPREMOTEPORT\nand CPCONNECT_* describing it.\n"
+	    "Exit status: 0 ok, 1 I/O error, 2 usage, 3 daemon unreachable, "
+	    "4 denied\nby policy, 5 network failure, 6 TLS handshake failure, "
+	    "7 certificate\nverification failure; with a program, its status.\n");
+	exit(status);
+}
+
+static int
+parse_port(const char *s)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno != 0 || *end != '\0' || v < 1 || v > 65535)
+		return -1;
+	return (int)v;
+}
+
+static void
+parse(struct opts *o, int argc, char *argv[])
+{
+	enum { O_CAFILE = 256, O_CADIR, O_SNI, O_ALPN };
+	static const struct option lo[] = {
+		{"tls", no_argument, NULL, 't'},
+		{"no-verify", no_argument, NULL, 'k'},
+		{"ca-file", required_argument, NULL, O_CAFILE},
+		{"ca-dir", required_argument, NULL, O_CADIR},
+		{"servername", required_argument, NULL, O_SNI},
+		{"alpn", required_argument, NULL, O_ALPN},
+		{"retries", required_argument, NULL, 'r'},
+		{"timeout", required_argument, NULL, 'w'},
+		{"socket", required_argument, NULL, 'S'},
+		{"info", no_argument, NULL, 'i'},
+		{"json", no_argument, NULL, 'j'},
+		{"quiet", no_argument, NULL, 'q'},
+		{"verbose", no_argument, NULL, 'v'},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
+		{NULL, 0, NULL, 0},
+	};
+	char *end;
+	int ch;
+
+	memset(o, 0, sizeof(*o));
+	o->verify = 1;
+	o->retries = -1;
+	/* '+': options end at the first operand (the program's own args). */
+	while ((ch = getopt_long(argc, argv, "+46hijkqr:S:tvVw:", lo, NULL)) !=
+	    -1) {
+		switch (ch) {
+		case '4':
+			o->family = AF_INET;
+			break;
+		case '6':
+			o->family = AF_INET6;
+			break;
+		case 't':
+			o->tls = 1;
+			break;
+		case 'k':
+			o->verify = 0;
+			break;
+		case O_CAFILE:
+			o->cafile = optarg;
+			break;
+		case O_CADIR:
+			o->cadir = optarg;
+			break;
+		case O_SNI:
+			o->sni = optarg;
+			break;
+		case O_ALPN:
+			o->alpn = optarg;
+			break;
+		case 'r':
+			o->retries = (int)strtol(optarg, &end, 10);
+			if (*end != '\0' || o->retries < 0 || o->retries > 1000)
+				usage(EXIT_USAGE);
+			break;
+		case 'w':
+			o->timeout = strtod(optarg, &end);
+			if (*end != '\0' || o->timeout <= 0 || o->timeout > 3600)
+				usage(EXIT_USAGE);
+			break;
+		case 'S':
+			o->sock = optarg;
+			break;
+		case 'i':
+			o->info = 1;
+			break;
+		case 'j':
+			o->json = o->info = 1;
+			break;
+		case 'q':
+			o->quiet = 1;
+			break;
+		case 'v':
+			o->verbose = 1;
+			break;
+		case 'V':
+			printf("cpconnect %s\n", CP_CONNECT_VERSION);
+			exit(0);
+		case 'h':
+			usage(0);
+		default:
+			usage(EXIT_USAGE);
+		}
+	}
+	if (argc - optind < 2)
+		usage(EXIT_USAGE);
+	o->host = argv[optind];
+	if ((o->port = parse_port(argv[optind + 1])) == -1) {
+		fprintf(stderr, "cpconnect: bad port: %s\n", argv[optind + 1]);
+		exit(EXIT_USAGE);
+	}
+	if (argc - optind > 2)
+		o->prog = &argv[optind + 2];
+	if ((o->cafile || o->cadir || o->sni || o->alpn || !o->verify) &&
+	    !o->tls) {
+		fprintf(stderr, "cpconnect: TLS options need --tls\n");
+		exit(EXIT_USAGE);
+	}
+}
+
+static int
+exit_for_errno(int e, const char *msg)
+{
+	if (e == EACCES)
+		return EXIT_DENIED;
+	if (e == ECONNREFUSED && strncmp(msg, "cpconnectd not reachable", 24) == 0)
+		return EXIT_DAEMON;
+	if (e == EPROTO && strstr(msg, "verif") != NULL)
+		return EXIT_VERIFY;
+	if (e == EPROTO)
+		return EXIT_TLS;
+	return EXIT_NETWORK;
+}
+
+/* Certificate details, for --info and exec mode. */
+
+static void
+fingerprint(X509 *x, char *out, size_t sz)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int n = 0, i;
+	size_t off = 0;
+
+	out[0] = '\0';
+	if (!X509_digest(x, EVP_sha256(), md, &n))
+		return;
+	for (i = 0; i < n && off + 4 < sz; i++)
+		off += (size_t)snprintf(out + off, sz - off, "%s%02X",
+		    i ? ":" : "", md[i]);
+}
+
+static void
+name_str(X509_NAME *n, char *out, size_t sz)
+{
+	BIO *b = BIO_new(BIO_s_mem());
+	int len;
+
+	out[0] = '\0';
+	if (b == NULL)
+		return;
+	X509_NAME_print_ex(b, n, 0, XN_FLAG_RFC2253);
+	len = BIO_read(b, out, (int)sz - 1);
+	out[len > 0 ? len : 0] = '\0';
+	BIO_free(b);
+}
+
+static void
+time_str(const ASN1_TIME *t, char *out, size_t sz)
+{
+	BIO *b = BIO_new(BIO_s_mem());
+	int len;
+
+	out[0] = '\0';
+	if (b == NULL)
+		return;
+	ASN1_TIME_print(b, t);
+	len = BIO_read(b, out, (int)sz - 1);
+	out[len > 0 ? len : 0] = '\0';
+	BIO_free(b);
+}
+
+static void
+sans_str(X509 *x, char *out, size_t sz)
+{
+	GENERAL_NAMES *gn = X509_get_ext_d2i(x, NID_subject_alt_name, NULL,
+	    NULL);
+	size_t off = 0;
+	int i;
+
+	out[0] = '\0';
+	for (i = 0; gn != NULL && i < sk_GENERAL_NAME_num(gn); i++) {
+		GENERAL_NAME *g = sk_GENERAL_NAME_value(gn, i);
+		char ip[64] = "";
+
+		if (g->type == GEN_DNS)
+			off += (size_t)snprintf(out + off, off < sz ? sz - off : 0,
+			    "%sDNS:%.*s", off ? "," : "", g->d.dNSName->length,
+			    (char *)g->d.dNSName->data);
+		else if (g->type == GEN_IPADD) {
+			int af = g->d.iPAddress->length == 4 ? AF_INET : AF_INET6;
+
+			if (g->d.iPAddress->length == 4 ||
+			    g->d.iPAddress->length == 16)
+				inet_ntop(af, g->d.iPAddress->data, ip, sizeof(ip));
+			off += (size_t)snprintf(out + off, off < sz ? sz - off : 0,
+			    "%sIP:%s", off ? "," : "", ip);
+		}
+		if (off >= sz)
+			break;
+	}
+	GENERAL_NAMES_free(gn);
+}
+
+static void
+json_str(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+
+		if (ch == '"' || ch == '\\')
+			fprintf(f, "\\%c", ch);
+		else if (ch < 0x20)
+			fprintf(f, "\\u%04x", ch);
+		else
+			fputc(ch, f);
+	}
+	fputc('"', f);
+}
+
+static void
+print_info(cp_client *c, int json)
+{
+	STACK_OF(X509) *chain = cp_client_get_peer_chain(c);
+	FILE *f = json ? stdout : stderr;
+	long vr = cp_client_get_verify_result(c);
+	char subj[512], iss[512], nb[64], na[64], fp[128], sans[1024];
+	int i, n = chain ? sk_X509_num(chain) : 0;
+
+	if (json) {
+		fprintf(f, "{\"host\":");
+		json_str(f, c->host);
+		fprintf(f, ",\"port\":%d,\"address\":", c->port);
+		json_str(f, cp_client_get_peer_address(c) ?: "");
+		fprintf(f, ",\"tls\":%s", c->use_ssl ? "true" : "false");
+		if (c->use_ssl) {
+			fprintf(f, ",\"version\":");
+			json_str(f, cp_client_get_tls_version(c) ?: "");
+			fprintf(f, ",\"cipher\":");
+			json_str(f, cp_client_get_cipher(c) ?: "");
+			fprintf(f, ",\"alpn\":");
+			json_str(f, cp_client_get_alpn(c) ?: "");
+			fprintf(f, ",\"verify_result\":%ld,\"verify_text\":",
+			    vr);
+			json_str(f, ssl_verification_error_str((int)vr));
+			fprintf(f, ",\"hostname_match\":%s,\"chain\":[",
+			    cp_client_verify_hostname(c) ? "true" : "false");
+		}
+	} else if (c->use_ssl)
+		fprintf(f, "connected to %s port %d (%s), %s, %s%s%s\n"
+			   "verify result: %ld (%s)\n",
+		    c->host, c->port, cp_client_get_peer_address(c) ?: "?",
+		    cp_client_get_tls_version(c), cp_client_get_cipher(c),
+		    cp_client_get_alpn(c) ? ", ALPN " : "",
+		    cp_client_get_alpn(c) ?: "", vr,
+		    ssl_verification_error_str((int)vr));
+	else
+		fprintf(f, "connected to %s port %d (%s)\n", c->host, c->port,
+		    cp_client_get_peer_address(c) ?: "?");
+	for (i = 0; i < n; i++) {
+		X509 *x = sk_X509_value(chain, i);
+
+		name_str(X509_get_subject_name(x), subj, sizeof(subj));
+		name_str(X509_get_issuer_name(x), iss, sizeof(iss));
+		time_str(X509_get0_notBefore(x), nb, sizeof(nb));
+		time_str(X509_get0_notAfter(x), na, sizeof(na));
+		fingerprint(x, fp, sizeof(fp));
+		sans_str(x, sans, sizeof(sans));
+		if (json) {
+			fprintf(f, "%s{\"subject\":", i ? "," : "");
+			json_str(f, subj);
+			fprintf(f, ",\"issuer\":");
+			json_str(f, iss);
+			fprintf(f, ",\"not_before\":");
+			json_str(f, nb);
+			fprintf(f, ",\"not_after\":");
+			json_str(f, na);
+			fprintf(f, ",\"san\":");
+			json_str(f, sans);
+			fprintf(f, ",\"sha256\":");
+			json_str(f, fp);
+			fprintf(f, "}");
+		} else
+			fprintf(f, "%2d s:%s\n   i:%s\n   v:%s -> %s\n"
+				   "   san:%s\n   sha256:%s\n",
+			    i, subj, iss, nb, na, sans[0] ? sans : "-", fp);
+	}
+	if (json)
+		fprintf(f, "%s}\n", c->use_ssl ? "]" : "");
+}
+
+/* Copying */
+
+static int
+write_all(int fd, const char *p, size_t n)
+{
+	ssize_t w;
+
+	while (n > 0) {
+		if ((w = write(fd, p, n)) == -1) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+static void *
+conn_to_out(void *arg)
+{
+	struct relay *r = arg;
+	char buf[16384];
+	int n;
+
+	while ((n = cp_client_read(r->c, buf, sizeof(buf))) > 0)
+		if (write_all(r->out, buf, (size_t)n) == -1)
+			break;
+	if (n < 0)
+		r->err = errno ? errno : EIO;
+	close(r->out);
+	return NULL;
+}
+
+/* Copy in -> connection, then half-close; returns 0 or an errno. */
+static int
+in_to_conn(cp_client *c, int in)
+{
+	char buf[16384];
+	ssize_t n;
+
+	for (;;) {
+		n = read(in, buf, sizeof(buf));
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		if (cp_client_write(c, buf, (int)n) != (int)n)
+			return errno ? errno : EIO;
+	}
+	/* The peer sees end of file; replies can still arrive. */
+	if (!c->use_ssl)
+		shutdown(cp_client_fd(c), SHUT_WR);
+	return n == -1 ? errno : 0;
+}
+
+static int
+pipe_mode(cp_client *c, int in, int out)
+{
+	struct relay r = {.c = c, .out = out, .err = 0};
+	pthread_t t;
+	int e;
+
+	if (pthread_create(&t, NULL, conn_to_out, &r) != 0)
+		return EXIT_FAIL;
+	e = in_to_conn(c, in);
+	pthread_join(t, NULL);
+	if (e != 0 || r.err != 0) {
+		fprintf(stderr, "cpconnect: %s\n",
+		    cp_client_error(c)[0] ? cp_client_error(c)
+					  : strerror(e ? e : r.err));
+		return EXIT_FAIL;
+	}
+	return EXIT_OK;
+}
+
+static void
+export_env(cp_client *c)
+{
+	X509 *leaf = cp_client_get_server_certificate(c);
+	char buf[1024];
+
+	setenv("PROTO", c->use_ssl ? "TLS" : "TCP", 1);
+	if (cp_client_get_peer_address(c))
+		setenv("TCPREMOTEIP", cp_client_get_peer_address(c), 1);
+	snprintf(buf, sizeof(buf), "%d", cp_client_get_peer_port(c));
+	setenv("TCPREMOTEPORT", buf, 1);
+	setenv("TCPREMOTEHOST", c->host, 1);
+	if (!c->use_ssl)
+		return;
+	setenv("CPCONNECT_TLS_VERSION", cp_client_get_tls_version(c), 1);
+	setenv("CPCONNECT_TLS_CIPHER", cp_client_get_cipher(c), 1);
+	setenv("CPCONNECT_TLS_ALPN", cp_client_get_alpn(c) ?: "", 1);
+	snprintf(buf, sizeof(buf), "%ld", cp_client_get_verify_result(c));
+	setenv("CPCONNECT_VERIFY_RESULT", buf, 1);
+	if (leaf != NULL) {
+		name_str(X509_get_subject_name(leaf), buf, sizeof(buf));
+		setenv("CPCONNECT_PEER_SUBJECT", buf, 1);
+		fingerprint(leaf, buf, sizeof(buf));
+		setenv("CPCONNECT_PEER_SHA256", buf, 1);
+	}
+}
+
+/* ucspi style: the program reads the connection on fd 6 and writes it on
+ * fd 7.  The command relays, so TLS reaches the program as plaintext. */
+static int
+exec_mode(cp_client *c, char **prog)
+{
+	int to_prog[2], from_prog[2], status;
+	pid_t pid;
+	int rv;
+
+	if (pipe2(to_prog, O_CLOEXEC) == -1 || pipe2(from_prog, O_CLOEXEC) == -1) {
+		perror("cpconnect: pipe");
+		return EXIT_FAIL;
+	}
+	export_env(c);
+	if ((pid = fork()) == -1) {
+		perror("cpconnect: fork");
+		return EXIT_FAIL;
+	}
+	if (pid == 0) {
+		if (dup2(to_prog[0], 6) == -1 || dup2(from_prog[1], 7) == -1)
+			_exit(127);
+		execvp(prog[0], prog);
+		fprintf(stderr, "cpconnect: %s: %s\n", prog[0], strerror(errno));
+		_exit(127);
+	}
+	close(to_prog[0]);
+	close(from_prog[1]);
+	rv = pipe_mode(c, from_prog[0], to_prog[1]);
+	close(from_prog[0]);
+	while (waitpid(pid, &status, 0) == -1 && errno == EINTR)
+		;
+	if (WIFEXITED(status))
+		return WEXITSTATUS(status) ? WEXITSTATUS(status) : rv;
+	return 128 + WTERMSIG(status);
+}
+
+int
+main(int argc, char *argv[])
+{
+	struct opts o;
+	cp_client *c;
+	int rv;
+
+	parse(&o, argc, argv);
+	signal(SIGPIPE, SIG_IGN);
+	if (o.sock != NULL)
+		cp_client_set_socket_path(o.sock);
+	c = o.tls ? cp_client_create_ssl(o.host, o.port, o.cafile, o.cadir,
+			o.verify ? SSL_VERIFY_PEER : SSL_VERIFY_NONE)
+		  : cp_client_create(o.host, o.port);
+	if (c == NULL) {
+		if (!o.quiet)
+			fprintf(stderr, "cpconnect: %s: %s\n", o.host,
+			    strerror(errno));
+		return EXIT_USAGE;
+	}
+	if (o.retries >= 0)
+		cp_client_set_retry(c, o.retries);
+	if (o.timeout > 0)
+		cp_client_set_timeout(c, (int)o.timeout,
+		    (int)((o.timeout - (int)o.timeout) * 1e6));
+	if ((o.family && cp_client_set_family(c, o.family) == -1) ||
+	    (o.sni && cp_client_set_server_name(c, o.sni) == -1) ||
+	    (o.alpn && cp_client_set_alpn(c, o.alpn) == -1)) {
+		fprintf(stderr, "cpconnect: %s\n", cp_client_error(c));
+		return EXIT_USAGE;
+	}
+	rv = cp_client_connect(c);
+	if (rv == -1) {
+		int e = errno;
+
+		if (!o.quiet)
+			fprintf(stderr, "cpconnect: %s port %d: %s\n", o.host,
+			    o.port, cp_client_error(c));
+		rv = exit_for_errno(e, cp_client_error(c));
+		cp_client_destroy(c);
+		return rv;
+	}
+	if (rv > 0 && o.verbose)
+		fprintf(stderr, "cpconnect: certificate not verified: %s\n",
+		    ssl_verification_error_str(rv));
+	if (o.verbose && !o.info)
+		fprintf(stderr, "cpconnect: connected to %s port %d\n",
+		    cp_client_get_peer_address(c) ?: o.host, o.port);
+	if (o.info)
+		print_info(c, o.json);
+	if (o.json)
+		rv = EXIT_OK;
+	else if (o.prog != NULL)
+		rv = exec_mode(c, o.prog);
+	else
+		rv = pipe_mode(c, STDIN_FILENO, STDOUT_FILENO);
+	cp_client_close(c);
+	cp_client_destroy(c);
+	return rv;
+}

@@ -1,0 +1,213 @@
+/*
+ * cpconnectd configuration: the parsed form of cpconnectd.conf(5).
+ *
+ * The file is line-oriented.  Words are bare or "quoted" (\" and \\ are the
+ * only escapes), # starts a comment, '{' '}' and ',' are tokens of their
+ * own.  Global settings appear at most once each; rules and destination
+ * blocks keep their file order.  See examples/cpconnectd.conf.
+ *
+ * Every error is reported as "file:line: message".
+ *
+ * Parsing resolves user and group names (getpwnam_r, getgrnam_r) and checks
+ * every value; it does no other I/O and never resolves host names.
+ */
+#ifndef CP_CONF_H
+#define CP_CONF_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define CONF_DEFAULT_PATH "/etc/cpconnect/cpconnectd.conf"
+#define CONF_DEFAULT_USER "_cpconnect"
+#define CONF_MAX_FILE (1024 * 1024) /* bytes */
+#define CONF_MAX_STR 1024	    /* one word or string */
+#define CONF_MAX_RULES 10000
+#define CONF_MAX_DESTS 1000
+#define CONF_MAX_PORTS 64 /* ranges in one port list */
+#define CONF_MAX_PINS 16
+#define CONF_MAX_ALPN 16
+
+#define CONF_TLS12 0x0303 /* same values as TLS1_2_VERSION, TLS1_3_VERSION */
+#define CONF_TLS13 0x0304
+
+enum verdict { V_ALLOW, V_DENY };
+
+/* Who a rule applies to; peers are identified by SO_PEERCRED. */
+enum client_kind {
+	CL_ANY,
+	CL_UID, /* "user NAME|UID" or "uid UID" */
+	CL_GID, /* "group NAME|GID" or "gid GID": primary or supplementary */
+};
+
+struct client_match {
+	enum client_kind kind;
+	uid_t uid;
+	gid_t gid;
+};
+
+enum dest_kind {
+	DEST_ANY,
+	DEST_NAME,    /* exact host name, lower case, no trailing dot */
+	DEST_PATTERN, /* "*.example.com": any name below it, any depth */
+	DEST_ADDR,    /* address or CIDR range (a bare address is /32, /128) */
+};
+
+struct dest_match {
+	enum dest_kind kind;
+	char *name; /* DEST_NAME: the name; DEST_PATTERN: ".example.com" */
+	int af;	    /* DEST_ADDR: AF_INET or AF_INET6 */
+	uint8_t addr[16]; /* network order, host bits cleared */
+	int prefix;
+};
+
+/* n == 0 means any port. */
+struct portset {
+	int n;
+	struct {
+		uint16_t lo, hi;
+	} r[CONF_MAX_PORTS];
+};
+
+#define KIND_TCP 0x1
+#define KIND_TLS 0x2
+
+struct rule {
+	enum verdict action;
+	struct client_match who;
+	struct dest_match dst;
+	struct portset ports;
+	unsigned kinds; /* KIND_TCP | KIND_TLS */
+	const char *file; /* points into struct cpconf */
+	int line;
+};
+
+enum tls_verify {
+	/* Clients may ask for SSL_VERIFY_NONE and inspect the result. */
+	TLSV_OPTIONAL,
+	/* The chain and host name are verified whatever the client asks; a
+	 * failure ends the request with an error. */
+	TLSV_REQUIRED,
+};
+
+enum tls_client_ca {
+	CLIENT_CA_ALLOWED,   /* clients may bring their own trust anchors */
+	CLIENT_CA_FORBIDDEN, /* a request carrying anchors is refused */
+};
+
+/* Bits of dest_tls.set: which fields the block (or global part) named. */
+#define TLSSET_VERIFY 0x01
+#define TLSSET_CLIENT_CA 0x02
+#define TLSSET_MIN 0x04
+#define TLSSET_PINS 0x08
+#define TLSSET_ALPN 0x10
+#define TLSSET_CERT 0x20
+
+/*
+ * TLS policy.  The global one has these defaults:
+ *	verify optional, client-ca allowed, min-tls 1.2, alpn any, no pins,
+ *	no client certificate.
+ * "verify optional" by default lets unchanged cprops programs that use
+ * SSL_VERIFY_NONE keep working; a destination block may say
+ * "verify required".  When neither the block nor the global part says
+ * "verify" at all, a policy with pins or a client certificate is
+ * "verify required": a pin or a key is only worth something if the peer is
+ * verified.
+ *
+ * Pins are SHA-256 digests of a certificate's SubjectPublicKeyInfo; when
+ * there are any, at least one certificate of the verified chain must match
+ * one of them.  nalpn == 0 means any ALPN protocol may be requested;
+ * otherwise every protocol a client offers must be in the list.
+ */
+struct dest_tls {
+	enum tls_verify verify;
+	enum tls_client_ca client_ca;
+	int min_version; /* CONF_TLS12 or CONF_TLS13 */
+	int npins;
+	uint8_t pins[CONF_MAX_PINS][32];
+	int nalpn;
+	char *alpn[CONF_MAX_ALPN];
+	char *cert_file; /* client certificate chain (PEM) and its key */
+	char *key_file;
+	const char *file; /* the destination block; NULL for global */
+	int line;
+	unsigned set; /* TLSSET_* */
+};
+
+/* destination "host-or-range" [port P] { ... } */
+struct destination {
+	struct dest_match dst;
+	struct portset ports;
+	struct dest_tls own;	/* what the block says; owns its strings */
+	struct dest_tls merged; /* global, then the block; borrows strings */
+	const char *file;
+	int line;
+};
+
+/*
+ * Global settings and their defaults.  Timeouts are upper bounds: a client
+ * may ask for less, never for more.
+ */
+struct conf_global {
+	char *socket_path;	 /* socket: CP_DEFAULT_SOCKET */
+	mode_t socket_mode;	 /* socket-mode: 0666, the rules decide */
+	gid_t socket_gid;	 /* socket-group: (gid_t)-1, unchanged */
+	unsigned engines;	 /* engines: 0, one per CPU; at most 256 */
+	char *user;		 /* user: CONF_DEFAULT_USER */
+	int user_resolved;	 /* 1 when "user" was given and looked up */
+	uid_t user_uid;		 /* valid when user_resolved */
+	gid_t user_gid;		 /* the user's primary group */
+	char *ca_file;		 /* ca-file: NULL, OpenSSL's default */
+	char *ca_path;		 /* ca-path: NULL, OpenSSL's default */
+	unsigned connect_ms;	 /* connect-timeout: 10s, per attempt */
+	unsigned handshake_ms;	 /* handshake-timeout: 10s */
+	unsigned request_ms;	 /* request-timeout: 30s, whole request */
+	unsigned retry_max;	 /* retry-max: 3 retries a client may ask */
+	unsigned retry_delay_ms; /* retry-delay: 250ms, least delay between
+				    attempts; smaller requests are raised */
+	unsigned max_req_per_uid; /* max-requests-per-user: 64 in flight */
+	unsigned max_req;	 /* max-requests: 1024 in flight, all users */
+	unsigned session_idle_ms; /* session-idle-timeout: 5m */
+	unsigned max_sessions;	 /* max-sessions: 1024 client sessions */
+};
+
+struct cpconf {
+	char *file; /* the name given to conf_parse(); rules point here */
+	struct conf_global g;
+	struct dest_tls tls; /* global TLS policy */
+	struct rule *rules;
+	size_t nrules;
+	struct destination *dests;
+	size_t ndests;
+};
+
+/* Parse text[0..len) named name (used in messages).  0 or -1 and err. */
+int conf_parse(struct cpconf **out, const char *name, const char *text,
+    size_t len, char *err, size_t errsz);
+/*
+ * Read and parse a regular file of at most CONF_MAX_FILE bytes.  With path
+ * NULL, CONF_DEFAULT_PATH is read if it exists, and the built-in default
+ * policy (conf_default) is used if it does not.
+ */
+int conf_load(struct cpconf **out, const char *path, int unprivileged,
+    char *err, size_t errsz);
+/*
+ * The built-in policy: any user may reach any public destination, any port,
+ * TCP or TLS; special-purpose ranges are refused.  With unprivileged set
+ * (a user's own daemon), getuid() may also reach 127.0.0.0/8 and ::1.
+ */
+int conf_default(struct cpconf **out, int unprivileged);
+void conf_free(struct cpconf *);
+
+/* "rule at file:line" for logs and denial messages. */
+const char *conf_rule_str(const struct rule *, char *buf, size_t len);
+
+/*
+ * 1 if s[0..len) is a host name: labels of letters, digits, '-' and '_',
+ * 1..63 bytes each, at most 253 bytes, an optional final dot, and a last
+ * label that is not all digits (so "10.1" or "2130706433", which
+ * inet_aton() would take for addresses, are not names).
+ */
+int conf_hostname_ok(const char *s, size_t len);
+
+#endif

@@ -1,0 +1,556 @@
+/*
+ * cpconnectd: the parent process.
+ *
+ * It reads the configuration, takes the listening socket (from systemd or
+ * by binding it), and starts one engine per CPU by fork + exec of itself
+ * with -E.  It never reads a byte from a client.  It restarts engines that
+ * die, reloads on SIGHUP by starting a new generation of engines and
+ * letting the old one drain, and keeps systemd informed.
+ *
+ * Descriptor convention for an engine: 3 = listening socket, 4 = channel
+ * to the parent (SOCK_SEQPACKET; the engine sends struct engine_stats,
+ * end of file tells the engine to drain and exit).
+ */
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <systemd/sd-daemon.h>
+
+#include "conf.h"
+#include "cpproto.h"
+#include "engine.h"
+#include "ev.h"
+#include "log.h"
+#include "notify.h"
+#include "sandbox.h"
+#include "tls.h"
+
+#define ENGINE_LFD 3
+#define ENGINE_CTLFD 4
+#define MAX_ENGINES 64
+
+struct child {
+	pid_t pid;
+	int ctl; /* -1 once told to drain */
+	int gen;
+	struct engine_stats st;
+	uint64_t started;
+};
+
+struct opts {
+	int foreground, verbose, check, engine, nosandbox;
+	const char *conffile, *sockpath, *resolvers;
+	int engine_id;
+	char *const *argv;
+};
+
+static struct child kids[2 * MAX_ENGINES];
+static int nkids;
+static int generation;
+
+static void __attribute__((noreturn))
+usage(void)
+{
+	fprintf(stderr, "usage: cpconnectd [-dnSv] [-f file] [-s socket] "
+			"[-R servers]\n");
+	exit(2);
+}
+
+/* An explicit -f must exist; the default file may be absent, and then the
+ * built-in default policy applies. */
+static struct cpconf *
+load_conf(const struct opts *o, char *err, size_t errsz)
+{
+	struct cpconf *cf = NULL;
+
+	if (conf_load(&cf, o->conffile, geteuid() != 0, err, errsz) == -1)
+		return NULL;
+	return cf;
+}
+
+static void
+parse_opts(struct opts *o, int argc, char *argv[])
+{
+	int ch;
+
+	memset(o, 0, sizeof(*o));
+	o->argv = argv;
+	while ((ch = getopt(argc, argv, "dE:f:nR:s:Sv")) != -1) {
+		switch (ch) {
+		case 'd':
+			o->foreground = 1;
+			break;
+		case 'E':
+			o->engine = 1;
+			o->engine_id = atoi(optarg);
+			break;
+		case 'f':
+			o->conffile = optarg;
+			break;
+		case 'n':
+			o->check = 1;
+			break;
+		case 'R':
+			o->resolvers = optarg;
+			break;
+		case 's':
+			o->sockpath = optarg;
+			break;
+		case 'S':
+			o->nosandbox = 1;
+			break;
+		case 'v':
+			o->verbose++;
+			break;
+		default:
+			usage();
+		}
+	}
+	if (optind != argc)
+		usage();
+}
+
+/* Engine process */
+
+static SSL_CTX *
+engine_ssl(const struct cpconf *cf)
+{
+	struct tls_settings ts;
+	char err[256];
+	SSL_CTX *ctx;
+
+	memset(&ts, 0, sizeof(ts));
+	ts.min_version = cf->tls.min_version;
+	ts.ca_file = cf->g.ca_file;
+	ts.ca_dir = cf->g.ca_path;
+	if ((ctx = tls_ctx_new(&ts, err, sizeof(err))) == NULL)
+		fatalx("trust store: %s", err);
+	return ctx;
+}
+
+static int __attribute__((noreturn))
+engine_main(const struct opts *o)
+{
+	struct engine_env env;
+	struct cpconf *cf;
+	char err[512], name[32];
+	int rv;
+
+	snprintf(name, sizeof(name), "engine %d", o->engine_id);
+	log_procname(name);
+	if ((cf = load_conf(o, err, sizeof(err))) == NULL)
+		fatalx("%s", err);
+	memset(&env, 0, sizeof(env));
+	env.id = o->engine_id;
+	env.lfd = ENGINE_LFD;
+	env.ctlfd = ENGINE_CTLFD;
+	env.conf = cf;
+	env.resolvers = o->resolvers;
+	/* Everything that needs the file system happens before this. */
+	env.ssl = engine_ssl(cf);
+	if (!o->nosandbox) {
+		rv = sandbox_engine(geteuid() == 0 ? cf->g.user : NULL, 0, err,
+		    sizeof(err));
+		if (rv == -1)
+			fatalx("sandbox: %s", err);
+		if (rv == 1)
+			log_warnx("sandbox: %s", err);
+	}
+	env.test_hooks = getenv("CPCONNECTD_TEST_HOOKS") != NULL;
+	rv = engine_run(&env);
+	SSL_CTX_free(env.ssl);
+	conf_free(cf);
+	exit(rv);
+}
+
+/* Parent process */
+
+static int
+bind_socket(const char *path, mode_t mode)
+{
+	struct sockaddr_un sun;
+	int fd;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof(sun.sun_path))
+		fatalx("socket path too long: %s", path);
+	memcpy(sun.sun_path, path, strlen(path));
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
+		 0)) == -1)
+		fatal("socket");
+	/* A stale socket from a previous run: remove it only if nobody is
+	 * listening on it. */
+	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0)
+		fatalx("%s: another daemon is listening", path);
+	if (errno == ECONNREFUSED)
+		unlink(path);
+	close(fd);
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
+		 0)) == -1)
+		fatal("socket");
+	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1)
+		fatal("bind %s", path);
+	if (chmod(path, mode) == -1)
+		fatal("chmod %s", path);
+	if (listen(fd, SOMAXCONN) == -1)
+		fatal("listen %s", path);
+	return fd;
+}
+
+static int
+listen_socket(const char *path, mode_t mode, int *bound)
+{
+	int n = sd_listen_fds(1);
+
+	*bound = 0;
+	if (n > 1)
+		fatalx("socket activation: %d sockets passed, expected 1", n);
+	if (n == 1) {
+		int fd = SD_LISTEN_FDS_START;
+
+		if (sd_is_socket_unix(fd, SOCK_STREAM, 1, NULL, 0) <= 0)
+			fatalx("socket activation: not a listening unix "
+			       "stream socket");
+		if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) == -1 ||
+		    fcntl(fd, F_SETFD, FD_CLOEXEC) == -1)
+			fatal("fcntl");
+		log_info("listening on the socket from systemd");
+		return fd;
+	}
+	*bound = 1;
+	return bind_socket(path, mode);
+}
+
+static int
+engine_count(const struct cpconf *cf)
+{
+	long n = cf->g.engines;
+
+	if (n <= 0)
+		n = sysconf(_SC_NPROCESSORS_ONLN);
+	if (n < 1)
+		n = 1;
+	return n > MAX_ENGINES ? MAX_ENGINES : (int)n;
+}
+
+static void
+spawn(const struct opts *o, int lfd, int id)
+{
+	char *argv[16], idbuf[16];
+	int sv[2], i = 0, k;
+	pid_t pid;
+
+	if (nkids == (int)(sizeof(kids) / sizeof(kids[0])))
+		fatalx("too many engines");
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == -1)
+		fatal("socketpair");
+	snprintf(idbuf, sizeof(idbuf), "%d", id);
+	argv[i++] = "cpconnectd";
+	argv[i++] = "-E";
+	argv[i++] = idbuf;
+	if (o->foreground)
+		argv[i++] = "-d";
+	for (k = 0; k < o->verbose && k < 2; k++)
+		argv[i++] = "-v";
+	if (o->nosandbox)
+		argv[i++] = "-S";
+	if (o->conffile) {
+		argv[i++] = "-f";
+		argv[i++] = (char *)o->conffile;
+	}
+	if (o->resolvers) {
+		argv[i++] = "-R";
+		argv[i++] = (char *)o->resolvers;
+	}
+	argv[i] = NULL;
+
+	if ((pid = fork()) == -1)
+		fatal("fork");
+	if (pid == 0) {
+		/* Exactly two descriptors survive the exec, at 3 and 4. */
+		if (dup2(lfd, ENGINE_LFD) == -1 ||
+		    dup2(sv[1], ENGINE_CTLFD) == -1)
+			_exit(127);
+		if (fcntl(ENGINE_LFD, F_SETFD, 0) == -1 ||
+		    fcntl(ENGINE_CTLFD, F_SETFD, 0) == -1)
+			_exit(127);
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
+		execv("/proc/self/exe", argv);
+		_exit(127);
+	}
+	close(sv[1]);
+	kids[nkids].pid = pid;
+	kids[nkids].ctl = sv[0];
+	kids[nkids].gen = generation;
+	kids[nkids].started = ev_clock_ms();
+	memset(&kids[nkids].st, 0, sizeof(kids[nkids].st));
+	nkids++;
+	log_debug("engine %d started, pid %d", id, (int)pid);
+}
+
+static void
+drain_generation(int gen)
+{
+	int i;
+
+	for (i = 0; i < nkids; i++)
+		if (kids[i].gen == gen && kids[i].ctl != -1) {
+			close(kids[i].ctl);
+			kids[i].ctl = -1;
+		}
+}
+
+static void
+stats_read(void)
+{
+	struct engine_stats st;
+	int i;
+
+	for (i = 0; i < nkids; i++) {
+		if (kids[i].ctl == -1)
+			continue;
+		while (recv(kids[i].ctl, &st, sizeof(st), MSG_DONTWAIT) ==
+		    (ssize_t)sizeof(st))
+			kids[i].st = st;
+	}
+}
+
+static void
+report_status(void)
+{
+	uint64_t served = 0;
+	uint32_t inflight = 0, sessions = 0;
+	int i, live = 0;
+
+	stats_read();
+	for (i = 0; i < nkids; i++) {
+		served += kids[i].st.served;
+		inflight += kids[i].st.inflight;
+		sessions += kids[i].st.sessions;
+		if (kids[i].gen == generation)
+			live++;
+	}
+	notify_status("%d engines, %llu requests served, %u in flight, "
+		      "%u sessions",
+	    live, (unsigned long long)served, inflight, sessions);
+}
+
+/*
+ * Reap engines.  One of the current generation that died is restarted; a
+ * restart is delayed when the engine lived less than a second, so a crash
+ * loop cannot spin.  Returns how many restarts are due now.
+ */
+static int
+reap(int stopping, int *delayed)
+{
+	int status, i, due = 0;
+	pid_t pid;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		for (i = 0; i < nkids && kids[i].pid != pid; i++)
+			;
+		if (i == nkids)
+			continue;
+		if (kids[i].ctl != -1)
+			close(kids[i].ctl);
+		if (kids[i].gen == generation && !stopping) {
+			if (WIFSIGNALED(status))
+				log_warnx("engine pid %d killed by signal %d; "
+					  "restarting",
+				    (int)pid, WTERMSIG(status));
+			else
+				log_warnx("engine pid %d exited with status "
+					  "%d; restarting",
+				    (int)pid, WEXITSTATUS(status));
+			if (ev_clock_ms() - kids[i].started < 1000)
+				(*delayed)++;
+			else
+				due++;
+		} else
+			log_debug("engine pid %d finished", (int)pid);
+		kids[i] = kids[--nkids];
+	}
+	return due;
+}
+
+static int
+signals_fd(void)
+{
+	sigset_t set;
+	int fd;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGCHLD);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	if (sigprocmask(SIG_BLOCK, &set, NULL) == -1)
+		fatal("sigprocmask");
+	if ((fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK)) == -1)
+		fatal("signalfd");
+	return fd;
+}
+
+static void
+start_generation(const struct opts *o, int lfd, int n)
+{
+	int i;
+
+	generation++;
+	for (i = 0; i < n; i++)
+		spawn(o, lfd, i);
+}
+
+/* SIGHUP: a bad file keeps the old policy.  A good one gets a new
+ * generation of engines; the old one finishes its requests and exits, so
+ * requests in flight end under the policy they started with. */
+static int
+reload(const struct opts *o, int lfd, int *nengines)
+{
+	struct cpconf *cf;
+	char err[512];
+
+	notify_reloading();
+	if ((cf = load_conf(o, err, sizeof(err))) == NULL) {
+		log_warnx("reload failed, keeping the running configuration: "
+			  "%s",
+		    err);
+		notify_ready();
+		return -1;
+	}
+	*nengines = engine_count(cf);
+	conf_free(cf);
+	drain_generation(generation);
+	start_generation(o, lfd, *nengines);
+	log_info("configuration reloaded");
+	notify_ready();
+	return 0;
+}
+
+static void
+raise_nofile(void)
+{
+	struct rlimit rl;
+
+	/* One descriptor per session and per connection in flight. */
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+static int
+parent_main(const struct opts *o)
+{
+	struct cpconf *cf;
+	char err[512];
+	const char *path;
+	uint64_t wd_usec = 0, next_wd = 0, next_status = 0;
+	int lfd, sfd, bound, nengines, delayed = 0, stopping = 0;
+
+	if ((cf = load_conf(o, err, sizeof(err))) == NULL)
+		fatalx("%s", err);
+	if (o->check) {
+		printf("configuration OK\n");
+		conf_free(cf);
+		return 0;
+	}
+	raise_nofile();
+	path = o->sockpath ? o->sockpath : cf->g.socket_path;
+	lfd = listen_socket(path, (mode_t)cf->g.socket_mode, &bound);
+	nengines = engine_count(cf);
+	conf_free(cf);
+	/* Engines need the file system only before their sandbox: fail
+	 * early here if the trust store cannot be read. */
+	sfd = signals_fd();
+	start_generation(o, lfd, nengines);
+	if (bound)
+		log_info("listening on %s", path);
+	log_info("%d engines started", nengines);
+	notify_ready();
+	if (notify_watchdog_usec(&wd_usec) > 0)
+		next_wd = ev_clock_ms();
+
+	while (!stopping || nkids > 0) {
+		struct pollfd pfd = {.fd = sfd, .events = POLLIN};
+		struct signalfd_siginfo si;
+		uint64_t now = ev_clock_ms();
+
+		if (wd_usec && now >= next_wd) {
+			notify_watchdog();
+			next_wd = now + wd_usec / 2000;
+		}
+		if (now >= next_status) {
+			report_status();
+			next_status = now + 1000;
+		}
+		if (delayed > 0 && !stopping) {
+			delayed--;
+			spawn(o, lfd, nkids);
+		}
+		if (poll(&pfd, 1, 250) == -1 && errno != EINTR)
+			fatal("poll");
+		while (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+			switch (si.ssi_signo) {
+			case SIGCHLD: {
+				int due = reap(stopping, &delayed);
+
+				while (due-- > 0)
+					spawn(o, lfd, nkids);
+				break;
+			}
+			case SIGHUP:
+				if (!stopping)
+					reload(o, lfd, &nengines);
+				break;
+			default:
+				if (!stopping) {
+					log_info("stopping");
+					notify_stopping();
+					stopping = 1;
+					drain_generation(generation);
+					for (int i = 0; i < nkids; i++)
+						kill(kids[i].pid, SIGTERM);
+				}
+			}
+		}
+		if (stopping)
+			reap(1, &delayed);
+	}
+	if (bound)
+		unlink(path);
+	return 0;
+}
+
+int
+main(int argc, char *argv[])
+{
+	struct opts o;
+
+	parse_opts(&o, argc, argv);
+	/* Engines are started with -d when the parent runs in the
+	 * foreground: both log to stderr. */
+	log_init(o.foreground || o.check || isatty(STDERR_FILENO), o.verbose,
+	    o.engine ? "engine" : "cpconnectd");
+	signal(SIGPIPE, SIG_IGN);
+	if (o.engine)
+		engine_main(&o);
+	return parent_main(&o);
+}

@@ -1,0 +1,1144 @@
+/*
+ * The engine: client sessions and their requests.
+ *
+ * Data flows one way through a request:
+ *   decode -> limits -> policy (name) -> resolve -> dial (policy per
+ *   address) -> tls -> reply
+ * and every stage either hands the request to the next or ends it with
+ * req_fail().  A request always ends with exactly one RESULT message.
+ */
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/x509_vfy.h>
+
+#include "cacache.h"
+#include "conf.h"
+#include "cpproto.h"
+#include "dial.h"
+#include "engine.h"
+#include "ev.h"
+#include "imsg.h"
+#include "log.h"
+#include "msg.h"
+#include "policy.h"
+#include "resolve.h"
+#include "tls.h"
+
+#define MAX_GROUPS 64
+#define MAX_REQ_PER_SESSION 64 /* requests in flight on one session */
+#define STAGGER_MS 250	       /* RFC 8305 connection attempt delay */
+
+struct session;
+
+enum req_stage { ST_RESOLVE, ST_DIAL, ST_TLS, ST_DONE };
+
+struct request {
+	struct request *next;
+	struct session *s;
+	uint32_t id;
+	enum req_stage stage;
+	struct cp_connect c;
+	uint64_t start;
+	struct ev_timer deadline;
+	struct resolve_req *rr;
+	struct dial *dial;
+	struct addr_list al;
+	int fd; /* connected socket once dialed */
+	struct sockaddr_storage peer;
+	socklen_t peerlen;
+	uint32_t attempts;
+	struct ev_io io; /* the socket during the handshake */
+	struct tls_conn *tls;
+	X509_STORE *anchors;
+};
+
+struct uidcount {
+	struct uidcount *next;
+	uid_t uid;
+	uint32_t n;
+};
+
+struct session {
+	struct session *next, **prevp;
+	struct engine *e;
+	struct ev_io io;
+	struct imsgbuf ib;
+	struct cp_peer peer;
+	gid_t groups[MAX_GROUPS];
+	int hello;
+	int closing; /* flushing a final error, then close */
+	struct ev_timer idle;
+	struct request *reqs;
+	uint32_t nreqs;
+	struct ca_builder *cab;
+};
+
+struct engine {
+	const struct engine_env *env;
+	const struct cpconf *conf;
+	struct ev *ev;
+	struct ev_io lio, cio;
+	struct resolver *res;
+	struct ca_cache *cas;
+	struct session *sessions;
+	struct uidcount *uids;
+	struct engine_stats st;
+	int stopping;
+	struct ev_timer stats_timer;
+};
+
+static volatile sig_atomic_t got_term;
+
+static void session_close(struct session *);
+static void session_flush(struct session *);
+static void session_retime(struct session *);
+static void req_resolved(void *, const struct addr_list *, int, int,
+    const char *);
+static void req_dialed(void *, int, const struct sockaddr *, socklen_t, int,
+    int, const char *, uint32_t);
+static void req_tls_step(struct request *);
+
+/* Per-uid accounting: requests in flight. */
+
+static struct uidcount *
+uid_slot(struct engine *e, uid_t uid, int create)
+{
+	struct uidcount *u;
+
+	for (u = e->uids; u != NULL; u = u->next)
+		if (u->uid == uid)
+			return u;
+	if (!create || (u = calloc(1, sizeof(*u))) == NULL)
+		return NULL;
+	u->uid = uid;
+	u->next = e->uids;
+	e->uids = u;
+	return u;
+}
+
+static void
+uid_release(struct engine *e, uid_t uid)
+{
+	struct uidcount *u, **up;
+
+	for (up = &e->uids; (u = *up) != NULL; up = &u->next)
+		if (u->uid == uid) {
+			if (--u->n == 0) {
+				*up = u->next;
+				free(u);
+			}
+			return;
+		}
+}
+
+/* Replies */
+
+static int
+send_msg(struct session *s, uint32_t type, uint32_t id, int fd,
+    struct abuf *b)
+{
+	int r;
+
+	if (abuf_failed(b)) {
+		if (fd != -1)
+			close(fd);
+		errno = b->failed;
+		return -1;
+	}
+	r = imsg_compose(&s->ib, type, id, (uint32_t)getpid(), fd, b->buf,
+	    b->len);
+	return r;
+}
+
+static void
+send_result(struct session *s, uint32_t id, const struct cp_result *res,
+    int fd)
+{
+	struct abuf b;
+
+	abuf_init(&b);
+	cp_result_encode(&b, res);
+	if (send_msg(s, CP_MSG_RESULT, id, fd, &b) == -1)
+		log_warn("session uid %u: result", (unsigned)s->peer.uid);
+	abuf_free(&b);
+	session_flush(s);
+}
+
+/* A request-less error (protocol): answer and close the session. */
+static void
+session_error(struct session *s, uint32_t id, int eclass, int err,
+    const char *fmt, ...)
+{
+	struct cp_result res;
+	va_list ap;
+
+	memset(&res, 0, sizeof(res));
+	res.status = CP_STATUS_ERROR;
+	res.eclass = (uint8_t)eclass;
+	res.err = (uint32_t)err;
+	va_start(ap, fmt);
+	vsnprintf(res.errtext, sizeof(res.errtext), fmt, ap);
+	va_end(ap);
+	log_info("uid %u pid %d: %s", (unsigned)s->peer.uid,
+	    (int)s->peer.pid, res.errtext);
+	send_result(s, id, &res, -1);
+	s->closing = 1;
+	session_flush(s);
+}
+
+/* Request life cycle */
+
+static void
+req_unlink(struct request *r)
+{
+	struct session *s = r->s;
+	struct request **rp;
+
+	for (rp = &s->reqs; *rp != NULL; rp = &(*rp)->next)
+		if (*rp == r) {
+			*rp = r->next;
+			break;
+		}
+	s->nreqs--;
+	s->e->st.inflight--;
+	uid_release(s->e, s->peer.uid);
+}
+
+static void
+req_free(struct request *r)
+{
+	struct ev *ev = r->s->e->ev;
+
+	ev_timer_stop(ev, &r->deadline);
+	if (r->rr != NULL)
+		resolve_cancel(r->rr);
+	if (r->dial != NULL)
+		dial_cancel(r->dial);
+	ev_io_stop(ev, &r->io);
+	if (r->tls != NULL)
+		tls_conn_free(r->tls);
+	if (r->anchors != NULL)
+		X509_STORE_free(r->anchors);
+	if (r->fd != -1)
+		close(r->fd);
+	explicit_bzero(&r->c, sizeof(r->c));
+	free(r);
+}
+
+static void
+fmt_peer(const struct request *r, char *buf, size_t sz, uint16_t *port)
+{
+	const struct sockaddr *sa = (const struct sockaddr *)&r->peer;
+
+	buf[0] = '\0';
+	*port = 0;
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const void *)sa;
+
+		inet_ntop(AF_INET, &in->sin_addr, buf, (socklen_t)sz);
+		*port = ntohs(in->sin_port);
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const void *)sa;
+
+		inet_ntop(AF_INET6, &in6->sin6_addr, buf, (socklen_t)sz);
+		*port = ntohs(in6->sin6_port);
+	}
+}
+
+/* The audit line: who, where, outcome, verify result, time taken. */
+static void
+req_log(const struct request *r, const struct cp_result *res)
+{
+	const struct session *s = r->s;
+
+	log_info("uid %u gid %u pid %d: %s %s:%u -> %s%s%s: %s%s%s "
+		 "verify %u, %u attempts, %u ms",
+	    (unsigned)s->peer.uid, (unsigned)s->peer.gid, (int)s->peer.pid,
+	    r->c.tls ? "tls" : "tcp", r->c.host, r->c.port,
+	    res->peer_addr[0] ? res->peer_addr : "-",
+	    res->status == CP_STATUS_OK && res->alpn[0] ? " alpn " : "",
+	    res->status == CP_STATUS_OK ? res->alpn : "",
+	    res->status == CP_STATUS_OK ? "ok" : cp_eclass_str(res->eclass),
+	    res->errtext[0] ? ", " : "", res->errtext,
+	    (unsigned)res->verify_result, (unsigned)res->attempts,
+	    (unsigned)res->elapsed_ms);
+}
+
+static void
+req_finish(struct request *r, struct cp_result *res, int fd)
+{
+	struct session *s = r->s;
+
+	res->attempts = r->attempts;
+	res->elapsed_ms = (uint32_t)(ev_clock_ms() - r->start);
+	fmt_peer(r, res->peer_addr, sizeof(res->peer_addr), &res->peer_port);
+	req_log(r, res);
+	s->e->st.served++;
+	if (res->status != CP_STATUS_OK)
+		s->e->st.failed++;
+	req_unlink(r);
+	send_result(s, r->id, res, fd);
+	req_free(r);
+}
+
+static void
+req_fail(struct request *r, int eclass, int err, const char *fmt, ...)
+{
+	struct cp_result res;
+	va_list ap;
+
+	memset(&res, 0, sizeof(res));
+	res.status = CP_STATUS_ERROR;
+	res.eclass = (uint8_t)eclass;
+	res.err = (uint32_t)err;
+	if (r->tls != NULL)
+		res.verify_result = (uint32_t)tls_conn_verify_result(r->tls);
+	va_start(ap, fmt);
+	vsnprintf(res.errtext, sizeof(res.errtext), fmt, ap);
+	va_end(ap);
+	req_finish(r, &res, -1);
+}
+
+static void
+req_timeout(struct ev_timer *t)
+{
+	struct request *r = t->arg;
+	static const char *const what[] = {
+		[ST_RESOLVE] = "name resolution",
+		[ST_DIAL] = "connect",
+		[ST_TLS] = "TLS handshake",
+		[ST_DONE] = "request",
+	};
+
+	req_fail(r, CP_E_TIMEDOUT, ETIMEDOUT, "%s timed out after %u ms",
+	    what[r->stage], (unsigned)(ev_clock_ms() - r->start));
+}
+
+/* Stage: dial.  Every address is checked against the policy right before
+ * it is connected: the address actually used is the one checked. */
+
+static int
+req_filter(void *arg, const struct sockaddr *sa, socklen_t len, char *why,
+    size_t whysz)
+{
+	struct request *r = arg;
+	struct policy_result pr;
+
+	if (policy_check_addr(r->s->e->conf, &r->s->peer, r->c.host, sa,
+		r->c.port, r->c.tls, &pr) == -1 || pr.v != V_ALLOW) {
+		snprintf(why, whysz, "%s", pr.why);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+req_dial(struct request *r)
+{
+	struct dial_params dp;
+	uint64_t left, elapsed = ev_clock_ms() - r->start;
+
+	left = r->c.timeout_ms > elapsed ? r->c.timeout_ms - elapsed : 1;
+	memset(&dp, 0, sizeof(dp));
+	dp.retries = r->c.retries;
+	dp.retry_delay_ms = r->c.retry_delay_ms;
+	dp.connect_timeout_ms = r->c.connect_timeout_ms;
+	dp.timeout_ms = (uint32_t)left;
+	dp.stagger_ms = STAGGER_MS;
+	r->stage = ST_DIAL;
+	r->dial = dial_start(r->s->e->ev, &r->al, &dp, req_filter, req_dialed,
+	    r);
+	if (r->dial == NULL)
+		req_fail(r, CP_E_INTERNAL, errno, "dial: %s", strerror(errno));
+}
+
+static void
+req_resolved(void *arg, const struct addr_list *al, int eclass, int err,
+    const char *errtext)
+{
+	struct request *r = arg;
+
+	r->rr = NULL;
+	if (eclass != CP_E_NONE) {
+		req_fail(r, eclass, err, "%s: %s", r->c.host, errtext);
+		return;
+	}
+	r->al = *al;
+	req_dial(r);
+}
+
+static void
+req_resolve(struct request *r)
+{
+	int lit;
+
+	r->stage = ST_RESOLVE;
+	lit = resolve_literal(r->c.host, r->c.port, r->c.family, &r->al);
+	if (lit == 1) {
+		req_dial(r);
+		return;
+	}
+	if (lit == -1) {
+		req_fail(r, CP_E_NONAME, CP_ENONAME,
+		    "%s: address of the wrong family", r->c.host);
+		return;
+	}
+	r->rr = resolve_start(r->s->e->res, r->c.host, r->c.port,
+	    r->c.family, r->c.timeout_ms, req_resolved, r);
+	if (r->rr == NULL)
+		req_fail(r, CP_E_INTERNAL, errno, "resolve: %s",
+		    strerror(errno));
+}
+
+/* Stage: reply for a plain TCP connection. */
+static void
+req_reply_tcp(struct request *r)
+{
+	struct cp_result res;
+	int fd = r->fd;
+
+	memset(&res, 0, sizeof(res));
+	res.status = CP_STATUS_OK;
+	r->fd = -1; /* the descriptor now travels with the reply */
+	req_finish(r, &res, fd);
+}
+
+static void
+req_dialed(void *arg, int fd, const struct sockaddr *sa, socklen_t len,
+    int eclass, int err, const char *errtext, uint32_t attempts)
+{
+	struct request *r = arg;
+
+	r->dial = NULL;
+	r->attempts = attempts;
+	if (sa != NULL && len <= sizeof(r->peer)) {
+		memcpy(&r->peer, sa, len);
+		r->peerlen = len;
+	}
+	if (fd == -1) {
+		req_fail(r, eclass, err, "%s", errtext);
+		return;
+	}
+	r->fd = fd;
+	if (r->c.tls)
+		req_tls_step(r);
+	else
+		req_reply_tcp(r);
+}
+
+/* Stage: TLS.  The handshake runs on the engine loop; the socket is handed
+ * over with the record-layer state only when OpenSSL holds no unread byte. */
+
+static void
+req_tls_io(struct ev_io *io, uint32_t revents)
+{
+	req_tls_step(io->arg);
+}
+
+static int
+send_chain(struct request *r)
+{
+	unsigned char **der;
+	size_t *lens;
+	int i, n, rv = 0;
+
+	if (tls_conn_chain(r->tls, &der, &lens, &n) == -1)
+		return -1;
+	for (i = 0; i < n && rv == 0; i++) {
+		struct abuf b;
+
+		abuf_init(&b);
+		cp_cert_encode(&b, der[i], lens[i]);
+		rv = send_msg(r->s, CP_MSG_PEER_CERT, r->id, -1, &b);
+		abuf_free(&b);
+	}
+	tls_chain_free(der, lens, n);
+	return rv;
+}
+
+static int
+send_state(struct request *r, char *err, size_t errsz)
+{
+	struct cp_tls_state ts;
+	struct abuf b;
+	int rv;
+
+	if (tls_conn_export(r->tls, &ts, err, errsz) == -1)
+		return -1;
+	abuf_init(&b);
+	cp_tls_state_encode(&b, &ts);
+	cp_tls_state_wipe(&ts);
+	rv = send_msg(r->s, CP_MSG_TLS_STATE, r->id, -1, &b);
+	abuf_free(&b); /* wipes */
+	if (rv == -1)
+		snprintf(err, errsz, "tls state: %s", strerror(errno));
+	return rv;
+}
+
+static void
+req_reply_tls(struct request *r)
+{
+	struct cp_result res;
+	const unsigned char *alpn;
+	size_t alpnlen;
+	char err[256];
+	int fd;
+
+	memset(&res, 0, sizeof(res));
+	res.status = CP_STATUS_OK;
+	res.verify_result = (uint32_t)tls_conn_verify_result(r->tls);
+	res.no_peer_cert = (uint8_t)tls_conn_no_peer_cert(r->tls);
+	res.tls_version = (uint16_t)tls_conn_version(r->tls);
+	snprintf(res.cipher, sizeof(res.cipher), "%s", tls_conn_cipher(r->tls));
+	alpn = tls_conn_alpn(r->tls, &alpnlen);
+	if (alpn != NULL && alpnlen < sizeof(res.alpn)) {
+		memcpy(res.alpn, alpn, alpnlen);
+		res.alpn[alpnlen] = '\0';
+	}
+	res.resumed = (uint8_t)tls_conn_resumed(r->tls);
+	if (send_chain(r) == -1) {
+		req_fail(r, CP_E_TLS, EPROTO, "peer chain: %s",
+		    tls_conn_error(r->tls));
+		return;
+	}
+	if (send_state(r, err, sizeof(err)) == -1) {
+		req_fail(r, CP_E_TLS, EPROTO, "hand-off refused: %s", err);
+		return;
+	}
+	ev_io_stop(r->s->e->ev, &r->io);
+	fd = r->fd;
+	r->fd = -1;
+	req_finish(r, &res, fd);
+}
+
+/* The TLS policy follows the name that is verified. */
+static const struct dest_tls *
+req_tls_policy(const struct request *r)
+{
+	return policy_tls(r->s->e->conf, r->c.sni[0] ? r->c.sni : r->c.host,
+	    r->c.port);
+}
+
+static void
+req_tls_start(struct request *r)
+{
+	const struct dest_tls *dt;
+	struct tls_params p;
+	char err[256];
+
+	dt = req_tls_policy(r);
+	memset(&p, 0, sizeof(p));
+	p.host = r->c.host;
+	p.sni = r->c.sni[0] ? r->c.sni : NULL;
+	p.alpn = r->c.alpnlen ? r->c.alpn : NULL;
+	p.alpnlen = r->c.alpnlen;
+	/* "verify required": the client's SSL_VERIFY_NONE is not honoured. */
+	p.verify_peer = r->c.verify == CP_VERIFY_PEER ||
+	    dt->verify == TLSV_REQUIRED;
+	p.anchors = r->anchors;
+	r->stage = ST_TLS;
+	if ((r->tls = tls_conn_new(r->s->e->env->ssl, r->fd, &p, err,
+		 sizeof(err))) == NULL) {
+		req_fail(r, CP_E_TLS, EPROTO, "%s", err);
+		return;
+	}
+	if (ev_io_start(r->s->e->ev, &r->io, r->fd, EPOLLOUT, req_tls_io,
+		r) == -1)
+		req_fail(r, CP_E_INTERNAL, errno, "epoll: %s", strerror(errno));
+}
+
+static void
+req_tls_step(struct request *r)
+{
+	int rv;
+
+	if (r->tls == NULL) {
+		req_tls_start(r);
+		if (r->tls == NULL)
+			return; /* failed and freed */
+	}
+	rv = tls_conn_handshake(r->tls);
+	if (rv == 0) {
+		if (ev_io_set(r->s->e->ev, &r->io,
+			(uint32_t)tls_conn_events(r->tls)) == -1)
+			req_fail(r, CP_E_INTERNAL, errno, "epoll: %s",
+			    strerror(errno));
+		return;
+	}
+	if (rv == 1) {
+		req_reply_tls(r);
+		return;
+	}
+	if (tls_conn_failed_verify(r->tls))
+		req_fail(r, CP_E_VERIFY, EPROTO, "%s", tls_conn_error(r->tls));
+	else if (tls_conn_sys_errno(r->tls) != 0)
+		req_fail(r, CP_E_TLS, tls_conn_sys_errno(r->tls), "%s",
+		    tls_conn_error(r->tls));
+	else
+		req_fail(r, CP_E_TLS, EPROTO, "%s", tls_conn_error(r->tls));
+}
+
+/* Stage: request.  Decoding, limits, the name-level policy decision and
+ * the request's bounds, before any network work. */
+
+static void
+apply_bounds(const struct cpconf *cf, struct cp_connect *c)
+{
+	if (c->retries > cf->g.retry_max)
+		c->retries = cf->g.retry_max;
+	if (c->retry_delay_ms < cf->g.retry_delay_ms)
+		c->retry_delay_ms = cf->g.retry_delay_ms;
+	if (c->connect_timeout_ms == 0 || c->connect_timeout_ms > cf->g.connect_ms)
+		c->connect_timeout_ms = cf->g.connect_ms;
+	if (c->timeout_ms == 0 || c->timeout_ms > cf->g.request_ms)
+		c->timeout_ms = cf->g.request_ms;
+}
+
+static struct request *
+req_new(struct session *s, uint32_t id)
+{
+	struct request *r;
+
+	if ((r = calloc(1, sizeof(*r))) == NULL)
+		return NULL;
+	r->s = s;
+	r->id = id;
+	r->fd = -1;
+	r->start = ev_clock_ms();
+	r->next = s->reqs;
+	s->reqs = r;
+	s->nreqs++;
+	s->e->st.inflight++;
+	ev_timer_init(&r->deadline, req_timeout, r);
+	return r;
+}
+
+static int
+limits_ok(struct session *s, uint32_t id, const char *host)
+{
+	const struct cpconf *cf = s->e->conf;
+	struct uidcount *u = uid_slot(s->e, s->peer.uid, 0);
+	const char *why = NULL;
+	struct cp_result res;
+
+	if (s->nreqs >= MAX_REQ_PER_SESSION)
+		why = "too many requests in flight on this session";
+	else if (u != NULL && u->n >= cf->g.max_req_per_uid)
+		why = "too many requests in flight for this user";
+	else if (s->e->st.inflight >= cf->g.max_req)
+		why = "too many requests in flight";
+	if (why == NULL)
+		return 1;
+	memset(&res, 0, sizeof(res));
+	res.status = CP_STATUS_ERROR;
+	res.eclass = CP_E_LIMIT;
+	res.err = EAGAIN;
+	snprintf(res.errtext, sizeof(res.errtext), "%s", why);
+	log_info("uid %u pid %d: %s: %s", (unsigned)s->peer.uid,
+	    (int)s->peer.pid, host, why);
+	s->e->st.served++;
+	s->e->st.failed++;
+	send_result(s, id, &res, -1);
+	return 0;
+}
+
+static int
+anchors_ok(struct request *r)
+{
+	const struct dest_tls *dt;
+	struct cp_result res;
+
+	if (!r->c.has_ca_hash)
+		return 1;
+	dt = req_tls_policy(r);
+	if (dt->client_ca != CLIENT_CA_ALLOWED) {
+		req_fail(r, CP_E_DENIED, EACCES, "policy: client trust "
+		    "anchors are not accepted for %s", r->c.host);
+		return 0;
+	}
+	if ((r->anchors = ca_cache_lookup(r->s->e->cas, r->c.ca_hash)) !=
+	    NULL)
+		return 1;
+	/* Unknown set: ask for it; the client sends it and asks again. */
+	memset(&res, 0, sizeof(res));
+	res.status = CP_STATUS_NEED_CA;
+	req_unlink(r);
+	send_result(r->s, r->id, &res, -1);
+	req_free(r);
+	return 0;
+}
+
+/* TLS policy decisions that need no network: ALPN allowed. */
+static int
+tls_policy_ok(struct request *r)
+{
+	const struct dest_tls *dt = req_tls_policy(r);
+
+	if (r->c.alpnlen > 0 &&
+	    policy_alpn_allowed(dt, r->c.alpn, r->c.alpnlen) != 1) {
+		req_fail(r, CP_E_DENIED, EACCES, "policy: ALPN protocols not "
+		    "allowed for %s", r->c.host);
+		return 0;
+	}
+	return 1;
+}
+
+static int
+id_in_use(struct session *s, uint32_t id)
+{
+	struct request *r;
+
+	for (r = s->reqs; r != NULL; r = r->next)
+		if (r->id == id)
+			return 1;
+	return 0;
+}
+
+static void
+handle_connect(struct session *s, const struct imsg *m)
+{
+	struct cp_connect c;
+	struct policy_result pr;
+	struct uidcount *u;
+	struct request *r;
+	char err[256];
+
+	if (cp_connect_decode(m->data, m->datalen, &c, err, sizeof(err)) ==
+	    -1) {
+		session_error(s, m->hdr.peerid, CP_E_PROTO, EPROTO,
+		    "bad CONNECT: %s", err);
+		return;
+	}
+	if (id_in_use(s, m->hdr.peerid)) {
+		session_error(s, m->hdr.peerid, CP_E_PROTO, EPROTO,
+		    "request id %u already in use", m->hdr.peerid);
+		return;
+	}
+	if (!limits_ok(s, m->hdr.peerid, c.host))
+		return;
+	if ((u = uid_slot(s->e, s->peer.uid, 1)) == NULL) {
+		session_error(s, m->hdr.peerid, CP_E_INTERNAL, ENOMEM,
+		    "out of memory");
+		return;
+	}
+	u->n++; /* req_unlink() gives it back */
+	if ((r = req_new(s, m->hdr.peerid)) == NULL) {
+		uid_release(s->e, s->peer.uid);
+		session_error(s, m->hdr.peerid, CP_E_INTERNAL, ENOMEM,
+		    "out of memory");
+		return;
+	}
+	apply_bounds(s->e->conf, &c);
+	r->c = c;
+	explicit_bzero(&c, sizeof(c));
+	if (ev_timer_start(s->e->ev, &r->deadline, r->c.timeout_ms) == -1) {
+		req_fail(r, CP_E_INTERNAL, errno, "timer: %s",
+		    strerror(errno));
+		return;
+	}
+	if (policy_check_name(s->e->conf, &s->peer, r->c.host, r->c.port,
+		r->c.tls, &pr) == -1 || pr.v != V_ALLOW) {
+		req_fail(r, CP_E_DENIED, EACCES, "%s", pr.why);
+		return;
+	}
+	if (r->c.tls && !tls_policy_ok(r))
+		return;
+	if (r->c.tls && !anchors_ok(r))
+		return;
+	req_resolve(r);
+}
+
+/* Client-supplied trust anchors: CA_CERT* then CA_END{hash}. */
+
+static void
+handle_ca_cert(struct session *s, const struct imsg *m)
+{
+	const unsigned char *der;
+	size_t len;
+	char err[256];
+
+	if (cp_cert_decode(m->data, m->datalen, &der, &len, err,
+		sizeof(err)) == -1) {
+		session_error(s, m->hdr.peerid, CP_E_PROTO, EPROTO,
+		    "bad CA_CERT: %s", err);
+		return;
+	}
+	if (s->cab == NULL && (s->cab = ca_builder_new(0)) == NULL) {
+		session_error(s, m->hdr.peerid, CP_E_INTERNAL, ENOMEM,
+		    "out of memory");
+		return;
+	}
+	if (ca_builder_add(s->cab, der, len, err, sizeof(err)) == -1)
+		session_error(s, m->hdr.peerid, CP_E_PROTO, EPROTO,
+		    "CA_CERT: %s", err);
+}
+
+static void
+handle_ca_end(struct session *s, const struct imsg *m)
+{
+	unsigned char hash[CP_HASH_LEN];
+	char err[256];
+	int rv;
+
+	if (cp_ca_end_decode(m->data, m->datalen, hash, err, sizeof(err)) ==
+	    -1) {
+		session_error(s, m->hdr.peerid, CP_E_PROTO, EPROTO,
+		    "bad CA_END: %s", err);
+		return;
+	}
+	if (s->cab == NULL) {
+		session_error(s, m->hdr.peerid, CP_E_PROTO, EPROTO,
+		    "CA_END without CA_CERT");
+		return;
+	}
+	rv = ca_builder_finish(s->cab, hash, s->e->cas, NULL, err,
+	    sizeof(err));
+	ca_builder_free(s->cab);
+	s->cab = NULL;
+	if (rv == -1)
+		session_error(s, m->hdr.peerid, CP_E_PROTO, EPROTO,
+		    "client trust anchors: %s", err);
+}
+
+static void
+handle_hello(struct session *s, const struct imsg *m)
+{
+	struct cp_hello h;
+	struct abuf b;
+	char err[256];
+
+	if (cp_hello_decode(m->data, m->datalen, &h, err, sizeof(err)) ==
+	    -1) {
+		session_error(s, m->hdr.peerid, CP_E_PROTO, EPROTO,
+		    "bad HELLO: %s", err);
+		return;
+	}
+	if (h.version != CP_PROTO_VERSION) {
+		session_error(s, m->hdr.peerid, CP_E_PROTO, EPROTONOSUPPORT,
+		    "protocol version %u not supported (daemon speaks %u)",
+		    h.version, CP_PROTO_VERSION);
+		return;
+	}
+	s->hello = 1;
+	memset(&h, 0, sizeof(h));
+	h.version = CP_PROTO_VERSION;
+	snprintf(h.software, sizeof(h.software), "cpconnectd");
+	abuf_init(&b);
+	cp_hello_encode(&b, &h);
+	if (send_msg(s, CP_MSG_HELLO, m->hdr.peerid, -1, &b) == -1)
+		log_warn("hello");
+	abuf_free(&b);
+}
+
+static void
+session_dispatch(struct session *s, const struct imsg *m)
+{
+	if (!s->hello && m->hdr.type != CP_MSG_HELLO) {
+		session_error(s, m->hdr.peerid, CP_E_PROTO, EPROTO,
+		    "%s before HELLO", cp_msg_str(m->hdr.type));
+		return;
+	}
+	switch (m->hdr.type) {
+	case CP_MSG_HELLO:
+		if (s->hello && m->datalen > 0 && s->reqs != NULL) {
+			session_error(s, m->hdr.peerid, CP_E_PROTO, EPROTO,
+			    "second HELLO");
+			return;
+		}
+		handle_hello(s, m);
+		break;
+	case CP_MSG_CONNECT:
+		handle_connect(s, m);
+		break;
+	case CP_MSG_CA_CERT:
+		handle_ca_cert(s, m);
+		break;
+	case CP_MSG_CA_END:
+		handle_ca_end(s, m);
+		break;
+	default:
+		session_error(s, m->hdr.peerid, CP_E_PROTO, EPROTO,
+		    "unexpected message type %u", m->hdr.type);
+	}
+}
+
+/* Sessions */
+
+static void
+session_idle(struct ev_timer *t)
+{
+	struct session *s = t->arg;
+
+	if (s->nreqs > 0) {
+		ev_timer_start(s->e->ev, &s->idle, s->e->conf->g.session_idle_ms);
+		return;
+	}
+	log_debug("uid %u pid %d: idle session closed", (unsigned)s->peer.uid,
+	    (int)s->peer.pid);
+	session_close(s);
+}
+
+static void
+session_update_events(struct session *s)
+{
+	uint32_t ev = s->closing ? 0 : EPOLLIN;
+
+	if (imsg_pending(&s->ib))
+		ev |= EPOLLOUT;
+	if (ev_io_set(s->e->ev, &s->io, ev) == -1)
+		log_warn("epoll");
+}
+
+static void
+session_flush(struct session *s)
+{
+	if (imsg_write(&s->ib) == -1) {
+		if (errno != EPIPE && errno != ECONNRESET)
+			log_warn("uid %u: write", (unsigned)s->peer.uid);
+		s->closing = 2; /* peer gone: nothing left to flush */
+	}
+	if (s->closing && !imsg_pending(&s->ib)) {
+		/* Close from the loop, never under a caller's feet. */
+		session_retime(s);
+		ev_timer_start(s->e->ev, &s->idle, 0);
+		s->closing = 2;
+	}
+	session_update_events(s);
+}
+
+static void
+session_read(struct session *s)
+{
+	struct imsg m;
+	ssize_t n;
+	int rv, budget = 64;
+
+	n = imsg_read(&s->ib);
+	if (n == 0 || (n == -1 && errno != EAGAIN)) {
+		if (n == -1 && errno != ECONNRESET)
+			log_info("uid %u pid %d: %s", (unsigned)s->peer.uid,
+			    (int)s->peer.pid,
+			    errno == EBADMSG ? "descriptor not expected"
+					     : strerror(errno));
+		session_close(s);
+		return;
+	}
+	while (!s->closing && budget-- > 0 && (rv = imsg_get(&s->ib, &m)) != 0) {
+		if (rv == -1) {
+			session_error(s, 0, CP_E_PROTO, EPROTO,
+			    "malformed message: %s", strerror(errno));
+			return;
+		}
+		if (m.fd != -1)
+			close(m.fd); /* cannot happen: accept_fds is 0 */
+		ev_timer_start(s->e->ev, &s->idle, s->e->conf->g.session_idle_ms);
+		session_dispatch(s, &m);
+	}
+}
+
+static void
+session_io(struct ev_io *io, uint32_t revents)
+{
+	struct session *s = io->arg;
+
+	if (revents & EPOLLOUT)
+		session_flush(s);
+	if (s->closing == 2 && !imsg_pending(&s->ib))
+		return;
+	if (revents & (EPOLLIN | EPOLLHUP | EPOLLERR))
+		session_read(s);
+}
+
+static void
+session_close_timer(struct ev_timer *t)
+{
+	session_close(t->arg);
+}
+
+static void
+session_close(struct session *s)
+{
+	struct engine *e = s->e;
+	struct request *r;
+
+	while ((r = s->reqs) != NULL) {
+		req_unlink(r);
+		req_free(r);
+	}
+	ev_io_stop(e->ev, &s->io);
+	ev_timer_stop(e->ev, &s->idle);
+	close(s->io.fd);
+	imsgbuf_clear(&s->ib);
+	if (s->cab != NULL)
+		ca_builder_free(s->cab);
+	if ((*s->prevp = s->next) != NULL)
+		s->next->prevp = s->prevp;
+	e->st.sessions--;
+	free(s);
+}
+
+static void
+session_peer(struct session *s, int fd)
+{
+	struct ucred uc;
+	socklen_t len = sizeof(uc);
+	socklen_t glen = sizeof(s->groups);
+
+	memset(&uc, 0, sizeof(uc));
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &len) == -1)
+		log_warn("SO_PEERCRED");
+	s->peer.uid = uc.uid;
+	s->peer.gid = uc.gid;
+	s->peer.pid = uc.pid;
+	s->peer.groups = s->groups;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, s->groups, &glen) == 0)
+		s->peer.ngroups = (int)(glen / sizeof(gid_t));
+	else
+		s->peer.ngroups = 0; /* more than MAX_GROUPS: primary only */
+}
+
+static void
+engine_accept(struct ev_io *io, uint32_t revents)
+{
+	struct engine *e = io->arg;
+	struct session *s;
+	int fd, budget = 32;
+
+	while (budget-- > 0) {
+		fd = accept4(e->env->lfd, NULL, NULL,
+		    SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd == -1) {
+			if (errno != EAGAIN && errno != EINTR &&
+			    errno != ECONNABORTED)
+				log_warn("accept");
+			return;
+		}
+		if (e->st.sessions >= e->conf->g.max_sessions ||
+		    (s = calloc(1, sizeof(*s))) == NULL) {
+			log_warnx("session refused: %u sessions open",
+			    e->st.sessions);
+			close(fd);
+			continue;
+		}
+		s->e = e;
+		imsgbuf_init(&s->ib, fd, CP_MAX_MSG);
+		session_peer(s, fd);
+		ev_timer_init(&s->idle, session_idle, s);
+		if (ev_io_start(e->ev, &s->io, fd, EPOLLIN, session_io, s) ==
+		    -1) {
+			log_warn("epoll");
+			close(fd);
+			free(s);
+			continue;
+		}
+		ev_timer_start(e->ev, &s->idle, e->conf->g.session_idle_ms);
+		if ((s->next = e->sessions) != NULL)
+			s->next->prevp = &s->next;
+		e->sessions = s;
+		s->prevp = &e->sessions;
+		e->st.sessions++;
+	}
+}
+
+/* Once closing, a session's timer only closes it. */
+static void
+session_retime(struct session *s)
+{
+	ev_timer_init(&s->idle, session_close_timer, s);
+}
+
+/* Tell the parent how we are doing, for systemd's STATUS=. */
+static void
+stats_tick(struct ev_timer *t)
+{
+	struct engine *e = t->arg;
+
+	if (send(e->env->ctlfd, &e->st, sizeof(e->st),
+		MSG_DONTWAIT | MSG_NOSIGNAL) == -1 &&
+	    errno != EAGAIN)
+		e->stopping = 1; /* parent gone */
+	ev_timer_start(e->ev, t, 1000);
+}
+
+static void
+on_term(int sig)
+{
+	got_term = 1;
+}
+
+static void
+ctl_io(struct ev_io *io, uint32_t revents)
+{
+	struct engine *e = io->arg;
+	char buf[64];
+
+	/* The parent writes nothing yet: end of file means it is gone, and
+	 * an engine without a parent stops accepting and drains. */
+	if (read(io->fd, buf, sizeof(buf)) <= 0)
+		e->stopping = 1;
+}
+
+int
+engine_run(const struct engine_env *env)
+{
+	struct engine e;
+	struct sigaction sa;
+	char err[256];
+
+	memset(&e, 0, sizeof(e));
+	e.env = env;
+	e.conf = env->conf;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_term;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+
+	if ((e.ev = ev_new()) == NULL)
+		fatal("event loop");
+	if ((e.res = resolver_new(e.ev, env->resolvers, err, sizeof(err))) ==
+	    NULL)
+		fatalx("resolver: %s", err);
+	if ((e.cas = ca_cache_new(64, 8 * 1024 * 1024)) == NULL)
+		fatal("trust anchor cache");
+	if (ev_io_start(e.ev, &e.lio, env->lfd, EPOLLIN | EPOLLEXCLUSIVE,
+		engine_accept, &e) == -1)
+		fatal("epoll");
+	if (env->ctlfd != -1) {
+		if (ev_io_start(e.ev, &e.cio, env->ctlfd, EPOLLIN, ctl_io,
+			&e) == -1)
+			fatal("epoll");
+		ev_timer_init(&e.stats_timer, stats_tick, &e);
+		ev_timer_start(e.ev, &e.stats_timer, 0);
+	}
+
+	while (!got_term && !(e.stopping && e.st.inflight == 0)) {
+		if (e.stopping && e.lio.active)
+			ev_io_stop(e.ev, &e.lio);
+		if (ev_run_once(e.ev, 1000) == -1)
+			fatal("epoll_wait");
+	}
+	while (e.sessions != NULL)
+		session_close(e.sessions);
+	ev_timer_stop(e.ev, &e.stats_timer);
+	resolver_free(e.res);
+	ca_cache_free(e.cas);
+	ev_free(e.ev);
+	return 0;
+}

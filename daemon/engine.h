@@ -1,0 +1,35 @@
+/*
+ * An engine: one event loop that accepts clients, decodes their requests
+ * and carries each one through policy -> resolve -> dial -> tls -> reply.
+ */
+#ifndef CP_ENGINE_H
+#define CP_ENGINE_H
+
+#include <stdint.h>
+
+#include <openssl/ssl.h>
+
+struct cpconf;
+
+struct engine_stats {
+	uint64_t served;   /* requests answered */
+	uint64_t failed;   /* ... of which with an error */
+	uint32_t inflight; /* requests in progress */
+	uint32_t sessions; /* client sessions open */
+};
+
+struct engine_env {
+	int id;			/* engine number, for logs */
+	int lfd;		/* listening socket, non-blocking */
+	int ctlfd;		/* channel to the parent, or -1 */
+	const struct cpconf *conf;
+	SSL_CTX *ssl;		/* client context with the trust store */
+	const char *resolvers;	/* c-ares server list, NULL: system */
+	int test_hooks;		/* CPCONNECTD_TEST_HOOKS: sandbox probes */
+};
+
+/* Run until told to stop (SIGTERM, or the parent's channel closing).
+ * Returns the exit status. */
+int engine_run(const struct engine_env *);
+
+#endif

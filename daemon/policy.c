@@ -1,0 +1,443 @@
+/*
+ * Policy evaluation: pure functions over a parsed configuration.
+ */
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "cpproto.h"
+#include "conf.h"
+#include "policy.h"
+
+/* Bound on supplementary groups we look at; the kernel's is 65536. */
+#define MAX_GROUPS 65536
+
+/* An address as the policy sees it. */
+struct paddr {
+	int af;		 /* AF_INET (also for v4-mapped) or AF_INET6 */
+	uint8_t a[16];
+	int has4;	 /* NAT64 or 6to4: an IPv4 address rides inside */
+	uint8_t v4[4];
+	char text[INET6_ADDRSTRLEN];
+};
+
+struct special {
+	int af;
+	uint8_t net[16];
+	int prefix;
+	const char *what;
+};
+
+/*
+ * Special-purpose ranges (IANA registries, RFC 6890 and successors).  The
+ * first match gives the phrase, so narrower ranges come first.
+ */
+static const struct special specials[] = {
+	{ AF_INET, { 0 }, 8, "a this-network (unspecified) address" },
+	{ AF_INET, { 10 }, 8, "a private address" },
+	{ AF_INET, { 100, 64 }, 10, "a shared (carrier-grade NAT) address" },
+	{ AF_INET, { 127 }, 8, "a loopback address" },
+	{ AF_INET, { 169, 254 }, 16, "a link-local address" },
+	{ AF_INET, { 172, 16 }, 12, "a private address" },
+	{ AF_INET, { 192, 0, 0 }, 24, "an IETF protocol assignment address" },
+	{ AF_INET, { 192, 0, 2 }, 24, "a documentation address" },
+	{ AF_INET, { 192, 88, 99 }, 24, "a 6to4 relay anycast address" },
+	{ AF_INET, { 192, 168 }, 16, "a private address" },
+	{ AF_INET, { 198, 18 }, 15, "a benchmarking address" },
+	{ AF_INET, { 198, 51, 100 }, 24, "a documentation address" },
+	{ AF_INET, { 203, 0, 113 }, 24, "a documentation address" },
+	{ AF_INET, { 224 }, 4, "a multicast address" },
+	{ AF_INET, { 255, 255, 255, 255 }, 32, "a broadcast address" },
+	{ AF_INET, { 240 }, 4, "a reserved address" },
+	{ AF_INET6, { [15] = 1 }, 128, "a loopback address" },
+	{ AF_INET6, { 0 }, 128, "an unspecified address" },
+	{ AF_INET6, { 0 }, 96, "an IPv4-compatible (deprecated) address" },
+	{ AF_INET6, { 0x01, 0x00 }, 64, "a discard-only address" },
+	{ AF_INET6, { 0x00, 0x64, 0xff, 0x9b, 0x00, 0x01 }, 48,
+	    "a local-use NAT64 address" },
+	{ AF_INET6, { 0x20, 0x01, 0x0d, 0xb8 }, 32, "a documentation address" },
+	{ AF_INET6, { 0x3f, 0xff }, 20, "a documentation address" },
+	{ AF_INET6, { 0xfc }, 7, "a unique-local (private) address" },
+	{ AF_INET6, { 0xfe, 0x80 }, 10, "a link-local address" },
+	{ AF_INET6, { 0xfe, 0xc0 }, 10, "a site-local (deprecated) address" },
+	{ AF_INET6, { 0xff }, 8, "a multicast address" },
+};
+
+static int
+in_net(const uint8_t *a, const uint8_t *net, int prefix)
+{
+	int whole = prefix / 8, rest = prefix % 8;
+	uint8_t mask;
+
+	if (memcmp(a, net, whole) != 0)
+		return 0;
+	if (rest == 0)
+		return 1;
+	mask = 0xff << (8 - rest);
+	return (a[whole] & mask) == (net[whole] & mask);
+}
+
+static const char *
+special_of(int af, const uint8_t *a)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(specials) / sizeof(specials[0]); i++)
+		if (specials[i].af == af &&
+		    in_net(a, specials[i].net, specials[i].prefix))
+			return specials[i].what;
+	return NULL;
+}
+
+static const char *
+paddr_special(const struct paddr *p)
+{
+	const char *w;
+
+	if ((w = special_of(p->af, p->a)) == NULL && p->has4)
+		w = special_of(AF_INET, p->v4);
+	return w;
+}
+
+static int
+paddr_from_sa(const struct sockaddr *sa, struct paddr *p)
+{
+	static const uint8_t nat64[12] = { 0x00, 0x64, 0xff, 0x9b };
+	const struct sockaddr_in6 *s6;
+	const uint8_t *b;
+
+	memset(p, 0, sizeof(*p));
+	if (sa == NULL)
+		return -1;
+	if (sa->sa_family == AF_INET) {
+		p->af = AF_INET;
+		memcpy(p->a, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+		inet_ntop(AF_INET, p->a, p->text, sizeof(p->text));
+		return 0;
+	}
+	if (sa->sa_family != AF_INET6)
+		return -1;
+	s6 = (const struct sockaddr_in6 *)sa;
+	b = s6->sin6_addr.s6_addr;
+	inet_ntop(AF_INET6, b, p->text, sizeof(p->text));
+	if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr)) {
+		p->af = AF_INET;
+		memcpy(p->a, b + 12, 4);
+		return 0;
+	}
+	p->af = AF_INET6;
+	memcpy(p->a, b, 16);
+	if (memcmp(b, nat64, 12) == 0) {
+		p->has4 = 1;
+		memcpy(p->v4, b + 12, 4);
+	} else if (b[0] == 0x20 && b[1] == 0x02) {
+		p->has4 = 1; /* 6to4: 2002:V4ADDR::/48 */
+		memcpy(p->v4, b + 2, 4);
+	}
+	return 0;
+}
+
+const char *
+policy_special(const struct sockaddr *sa)
+{
+	struct paddr p;
+
+	if (paddr_from_sa(sa, &p) == -1)
+		return NULL;
+	return paddr_special(&p);
+}
+
+/* ---- matching ---- */
+
+static int
+client_match(const struct client_match *w, const struct cp_peer *peer)
+{
+	int i;
+
+	switch (w->kind) {
+	case CL_ANY:
+		return 1;
+	case CL_UID:
+		return peer->uid == w->uid;
+	case CL_GID:
+		if (peer->gid == w->gid)
+			return 1;
+		for (i = 0; peer->groups != NULL && i < peer->ngroups &&
+		     i < MAX_GROUPS;
+		     i++)
+			if (peer->groups[i] == w->gid)
+				return 1;
+		return 0;
+	}
+	return 0;
+}
+
+static int
+port_match(const struct portset *ps, uint16_t port)
+{
+	int i;
+
+	if (ps->n == 0)
+		return 1;
+	for (i = 0; i < ps->n; i++)
+		if (port >= ps->r[i].lo && port <= ps->r[i].hi)
+			return 1;
+	return 0;
+}
+
+/* Length of a host name without its final dot; 0 if unusable. */
+static size_t
+host_len(const char *host)
+{
+	size_t n;
+
+	if (host == NULL)
+		return 0;
+	n = strnlen(host, CP_MAX_HOST + 2);
+	if (n > CP_MAX_HOST + 1)
+		return 0;
+	if (n > 0 && host[n - 1] == '.')
+		n--;
+	return n;
+}
+
+static int
+name_match(const struct dest_match *d, const char *host)
+{
+	size_t hl = host_len(host), dl;
+
+	if (hl == 0 || d->name == NULL)
+		return 0;
+	dl = strlen(d->name);
+	if (d->kind == DEST_NAME)
+		return hl == dl && strncasecmp(host, d->name, hl) == 0;
+	if (d->kind == DEST_PATTERN)
+		return hl > dl && strncasecmp(host + hl - dl, d->name, dl) == 0;
+	return 0;
+}
+
+/* Whether an address destination contains the address. */
+static int
+addr_in(const struct dest_match *d, const struct paddr *p)
+{
+	if (d->kind != DEST_ADDR)
+		return 0;
+	if (d->af == p->af && in_net(p->a, d->addr, d->prefix))
+		return 1;
+	return d->af == AF_INET && p->has4 && in_net(p->v4, d->addr, d->prefix);
+}
+
+static int
+rule_applies(const struct rule *r, const struct cp_peer *peer,
+    uint16_t port, int tls)
+{
+	return (r->kinds & (tls ? KIND_TLS : KIND_TCP)) &&
+	    port_match(&r->ports, port) && client_match(&r->who, peer);
+}
+
+/* ---- results ---- */
+
+static int
+verdict(struct policy_result *res, enum verdict v, const struct rule *r,
+    const char *fmt, const char *arg)
+{
+	char rs[200];
+
+	res->v = v;
+	res->rule = r;
+	if (r != NULL)
+		snprintf(res->why, sizeof(res->why), fmt,
+		    conf_rule_str(r, rs, sizeof(rs)));
+	else
+		snprintf(res->why, sizeof(res->why), fmt, arg);
+	return v == V_ALLOW ? 0 : -1;
+}
+
+static int
+no_rule(struct policy_result *res, const struct cp_peer *peer,
+    const char *dest, uint16_t port, int tls)
+{
+	res->v = V_DENY;
+	res->rule = NULL;
+	snprintf(res->why, sizeof(res->why),
+	    "denied: no rule allows uid %u to reach %.64s port %u (%s)",
+	    (unsigned)peer->uid, dest, port, tls ? "tls" : "tcp");
+	return -1;
+}
+
+static int
+check_paddr(const struct cpconf *c, const struct cp_peer *peer,
+    const char *host, const struct paddr *pa, uint16_t port, int tls,
+    struct policy_result *res)
+{
+	const char *special = paddr_special(pa);
+	const struct rule *r;
+	size_t i;
+	int passed = 0;
+	char msg[200];
+
+	for (i = 0; i < c->nrules; i++) {
+		r = &c->rules[i];
+		if (!rule_applies(r, peer, port, tls))
+			continue;
+		if (r->dst.kind != DEST_ANY && !name_match(&r->dst, host) &&
+		    !addr_in(&r->dst, pa))
+			continue;
+		if (r->action == V_DENY)
+			return verdict(res, V_DENY, r, "denied by %s", NULL);
+		/* Only a rule that names a special address may allow it. */
+		if (special != NULL && !addr_in(&r->dst, pa)) {
+			passed = 1;
+			continue;
+		}
+		return verdict(res, V_ALLOW, r, "allowed by %s", NULL);
+	}
+	if (!passed)
+		return no_rule(res, peer, pa->text, port, tls);
+	snprintf(msg, sizeof(msg), "%s is %s", pa->text, special);
+	return verdict(res, V_DENY, NULL, "denied: %s (no rule names it)",
+	    msg);
+}
+
+static int
+bad_request(struct policy_result *res, const char *why)
+{
+	res->v = V_DENY;
+	res->rule = NULL;
+	snprintf(res->why, sizeof(res->why), "denied: %s", why);
+	return -1;
+}
+
+int
+policy_check_addr(const struct cpconf *c, const struct cp_peer *peer,
+    const char *host, const struct sockaddr *sa, uint16_t port, int tls,
+    struct policy_result *res)
+{
+	struct paddr pa;
+
+	if (port == 0)
+		return bad_request(res, "port 0");
+	if (paddr_from_sa(sa, &pa) == -1)
+		return bad_request(res, "unsupported address family");
+	return check_paddr(c, peer, host, &pa, port, tls, res);
+}
+
+/* An address literal as a sockaddr; 0, or -1 for anything else. */
+static int
+literal(const char *host, struct sockaddr_storage *ss)
+{
+	struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+
+	memset(ss, 0, sizeof(*ss));
+	if (inet_pton(AF_INET, host, &s4->sin_addr) == 1) {
+		s4->sin_family = AF_INET;
+		return 0;
+	}
+	if (inet_pton(AF_INET6, host, &s6->sin6_addr) == 1) {
+		s6->sin6_family = AF_INET6;
+		return 0;
+	}
+	return -1;
+}
+
+int
+policy_check_name(const struct cpconf *c, const struct cp_peer *peer,
+    const char *host, uint16_t port, int tls, struct policy_result *res)
+{
+	struct sockaddr_storage ss;
+	const struct rule *r;
+	size_t i, n;
+
+	if (port == 0)
+		return bad_request(res, "port 0");
+	n = host != NULL ? strnlen(host, CP_MAX_HOST + 2) : 0;
+	if (n == 0 || n > CP_MAX_HOST + 1)
+		return bad_request(res, "invalid host name");
+	if (literal(host, &ss) == 0)
+		return policy_check_addr(c, peer, host,
+		    (struct sockaddr *)&ss, port, tls, res);
+	if (!conf_hostname_ok(host, n))
+		return bad_request(res, "invalid host name");
+	for (i = 0; i < c->nrules; i++) {
+		r = &c->rules[i];
+		if (!rule_applies(r, peer, port, tls))
+			continue;
+		/* An address rule may or may not match what the name
+		 * resolves to: a deny is left to the address check, an allow
+		 * makes the name worth resolving. */
+		if (r->dst.kind == DEST_ADDR && r->action == V_DENY)
+			continue;
+		if (r->dst.kind == DEST_NAME || r->dst.kind == DEST_PATTERN) {
+			if (!name_match(&r->dst, host))
+				continue;
+		}
+		if (r->action == V_DENY)
+			return verdict(res, V_DENY, r, "denied by %s", NULL);
+		return verdict(res, V_ALLOW, r,
+		    "allowed by %s (pending the address check)", NULL);
+	}
+	return no_rule(res, peer, host, port, tls);
+}
+
+const struct dest_tls *
+policy_tls(const struct cpconf *c, const char *host, uint16_t port)
+{
+	struct sockaddr_storage ss;
+	struct paddr pa;
+	const struct destination *d;
+	size_t i;
+	int lit;
+
+	lit = host != NULL && host_len(host) > 0 && literal(host, &ss) == 0 &&
+	    paddr_from_sa((struct sockaddr *)&ss, &pa) == 0;
+	for (i = 0; i < c->ndests; i++) {
+		d = &c->dests[i];
+		if (!port_match(&d->ports, port))
+			continue;
+		if (d->dst.kind == DEST_ANY ||
+		    (lit ? addr_in(&d->dst, &pa) : name_match(&d->dst, host)))
+			return &d->merged;
+	}
+	return &c->tls;
+}
+
+int
+policy_alpn_allowed(const struct dest_tls *t, const uint8_t *wire,
+    size_t len)
+{
+	size_t i = 0, l;
+	int j, ok = 1, found;
+
+	while (i < len) {
+		l = wire[i];
+		if (l == 0 || l > len - i - 1)
+			return -1;
+		found = t->nalpn == 0;
+		for (j = 0; j < t->nalpn && !found; j++)
+			found = strlen(t->alpn[j]) == l &&
+			    memcmp(t->alpn[j], wire + i + 1, l) == 0;
+		if (!found)
+			ok = 0;
+		i += 1 + l;
+	}
+	return ok;
+}
+
+int
+policy_pin_match(const struct dest_tls *t, const uint8_t spki_sha256[32])
+{
+	int i;
+
+	if (t->npins == 0)
+		return 1;
+	for (i = 0; i < t->npins; i++)
+		if (memcmp(t->pins[i], spki_sha256, 32) == 0)
+			return 1;
+	return 0;
+}

@@ -1,0 +1,757 @@
+/*
+ * The cp_client API on top of cpconnectd.
+ *
+ * A connect is one request to the daemon (session.c); the reply brings the
+ * connected socket and, for TLS, the record-layer state that record.c
+ * continues.  The library never connects to the network by itself: when
+ * the daemon cannot be reached, connect fails (fail closed).
+ */
+#include <sys/socket.h>
+#include <sys/time.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+#include "cprops/client.h"
+#include "castore.h"
+#include "cpproto.h"
+#include "hostcheck.h"
+#include "msg.h"
+#include "record.h"
+#include "session.h"
+
+#define DEFAULT_RETRIES 3		/* cprops' default */
+#define WAIT_SLACK_MS 5000		/* daemon answers before its deadline */
+#define WAIT_DEFAULT_MS (10 * 60 * 1000) /* daemon decides the deadline */
+
+struct cp_client_priv {
+	int verify_mode;
+	char *ca_file, *ca_path;
+	char sni[CP_MAX_HOST + 1];
+	unsigned char alpn[CP_MAX_ALPN];
+	size_t alpnlen;
+	int family;
+	struct tls_rec *rec;
+	STACK_OF(X509) *chain;
+	struct cp_result res;
+	char err[CP_MAX_ERRTEXT + 128];
+	struct cpd_req *pending;
+	const struct ca_set *cas;
+};
+
+static pthread_mutex_t path_mtx = PTHREAD_MUTEX_INITIALIZER;
+static char *sock_path;
+
+static int
+seterr(cp_client *c, int e, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (c != NULL && c->priv != NULL) {
+		va_start(ap, fmt);
+		vsnprintf(c->priv->err, sizeof(c->priv->err), fmt, ap);
+		va_end(ap);
+	}
+	errno = e;
+	return -1;
+}
+
+/* Set-up and tear-down: nothing is required any more; kept so that cprops
+ * programs build and behave. */
+
+void
+cp_client_init(void)
+{
+}
+
+void
+cp_client_shutdown(void)
+{
+	cpd_pool_clear();
+	ca_cache_clear();
+}
+
+void
+cp_client_ssl_init(void)
+{
+	OPENSSL_init_ssl(0, NULL);
+}
+
+void
+cp_client_ssl_shutdown(void)
+{
+	ca_cache_clear();
+}
+
+int
+cp_client_set_socket_path(const char *path)
+{
+	char *p = NULL;
+
+	if (path != NULL && (p = strdup(path)) == NULL)
+		return -1;
+	pthread_mutex_lock(&path_mtx);
+	free(sock_path);
+	sock_path = p;
+	pthread_mutex_unlock(&path_mtx);
+	return 0;
+}
+
+const char *
+cp_client_socket_path(void)
+{
+	const char *p;
+
+	pthread_mutex_lock(&path_mtx);
+	p = sock_path;
+	pthread_mutex_unlock(&path_mtx);
+	if (p == NULL && (p = getenv("CPCONNECT_SOCKET")) != NULL && *p != '\0')
+		return p;
+	return p != NULL ? p : CP_DEFAULT_SOCKET;
+}
+
+/* Creation */
+
+static cp_client *
+client_new(const char *host, int port)
+{
+	cp_client *c;
+
+	if (host == NULL || *host == '\0' || strlen(host) > CP_MAX_HOST ||
+	    port <= 0 || port > 65535) {
+		errno = EINVAL;
+		return NULL;
+	}
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return NULL;
+	if ((c->priv = calloc(1, sizeof(*c->priv))) == NULL ||
+	    (c->host = strdup(host)) == NULL) {
+		free(c->priv);
+		free(c);
+		errno = ENOMEM;
+		return NULL;
+	}
+	c->port = port;
+	c->fd = -1;
+	c->retry = DEFAULT_RETRIES;
+	c->priv->verify_mode = SSL_VERIFY_PEER;
+	gettimeofday(&c->created, NULL);
+	return c;
+}
+
+cp_client *
+cp_client_create(const char *host, int port)
+{
+	return client_new(host, port);
+}
+
+cp_client *
+cp_client_create_addr(struct sockaddr_in *addr)
+{
+	char buf[INET_ADDRSTRLEN];
+	cp_client *c;
+
+	if (addr == NULL || addr->sin_family != AF_INET ||
+	    inet_ntop(AF_INET, &addr->sin_addr, buf, sizeof(buf)) == NULL) {
+		errno = EINVAL;
+		return NULL;
+	}
+	if ((c = client_new(buf, ntohs(addr->sin_port))) != NULL)
+		c->addr = addr;
+	return c;
+}
+
+cp_client *
+cp_client_create_ssl(const char *host, int port, const char *CA_file,
+    const char *CA_path, int verification_mode)
+{
+	cp_client *c;
+
+	if (verification_mode != SSL_VERIFY_NONE &&
+	    !(verification_mode & SSL_VERIFY_PEER)) {
+		errno = EINVAL;
+		return NULL;
+	}
+	if ((c = client_new(host, port)) == NULL)
+		return NULL;
+	c->use_ssl = 1;
+	c->priv->verify_mode =
+	    verification_mode == SSL_VERIFY_NONE ? SSL_VERIFY_NONE
+						 : SSL_VERIFY_PEER;
+	if ((CA_file != NULL &&
+		(c->priv->ca_file = strdup(CA_file)) == NULL) ||
+	    (CA_path != NULL &&
+		(c->priv->ca_path = strdup(CA_path)) == NULL)) {
+		cp_client_destroy(c);
+		errno = ENOMEM;
+		return NULL;
+	}
+	return c;
+}
+
+cp_client *
+cp_client_create_ssl_addr(struct sockaddr *addr, const char *CA_file,
+    const char *CA_path)
+{
+	char buf[INET6_ADDRSTRLEN];
+	int port;
+
+	if (addr == NULL) {
+		errno = EINVAL;
+		return NULL;
+	}
+	if (addr->sa_family == AF_INET) {
+		struct sockaddr_in *in = (struct sockaddr_in *)addr;
+
+		inet_ntop(AF_INET, &in->sin_addr, buf, sizeof(buf));
+		port = ntohs(in->sin_port);
+	} else if (addr->sa_family == AF_INET6) {
+		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)addr;
+
+		inet_ntop(AF_INET6, &in6->sin6_addr, buf, sizeof(buf));
+		port = ntohs(in6->sin6_port);
+	} else {
+		errno = EAFNOSUPPORT;
+		return NULL;
+	}
+	/* Secure by default: the address must be in the certificate. */
+	return cp_client_create_ssl(buf, port, CA_file, CA_path,
+	    SSL_VERIFY_PEER);
+}
+
+/* Settings */
+
+void
+cp_client_set_retry(cp_client *c, int retry_count)
+{
+	if (c != NULL)
+		c->retry = retry_count < 0 ? 0 : retry_count;
+}
+
+void
+cp_client_set_timeout(cp_client *c, int sec, int usec)
+{
+	if (c == NULL || sec < 0 || usec < 0)
+		return;
+	c->timeout.tv_sec = sec + usec / 1000000;
+	c->timeout.tv_usec = usec % 1000000;
+}
+
+void
+cp_client_set_owner(cp_client *c, void *owner)
+{
+	if (c != NULL)
+		c->owner = owner;
+}
+
+void *
+cp_client_get_owner(cp_client *c)
+{
+	return c != NULL ? c->owner : NULL;
+}
+
+int
+cp_client_set_server_name(cp_client *c, const char *name)
+{
+	if (c == NULL || (name != NULL && strlen(name) > CP_MAX_HOST))
+		return seterr(c, EINVAL, "server name too long");
+	snprintf(c->priv->sni, sizeof(c->priv->sni), "%s",
+	    name != NULL ? name : "");
+	return 0;
+}
+
+int
+cp_client_set_alpn(cp_client *c, const char *protocols)
+{
+	unsigned char wire[CP_MAX_ALPN];
+	size_t n = 0, len;
+	const char *p = protocols, *e;
+
+	if (c == NULL)
+		return seterr(c, EINVAL, "no client");
+	while (p != NULL && *p != '\0') {
+		e = strchr(p, ',');
+		len = e != NULL ? (size_t)(e - p) : strlen(p);
+		if (len == 0 || len > 255 || n + 1 + len > sizeof(wire))
+			return seterr(c, EINVAL, "ALPN list: empty or too "
+			    "long protocol name");
+		wire[n++] = (unsigned char)len;
+		memcpy(wire + n, p, len);
+		n += len;
+		p = e != NULL ? e + 1 : NULL;
+	}
+	memcpy(c->priv->alpn, wire, n);
+	c->priv->alpnlen = n;
+	return 0;
+}
+
+int
+cp_client_set_family(cp_client *c, int family)
+{
+	if (c == NULL || (family != AF_UNSPEC && family != AF_INET &&
+			     family != AF_INET6))
+		return seterr(c, EINVAL, "address family must be AF_UNSPEC, "
+		    "AF_INET or AF_INET6");
+	c->priv->family = family;
+	return 0;
+}
+
+/* Connect */
+
+static uint32_t
+tv_ms(const struct timeval *tv)
+{
+	uint64_t ms = (uint64_t)tv->tv_sec * 1000 + (uint64_t)tv->tv_usec / 1000;
+
+	if (ms == 0 && tv->tv_usec > 0)
+		ms = 1;
+	return ms > 3600 * 1000 ? 3600 * 1000 : (uint32_t)ms;
+}
+
+static void
+build_request(const cp_client *c, struct cp_connect *r)
+{
+	const struct cp_client_priv *p = c->priv;
+
+	memset(r, 0, sizeof(*r));
+	snprintf(r->host, sizeof(r->host), "%s", c->host);
+	r->port = (uint16_t)c->port;
+	r->tls = (uint8_t)(c->use_ssl != 0);
+	r->verify = p->verify_mode == SSL_VERIFY_NONE ? CP_VERIFY_NONE
+						      : CP_VERIFY_PEER;
+	r->family = p->family == AF_INET    ? CP_FAMILY_INET4
+		    : p->family == AF_INET6 ? CP_FAMILY_INET6
+					    : CP_FAMILY_ANY;
+	r->retries = c->retry < 0 ? 0 : (uint32_t)c->retry;
+	r->connect_timeout_ms = tv_ms(&c->timeout);
+	if (c->use_ssl) {
+		snprintf(r->sni, sizeof(r->sni), "%s", p->sni);
+		memcpy(r->alpn, p->alpn, p->alpnlen);
+		r->alpnlen = p->alpnlen;
+		if (p->cas != NULL) {
+			r->has_ca_hash = 1;
+			memcpy(r->ca_hash, p->cas->hash, CP_HASH_LEN);
+		}
+	}
+}
+
+static int
+load_anchors(cp_client *c)
+{
+	struct cp_client_priv *p = c->priv;
+	char err[256];
+
+	if (!c->use_ssl || (p->ca_file == NULL && p->ca_path == NULL) ||
+	    p->cas != NULL)
+		return 0;
+	if ((p->cas = ca_set_get(p->ca_file, p->ca_path, err, sizeof(err))) ==
+	    NULL)
+		return seterr(c, errno ? errno : EINVAL, "%s", err);
+	return 0;
+}
+
+static int
+eclass_errno(const struct cp_result *r)
+{
+	switch (r->eclass) {
+	case CP_E_NONAME:
+		return CP_ENONAME;
+	case CP_E_REFUSED:
+		return ECONNREFUSED;
+	case CP_E_UNREACH:
+		return r->err ? (int)r->err : EHOSTUNREACH;
+	case CP_E_TIMEDOUT:
+		return ETIMEDOUT;
+	case CP_E_LIMIT:
+		return EAGAIN;
+	case CP_E_DENIED:
+		return EACCES;
+	case CP_E_TLS:
+	case CP_E_VERIFY:
+	case CP_E_PROTO:
+		return EPROTO;
+	default:
+		return r->err ? (int)r->err : EIO;
+	}
+}
+
+static void
+set_io_timeouts(cp_client *c, int fd)
+{
+	if (c->timeout.tv_sec == 0 && c->timeout.tv_usec == 0)
+		return;
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &c->timeout,
+	    sizeof(c->timeout));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &c->timeout,
+	    sizeof(c->timeout));
+}
+
+/* Take over the connection of a successful reply. */
+static int
+adopt(cp_client *c, struct cpd_reply *rep)
+{
+	struct cp_client_priv *p = c->priv;
+	char err[256];
+	int fd = rep->fd, fl;
+
+	if (c->use_ssl && !rep->have_state)
+		return seterr(c, EPROTO, "daemon sent no TLS state");
+	/* The daemon's non-blocking mode is shared with this descriptor:
+	 * cp_client_read/write are blocking calls. */
+	if ((fl = fcntl(fd, F_GETFL)) == -1 ||
+	    fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) == -1)
+		return seterr(c, errno, "fcntl: %s", strerror(errno));
+	set_io_timeouts(c, fd);
+	if (c->use_ssl) {
+		p->rec = tls_rec_new(fd, &rep->state, err, sizeof(err));
+		cp_tls_state_wipe(&rep->state);
+		rep->have_state = 0;
+		if (p->rec == NULL)
+			return seterr(c, EPROTO, "TLS state: %s", err);
+		p->chain = rep->chain;
+		rep->chain = NULL;
+		if (p->chain != NULL && sk_X509_num(p->chain) > 0)
+			c->server_certificate = sk_X509_value(p->chain, 0);
+	}
+	c->found_host = p->res.peer_addr[0] ? strdup(p->res.peer_addr) : NULL;
+	c->fd = fd;
+	rep->fd = -1;
+	c->closing = 0;
+	return 0;
+}
+
+static int
+connect_done(cp_client *c, struct cpd_reply *rep)
+{
+	struct cp_client_priv *p = c->priv;
+	int rv;
+
+	p->res = rep->res;
+	if (rep->res.status != CP_STATUS_OK) {
+		rv = seterr(c, eclass_errno(&rep->res), "%s: %s",
+		    cp_eclass_str(rep->res.eclass), rep->res.errtext);
+		cpd_reply_clear(rep);
+		return rv;
+	}
+	rv = adopt(c, rep);
+	cpd_reply_clear(rep);
+	if (rv == -1)
+		return -1;
+	p->err[0] = '\0';
+	if (c->use_ssl && p->verify_mode == SSL_VERIFY_NONE) {
+		if (p->res.no_peer_cert || c->server_certificate == NULL)
+			return X509_V_ERR_APPLICATION_VERIFICATION;
+		if (p->res.verify_result != X509_V_OK)
+			return (int)p->res.verify_result;
+	}
+	return 0;
+}
+
+static int
+wait_budget(const cp_client *c)
+{
+	uint64_t t = tv_ms(&c->timeout);
+
+	if (t == 0)
+		return WAIT_DEFAULT_MS;
+	/* Attempts and the backoff between them, bounded by the daemon. */
+	t = t * (uint64_t)(c->retry + 1) * 2 + WAIT_SLACK_MS;
+	return t > WAIT_DEFAULT_MS ? WAIT_DEFAULT_MS : (int)t;
+}
+
+int
+cp_client_connect_start(cp_client *c)
+{
+	struct cp_connect req;
+	char err[CP_MAX_ERRTEXT];
+
+	if (c == NULL) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (c->fd != -1 || c->priv->pending != NULL)
+		return seterr(c, EISCONN, "already connected");
+	memset(&c->priv->res, 0, sizeof(c->priv->res));
+	if (load_anchors(c) == -1)
+		return -1;
+	build_request(c, &req);
+	c->priv->pending = cpd_start(cp_client_socket_path(), &req,
+	    c->priv->cas, err, sizeof(err));
+	if (c->priv->pending == NULL)
+		return seterr(c, errno, "%s", err);
+	return cpd_fd(c->priv->pending);
+}
+
+static int
+finish(cp_client *c, int rv, struct cpd_reply *rep, const char *err)
+{
+	int e = errno;
+
+	cpd_free(c->priv->pending);
+	c->priv->pending = NULL;
+	if (rv == -1) {
+		cpd_reply_clear(rep);
+		return seterr(c, e, "%s", err);
+	}
+	return connect_done(c, rep);
+}
+
+int
+cp_client_connect_finish(cp_client *c)
+{
+	struct cpd_reply rep;
+	char err[CP_MAX_ERRTEXT];
+	int rv;
+
+	if (c == NULL || c->priv->pending == NULL)
+		return seterr(c, EINVAL, "no connect in progress");
+	memset(&rep, 0, sizeof(rep));
+	rep.fd = -1;
+	/* Partial replies stay in the session's buffer until complete. */
+	rv = cpd_step(c->priv->pending, &rep, err, sizeof(err));
+	if (rv == 0) {
+		cpd_reply_clear(&rep);
+		errno = EAGAIN;
+		return -2;
+	}
+	return finish(c, rv, &rep, err);
+}
+
+int
+cp_client_connect(cp_client *c)
+{
+	struct cpd_reply rep;
+	char err[CP_MAX_ERRTEXT];
+	int rv;
+
+	if (cp_client_connect_start(c) == -1)
+		return -1;
+	memset(&rep, 0, sizeof(rep));
+	rep.fd = -1;
+	rv = cpd_wait(c->priv->pending, &rep, wait_budget(c), err,
+	    sizeof(err));
+	return finish(c, rv, &rep, err);
+}
+
+int
+cp_client_reopen(cp_client *c, const char *host, int port)
+{
+	char *h;
+
+	if (c == NULL || host == NULL || *host == '\0' ||
+	    strlen(host) > CP_MAX_HOST || port <= 0 || port > 65535)
+		return seterr(c, EINVAL, "bad host or port");
+	if ((h = strdup(host)) == NULL)
+		return seterr(c, ENOMEM, "out of memory");
+	cp_client_close(c);
+	free(c->host);
+	c->host = h;
+	c->port = port;
+	c->addr = NULL;
+	return cp_client_connect(c);
+}
+
+int
+cp_client_close(cp_client *c)
+{
+	struct cp_client_priv *p;
+	int rv = 0;
+
+	if (c == NULL)
+		return 0;
+	p = c->priv;
+	if (p->pending != NULL) {
+		cpd_free(p->pending);
+		p->pending = NULL;
+	}
+	c->closing = 1;
+	if (p->rec != NULL) {
+		/* close_notify is best effort: the peer may be gone. */
+		tls_rec_close_notify(p->rec);
+		tls_rec_free(p->rec);
+		p->rec = NULL;
+	}
+	if (c->fd != -1 && close(c->fd) == -1)
+		rv = -1;
+	c->fd = -1;
+	if (p->chain != NULL)
+		sk_X509_pop_free(p->chain, X509_free);
+	p->chain = NULL;
+	c->server_certificate = NULL;
+	free(c->found_host);
+	c->found_host = NULL;
+	return rv;
+}
+
+void
+cp_client_destroy(cp_client *c)
+{
+	if (c == NULL)
+		return;
+	cp_client_close(c);
+	if (c->priv->cas != NULL)
+		ca_set_put(c->priv->cas);
+	free(c->priv->ca_file);
+	free(c->priv->ca_path);
+	explicit_bzero(c->priv, sizeof(*c->priv));
+	free(c->priv);
+	free(c->host);
+	free(c);
+}
+
+/* I/O */
+
+int
+cp_client_read(cp_client *c, char *buf, int len)
+{
+	ssize_t n;
+
+	if (c == NULL || buf == NULL || len < 0)
+		return seterr(c, EINVAL, "bad argument");
+	if (c->fd == -1)
+		return seterr(c, ENOTCONN, "not connected");
+	if (c->priv->rec != NULL) {
+		n = tls_rec_read(c->priv->rec, buf, (size_t)len);
+		if (n == -1 && errno != EAGAIN)
+			seterr(c, errno, "%s", tls_rec_error(c->priv->rec));
+	} else {
+		do {
+			n = recv(c->fd, buf, (size_t)len, 0);
+		} while (n == -1 && errno == EINTR);
+	}
+	if (n > 0)
+		c->bytes_read += (unsigned long)n;
+	return (int)n;
+}
+
+int
+cp_client_write(cp_client *c, const char *buf, int len)
+{
+	ssize_t n;
+	size_t off = 0;
+
+	if (c == NULL || buf == NULL || len < 0)
+		return seterr(c, EINVAL, "bad argument");
+	if (c->fd == -1)
+		return seterr(c, ENOTCONN, "not connected");
+	if (c->priv->rec != NULL) {
+		n = tls_rec_write(c->priv->rec, buf, (size_t)len);
+		if (n == -1 && errno != EAGAIN)
+			seterr(c, errno, "%s", tls_rec_error(c->priv->rec));
+		if (n > 0)
+			c->bytes_sent += (unsigned long)n;
+		return (int)n;
+	}
+	/* All of it, like SSL_write; MSG_NOSIGNAL: no SIGPIPE, ever. */
+	while (off < (size_t)len) {
+		n = send(c->fd, buf + off, (size_t)len - off, MSG_NOSIGNAL);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1) {
+			if (off > 0 && errno == EAGAIN)
+				break;
+			return seterr(c, errno, "write: %s", strerror(errno));
+		}
+		off += (size_t)n;
+	}
+	c->bytes_sent += off;
+	return (int)off;
+}
+
+/* Results */
+
+int
+cp_client_fd(cp_client *c)
+{
+	return c != NULL ? c->fd : -1;
+}
+
+const char *
+cp_client_error(cp_client *c)
+{
+	return c != NULL && c->priv != NULL ? c->priv->err : "";
+}
+
+X509 *
+cp_client_get_server_certificate(cp_client *c)
+{
+	return c != NULL ? c->server_certificate : NULL;
+}
+
+int
+cp_client_verify_hostname(cp_client *c)
+{
+	char err[256];
+
+	if (c == NULL || c->server_certificate == NULL)
+		return 0;
+	return cp_hostcheck(c->server_certificate,
+	    c->priv->sni[0] ? c->priv->sni : c->host, err, sizeof(err)) == 1;
+}
+
+long
+cp_client_get_verify_result(cp_client *c)
+{
+	if (c == NULL)
+		return X509_V_ERR_UNSPECIFIED;
+	if (c->priv->res.no_peer_cert)
+		return X509_V_ERR_APPLICATION_VERIFICATION;
+	return (long)c->priv->res.verify_result;
+}
+
+const char *
+cp_client_get_tls_version(cp_client *c)
+{
+	if (c == NULL || c->fd == -1 || !c->use_ssl)
+		return NULL;
+	return c->priv->res.tls_version == 0x0304 ? "TLSv1.3" : "TLSv1.2";
+}
+
+const char *
+cp_client_get_cipher(cp_client *c)
+{
+	if (c == NULL || c->fd == -1 || !c->use_ssl)
+		return NULL;
+	return c->priv->res.cipher;
+}
+
+const char *
+cp_client_get_alpn(cp_client *c)
+{
+	if (c == NULL || c->fd == -1 || c->priv->res.alpn[0] == '\0')
+		return NULL;
+	return c->priv->res.alpn;
+}
+
+const char *
+cp_client_get_peer_address(cp_client *c)
+{
+	if (c == NULL || c->fd == -1 || c->priv->res.peer_addr[0] == '\0')
+		return NULL;
+	return c->priv->res.peer_addr;
+}
+
+int
+cp_client_get_peer_port(cp_client *c)
+{
+	return c != NULL && c->fd != -1 ? c->priv->res.peer_port : -1;
+}
+
+STACK_OF(X509) *
+cp_client_get_peer_chain(cp_client *c)
+{
+	return c != NULL ? c->priv->chain : NULL;
+}

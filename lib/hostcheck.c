@@ -1,0 +1,140 @@
+/*
+ * Certificate host name check: the backend of cp_client_verify_hostname.
+ */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <openssl/err.h>
+#include <openssl/x509v3.h>
+
+#include "cpproto.h"
+#include "hostcheck.h"
+
+static void
+hc_err(char *err, size_t errsz, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+hc_err(char *err, size_t errsz, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err == NULL || errsz == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errsz, fmt, ap);
+	va_end(ap);
+}
+
+/*
+ * Only letters, digits, '-', '_' and '.' with no empty label.  This keeps
+ * OpenSSL's special cases away: a leading dot would ask X509_check_host for
+ * "any subdomain of", and a '*' in the host is never meaningful.
+ */
+static int
+hc_valid_name(const char *name, size_t len)
+{
+	size_t i, label = 0;
+	unsigned char c;
+
+	for (i = 0; i < len; i++) {
+		c = (unsigned char)name[i];
+		if (c == '.') {
+			if (label == 0)
+				return 0;
+			label = 0;
+			continue;
+		}
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9') || c == '-' || c == '_'))
+			return 0;
+		if (++label > 63)
+			return 0;
+	}
+	return label > 0;
+}
+
+static int
+hc_result(int rc, const char *host, char *err, size_t errsz)
+{
+	if (rc == 1)
+		return 1;
+	if (rc == 0) {
+		hc_err(err, errsz, "certificate does not match %s", host);
+		return 0;
+	}
+	hc_err(err, errsz, "cannot check certificate against %s", host);
+	return -1;
+}
+
+static int
+hc_check_ip(X509 *cert, const char *host, char *err, size_t errsz)
+{
+	int rc;
+
+	rc = X509_check_ip_asc(cert, host, 0);
+	return hc_result(rc, host, err, errsz);
+}
+
+/* An IPv6 literal in brackets, as in a URL; 1 with the address copied. */
+static int
+hc_bracketed(const char *host, size_t len, char *buf, size_t bufsz)
+{
+	struct in6_addr a6;
+
+	if (len < 3 || host[0] != '[' || host[len - 1] != ']' ||
+	    len - 2 >= bufsz)
+		return 0;
+	memcpy(buf, host + 1, len - 2);
+	buf[len - 2] = '\0';
+	return inet_pton(AF_INET6, buf, &a6) == 1;
+}
+
+int
+cp_hostcheck(X509 *cert, const char *host, char *err, size_t errsz)
+{
+	char buf[CP_MAX_HOST + 1];
+	struct in6_addr a6;
+	struct in_addr a4;
+	size_t len;
+	int rc;
+
+	if (err != NULL && errsz > 0)
+		err[0] = '\0';
+	if (cert == NULL) {
+		hc_err(err, errsz, "no server certificate");
+		return -1;
+	}
+	if (host == NULL || host[0] == '\0') {
+		hc_err(err, errsz, "empty host name");
+		return -1;
+	}
+	len = strnlen(host, CP_MAX_HOST + 1);
+	if (len > CP_MAX_HOST) {
+		hc_err(err, errsz, "host name longer than %d bytes",
+		    CP_MAX_HOST);
+		return -1;
+	}
+	if (inet_pton(AF_INET, host, &a4) == 1 ||
+	    inet_pton(AF_INET6, host, &a6) == 1)
+		return hc_check_ip(cert, host, err, errsz);
+	if (hc_bracketed(host, len, buf, sizeof(buf)))
+		return hc_check_ip(cert, buf, err, errsz);
+
+	memcpy(buf, host, len + 1);
+	if (len > 1 && buf[len - 1] == '.')
+		buf[--len] = '\0';
+	if (!hc_valid_name(buf, len)) {
+		hc_err(err, errsz, "invalid host name \"%.*s\"", CP_MAX_HOST,
+		    host);
+		return -1;
+	}
+	ERR_set_mark();
+	rc = X509_check_host(cert, buf, len,
+	    X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS, NULL);
+	ERR_pop_to_mark();
+	return hc_result(rc, buf, err, errsz);
+}

@@ -1,0 +1,155 @@
+/*
+ * libcpconnect: the cprops cp_client API, served by cpconnectd.
+ *
+ * A program written against cprops' <cprops/client.h> recompiles unchanged.
+ * Name resolution, TCP connection, TLS handshake and certificate
+ * verification happen in the cpconnectd daemon under its central policy;
+ * the library receives the connected socket (and, for TLS, the negotiated
+ * record-layer state) and reads and writes on it directly.
+ *
+ * All functions are safe to call on distinct clients from different
+ * threads; one client may be used by one reading thread and one writing
+ * thread at the same time.
+ */
+#ifndef CPROPS_CLIENT_H
+#define CPROPS_CLIENT_H
+
+#include <stddef.h>
+#include <sys/time.h>
+#include <sys/types.h>
+#include <netinet/in.h>
+
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <openssl/x509_vfy.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define CP_CONNECT_VERSION "0.1.0"
+
+struct hostent;
+struct cp_client_priv;
+
+/*
+ * The fields of cprops' cp_client, so that programs reading them recompile
+ * unchanged.  Read-only for programs, except retry and timeout, which are
+ * read again at each connect.  hostspec, ctx and ssl are always NULL: name
+ * resolution and the TLS handshake happen in the daemon.  For TLS, fd
+ * carries encrypted records: use cp_client_read and cp_client_write.
+ */
+typedef struct _cp_client {
+	int id;
+	struct sockaddr_in *addr;     /* cp_client_create_addr's address */
+	struct hostent *hostspec;     /* always NULL */
+	char *host;		      /* host name or literal */
+	char *found_host;	      /* numeric address connected, or NULL */
+	int port;
+	struct timeval timeout;	      /* per attempt and per read/write */
+	struct timeval created;
+	unsigned long bytes_read;
+	unsigned long bytes_sent;
+	int fd;			      /* -1 when not connected */
+	int closing;
+	int retry;		      /* retries after the first attempt */
+	void *owner;
+	int use_ssl;
+	SSL_CTX *ctx;		      /* always NULL */
+	SSL *ssl;		      /* always NULL */
+	X509 *server_certificate;     /* leaf, valid until close, or NULL */
+	struct cp_client_priv *priv;  /* libcpconnect's own state */
+} cp_client;
+
+/* Library set-up; optional, kept for cprops compatibility. */
+void cp_client_init(void);
+void cp_client_shutdown(void);
+void cp_client_ssl_init(void);
+void cp_client_ssl_shutdown(void);
+
+/* Creation.  host is a name or address literal (IPv4 or IPv6). */
+cp_client *cp_client_create(const char *host, int port);
+cp_client *cp_client_create_addr(struct sockaddr_in *addr);
+/*
+ * A TLS client.  CA_file and CA_path are read by the library and sent to the
+ * daemon as the trust anchors for this client; both NULL selects the
+ * daemon's trust store.  verification_mode is SSL_VERIFY_PEER (chain and
+ * host name must verify) or SSL_VERIFY_NONE (the caller decides).
+ */
+cp_client *cp_client_create_ssl(const char *host, int port,
+    const char *CA_file, const char *CA_path, int verification_mode);
+cp_client *cp_client_create_ssl_addr(struct sockaddr *addr,
+    const char *CA_file, const char *CA_path);
+
+/* Settings.  retry_count: retries after the first attempt (0: one attempt).
+ * The timeout bounds each connection attempt and each read and write. */
+void cp_client_set_retry(cp_client *client, int retry_count);
+void cp_client_set_timeout(cp_client *client, int sec, int usec);
+void cp_client_set_owner(cp_client *client, void *owner);
+void *cp_client_get_owner(cp_client *client);
+
+/*
+ * Connect.  Returns 0, -1 with errno set, or for TLS under SSL_VERIFY_NONE a
+ * positive X509_V_ERR_* code when the handshake succeeded but the
+ * certificate did not verify (the connection stays open).  A server that
+ * presented no certificate gives X509_V_ERR_APPLICATION_VERIFICATION.
+ */
+int cp_client_connect(cp_client *client);
+int cp_client_reopen(cp_client *client, const char *host, int port);
+int cp_client_close(cp_client *client);
+void cp_client_destroy(cp_client *client);
+
+/* Like read(2)/write(2) (SSL_read/SSL_write for TLS): > 0 bytes, 0 end of
+ * stream, -1 with errno (EAGAIN on a non-blocking descriptor). */
+int cp_client_read(cp_client *client, char *buf, int len);
+int cp_client_write(cp_client *client, const char *buf, int len);
+
+/* TLS results.  The certificate is borrowed: valid until close. */
+X509 *cp_client_get_server_certificate(cp_client *client);
+/* Non-zero when the server certificate matches the host name (or address)
+ * used for the connection, 0 when it does not or there is none. */
+int cp_client_verify_hostname(cp_client *client);
+char *ssl_verification_error_str(int code);
+
+/* Additions to the cprops API. */
+
+/* The connected descriptor, or -1.  For TLS, data on it is encrypted: use
+ * cp_client_read/cp_client_write. */
+int cp_client_fd(cp_client *client);
+/* The last error on this client, or "" (never NULL). */
+const char *cp_client_error(cp_client *client);
+/* Path of the daemon socket for all clients created afterwards (NULL: the
+ * CPCONNECT_SOCKET environment variable, else /run/cpconnect/...). */
+int cp_client_set_socket_path(const char *path);
+const char *cp_client_socket_path(void);
+
+/* TLS parameters and results. */
+int cp_client_set_server_name(cp_client *client, const char *name);
+/* Comma-separated protocol names, e.g. "h2,http/1.1". */
+int cp_client_set_alpn(cp_client *client, const char *protocols);
+/* Restrict the address family: AF_UNSPEC (default), AF_INET or AF_INET6. */
+int cp_client_set_family(cp_client *client, int family);
+long cp_client_get_verify_result(cp_client *client);
+const char *cp_client_get_tls_version(cp_client *client); /* "TLSv1.3" */
+const char *cp_client_get_cipher(cp_client *client);
+const char *cp_client_get_alpn(cp_client *client);
+/* The numeric address and port actually connected. */
+const char *cp_client_get_peer_address(cp_client *client);
+int cp_client_get_peer_port(cp_client *client);
+/* Peer chain, leaf first; borrowed, valid until close. */
+STACK_OF(X509) *cp_client_get_peer_chain(cp_client *client);
+
+/*
+ * Event-loop use: cp_client_connect_start() sends the request and returns
+ * a descriptor to wait on for reading (or -1); call cp_client_connect_finish()
+ * when it is readable.  It returns what cp_client_connect() would, or -2
+ * with errno EAGAIN if the answer is not complete yet.
+ */
+int cp_client_connect_start(cp_client *client);
+int cp_client_connect_finish(cp_client *client);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

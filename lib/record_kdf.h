@@ -1,0 +1,111 @@
+/*
+ * Cipher suite table and TLS 1.3 HKDF-Expand-Label, shared by the daemon
+ * (daemon/tlsexport.c, which derives the keys it hands off) and the library
+ * record layer (lib/record.c, which derives new keys on KeyUpdate).  Header
+ * only, because the daemon and the library are linked separately and both
+ * must agree byte for byte.
+ */
+#ifndef RECORD_KDF_H
+#define RECORD_KDF_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
+#include <openssl/kdf.h>
+
+#define REC_V12 0x0303
+#define REC_V13 0x0304
+
+/* The AEAD suites cpconnect hands off; nothing else is negotiated. */
+struct rec_suite {
+	uint16_t id;	  /* IANA number */
+	uint16_t version; /* REC_V12 or REC_V13 */
+	int chacha;	  /* ChaCha20-Poly1305 (else AES-GCM) */
+	size_t keylen;
+	size_t fixed_ivlen; /* TLS 1.2 key block IV length; 12 for 1.3 */
+	const char *md;	    /* PRF / HKDF hash */
+	const EVP_CIPHER *(*aead)(void);
+};
+
+static inline const struct rec_suite *
+rec_suite_find(uint16_t id)
+{
+	static const struct rec_suite suites[] = {
+		{0x1301, REC_V13, 0, 16, 12, "SHA256", EVP_aes_128_gcm},
+		{0x1302, REC_V13, 0, 32, 12, "SHA384", EVP_aes_256_gcm},
+		{0x1303, REC_V13, 1, 32, 12, "SHA256", EVP_chacha20_poly1305},
+		{0xC02B, REC_V12, 0, 16, 4, "SHA256", EVP_aes_128_gcm},
+		{0xC02F, REC_V12, 0, 16, 4, "SHA256", EVP_aes_128_gcm},
+		{0xC02C, REC_V12, 0, 32, 4, "SHA384", EVP_aes_256_gcm},
+		{0xC030, REC_V12, 0, 32, 4, "SHA384", EVP_aes_256_gcm},
+		{0xCCA9, REC_V12, 1, 32, 12, "SHA256", EVP_chacha20_poly1305},
+		{0xCCA8, REC_V12, 1, 32, 12, "SHA256", EVP_chacha20_poly1305},
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(suites) / sizeof(suites[0]); i++)
+		if (suites[i].id == id)
+			return &suites[i];
+	return NULL;
+}
+
+/*
+ * RFC 8446 7.1 HKDF-Expand-Label(secret, label, context, outlen).  Returns
+ * 0 or -1 (bad lengths, OpenSSL failure).
+ */
+static inline int
+rec_expand_label_ctx(const char *md, const unsigned char *secret,
+    size_t slen, const char *label, const unsigned char *ctx, size_t ctxlen,
+    unsigned char *out, size_t outlen)
+{
+	static const char prefix[] = "tls13 ";
+	unsigned char info[2 + 1 + 255 + 1 + 255];
+	size_t llen = strlen(label), plen = sizeof(prefix) - 1, ilen;
+	int mode = EVP_KDF_HKDF_MODE_EXPAND_ONLY, ok = 0;
+	OSSL_PARAM params[5];
+	EVP_KDF_CTX *kctx = NULL;
+	EVP_KDF *kdf;
+
+	if (llen > 255 - plen || ctxlen > 255 || outlen == 0 || outlen > 255 ||
+	    slen == 0)
+		return -1;
+	info[0] = (unsigned char)(outlen >> 8);
+	info[1] = (unsigned char)outlen;
+	info[2] = (unsigned char)(plen + llen);
+	memcpy(info + 3, prefix, plen);
+	memcpy(info + 3 + plen, label, llen);
+	info[3 + plen + llen] = (unsigned char)ctxlen;
+	if (ctxlen > 0)
+		memcpy(info + 4 + plen + llen, ctx, ctxlen);
+	ilen = 4 + plen + llen + ctxlen;
+
+	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST,
+	    (char *)md, 0);
+	params[1] = OSSL_PARAM_construct_int(OSSL_KDF_PARAM_MODE, &mode);
+	params[2] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY,
+	    (void *)secret, slen);
+	params[3] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO,
+	    info, ilen);
+	params[4] = OSSL_PARAM_construct_end();
+	if ((kdf = EVP_KDF_fetch(NULL, "HKDF", NULL)) != NULL &&
+	    (kctx = EVP_KDF_CTX_new(kdf)) != NULL &&
+	    EVP_KDF_derive(kctx, out, outlen, params) == 1)
+		ok = 1;
+	EVP_KDF_CTX_free(kctx);
+	EVP_KDF_free(kdf);
+	return ok ? 0 : -1;
+}
+
+/* The traffic key derivations use an empty context. */
+static inline int
+rec_expand_label(const char *md, const unsigned char *secret, size_t slen,
+    const char *label, unsigned char *out, size_t outlen)
+{
+	return rec_expand_label_ctx(md, secret, slen, label, NULL, 0, out,
+	    outlen);
+}
+
+#endif

@@ -1,0 +1,487 @@
+/*
+ * Sessions with cpconnectd.  A session is a Unix stream connection that
+ * starts with HELLO; HELLO and the first CONNECT are sent together, so a
+ * new session costs no extra round trip.  Finished sessions are kept in a
+ * small per-process pool: a connect then costs one round trip to the
+ * daemon.  A session taken from the pool that turns out to be closed (the
+ * daemon's idle timeout) is replaced once, transparently.
+ */
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "imsg.h"
+#include "session.h"
+
+#define POOL_MAX 8
+
+struct dconn {
+	struct dconn *next;
+	struct imsgbuf ib;
+	pid_t pid;
+	uint32_t lastid;
+	int hello_ok;
+};
+
+struct cpd_req {
+	struct dconn *dc;
+	char path[108];
+	struct cp_connect c;
+	const struct ca_set *cas;
+	uint32_t id;
+	int pooled;	/* dc came from the pool: may be stale */
+	int got_reply;	/* some message for this request arrived */
+	int sent_ca;
+	int done, broken;
+};
+
+static pthread_mutex_t pool_mtx = PTHREAD_MUTEX_INITIALIZER;
+static struct dconn *pool;
+static int npool;
+
+static int
+failf(char *err, size_t errsz, int e, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, errsz, fmt, ap);
+	va_end(ap);
+	errno = e;
+	return -1;
+}
+
+static void
+dconn_close(struct dconn *dc)
+{
+	if (dc == NULL)
+		return;
+	close(dc->ib.fd);
+	imsgbuf_clear(&dc->ib);
+	free(dc);
+}
+
+static struct dconn *
+dconn_open(const char *path, char *err, size_t errsz)
+{
+	struct sockaddr_un sun;
+	struct dconn *dc;
+	int fd, e;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof(sun.sun_path)) {
+		failf(err, errsz, ENAMETOOLONG, "daemon socket path too long");
+		return NULL;
+	}
+	memcpy(sun.sun_path, path, strlen(path));
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1) {
+		failf(err, errsz, errno, "socket: %s", strerror(errno));
+		return NULL;
+	}
+	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
+		e = errno;
+		close(fd);
+		/* Fail closed: never connect by ourselves instead. */
+		failf(err, errsz, ECONNREFUSED, "cpconnectd not reachable at "
+		    "%s: %s", path, strerror(e));
+		return NULL;
+	}
+	if (fcntl(fd, F_SETFL, O_NONBLOCK) == -1 ||
+	    (dc = calloc(1, sizeof(*dc))) == NULL) {
+		e = errno;
+		close(fd);
+		failf(err, errsz, e, "session: %s", strerror(e));
+		return NULL;
+	}
+	imsgbuf_init(&dc->ib, fd, CP_MAX_MSG);
+	dc->ib.accept_fds = 1;
+	dc->pid = getpid();
+	return dc;
+}
+
+/* A pooled session of this process, or NULL. */
+static struct dconn *
+pool_get(void)
+{
+	struct dconn *dc;
+
+	pthread_mutex_lock(&pool_mtx);
+	while ((dc = pool) != NULL) {
+		pool = dc->next;
+		npool--;
+		if (dc->pid == getpid())
+			break;
+		/* Inherited across fork: the parent owns that session. */
+		close(dc->ib.fd);
+		imsgbuf_clear(&dc->ib);
+		free(dc);
+	}
+	pthread_mutex_unlock(&pool_mtx);
+	return dc;
+}
+
+static void
+pool_put(struct dconn *dc)
+{
+	pthread_mutex_lock(&pool_mtx);
+	if (npool < POOL_MAX && dc->pid == getpid()) {
+		dc->next = pool;
+		pool = dc;
+		npool++;
+		dc = NULL;
+	}
+	pthread_mutex_unlock(&pool_mtx);
+	dconn_close(dc);
+}
+
+void
+cpd_pool_clear(void)
+{
+	struct dconn *dc;
+
+	while ((dc = pool_get()) != NULL)
+		dconn_close(dc);
+}
+
+static int
+compose(struct dconn *dc, uint32_t type, uint32_t id, struct abuf *b)
+{
+	int rv;
+
+	if (abuf_failed(b)) {
+		errno = b->failed;
+		return -1;
+	}
+	rv = imsg_compose(&dc->ib, type, id, (uint32_t)getpid(), -1, b->buf,
+	    b->len);
+	abuf_free(b);
+	return rv;
+}
+
+static int
+send_connect(struct cpd_req *q)
+{
+	struct abuf b;
+
+	abuf_init(&b);
+	cp_connect_encode(&b, &q->c);
+	return compose(q->dc, CP_MSG_CONNECT, q->id, &b);
+}
+
+static int
+send_hello(struct dconn *dc)
+{
+	struct cp_hello h;
+	struct abuf b;
+
+	memset(&h, 0, sizeof(h));
+	h.version = CP_PROTO_VERSION;
+	snprintf(h.software, sizeof(h.software), "libcpconnect");
+	abuf_init(&b);
+	cp_hello_encode(&b, &h);
+	return compose(dc, CP_MSG_HELLO, 0, &b);
+}
+
+static int
+send_cas(struct cpd_req *q)
+{
+	struct abuf b;
+	size_t i;
+
+	for (i = 0; i < q->cas->n; i++) {
+		abuf_init(&b);
+		cp_cert_encode(&b, q->cas->der[i], q->cas->len[i]);
+		if (compose(q->dc, CP_MSG_CA_CERT, q->id, &b) == -1)
+			return -1;
+	}
+	abuf_init(&b);
+	cp_ca_end_encode(&b, q->cas->hash);
+	return compose(q->dc, CP_MSG_CA_END, q->id, &b);
+}
+
+/* Attach a session (pooled or new) and queue the request on it. */
+static int
+req_attach(struct cpd_req *q, int allow_pool, char *err, size_t errsz)
+{
+	struct dconn *dc = allow_pool ? pool_get() : NULL;
+
+	q->pooled = dc != NULL;
+	if (dc == NULL) {
+		if ((dc = dconn_open(q->path, err, errsz)) == NULL)
+			return -1;
+		if (send_hello(dc) == -1) {
+			dconn_close(dc);
+			return failf(err, errsz, errno, "hello: %s",
+			    strerror(errno));
+		}
+	}
+	q->dc = dc;
+	q->id = ++dc->lastid;
+	if (q->id == 0)
+		q->id = ++dc->lastid;
+	q->got_reply = 0;
+	if (send_connect(q) == -1)
+		return failf(err, errsz, errno, "request: %s", strerror(errno));
+	if (imsg_write(&dc->ib) == -1)
+		return failf(err, errsz, errno, "cpconnectd: %s",
+		    strerror(errno));
+	return 0;
+}
+
+struct cpd_req *
+cpd_start(const char *path, const struct cp_connect *c,
+    const struct ca_set *cas, char *err, size_t errsz)
+{
+	struct cpd_req *q;
+	int e;
+
+	if ((q = calloc(1, sizeof(*q))) == NULL) {
+		failf(err, errsz, errno, "out of memory");
+		return NULL;
+	}
+	snprintf(q->path, sizeof(q->path), "%s", path);
+	q->c = *c;
+	q->cas = cas;
+	if (req_attach(q, 1, err, errsz) == -1) {
+		/* A stale pooled session: try once more on a fresh one. */
+		if (!q->pooled || req_attach(q, 0, err, errsz) == -1) {
+			e = errno;
+			cpd_free(q);
+			errno = e;
+			return NULL;
+		}
+	}
+	return q;
+}
+
+int
+cpd_fd(const struct cpd_req *q)
+{
+	return q->dc != NULL ? q->dc->ib.fd : -1;
+}
+
+static int
+take_cert(struct cpd_reply *out, const struct imsg *m, char *err,
+    size_t errsz)
+{
+	const unsigned char *der, *p;
+	size_t len;
+	X509 *x;
+
+	if (cp_cert_decode(m->data, m->datalen, &der, &len, err, errsz) == -1)
+		return -1;
+	if (out->chain == NULL && (out->chain = sk_X509_new_null()) == NULL)
+		return failf(err, errsz, ENOMEM, "out of memory");
+	if (sk_X509_num(out->chain) >= CP_MAX_CHAIN)
+		return failf(err, errsz, EPROTO, "peer chain too long");
+	p = der;
+	if ((x = d2i_X509(NULL, &p, (long)len)) == NULL || p != der + len) {
+		X509_free(x);
+		return failf(err, errsz, EPROTO, "peer certificate: bad DER");
+	}
+	if (!sk_X509_push(out->chain, x)) {
+		X509_free(x);
+		return failf(err, errsz, ENOMEM, "out of memory");
+	}
+	return 0;
+}
+
+static int
+take_result(struct cpd_req *q, struct cpd_reply *out, struct imsg *m,
+    char *err, size_t errsz)
+{
+	if (cp_result_decode(m->data, m->datalen, &out->res, err, errsz) ==
+	    -1)
+		return -1;
+	if (out->res.status == CP_STATUS_NEED_CA) {
+		if (q->cas == NULL || q->sent_ca)
+			return failf(err, errsz, EPROTO, "daemon asked for "
+			    "trust anchors twice");
+		q->sent_ca = 1;
+		if (send_cas(q) == -1 || send_connect(q) == -1 ||
+		    imsg_write(&q->dc->ib) == -1)
+			return failf(err, errsz, errno, "cpconnectd: %s",
+			    strerror(errno));
+		return 0;
+	}
+	if ((out->res.status == CP_STATUS_OK) != (m->fd != -1))
+		return failf(err, errsz, EPROTO, "result %s a descriptor",
+		    m->fd != -1 ? "with unexpected" : "without");
+	out->fd = m->fd;
+	m->fd = -1;
+	q->done = 1;
+	return 1;
+}
+
+/* One message.  1: request complete, 0: continue, -1: broken session. */
+static int
+dispatch(struct cpd_req *q, struct cpd_reply *out, struct imsg *m,
+    char *err, size_t errsz)
+{
+	struct cp_hello h;
+
+	if (m->hdr.type == CP_MSG_HELLO) {
+		if (cp_hello_decode(m->data, m->datalen, &h, err, errsz) == -1)
+			return -1;
+		if (h.version != CP_PROTO_VERSION)
+			return failf(err, errsz, EPROTONOSUPPORT, "daemon "
+			    "speaks protocol %u, library %u", h.version,
+			    CP_PROTO_VERSION);
+		q->dc->hello_ok = 1;
+		return 0;
+	}
+	/* A session-level error carries id 0. */
+	if (m->hdr.peerid != q->id && !(m->hdr.peerid == 0 &&
+					   m->hdr.type == CP_MSG_RESULT))
+		return failf(err, errsz, EPROTO, "reply for unknown request "
+		    "%u", m->hdr.peerid);
+	q->got_reply = 1;
+	if (m->fd != -1 && m->hdr.type != CP_MSG_RESULT)
+		return failf(err, errsz, EPROTO, "descriptor with %s",
+		    cp_msg_str(m->hdr.type));
+	switch (m->hdr.type) {
+	case CP_MSG_PEER_CERT:
+		return take_cert(out, m, err, errsz);
+	case CP_MSG_TLS_STATE:
+		if (out->have_state)
+			return failf(err, errsz, EPROTO, "second TLS state");
+		if (cp_tls_state_decode(m->data, m->datalen, &out->state, err,
+			errsz) == -1)
+			return -1;
+		out->have_state = 1;
+		return 0;
+	case CP_MSG_RESULT:
+		return take_result(q, out, m, err, errsz);
+	default:
+		return failf(err, errsz, EPROTO, "unexpected %s from daemon",
+		    cp_msg_str(m->hdr.type));
+	}
+}
+
+static int
+drain(struct cpd_req *q, struct cpd_reply *out, char *err, size_t errsz)
+{
+	struct imsg m;
+	int rv;
+
+	while ((rv = imsg_get(&q->dc->ib, &m)) == 1) {
+		rv = dispatch(q, out, &m, err, errsz);
+		if (m.fd != -1)
+			close(m.fd);
+		if (rv != 0)
+			return rv;
+	}
+	if (rv == -1)
+		return failf(err, errsz, errno, "bad message from daemon: %s",
+		    strerror(errno));
+	return 0;
+}
+
+int
+cpd_step(struct cpd_req *q, struct cpd_reply *out, char *err, size_t errsz)
+{
+	ssize_t n = -1;
+	int rv;
+
+	if (q->dc == NULL)
+		return failf(err, errsz, EBADF, "no session");
+	if (imsg_write(&q->dc->ib) == -1)
+		goto lost;
+	n = imsg_read(&q->dc->ib);
+	if (n == -1 && errno == EAGAIN)
+		return drain(q, out, err, errsz);
+	if (n <= 0)
+		goto lost;
+	rv = drain(q, out, err, errsz);
+	if (rv == -1)
+		q->broken = 1;
+	return rv;
+lost:
+	/* The daemon closed a pooled session before seeing our request:
+	 * replay it once on a new session. */
+	if (q->pooled && !q->got_reply) {
+		dconn_close(q->dc);
+		q->dc = NULL;
+		if (req_attach(q, 0, err, errsz) == -1)
+			return -1;
+		return 0;
+	}
+	q->broken = 1;
+	if (n == 0)
+		return failf(err, errsz, ECONNRESET, "cpconnectd closed the "
+		    "session");
+	return failf(err, errsz, errno, "cpconnectd: %s", strerror(errno));
+}
+
+int
+cpd_wait(struct cpd_req *q, struct cpd_reply *out, int timeout_ms, char *err,
+    size_t errsz)
+{
+	struct timespec t0, t1;
+	int rv, left = timeout_ms;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while ((rv = cpd_step(q, out, err, errsz)) == 0) {
+		struct pollfd p = {.fd = cpd_fd(q), .events = POLLIN};
+
+		if (imsg_pending(&q->dc->ib))
+			p.events |= POLLOUT;
+		if (timeout_ms >= 0) {
+			clock_gettime(CLOCK_MONOTONIC, &t1);
+			left = timeout_ms -
+			    (int)((t1.tv_sec - t0.tv_sec) * 1000 +
+				(t1.tv_nsec - t0.tv_nsec) / 1000000);
+			if (left <= 0) {
+				q->broken = 1;
+				return failf(err, errsz, ETIMEDOUT,
+				    "cpconnectd did not answer in time");
+			}
+		}
+		if (poll(&p, 1, left) == -1 && errno != EINTR) {
+			q->broken = 1;
+			return failf(err, errsz, errno, "poll: %s",
+			    strerror(errno));
+		}
+	}
+	return rv;
+}
+
+void
+cpd_free(struct cpd_req *q)
+{
+	if (q == NULL)
+		return;
+	if (q->dc != NULL) {
+		/* Only a session with nothing left in flight is reusable. */
+		if (q->done && !q->broken && q->dc->hello_ok &&
+		    !imsg_pending(&q->dc->ib) && q->dc->ib.rpos == q->dc->ib.rlen)
+			pool_put(q->dc);
+		else
+			dconn_close(q->dc);
+	}
+	explicit_bzero(q, sizeof(*q));
+	free(q);
+}
+
+void
+cpd_reply_clear(struct cpd_reply *r)
+{
+	if (r->fd != -1)
+		close(r->fd);
+	if (r->chain != NULL)
+		sk_X509_pop_free(r->chain, X509_free);
+	cp_tls_state_wipe(&r->state);
+	memset(r, 0, sizeof(*r));
+	r->fd = -1;
+}

@@ -1,0 +1,148 @@
+/*
+ * cpconnect wire protocol: message types, attribute tags, error classes and
+ * limits shared by cpconnectd and libcpconnect.
+ *
+ * A session is a stream of imsg frames (see imsg.h).  Every payload is an
+ * attribute list (see attr.h).  The peerid field of the imsg header carries
+ * the request id chosen by the client; replies echo it.
+ *
+ *   client                         daemon
+ *   HELLO {VERSION}         ->
+ *                           <-     HELLO {VERSION}  or  RESULT{status=ERROR}
+ *   CONNECT {HOST, PORT...} ->
+ *                           <-     RESULT {status=NEED_CA}      (unknown anchors)
+ *   CA_CERT {CERT} ...      ->
+ *   CA_END {CA_HASH}        ->
+ *   CONNECT (again)         ->
+ *                           <-     PEER_CERT {CERT} ...  (leaf first, TLS only)
+ *                           <-     TLS_STATE {...}       (TLS only)
+ *                           <-     RESULT {...} + socket descriptor
+ *
+ * RESULT is always the last message of a request.
+ */
+#ifndef CPPROTO_H
+#define CPPROTO_H
+
+#include <stdint.h>
+
+#define CP_PROTO_VERSION 1
+
+/* Default path of the daemon socket; CPCONNECT_SOCKET overrides it. */
+#define CP_DEFAULT_SOCKET "/run/cpconnect/cpconnect.sock"
+
+/* Limits.  A frame larger than CP_MAX_MSG is a protocol error. */
+#define CP_MAX_MSG (64 * 1024)
+#define CP_MAX_HOST 253
+#define CP_MAX_CERT (16 * 1024)
+#define CP_MAX_CHAIN 10
+#define CP_MAX_ALPN 255	  /* wire-format protocol list */
+#define CP_MAX_ERRTEXT 512
+#define CP_MAX_CA_CERTS 4096 /* anchors in one client-supplied set */
+#define CP_MAX_SECRET 64
+#define CP_MAX_KEY 32
+#define CP_IV_LEN 12
+
+enum cp_msg_type {
+	CP_MSG_HELLO = 1,
+	CP_MSG_CONNECT,
+	CP_MSG_CA_CERT,
+	CP_MSG_CA_END,
+	CP_MSG_PEER_CERT,
+	CP_MSG_TLS_STATE,
+	CP_MSG_RESULT,
+	CP_MSG_MAX
+};
+
+/* Attribute tags.  Each message accepts only the tags listed for it. */
+enum cp_attr_tag {
+	/* HELLO */
+	CP_A_VERSION = 1, /* u32 */
+	CP_A_SOFTWARE,	  /* str, informational */
+
+	/* CONNECT */
+	CP_A_HOST = 10,		/* str, required */
+	CP_A_PORT,		/* u16, required, 1..65535 */
+	CP_A_TLS,		/* u8 0/1 */
+	CP_A_VERIFY,		/* u8 CP_VERIFY_* */
+	CP_A_SNI,		/* str */
+	CP_A_ALPN,		/* bytes, wire format (len-prefixed list) */
+	CP_A_RETRIES,		/* u32 */
+	CP_A_RETRY_DELAY_MS,	/* u32, first backoff delay */
+	CP_A_CONNECT_TIMEOUT_MS, /* u32, per attempt */
+	CP_A_TIMEOUT_MS,	/* u32, whole request */
+	CP_A_FAMILY,		/* u8 CP_FAMILY_* */
+	CP_A_CA_HASH,		/* bytes[32]: SHA-256 of the anchor set */
+
+	/* CA_CERT, PEER_CERT */
+	CP_A_CERT = 30, /* bytes, DER */
+
+	/* TLS_STATE */
+	CP_A_TLS_VERSION = 40, /* u16: 0x0303 or 0x0304 */
+	CP_A_CIPHER_ID,	       /* u16: IANA cipher suite number */
+	CP_A_TX_KEY,	       /* bytes */
+	CP_A_TX_IV,	       /* bytes[12] */
+	CP_A_TX_SEQ,	       /* u64 */
+	CP_A_TX_SECRET,	       /* bytes, TLS 1.3 only */
+	CP_A_RX_KEY,
+	CP_A_RX_IV,
+	CP_A_RX_SEQ,
+	CP_A_RX_SECRET,
+
+	/* RESULT */
+	CP_A_STATUS = 60,  /* u8 CP_STATUS_* */
+	CP_A_ECLASS,	   /* u8 CP_E_* */
+	CP_A_ERRNO,	   /* u32 */
+	CP_A_VERIFY_RESULT, /* u32, X509_V_* */
+	CP_A_ERRTEXT,	   /* str */
+	CP_A_CIPHER_NAME,  /* str */
+	CP_A_ALPN_SELECTED, /* str */
+	CP_A_RESUMED,	   /* u8 */
+	CP_A_PEER_ADDR,	   /* str, numeric address */
+	CP_A_PEER_PORT,	   /* u16 */
+	CP_A_ATTEMPTS,	   /* u32 */
+	CP_A_ELAPSED_MS,   /* u32 */
+	CP_A_NO_PEER_CERT, /* u8: server sent no certificate */
+
+	CP_A_MAX
+};
+
+enum cp_status {
+	CP_STATUS_OK = 0,
+	CP_STATUS_ERROR = 1,
+	CP_STATUS_NEED_CA = 2,
+};
+
+/* Error classes: what went wrong, independent of errno. */
+enum cp_eclass {
+	CP_E_NONE = 0,
+	CP_E_NONAME,	/* name not found */
+	CP_E_REFUSED,	/* connection refused */
+	CP_E_UNREACH,	/* host or network unreachable */
+	CP_E_TIMEDOUT,	/* connect, handshake or request deadline */
+	CP_E_PROTO,	/* malformed request, bad version */
+	CP_E_LIMIT,	/* too many requests */
+	CP_E_DENIED,	/* refused by policy */
+	CP_E_TLS,	/* handshake failed */
+	CP_E_VERIFY,	/* certificate did not verify (SSL_VERIFY_PEER) */
+	CP_E_INTERNAL,	/* daemon-side failure (memory, descriptors) */
+	CP_E_MAX
+};
+
+enum cp_verify_mode {
+	CP_VERIFY_NONE = 0, /* report the result, let the caller decide */
+	CP_VERIFY_PEER = 1, /* chain and host name must verify */
+};
+
+enum cp_family {
+	CP_FAMILY_ANY = 0,
+	CP_FAMILY_INET4 = 4,
+	CP_FAMILY_INET6 = 6,
+};
+
+/* errno reported for a name that does not resolve. */
+#define CP_ENONAME ENXIO
+
+const char *cp_eclass_str(int eclass);
+const char *cp_msg_str(uint32_t type);
+
+#endif

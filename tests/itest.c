@@ -1,0 +1,332 @@
+/*
+ * Integration test support.
+ */
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+
+#include <netinet/in.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cutest.h"
+#include "itest.h"
+
+static void
+msleep(int ms)
+{
+	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
+
+	nanosleep(&ts, NULL);
+}
+
+static int
+sock_answers(const char *path)
+{
+	struct sockaddr_un sun;
+	int fd, rv;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		return 0;
+	rv = connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0;
+	close(fd);
+	return rv;
+}
+
+int
+tdaemon_start(struct tdaemon *d, const char *conf_text, const char *extra,
+    const char *netns_cmd)
+{
+	char cmd[2048], daemon[256];
+	FILE *f;
+	int i;
+
+	memset(d, 0, sizeof(*d));
+	snprintf(d->dir, sizeof(d->dir), "/tmp/cpd.XXXXXX");
+	if (mkdtemp(d->dir) == NULL)
+		return -1;
+	chmod(d->dir, 0755);
+	snprintf(d->sock, sizeof(d->sock), "%s/sock", d->dir);
+	snprintf(d->conf, sizeof(d->conf), "%s/conf", d->dir);
+	snprintf(d->log, sizeof(d->log), "%s/log", d->dir);
+	if ((f = fopen(d->conf, "w")) == NULL)
+		return -1;
+	fputs(conf_text ? conf_text : "", f);
+	fclose(f);
+	if (realpath(cu_builddir(), daemon) == NULL)
+		return -1;
+	snprintf(cmd, sizeof(cmd), "%s%s/cpconnectd -d -v -f %s -s %s %s "
+		 ">%s 2>&1",
+	    netns_cmd ? netns_cmd : "exec ", daemon, d->conf, d->sock,
+	    extra ? extra : "", d->log);
+	if ((d->pid = fork()) == -1)
+		return -1;
+	if (d->pid == 0) {
+		if (netns_cmd != NULL)
+			execl("/usr/bin/unshare", "unshare", "-n", "sh", "-c",
+			    cmd, (char *)NULL);
+		else
+			execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+		_exit(127);
+	}
+	for (i = 0; i < 200; i++) {
+		if (sock_answers(d->sock))
+			return 0;
+		if (waitpid(d->pid, NULL, WNOHANG) == d->pid) {
+			d->pid = 0;
+			break;
+		}
+		msleep(25);
+	}
+	snprintf(cmd, sizeof(cmd), "cat %s >&2", d->log);
+	if (system(cmd) == -1)
+		perror("system");
+	return -1;
+}
+
+/* The parent is the process that listens: with a netns wrapper it is a
+ * child of unshare's shell; find it by its socket path in the cmdline. */
+static pid_t
+daemon_parent(const struct tdaemon *d)
+{
+	DIR *dir = opendir("/proc");
+	struct dirent *de;
+	pid_t found = 0;
+
+	while (dir != NULL && (de = readdir(dir)) != NULL) {
+		char path[64], buf[4096];
+		ssize_t n;
+		int fd;
+
+		if (de->d_name[0] < '0' || de->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/cmdline", de->d_name);
+		if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+			continue;
+		n = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		if (n <= 0)
+			continue;
+		buf[n] = '\0';
+		for (ssize_t i = 0; i < n; i++)
+			if (buf[i] == '\0')
+				buf[i] = ' ';
+		if (strstr(buf, "cpconnectd") && strstr(buf, d->sock) &&
+		    !strstr(buf, " -E ") && !strstr(buf, "sh -c") &&
+		    !strstr(buf, "unshare")) {
+			found = (pid_t)atoi(de->d_name);
+			break;
+		}
+	}
+	if (dir != NULL)
+		closedir(dir);
+	return found;
+}
+
+void
+tdaemon_stop(struct tdaemon *d)
+{
+	pid_t p = daemon_parent(d);
+	int i;
+
+	if (p > 0)
+		kill(p, SIGTERM);
+	if (d->pid > 0) {
+		for (i = 0; i < 200; i++) {
+			if (waitpid(d->pid, NULL, WNOHANG) == d->pid)
+				break;
+			msleep(25);
+		}
+		if (i == 200) {
+			kill(d->pid, SIGKILL);
+			waitpid(d->pid, NULL, 0);
+		}
+	}
+	d->pid = 0;
+	unlink(d->conf);
+	unlink(d->log);
+	unlink(d->sock);
+	rmdir(d->dir);
+}
+
+int
+tdaemon_engines(const struct tdaemon *d, pid_t *pids, int max)
+{
+	pid_t parent = daemon_parent(d);
+	char path[64], buf[1024], *p, *end;
+	int fd, n = 0;
+	ssize_t len;
+
+	if (parent <= 0)
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)parent,
+	    (int)parent);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return 0;
+	len = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (len <= 0)
+		return 0;
+	buf[len] = '\0';
+	for (p = buf; n < max; p = end) {
+		long v = strtol(p, &end, 10);
+
+		if (end == p)
+			break;
+		pids[n++] = (pid_t)v;
+	}
+	return n;
+}
+
+int
+tfd_count(pid_t pid)
+{
+	char path[64];
+	struct dirent *de;
+	DIR *dir;
+	int n = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+	if ((dir = opendir(path)) == NULL)
+		return -1;
+	while ((de = readdir(dir)) != NULL)
+		if (de->d_name[0] != '.')
+			n++;
+	closedir(dir);
+	return n;
+}
+
+int
+tdaemon_fds(const struct tdaemon *d)
+{
+	pid_t pids[64];
+	int i, n = tdaemon_engines(d, pids, 64), total = 0, c;
+
+	for (i = 0; i < n; i++)
+		if ((c = tfd_count(pids[i])) > 0)
+			total += c;
+	return total;
+}
+
+int
+tdaemon_log_has(const struct tdaemon *d, const char *s)
+{
+	char buf[65536];
+	ssize_t n;
+	int fd, rv;
+
+	if ((fd = open(d->log, O_RDONLY | O_CLOEXEC)) == -1)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	rv = strstr(buf, s) != NULL;
+	return rv;
+}
+
+int
+tlisten(int family, uint16_t *port)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int fd, one = 1;
+
+	memset(&ss, 0, sizeof(ss));
+	if (family == AF_INET6) {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+
+		s6->sin6_family = AF_INET6;
+		s6->sin6_addr = in6addr_loopback;
+		s6->sin6_port = htons(*port);
+		len = sizeof(*s6);
+	} else {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+
+		s4->sin_family = AF_INET;
+		s4->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		s4->sin_port = htons(*port);
+		len = sizeof(*s4);
+	}
+	if ((fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		return -1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&ss, len) == -1 ||
+	    listen(fd, 128) == -1 ||
+	    getsockname(fd, (struct sockaddr *)&ss, &len) == -1) {
+		close(fd);
+		return -1;
+	}
+	*port = ntohs(family == AF_INET6
+			  ? ((struct sockaddr_in6 *)&ss)->sin6_port
+			  : ((struct sockaddr_in *)&ss)->sin_port);
+	return fd;
+}
+
+uint16_t
+tfree_port(int family)
+{
+	uint16_t port = 0;
+	int fd = tlisten(family, &port);
+
+	if (fd != -1)
+		close(fd);
+	return port;
+}
+
+static void
+echo_one(int c)
+{
+	char buf[65536];
+	ssize_t n, w, off;
+
+	while ((n = read(c, buf, sizeof(buf))) > 0)
+		for (off = 0; off < n; off += w)
+			if ((w = write(c, buf + off, (size_t)(n - off))) <= 0)
+				return;
+}
+
+pid_t
+techo_start(int lfd, int n)
+{
+	pid_t pid = fork();
+	int i, c;
+
+	if (pid != 0)
+		return pid;
+	signal(SIGPIPE, SIG_IGN);
+	for (i = 0; i < n; i++) {
+		if ((c = accept(lfd, NULL, NULL)) == -1)
+			_exit(1);
+		if (fork() == 0) {
+			echo_one(c);
+			_exit(0);
+		}
+		close(c);
+		while (waitpid(-1, NULL, WNOHANG) > 0)
+			;
+	}
+	_exit(0);
+}
+
+void
+tkill(pid_t pid)
+{
+	if (pid <= 0)
+		return;
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+}

@@ -1,0 +1,47 @@
+/*
+ * Integration test support: a cpconnectd of our own on a socket in a
+ * temporary directory, loopback servers, descriptor counts.
+ */
+#ifndef ITEST_H
+#define ITEST_H
+
+#include <sys/types.h>
+
+#include <stdint.h>
+
+struct tdaemon {
+	pid_t pid;
+	char dir[64];
+	char sock[128];
+	char conf[128];
+	char log[128];
+};
+
+/*
+ * Start build/cpconnectd -d -f <conf> -s <sock> [extra args] with conf_text
+ * written to a file; netns_cmd, if not NULL, is a shell snippet run first
+ * in a new network namespace (the daemon then lives in it).  Waits until
+ * the socket answers.  0 or -1.
+ */
+int tdaemon_start(struct tdaemon *, const char *conf_text, const char *extra,
+    const char *netns_cmd);
+void tdaemon_stop(struct tdaemon *);
+/* Engine pids (children of the parent), at most max; count returned. */
+int tdaemon_engines(const struct tdaemon *, pid_t *pids, int max);
+/* Open descriptors of all engines together. */
+int tdaemon_fds(const struct tdaemon *);
+/* The daemon's log so far contains s. */
+int tdaemon_log_has(const struct tdaemon *, const char *s);
+
+/* A loopback listener (AF_INET 127.0.0.1 or AF_INET6 ::1), port out. */
+int tlisten(int family, uint16_t *port);
+/* A free loopback port (bound and closed again). */
+uint16_t tfree_port(int family);
+/* Fork an echo server on lfd serving up to n connections; returns pid. */
+pid_t techo_start(int lfd, int n);
+void tkill(pid_t);
+
+/* Open descriptors of a process. */
+int tfd_count(pid_t pid);
+
+#endif
