@@ -265,11 +265,11 @@ req_log(const struct request *r, const struct cp_result *res)
 {
 	const struct session *s = r->s;
 
-	log_info("uid %u gid %u pid %d: %s %s:%u -> %s%s%s: %s%s%s "
-		 "verify %u, %u attempts, %u ms",
+	log_info("uid %u gid %u pid %d: %s %s port %u -> %s port %u%s%s: "
+		 "%s%s%s, verify %u, %u attempts, %u ms",
 	    (unsigned)s->peer.uid, (unsigned)s->peer.gid, (int)s->peer.pid,
 	    r->c.tls ? "tls" : "tcp", r->c.host, r->c.port,
-	    res->peer_addr[0] ? res->peer_addr : "-",
+	    res->peer_addr[0] ? res->peer_addr : "-", res->peer_port,
 	    res->status == CP_STATUS_OK && res->alpn[0] ? " alpn " : "",
 	    res->status == CP_STATUS_OK ? res->alpn : "",
 	    res->status == CP_STATUS_OK ? "ok" : cp_eclass_str(res->eclass),

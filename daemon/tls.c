@@ -24,14 +24,7 @@
 
 #include "cpproto.h"
 #include "tls.h"
-#if __has_include("tlsexport.h")
 #include "tlsexport.h"
-#else
-/* TEMPORARY until daemon/tlsexport.h lands. */
-int tls_export_ctx_init(SSL_CTX *);
-int tls_export_attach(SSL *);
-int tls_export(SSL *, struct cp_tls_state *, char *, size_t);
-#endif
 
 #define TLS12_CIPHERS                                                          \
 	"ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"           \

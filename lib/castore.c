@@ -241,8 +241,8 @@ ca_block(struct ca_load *ld, struct ca_vec *v, const char *name,
 
 /* 1 and a block, 0 at the end of the data, -1 on malformed PEM. */
 static int
-ca_pem_next(BIO *bio, char **name, char **header, unsigned char **data,
-    long *dlen)
+ca_pem_next(
+    BIO *bio, char **name, char **header, unsigned char **data, long *dlen)
 {
 	unsigned long e;
 
@@ -315,7 +315,7 @@ ca_read_fd(struct ca_load *ld, int fd, off_t size, const char *where,
 			if (cap > CA_MAX_FILE)
 				goto toobig;
 			cap = cap * 2 > CA_MAX_FILE + 1 ? CA_MAX_FILE + 1
-							: cap * 2;
+			                                : cap * 2;
 			if ((p = realloc(buf, cap)) == NULL)
 				goto nomem;
 			buf = p;
@@ -409,11 +409,11 @@ ca_ident_eq(const struct ca_ident *a, const struct ca_ident *b)
 	if (a->present != b->present)
 		return 0;
 	return !a->present ||
-	    (a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
-		a->mtim.tv_sec == b->mtim.tv_sec &&
-		a->mtim.tv_nsec == b->mtim.tv_nsec &&
-		a->ctim.tv_sec == b->ctim.tv_sec &&
-		a->ctim.tv_nsec == b->ctim.tv_nsec);
+	       (a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
+	           a->mtim.tv_sec == b->mtim.tv_sec &&
+	           a->mtim.tv_nsec == b->mtim.tv_nsec &&
+	           a->ctim.tv_sec == b->ctim.tv_sec &&
+	           a->ctim.tv_nsec == b->ctim.tv_nsec);
 }
 
 /* The named bundle: every failure is an error, and it must hold one. */
@@ -464,7 +464,7 @@ static int
 ca_dir_entry(struct ca_load *ld, int dfd, const char *dir, const char *name)
 {
 	char where[PATH_MAX + NAME_MAX + 16];
-	struct ca_vec fv = { NULL, 0, 0 };
+	struct ca_vec fv = {NULL, 0, 0};
 	unsigned char *buf;
 	struct stat st;
 	size_t len;
@@ -472,9 +472,13 @@ ca_dir_entry(struct ca_load *ld, int dfd, const char *dir, const char *name)
 
 	snprintf(where, sizeof(where), "CA_path %s/%s", dir, name);
 	rc = ca_read(ld, dfd, name, where, &st, &buf, &len);
+	/* Dangling links and unreadable files are skipped, but running out
+	 * of descriptors or memory would silently drop anchors. */
+	if (rc == CA_OPEN &&
+	    (errno == EMFILE || errno == ENFILE || errno == ENOMEM))
+		return -1;
 	if (rc == CA_OPEN)
-		return errno == EMFILE || errno == ENFILE ||
-			errno == ENOMEM ? -1 : 0;
+		return 0;
 	if (rc != CA_OK)
 		return rc == CA_SKIP ? 0 : -1;
 	rc = ca_parse(ld, &fv, buf, len, where);
@@ -563,9 +567,8 @@ ca_finish(struct ca_load *ld, struct ca_set *set, const char *ca_path)
 	}
 	set->n = v->n;
 	if (cp_ca_set_hash((const unsigned char *const *)set->der, set->len,
-		set->n, set->hash) == -1) {
-		ca_err(ld, "CA certificates: cannot hash: %s",
-		    strerror(errno));
+	        set->n, set->hash) == -1) {
+		ca_err(ld, "CA certificates: cannot hash: %s", strerror(errno));
 		ca_set_free(set);
 		return -1;
 	}
@@ -731,8 +734,7 @@ ca_insert(struct ca_entry *ne, struct ca_entry **dead)
 	unsigned count = 1;
 
 	for (pp = &ca_cache; (e = *pp) != NULL;) {
-		if (ca_key_eq(e, ne->file, ne->path) ||
-		    count >= CA_CACHE_MAX) {
+		if (ca_key_eq(e, ne->file, ne->path) || count >= CA_CACHE_MAX) {
 			if ((e = ca_unlink(pp)) != NULL) {
 				e->next = *dead;
 				*dead = e;
@@ -787,8 +789,7 @@ ca_entry_load(const char *file, const char *path, char *err, size_t errsz)
 }
 
 const struct ca_set *
-ca_set_get(const char *ca_file, const char *ca_path, char *err,
-    size_t errsz)
+ca_set_get(const char *ca_file, const char *ca_path, char *err, size_t errsz)
 {
 	struct ca_entry *e, *dead = NULL;
 	struct ca_ident fid, did;
@@ -797,8 +798,8 @@ ca_set_get(const char *ca_file, const char *ca_path, char *err,
 		err[0] = '\0';
 	if (ca_file == NULL && ca_path == NULL) {
 		if (err != NULL && errsz > 0)
-			snprintf(err, errsz,
-			    "neither CA_file nor CA_path given");
+			snprintf(
+			    err, errsz, "neither CA_file nor CA_path given");
 		return NULL;
 	}
 	if (ca_stat("CA_file", ca_file, &fid, err, errsz) == -1 ||

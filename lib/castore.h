@@ -13,9 +13,9 @@
 #include "cahash.h"
 
 /* Limits on what the library reads (besides CP_MAX_CA_CERTS, CP_MAX_CERT). */
-#define CA_MAX_FILE (8 * 1024 * 1024)	 /* one file */
+#define CA_MAX_FILE (8 * 1024 * 1024)   /* one file */
 #define CA_MAX_TOTAL (64 * 1024 * 1024) /* all files of one set */
-#define CA_MAX_DIRENT 20000		 /* entries in CA_path */
+#define CA_MAX_DIRENT 20000             /* entries in CA_path */
 
 /*
  * n distinct certificates, DER, sorted by SHA-256(DER) ascending; hash is
@@ -43,8 +43,8 @@ void ca_set_free(struct ca_set *set);
  * read-only set to release with ca_set_put, or NULL with a message in err.
  * Thread-safe.
  */
-const struct ca_set *ca_set_get(const char *ca_file, const char *ca_path,
-    char *err, size_t errsz);
+const struct ca_set *ca_set_get(
+    const char *ca_file, const char *ca_path, char *err, size_t errsz);
 void ca_set_put(const struct ca_set *set);
 /* Forget every cached set; sets still held stay valid until put. */
 void ca_cache_clear(void);

@@ -13,8 +13,7 @@
 #include "cpproto.h"
 #include "hostcheck.h"
 
-static void
-hc_err(char *err, size_t errsz, const char *fmt, ...)
+static void hc_err(char *err, size_t errsz, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 static void
@@ -49,7 +48,7 @@ hc_valid_name(const char *name, size_t len)
 			continue;
 		}
 		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		    (c >= '0' && c <= '9') || c == '-' || c == '_'))
+		        (c >= '0' && c <= '9') || c == '-' || c == '_'))
 			return 0;
 		if (++label > 63)
 			return 0;
@@ -114,8 +113,8 @@ cp_hostcheck(X509 *cert, const char *host, char *err, size_t errsz)
 	}
 	len = strnlen(host, CP_MAX_HOST + 1);
 	if (len > CP_MAX_HOST) {
-		hc_err(err, errsz, "host name longer than %d bytes",
-		    CP_MAX_HOST);
+		hc_err(
+		    err, errsz, "host name longer than %d bytes", CP_MAX_HOST);
 		return -1;
 	}
 	if (inet_pton(AF_INET, host, &a4) == 1 ||
@@ -133,8 +132,8 @@ cp_hostcheck(X509 *cert, const char *host, char *err, size_t errsz)
 		return -1;
 	}
 	ERR_set_mark();
-	rc = X509_check_host(cert, buf, len,
-	    X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS, NULL);
+	rc = X509_check_host(
+	    cert, buf, len, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS, NULL);
 	ERR_pop_to_mark();
 	return hc_result(rc, buf, err, errsz);
 }

@@ -28,6 +28,7 @@
 struct dconn {
 	struct dconn *next;
 	struct imsgbuf ib;
+	char path[108]; /* the daemon it talks to */
 	pid_t pid;
 	uint32_t lastid;
 	int hello_ok;
@@ -107,25 +108,34 @@ dconn_open(const char *path, char *err, size_t errsz)
 	imsgbuf_init(&dc->ib, fd, CP_MAX_MSG);
 	dc->ib.accept_fds = 1;
 	dc->pid = getpid();
+	snprintf(dc->path, sizeof(dc->path), "%s", path);
 	return dc;
 }
 
-/* A pooled session of this process, or NULL. */
+/* A pooled session of this process to the daemon at path (any daemon if
+ * path is NULL), or NULL. */
 static struct dconn *
-pool_get(void)
+pool_get(const char *path)
 {
-	struct dconn *dc;
+	struct dconn *dc, **dp;
 
 	pthread_mutex_lock(&pool_mtx);
-	while ((dc = pool) != NULL) {
-		pool = dc->next;
-		npool--;
-		if (dc->pid == getpid())
+	for (dp = &pool; (dc = *dp) != NULL;) {
+		if (dc->pid != getpid()) {
+			/* Inherited across fork: the parent's session. */
+			*dp = dc->next;
+			npool--;
+			close(dc->ib.fd);
+			imsgbuf_clear(&dc->ib);
+			free(dc);
+			continue;
+		}
+		if (path == NULL || strcmp(dc->path, path) == 0) {
+			*dp = dc->next;
+			npool--;
 			break;
-		/* Inherited across fork: the parent owns that session. */
-		close(dc->ib.fd);
-		imsgbuf_clear(&dc->ib);
-		free(dc);
+		}
+		dp = &dc->next;
 	}
 	pthread_mutex_unlock(&pool_mtx);
 	return dc;
@@ -150,7 +160,7 @@ cpd_pool_clear(void)
 {
 	struct dconn *dc;
 
-	while ((dc = pool_get()) != NULL)
+	while ((dc = pool_get(NULL)) != NULL)
 		dconn_close(dc);
 }
 
@@ -214,7 +224,7 @@ send_cas(struct cpd_req *q)
 static int
 req_attach(struct cpd_req *q, int allow_pool, char *err, size_t errsz)
 {
-	struct dconn *dc = allow_pool ? pool_get() : NULL;
+	struct dconn *dc = allow_pool ? pool_get(q->path) : NULL;
 
 	q->pooled = dc != NULL;
 	if (dc == NULL) {

@@ -15,7 +15,7 @@ ssl_verification_error_str(int code)
 	 * this code, so say so. */
 	if (code == X509_V_ERR_APPLICATION_VERIFICATION)
 		return (char *)"no server certificate presented or "
-			       "application verification failure";
+		               "application verification failure";
 	s = X509_verify_cert_error_string(code);
 	if (s == NULL || s[0] == '\0')
 		s = "unknown certificate verification error";

@@ -95,13 +95,13 @@ attr_parse(const void *buf, size_t len, const struct attr_rule *rules,
 		memcpy(&tag, p + off, 2);
 		memcpy(&alen, p + off + 2, 2);
 		off += ATTR_HDR;
-		if (alen > len - off)
-			return perr(err, errsz, "attribute %u: length %u "
-			    "exceeds message", tag, alen);
 		for (i = 0; i < n && rules[i].tag != tag; i++)
 			;
 		if (i == n)
 			return perr(err, errsz, "unknown attribute %u", tag);
+		if (alen > len - off)
+			return perr(err, errsz, "attribute %s: length %u "
+			    "exceeds message", rules[i].name, alen);
 		if (vals[i].present)
 			return perr(err, errsz, "duplicate attribute %s",
 			    rules[i].name);

@@ -36,7 +36,8 @@ imsgbuf_init(struct imsgbuf *ib, int fd, size_t maxmsg)
 {
 	memset(ib, 0, sizeof(*ib));
 	ib->fd = fd;
-	ib->maxmsg = maxmsg;
+	/* Bit 31 of the length is the descriptor mark. */
+	ib->maxmsg = maxmsg > 0x7fffffff ? 0x7fffffff : maxmsg;
 	ib->wtail = &ib->whead;
 }
 
@@ -211,6 +212,11 @@ imsg_get(struct imsgbuf *ib, struct imsg *m)
 		}
 		m->fd = ib->rfds[0].fd;
 		rfd_drop_head(ib);
+	} else if (ib->nrfds > 0 && ib->rfds[0].hi <= start + len) {
+		/* A descriptor came with this unmarked frame: no later
+		 * frame can claim it.  Refuse before the frame is used. */
+		errno = EBADMSG;
+		return -1;
 	}
 	h.len = (uint32_t)len;
 	m->hdr = h;

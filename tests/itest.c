@@ -11,6 +11,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,7 +50,7 @@ int
 tdaemon_start(struct tdaemon *d, const char *conf_text, const char *extra,
     const char *netns_cmd)
 {
-	char cmd[2048], daemon[256];
+	char cmd[PATH_MAX + 2048], daemon[PATH_MAX];
 	FILE *f;
 	int i;
 
@@ -67,8 +68,8 @@ tdaemon_start(struct tdaemon *d, const char *conf_text, const char *extra,
 	fclose(f);
 	if (realpath(cu_builddir(), daemon) == NULL)
 		return -1;
-	snprintf(cmd, sizeof(cmd), "%s%s/cpconnectd -d -v -f %s -s %s %s "
-		 ">%s 2>&1",
+	snprintf(cmd, sizeof(cmd), "%.1024s%s/cpconnectd -d -v -f %s -s %s "
+		 "%.512s >%s 2>&1",
 	    netns_cmd ? netns_cmd : "exec ", daemon, d->conf, d->sock,
 	    extra ? extra : "", d->log);
 	if ((d->pid = fork()) == -1)
@@ -90,7 +91,7 @@ tdaemon_start(struct tdaemon *d, const char *conf_text, const char *extra,
 		}
 		msleep(25);
 	}
-	snprintf(cmd, sizeof(cmd), "cat %s >&2", d->log);
+	snprintf(cmd, sizeof(cmd), "cat '%.64s' >&2", d->log);
 	if (system(cmd) == -1)
 		perror("system");
 	return -1;
@@ -112,7 +113,7 @@ daemon_parent(const struct tdaemon *d)
 
 		if (de->d_name[0] < '0' || de->d_name[0] > '9')
 			continue;
-		snprintf(path, sizeof(path), "/proc/%s/cmdline", de->d_name);
+		snprintf(path, sizeof(path), "/proc/%.16s/cmdline", de->d_name);
 		if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
 			continue;
 		n = read(fd, buf, sizeof(buf) - 1);

@@ -11,10 +11,10 @@
 
 struct tdaemon {
 	pid_t pid;
-	char dir[64];
-	char sock[128];
-	char conf[128];
-	char log[128];
+	char dir[32];
+	char sock[64];
+	char conf[64];
+	char log[64];
 };
 
 /*

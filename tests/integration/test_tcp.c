@@ -38,7 +38,8 @@ static const char conf_text[] =
     "user nobody\n"
     "session-idle-timeout 1s\n"
     "allow from any to 127.0.0.0/8\n"
-    "allow from any to ::1\n";
+    "allow from any to ::1\n"
+    "allow from any to any\n";
 
 static const struct fakedns_rec names[] = {
 	{"echo.test", FAKEDNS_A, "127.0.0.1", 0},
@@ -283,8 +284,9 @@ test_denied(void)
 	cp_client_destroy(c);
 }
 
-/* A target that never answers, inside a namespace of our own where the
- * daemon's only route leads to a dummy interface that drops everything. */
+/* A target that never answers, inside a namespace of our own: the daemon's
+ * only route leads into a veth pair whose far end has no address, so the
+ * SYNs are dropped there and never leave the namespace. */
 static void
 test_timeout(void)
 {
@@ -295,9 +297,12 @@ test_timeout(void)
 	CU_ASSERT_FATAL(tdaemon_start(&d2,
 			    "user nobody\nallow from any to 192.0.2.0/24\n",
 			    NULL,
-			    "ip link set lo up && ip link add d0 type dummy && "
-			    "ip addr add 192.0.2.1/24 dev d0 && "
-			    "ip link set d0 up && exec ") == 0);
+			    "ip link set lo up && "
+			    "ip link add v0 type veth peer name v1 && "
+			    "ip addr add 192.0.2.1/24 dev v0 && "
+			    "ip link set v0 up && ip link set v1 up && "
+			    "ip neigh add 192.0.2.2 lladdr 02:00:00:00:00:02 "
+			    "dev v0 && exec ") == 0);
 	cp_client_set_socket_path(d2.sock);
 	c = cp_client_create("192.0.2.2", 80);
 	cp_client_set_retry(c, 1);

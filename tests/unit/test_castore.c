@@ -45,20 +45,20 @@ mkcert(long serial, const char *cn, size_t pad)
 		return NULL;
 	name = X509_get_subject_name(x);
 	ok = X509_set_version(x, 2) &&
-	    ASN1_INTEGER_set(X509_get_serialNumber(x), serial) &&
-	    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
-		(const unsigned char *)cn, -1, -1, 0) &&
-	    X509_set_issuer_name(x, name) &&
-	    X509_gmtime_adj(X509_getm_notBefore(x), 0) &&
-	    X509_gmtime_adj(X509_getm_notAfter(x), 86400) &&
-	    X509_set_pubkey(x, key);
+	     ASN1_INTEGER_set(X509_get_serialNumber(x), serial) &&
+	     X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+	         (const unsigned char *)cn, -1, -1, 0) &&
+	     X509_set_issuer_name(x, name) &&
+	     X509_gmtime_adj(X509_getm_notBefore(x), 0) &&
+	     X509_gmtime_adj(X509_getm_notAfter(x), 86400) &&
+	     X509_set_pubkey(x, key);
 	if (ok && pad > 0) {
 		ok = 0;
 		if ((comment = malloc(pad + 1)) != NULL) {
 			memset(comment, 'p', pad);
 			comment[pad] = '\0';
-			ext = X509V3_EXT_conf_nid(NULL, NULL,
-			    NID_netscape_comment, comment);
+			ext = X509V3_EXT_conf_nid(
+			    NULL, NULL, NID_netscape_comment, comment);
 			ok = ext != NULL && X509_add_ext(x, ext, -1);
 			X509_EXTENSION_free(ext);
 			free(comment);
@@ -134,8 +134,8 @@ hash_of(X509 **xs, size_t n, unsigned char out[CP_CA_HASH_LEN])
 		if (der_of(xs[i], &der[i], &len[i]) == -1)
 			rc = -1;
 	if (rc == 0)
-		rc = cp_ca_set_hash((const unsigned char *const *)der, len, n,
-		    out);
+		rc = cp_ca_set_hash(
+		    (const unsigned char *const *)der, len, n, out);
 	for (i = 0; i < n; i++)
 		OPENSSL_free(der[i]);
 	return rc;
@@ -167,7 +167,7 @@ tpath(const char *fmt, const char *a)
 static int
 write_file(const char *path, const char *a, const char *b, const char *c)
 {
-	const char *parts[3] = { a, b, c };
+	const char *parts[3] = {a, b, c};
 	FILE *f;
 	int i, ok;
 
@@ -266,13 +266,13 @@ suite_clean(void)
 		free(paths[--npaths]);
 	/* Some ten thousand files: do not leave them behind. */
 	return nftw(cu_tmpdir(), rm_one, 16, FTW_DEPTH | FTW_PHYS) == 0 ? 0
-									: -1;
+	                                                                : -1;
 }
 
 static void
 test_bundle(void)
 {
-	const int idx[] = { 0, 1, 2, 0, -1 };
+	const int idx[] = {0, 1, 2, 0, -1};
 	struct ca_set set;
 	char err[256], *b, *kp;
 	const char *p = tpath("bundle.pem", NULL);
@@ -285,8 +285,7 @@ test_bundle(void)
 	CU_ASSERT_EQUAL_FATAL(write_file(p, "Some CA bundle\n\n", kp, b), 0);
 	free(b);
 	free(kp);
-	CU_ASSERT_EQUAL_FATAL(ca_set_load(&set, p, NULL, err, sizeof(err)),
-	    0);
+	CU_ASSERT_EQUAL_FATAL(ca_set_load(&set, p, NULL, err, sizeof(err)), 0);
 	CU_ASSERT_STRING_EQUAL(err, "");
 	check_set(&set, certs, 3);
 	ca_set_free(&set);
@@ -297,12 +296,12 @@ test_bundle(void)
 static void
 test_order(void)
 {
-	const int i1[] = { 0, 1, 2, -1 }, i2[] = { 2, 1, 0, 1, 2, -1 },
-		  i3[] = { 0, 1, -1 };
+	const int i1[] = {0, 1, 2, -1}, i2[] = {2, 1, 0, 1, 2, -1},
+	          i3[] = {0, 1, -1};
 	struct ca_set s1, s2, s3;
 	char err[256];
 	const char *p1 = tpath("o1.pem", NULL), *p2 = tpath("o2.pem", NULL),
-		   *p3 = tpath("o3.pem", NULL);
+	           *p3 = tpath("o3.pem", NULL);
 
 	CU_ASSERT_EQUAL_FATAL(write_bundle(p1, i1), 0);
 	CU_ASSERT_EQUAL_FATAL(write_bundle(p2, i2), 0);
@@ -324,44 +323,41 @@ test_order(void)
 static void
 test_dir(void)
 {
-	const int i12[] = { 1, 2, -1 };
+	const int i12[] = {1, 2, -1};
 	struct ca_set set;
 	char err[256], *kp, *tp;
 	const char *d = tpath("dir", NULL);
 
 	CU_ASSERT_EQUAL_FATAL(mkdir(d, 0700), 0);
-	CU_ASSERT_EQUAL_FATAL(write_bundle(tpath("dir/a.pem", NULL),
-				  (const int[]) { 0, -1 }),
-	    0);
+	CU_ASSERT_EQUAL_FATAL(
+	    write_bundle(tpath("dir/a.pem", NULL), (const int[]){0, -1}), 0);
 	CU_ASSERT_EQUAL_FATAL(write_bundle(tpath("dir/b.pem", NULL), i12), 0);
 	/* A c_rehash link and a copy: the same certificate again. */
 	CU_ASSERT_EQUAL(symlink("a.pem", tpath("dir/1a2b3c4d.0", NULL)), 0);
-	CU_ASSERT_EQUAL(write_file(tpath("dir/copy.crt", NULL), pems[0], NULL,
-			    NULL),
-	    0);
+	CU_ASSERT_EQUAL(
+	    write_file(tpath("dir/copy.crt", NULL), pems[0], NULL, NULL), 0);
 	/* Things that are not certificates are skipped. */
 	kp = key_pem();
-	CU_ASSERT_EQUAL(write_file(tpath("dir/key.pem", NULL), kp, NULL, NULL),
-	    0);
+	CU_ASSERT_EQUAL(
+	    write_file(tpath("dir/key.pem", NULL), kp, NULL, NULL), 0);
 	free(kp);
 	CU_ASSERT_EQUAL(write_file(tpath("dir/README", NULL),
-			    "not a certificate\n", NULL, NULL),
+	                    "not a certificate\n", NULL, NULL),
 	    0);
-	CU_ASSERT_EQUAL(write_file(tpath("dir/empty", NULL), "", NULL, NULL),
-	    0);
+	CU_ASSERT_EQUAL(
+	    write_file(tpath("dir/empty", NULL), "", NULL, NULL), 0);
 	CU_ASSERT_EQUAL(write_file(tpath("dir/broken.pem", NULL),
-			    "-----BEGIN CERTIFICATE-----\n!!notbase64!!\n"
-			    "-----END CERTIFICATE-----\n",
-			    NULL, NULL),
+	                    "-----BEGIN CERTIFICATE-----\n!!notbase64!!\n"
+	                    "-----END CERTIFICATE-----\n",
+	                    NULL, NULL),
 	    0);
 	CU_ASSERT_EQUAL(symlink("nowhere", tpath("dir/dangling.0", NULL)), 0);
 	/* Opening a FIFO must not block the load. */
 	CU_ASSERT_EQUAL(mkfifo(tpath("dir/fifo", NULL), 0600), 0);
 	/* No recursion into subdirectories. */
 	CU_ASSERT_EQUAL(mkdir(tpath("dir/sub", NULL), 0700), 0);
-	CU_ASSERT_EQUAL(write_file(tpath("dir/sub/c.pem", NULL), pems[3], NULL,
-			    NULL),
-	    0);
+	CU_ASSERT_EQUAL(
+	    write_file(tpath("dir/sub/c.pem", NULL), pems[3], NULL, NULL), 0);
 
 	CU_ASSERT_EQUAL_FATAL(ca_set_load(&set, NULL, d, err, sizeof(err)), 0);
 	CU_ASSERT_STRING_EQUAL(err, "");
@@ -372,9 +368,8 @@ test_dir(void)
 	tp = to_pem(certs[3], 1);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(tp);
 	CU_ASSERT(strstr(tp, "TRUSTED CERTIFICATE") != NULL);
-	CU_ASSERT_EQUAL(write_file(tpath("dir/trusted.pem", NULL), tp, NULL,
-			    NULL),
-	    0);
+	CU_ASSERT_EQUAL(
+	    write_file(tpath("dir/trusted.pem", NULL), tp, NULL, NULL), 0);
 	free(tp);
 	CU_ASSERT_EQUAL_FATAL(ca_set_load(&set, NULL, d, err, sizeof(err)), 0);
 	check_set(&set, certs, 4);
@@ -382,11 +377,10 @@ test_dir(void)
 	CU_ASSERT_EQUAL(unlink(tpath("dir/trusted.pem", NULL)), 0);
 
 	/* CA_file and CA_path together, overlapping. */
-	CU_ASSERT_EQUAL_FATAL(write_bundle(tpath("extra.pem", NULL),
-				  (const int[]) { 3, 1, -1 }),
-	    0);
-	CU_ASSERT_EQUAL_FATAL(ca_set_load(&set, tpath("extra.pem", NULL), d,
-				  err, sizeof(err)),
+	CU_ASSERT_EQUAL_FATAL(
+	    write_bundle(tpath("extra.pem", NULL), (const int[]){3, 1, -1}), 0);
+	CU_ASSERT_EQUAL_FATAL(
+	    ca_set_load(&set, tpath("extra.pem", NULL), d, err, sizeof(err)),
 	    0);
 	check_set(&set, certs, 4);
 	ca_set_free(&set);
@@ -413,20 +407,20 @@ test_errors(void)
 {
 	char want[PATH_MAX + 100];
 	const char *nf = tpath("no-such.pem", NULL), *nd = tpath("nodir", NULL);
-	const char *txt = tpath("text.pem", NULL), *ed = tpath("emptydir", NULL);
+	const char *txt = tpath("text.pem", NULL),
+	           *ed = tpath("emptydir", NULL);
 	const char *bad = tpath("bad.pem", NULL);
 	const struct ca_set *cs;
 
-	snprintf(want, sizeof(want), "CA_file %s: No such file or directory",
-	    nf);
+	snprintf(
+	    want, sizeof(want), "CA_file %s: No such file or directory", nf);
 	expect_err(nf, NULL, want);
-	snprintf(want, sizeof(want), "CA_path %s: No such file or directory",
-	    nd);
+	snprintf(
+	    want, sizeof(want), "CA_path %s: No such file or directory", nd);
 	expect_err(NULL, nd, want);
 	/* A good CA_file does not hide a bad CA_path. */
-	CU_ASSERT_EQUAL_FATAL(write_bundle(tpath("good.pem", NULL),
-				  (const int[]) { 0, -1 }),
-	    0);
+	CU_ASSERT_EQUAL_FATAL(
+	    write_bundle(tpath("good.pem", NULL), (const int[]){0, -1}), 0);
 	expect_err(tpath("good.pem", NULL), nd, want);
 
 	CU_ASSERT_EQUAL_FATAL(write_file(txt, "hello\n", NULL, NULL), 0);
@@ -443,9 +437,9 @@ test_errors(void)
 
 	/* In the named file, a broken certificate is an error. */
 	CU_ASSERT_EQUAL_FATAL(write_file(bad, pems[0],
-				  "-----BEGIN CERTIFICATE-----\nMIIB\n"
-				  "-----END CERTIFICATE-----\n",
-				  NULL),
+	                          "-----BEGIN CERTIFICATE-----\nMIIB\n"
+	                          "-----END CERTIFICATE-----\n",
+	                          NULL),
 	    0);
 	snprintf(want, sizeof(want), "CA_file %s: malformed certificate", bad);
 	expect_err(bad, NULL, want);
@@ -484,9 +478,8 @@ test_big_cert(void)
 
 	/* In a directory too, naming the file. */
 	CU_ASSERT_EQUAL_FATAL(mkdir(d, 0700), 0);
-	CU_ASSERT_EQUAL_FATAL(write_file(tpath("bigdir/x.pem", NULL), pem,
-				  NULL, NULL),
-	    0);
+	CU_ASSERT_EQUAL_FATAL(
+	    write_file(tpath("bigdir/x.pem", NULL), pem, NULL, NULL), 0);
 	free(pem);
 	snprintf(want, sizeof(want),
 	    "CA_path %s/x.pem: certificate of %zu bytes (limit %d)", d, len,
@@ -504,8 +497,8 @@ test_big_file(void)
 	/* Sparse: 8 MiB + 1 byte without writing them. */
 	fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	CU_ASSERT_FATAL(fd != -1);
-	CU_ASSERT_EQUAL(write(fd, pems[0], strlen(pems[0])),
-	    (ssize_t)strlen(pems[0]));
+	CU_ASSERT_EQUAL(
+	    write(fd, pems[0], strlen(pems[0])), (ssize_t)strlen(pems[0]));
 	CU_ASSERT_EQUAL(ftruncate(fd, CA_MAX_FILE + 1), 0);
 	close(fd);
 	snprintf(want, sizeof(want), "CA_file %s: larger than 8 MiB", p);
@@ -601,9 +594,8 @@ test_many_entries(void)
 
 	/* Down to the limit, with one certificate among them: accepted. */
 	CU_ASSERT_EQUAL(unlinkat(dfd, "f0", 0), 0);
-	CU_ASSERT_EQUAL(write_file(tpath("bigdir2/f1", NULL), pems[2], NULL,
-			    NULL),
-	    0);
+	CU_ASSERT_EQUAL(
+	    write_file(tpath("bigdir2/f1", NULL), pems[2], NULL, NULL), 0);
 	{
 		struct ca_set set;
 		char err[PATH_MAX + 100];
@@ -638,7 +630,7 @@ test_cache(void)
 	const char *f = tpath("cache.pem", NULL), *d = tpath("cachedir", NULL);
 	char err[PATH_MAX + 100];
 
-	CU_ASSERT_EQUAL_FATAL(write_bundle(f, (const int[]) { 0, 1, -1 }), 0);
+	CU_ASSERT_EQUAL_FATAL(write_bundle(f, (const int[]){0, 1, -1}), 0);
 	a = ca_set_get(f, NULL, err, sizeof(err));
 	CU_ASSERT_PTR_NOT_NULL_FATAL(a);
 	check_set(a, certs, 2);
@@ -647,8 +639,7 @@ test_cache(void)
 	ca_set_put(b);
 
 	/* A different content: a new set; the old one stays usable. */
-	CU_ASSERT_EQUAL_FATAL(write_bundle(f, (const int[]) { 0, 1, 2, -1 }),
-	    0);
+	CU_ASSERT_EQUAL_FATAL(write_bundle(f, (const int[]){0, 1, 2, -1}), 0);
 	CU_ASSERT_EQUAL(bump_mtime(f, 10), 0);
 	b = ca_set_get(f, NULL, err, sizeof(err));
 	CU_ASSERT_PTR_NOT_NULL_FATAL(b);
@@ -667,9 +658,8 @@ test_cache(void)
 
 	/* A directory: a new entry changes its mtime. */
 	CU_ASSERT_EQUAL_FATAL(mkdir(d, 0700), 0);
-	CU_ASSERT_EQUAL_FATAL(write_file(tpath("cachedir/a.pem", NULL),
-				  pems[3], NULL, NULL),
-	    0);
+	CU_ASSERT_EQUAL_FATAL(
+	    write_file(tpath("cachedir/a.pem", NULL), pems[3], NULL, NULL), 0);
 	dd = ca_set_get(f, d, err, sizeof(err));
 	CU_ASSERT_PTR_NOT_NULL_FATAL(dd);
 	check_set(dd, certs, 4);
@@ -711,8 +701,8 @@ test_cache_evict(void)
 
 	for (i = 0; i < 20; i++) {
 		snprintf(name, sizeof(name), "ev%d.pem", i);
-		CU_ASSERT_EQUAL_FATAL(write_file(tpath("%s", name),
-					  pems[i % NCERT], NULL, NULL),
+		CU_ASSERT_EQUAL_FATAL(
+		    write_file(tpath("%s", name), pems[i % NCERT], NULL, NULL),
 		    0);
 	}
 	first = ca_set_get(tpath("ev0.pem", NULL), NULL, err, sizeof(err));
@@ -786,9 +776,8 @@ test_threads(void)
 	long bad = 0;
 
 	thr_file = tpath("thr.pem", NULL);
-	CU_ASSERT_EQUAL_FATAL(write_bundle(thr_file,
-				  (const int[]) { 3, 2, 1, -1 }),
-	    0);
+	CU_ASSERT_EQUAL_FATAL(
+	    write_bundle(thr_file, (const int[]){3, 2, 1, -1}), 0);
 	CU_ASSERT_EQUAL_FATAL(hash_of(&certs[1], 3, thr_hash), 0);
 	for (i = 0; i < NTHREAD; i++)
 		if (pthread_create(&t[i], NULL, thr_main, NULL) == 0)

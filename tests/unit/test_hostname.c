@@ -13,94 +13,94 @@
 #include "hostcheck.h"
 
 struct hc_case {
-	const char *cn;	 /* subject CN, or NULL */
+	const char *cn;  /* subject CN, or NULL */
 	const char *san; /* subjectAltName in openssl.cnf syntax, or NULL */
 	const char *host;
 	int want;
 };
 
 static const struct hc_case exact_cases[] = {
-	{ NULL, "DNS:www.example.com", "www.example.com", 1 },
-	{ NULL, "DNS:www.example.com", "example.com", 0 },
-	{ NULL, "DNS:www.example.com", "www.example.org", 0 },
-	{ NULL, "DNS:www.example.com", "ww.example.com", 0 },
-	{ NULL, "DNS:www.example.com", "www.example.com.evil", 0 },
-	{ NULL, "DNS:a.example.com,DNS:b.example.net", "b.example.net", 1 },
-	{ NULL, "DNS:www.example.com", "WWW.Example.COM", 1 },
-	{ NULL, "DNS:WWW.EXAMPLE.COM", "www.example.com", 1 },
-	{ NULL, "DNS:www.example.com", "www.example.com.", 1 },
-	{ NULL, "DNS:xn--bcher-kva.example", "xn--bcher-kva.example", 1 },
-	{ NULL, "DNS:xn--bcher-kva.example", "xn--bcher-kvb.example", 0 },
+    {NULL, "DNS:www.example.com", "www.example.com", 1},
+    {NULL, "DNS:www.example.com", "example.com", 0},
+    {NULL, "DNS:www.example.com", "www.example.org", 0},
+    {NULL, "DNS:www.example.com", "ww.example.com", 0},
+    {NULL, "DNS:www.example.com", "www.example.com.evil", 0},
+    {NULL, "DNS:a.example.com,DNS:b.example.net", "b.example.net", 1},
+    {NULL, "DNS:www.example.com", "WWW.Example.COM", 1},
+    {NULL, "DNS:WWW.EXAMPLE.COM", "www.example.com", 1},
+    {NULL, "DNS:www.example.com", "www.example.com.", 1},
+    {NULL, "DNS:xn--bcher-kva.example", "xn--bcher-kva.example", 1},
+    {NULL, "DNS:xn--bcher-kva.example", "xn--bcher-kvb.example", 0},
 };
 
 static const struct hc_case wildcard_cases[] = {
-	{ NULL, "DNS:*.example.com", "a.example.com", 1 },
-	{ NULL, "DNS:*.example.com", "A.EXAMPLE.com", 1 },
-	{ NULL, "DNS:*.example.com", "a.example.com.", 1 },
-	{ NULL, "DNS:*.example.com", "a.b.example.com", 0 },
-	{ NULL, "DNS:*.example.com", "example.com", 0 },
-	{ NULL, "DNS:*.example.com", "a.example.org", 0 },
-	/* Partial wildcards are refused (the daemon's flag). */
-	{ NULL, "DNS:f*.example.com", "foo.example.com", 0 },
-	{ NULL, "DNS:*o.example.com", "foo.example.com", 0 },
-	/* Only the left-most label may be a wildcard. */
-	{ NULL, "DNS:www.*.example.com", "www.a.example.com", 0 },
-	{ NULL, "DNS:a.*.com", "a.example.com", 0 },
-	/* Not over a public suffix-like single label. */
-	{ NULL, "DNS:*.com", "example.com", 0 },
-	/* A wildcard may cover an A-label but not sit inside one. */
-	{ NULL, "DNS:*.example.com", "xn--bcher-kva.example.com", 1 },
-	{ NULL, "DNS:*.xn--bcher-kva.example", "www.xn--bcher-kva.example",
-	    1 },
-	{ NULL, "DNS:xn--*.example.com", "xn--bcher-kva.example.com", 0 },
+    {NULL, "DNS:*.example.com", "a.example.com", 1},
+    {NULL, "DNS:*.example.com", "A.EXAMPLE.com", 1},
+    {NULL, "DNS:*.example.com", "a.example.com.", 1},
+    {NULL, "DNS:*.example.com", "a.b.example.com", 0},
+    {NULL, "DNS:*.example.com", "example.com", 0},
+    {NULL, "DNS:*.example.com", "a.example.org", 0},
+    /* Partial wildcards are refused (the daemon's flag). */
+    {NULL, "DNS:f*.example.com", "foo.example.com", 0},
+    {NULL, "DNS:*o.example.com", "foo.example.com", 0},
+    /* Only the left-most label may be a wildcard. */
+    {NULL, "DNS:www.*.example.com", "www.a.example.com", 0},
+    {NULL, "DNS:a.*.com", "a.example.com", 0},
+    /* Not over a public suffix-like single label. */
+    {NULL, "DNS:*.com", "example.com", 0},
+    /* A wildcard may cover an A-label but not sit inside one. */
+    {NULL, "DNS:*.example.com", "xn--bcher-kva.example.com", 1},
+    {NULL, "DNS:*.xn--bcher-kva.example", "www.xn--bcher-kva.example", 1},
+    {NULL, "DNS:xn--*.example.com", "xn--bcher-kva.example.com", 0},
 };
 
 static const struct hc_case ip_cases[] = {
-	{ NULL, "IP:192.0.2.10", "192.0.2.10", 1 },
-	{ NULL, "IP:192.0.2.10", "192.0.2.11", 0 },
-	{ NULL, "IP:192.0.2.10,IP:127.0.0.1", "127.0.0.1", 1 },
-	{ NULL, "IP:2001:db8::1", "2001:db8::1", 1 },
-	{ NULL, "IP:2001:db8::1", "2001:0db8:0000:0000:0000:0000:0000:0001", 1 },
-	{ NULL, "IP:2001:0db8:0:0:0:0:0:1", "2001:DB8::1", 1 },
-	{ NULL, "IP:2001:db8::1", "[2001:db8::1]", 1 },
-	{ NULL, "IP:2001:db8::1", "2001:db8::2", 0 },
-	{ NULL, "IP:::1", "::1", 1 },
-	/* An IPv4 address is not its IPv4-mapped IPv6 form. */
-	{ NULL, "IP:192.0.2.10", "::ffff:192.0.2.10", 0 },
-	/* An address literal never matches a DNS entry or the CN. */
-	{ NULL, "DNS:127.0.0.1", "127.0.0.1", 0 },
-	{ "127.0.0.1", NULL, "127.0.0.1", 0 },
-	{ NULL, "DNS:www.example.com,IP:192.0.2.10", "www.example.com", 1 },
-	/* ... and a name never matches an IP entry. */
-	{ NULL, "IP:192.0.2.10", "host.example", 0 },
+    {NULL, "IP:192.0.2.10", "192.0.2.10", 1},
+    {NULL, "IP:192.0.2.10", "192.0.2.11", 0},
+    {NULL, "IP:192.0.2.10,IP:127.0.0.1", "127.0.0.1", 1},
+    {NULL, "IP:2001:db8::1", "2001:db8::1", 1},
+    {NULL, "IP:2001:db8::1", "2001:0db8:0000:0000:0000:0000:0000:0001", 1},
+    {NULL, "IP:2001:0db8:0:0:0:0:0:1", "2001:DB8::1", 1},
+    {NULL, "IP:2001:db8::1", "[2001:db8::1]", 1},
+    {NULL, "IP:2001:db8::1", "2001:db8::2", 0},
+    {NULL, "IP:::1", "::1", 1},
+    /* An IPv4 address is not its IPv4-mapped IPv6 form. */
+    {NULL, "IP:192.0.2.10", "::ffff:192.0.2.10", 0},
+    /* An address literal never matches a DNS entry or the CN. */
+    {NULL, "DNS:127.0.0.1", "127.0.0.1", 0},
+    {"127.0.0.1", NULL, "127.0.0.1", 0},
+    {NULL, "DNS:www.example.com,IP:192.0.2.10", "www.example.com", 1},
+    /* ... and a name never matches an IP entry. */
+    {NULL, "IP:192.0.2.10", "host.example", 0},
 };
 
 static const struct hc_case cn_cases[] = {
-	{ "www.example.com", NULL, "www.example.com", 1 },
-	{ "www.example.com", NULL, "other.example.com", 0 },
-	{ "*.example.com", NULL, "a.example.com", 1 },
-	/* CN is ignored as soon as there is a DNS subjectAltName. */
-	{ "www.example.com", "DNS:other.example.com", "www.example.com", 0 },
-	{ "www.example.com", "DNS:other.example.com", "other.example.com", 1 },
-	/* ... but an IP-only subjectAltName leaves the CN in use. */
-	{ "www.example.com", "IP:192.0.2.10", "www.example.com", 1 },
-	{ NULL, NULL, "www.example.com", 0 },
+    {"www.example.com", NULL, "www.example.com", 1},
+    {"www.example.com", NULL, "other.example.com", 0},
+    {"*.example.com", NULL, "a.example.com", 1},
+    /* CN is ignored as soon as there is a DNS subjectAltName. */
+    {"www.example.com", "DNS:other.example.com", "www.example.com", 0},
+    {"www.example.com", "DNS:other.example.com", "other.example.com", 1},
+    /* ... but an IP-only subjectAltName leaves the CN in use. */
+    {"www.example.com", "IP:192.0.2.10", "www.example.com", 1},
+    {NULL, NULL, "www.example.com", 0},
 };
 
 /* Hosts refused before any matching, whatever the certificate says. */
 static const struct hc_case bad_cases[] = {
-	{ NULL, "DNS:www.example.com", "", -1 },
-	{ NULL, "DNS:www.example.com", ".", -1 },
-	/* OpenSSL reads a leading dot as "any subdomain": refuse it. */
-	{ NULL, "DNS:www.example.com", ".example.com", -1 },
-	{ NULL, "DNS:www.example.com", "www..example.com", -1 },
-	{ NULL, "DNS:www.example.com", "www.example.com..", -1 },
-	{ NULL, "DNS:*.example.com", "*.example.com", -1 },
-	{ NULL, "DNS:www.example.com", "www.example.com/x", -1 },
-	{ NULL, "DNS:xn--bcher-kva.example", "b\xc3\xbc"
-					     "cher.example",
-	    -1 },
-	{ NULL, "IP:2001:db8::1", "[2001:db8::1", -1 },
+    {NULL, "DNS:www.example.com", "", -1},
+    {NULL, "DNS:www.example.com", ".", -1},
+    /* OpenSSL reads a leading dot as "any subdomain": refuse it. */
+    {NULL, "DNS:www.example.com", ".example.com", -1},
+    {NULL, "DNS:www.example.com", "www..example.com", -1},
+    {NULL, "DNS:www.example.com", "www.example.com..", -1},
+    {NULL, "DNS:*.example.com", "*.example.com", -1},
+    {NULL, "DNS:www.example.com", "www.example.com/x", -1},
+    {NULL, "DNS:xn--bcher-kva.example",
+        "b\xc3\xbc"
+        "cher.example",
+        -1},
+    {NULL, "IP:2001:db8::1", "[2001:db8::1", -1},
 };
 
 static X509 *
@@ -115,11 +115,11 @@ make_cert(const char *cn, const char *san)
 	X509_set_version(x, 2);
 	name = X509_get_subject_name(x);
 	if (cn != NULL && !X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
-	    (const unsigned char *)cn, -1, -1, 0))
+	                      (const unsigned char *)cn, -1, -1, 0))
 		goto fail;
 	if (san != NULL) {
-		ext = X509V3_EXT_conf_nid(NULL, NULL, NID_subject_alt_name,
-		    san);
+		ext =
+		    X509V3_EXT_conf_nid(NULL, NULL, NID_subject_alt_name, san);
 		if (ext == NULL)
 			goto fail;
 		if (!X509_add_ext(x, ext, -1)) {
@@ -148,8 +148,9 @@ run_cases(const struct hc_case *c, size_t n)
 		err[0] = 'x';
 		rc = cp_hostcheck(x, c[i].host, err, sizeof(err));
 		if (rc != c[i].want)
-			fprintf(stderr, "\n  host \"%s\" cn %s san %s: got %d, "
-					"want %d (%s)\n",
+			fprintf(stderr,
+			    "\n  host \"%s\" cn %s san %s: got %d, "
+			    "want %d (%s)\n",
 			    c[i].host, c[i].cn ? c[i].cn : "-",
 			    c[i].san ? c[i].san : "-", rc, c[i].want, err);
 		CU_ASSERT_EQUAL(rc, c[i].want);
@@ -203,9 +204,8 @@ test_bad_args(void)
 
 	x = make_cert("www.example.com", "DNS:www.example.com");
 	CU_ASSERT_PTR_NOT_NULL_FATAL(x);
-	CU_ASSERT_EQUAL(cp_hostcheck(NULL, "www.example.com", err,
-			    sizeof(err)),
-	    -1);
+	CU_ASSERT_EQUAL(
+	    cp_hostcheck(NULL, "www.example.com", err, sizeof(err)), -1);
 	CU_ASSERT_STRING_EQUAL(err, "no server certificate");
 	CU_ASSERT_EQUAL(cp_hostcheck(x, NULL, err, sizeof(err)), -1);
 	CU_ASSERT_STRING_EQUAL(err, "empty host name");
@@ -239,14 +239,14 @@ test_verify_str(void)
 	CU_ASSERT_STRING_EQUAL(
 	    ssl_verification_error_str(X509_V_ERR_CERT_HAS_EXPIRED),
 	    "certificate has expired");
-	CU_ASSERT_STRING_EQUAL(ssl_verification_error_str(
-				   X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT),
+	CU_ASSERT_STRING_EQUAL(
+	    ssl_verification_error_str(X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT),
 	    "self-signed certificate");
-	CU_ASSERT_STRING_EQUAL(ssl_verification_error_str(
-				   X509_V_ERR_HOSTNAME_MISMATCH),
+	CU_ASSERT_STRING_EQUAL(
+	    ssl_verification_error_str(X509_V_ERR_HOSTNAME_MISMATCH),
 	    "hostname mismatch");
-	CU_ASSERT_STRING_EQUAL(ssl_verification_error_str(
-				   X509_V_ERR_APPLICATION_VERIFICATION),
+	CU_ASSERT_STRING_EQUAL(
+	    ssl_verification_error_str(X509_V_ERR_APPLICATION_VERIFICATION),
 	    "no server certificate presented or application verification "
 	    "failure");
 	s = ssl_verification_error_str(999999);

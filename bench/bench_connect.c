@@ -1,0 +1,127 @@
+/*
+ * Sequential connects to a loopback server: a direct connect() against
+ * cp_client_connect() through cpconnectd, measured in the same run.
+ */
+#include <sys/socket.h>
+#include <sys/wait.h>
+
+#include <netinet/in.h>
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bench_common.h"
+#include "cprops/client.h"
+#include "itest.h"
+
+#define N_DEFAULT 2000
+
+static pid_t
+acceptor(int lfd)
+{
+	pid_t pid = fork();
+	int c;
+
+	if (pid != 0)
+		return pid;
+	for (;;)
+		if ((c = accept(lfd, NULL, NULL)) != -1)
+			close(c);
+}
+
+static uint64_t
+direct_once(uint16_t port)
+{
+	struct sockaddr_in sin;
+	uint64_t t0, t1;
+	int fd;
+
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_port = htons(port);
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	t0 = bench_ns();
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd == -1 || connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == -1) {
+		perror("connect");
+		exit(1);
+	}
+	t1 = bench_ns();
+	close(fd);
+	return t1 - t0;
+}
+
+static uint64_t
+daemon_once(cp_client *c)
+{
+	uint64_t t0, t1;
+
+	t0 = bench_ns();
+	if (cp_client_connect(c) != 0) {
+		fprintf(stderr, "cp_client_connect: %s\n", cp_client_error(c));
+		exit(1);
+	}
+	t1 = bench_ns();
+	cp_client_close(c);
+	return t1 - t0;
+}
+
+int
+main(int argc, char *argv[])
+{
+	int n = argc > 1 ? atoi(argv[1]) : N_DEFAULT, i, lfd;
+	uint64_t *d, *p, dm, d99, pm, p99;
+	struct tdaemon td;
+	uint16_t port = 0;
+	pid_t srv;
+	cp_client *c;
+
+	if (n < 10)
+		n = 10;
+	if (tdaemon_start(&td, "user nobody\nallow from any to 127.0.0.0/8\n",
+		NULL, NULL) == -1) {
+		fprintf(stderr, "bench: cannot start cpconnectd\n");
+		return 1;
+	}
+	cp_client_set_socket_path(td.sock);
+	if ((lfd = tlisten(AF_INET, &port)) == -1)
+		return 1;
+	srv = acceptor(lfd);
+	d = calloc((size_t)n, sizeof(*d));
+	p = calloc((size_t)n, sizeof(*p));
+	c = cp_client_create("127.0.0.1", port);
+	/* Warm up both paths (page faults, pooled daemon session). */
+	for (i = 0; i < 50; i++) {
+		direct_once(port);
+		daemon_once(c);
+	}
+	/* Interleaved, so machine noise hits both alike. */
+	for (i = 0; i < n; i++) {
+		d[i] = direct_once(port);
+		p[i] = daemon_once(c);
+	}
+	dm = bench_quantile(d, (size_t)n, 0.5);
+	d99 = bench_quantile(d, (size_t)n, 0.99);
+	pm = bench_quantile(p, (size_t)n, 0.5);
+	p99 = bench_quantile(p, (size_t)n, 0.99);
+	printf("connect: %d sequential connects to 127.0.0.1\n", n);
+	printf("  direct connect()        median %7.1f us  p99 %7.1f us\n",
+	    dm / 1e3, d99 / 1e3);
+	printf("  cp_client_connect()     median %7.1f us  p99 %7.1f us\n",
+	    pm / 1e3, p99 / 1e3);
+	printf("  added by the daemon     median %7.1f us  p99 %7.1f us  "
+	       "ratio %.2f\n",
+	    ((double)pm - (double)dm) / 1e3, ((double)p99 - (double)d99) / 1e3,
+	    (double)pm / (double)dm);
+	cp_client_destroy(c);
+	cp_client_shutdown();
+	kill(srv, SIGKILL);
+	waitpid(srv, NULL, 0);
+	tdaemon_stop(&td);
+	free(d);
+	free(p);
+	return 0;
+}
