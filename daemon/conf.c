@@ -48,8 +48,8 @@ struct parser {
 	char *buf;
 	size_t bufsz;
 	struct destination *blk; /* open destination block */
-	int seen[64];		 /* line of each setting, global scope */
-	int blkseen[64];	 /* the same inside the open block */
+	int seen[64];            /* line of each setting, global scope */
+	int blkseen[64];         /* the same inside the open block */
 };
 
 typedef int kw_fn(struct parser *, const struct kwdef *, struct tok *, int);
@@ -65,8 +65,7 @@ struct kwdef {
 	int arg;    /* handler-specific */
 };
 
-static int
-perr(struct parser *p, const char *fmt, ...)
+static int perr(struct parser *p, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
 static int
@@ -98,12 +97,11 @@ static int
 is_wordch(unsigned char c)
 {
 	return !is_ctrl(c) && c != ' ' && c != '#' && c != '"' && c != '{' &&
-	    c != '}' && c != ',';
+	       c != '}' && c != ',';
 }
 
 static int
-lex_string(struct parser *p, const char *s, size_t len, size_t *ip,
-    char **op)
+lex_string(struct parser *p, const char *s, size_t len, size_t *ip, char **op)
 {
 	size_t i = *ip + 1, n = 0;
 	char *o = *op;
@@ -120,12 +118,12 @@ lex_string(struct parser *p, const char *s, size_t len, size_t *ip,
 				return perr(p, "unterminated string");
 			c = s[i + 1];
 			if (c != '"' && c != '\\')
-				return perr(p, "invalid escape '\\%c' in string",
+				return perr(p,
+				    "invalid escape '\\%c' in string",
 				    isprint(c) ? c : '?');
 			i++;
 		} else if (is_ctrl(c) && c != '\t')
-			return perr(p, "invalid character 0x%02x in string",
-			    c);
+			return perr(p, "invalid character 0x%02x in string", c);
 		if (++n > CONF_MAX_STR)
 			return perr(p, "string too long (limit %d bytes)",
 			    CONF_MAX_STR);
@@ -169,9 +167,9 @@ lex_line(struct parser *p, const char *s, size_t len)
 		t = &p->tok[p->ntok++];
 		t->s = o;
 		if (c == '{' || c == '}' || c == ',') {
-			t->type = c == '{' ? TK_LBRACE :
-			    c == '}'	   ? TK_RBRACE :
-						 TK_COMMA;
+			t->type = c == '{'   ? TK_LBRACE
+			          : c == '}' ? TK_RBRACE
+			                     : TK_COMMA;
 			*o++ = c;
 			i++;
 		} else if (c == '"') {
@@ -234,8 +232,7 @@ parse_duration(const char *s, unsigned *out)
 	static const struct {
 		const char *u;
 		unsigned long mult;
-	} units[] = { { "ms", 1 }, { "s", 1000 }, { "m", 60000 },
-		{ "h", 3600000 } };
+	} units[] = {{"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}};
 	char digits[16];
 	size_t n = strspn(s, "0123456789");
 	unsigned long v;
@@ -288,8 +285,8 @@ static int
 abs_path(struct parser *p, const struct kwdef *k, const struct tok *t)
 {
 	if (t->s[0] != '/')
-		return perr(p, "%s: '%.64s' is not an absolute path", k->name,
-		    t->s);
+		return perr(
+		    p, "%s: '%.64s' is not an absolute path", k->name, t->s);
 	return 0;
 }
 
@@ -308,8 +305,8 @@ pwbuf_grow(char *buf, size_t *sz)
 }
 
 static int
-lookup_user(const char *name, uid_t uid, int byname, struct passwd *out,
-    char **canon)
+lookup_user(
+    const char *name, uid_t uid, int byname, struct passwd *out, char **canon)
 {
 	struct passwd pw, *res = NULL;
 	size_t sz = 4096;
@@ -319,8 +316,8 @@ lookup_user(const char *name, uid_t uid, int byname, struct passwd *out,
 	for (;;) {
 		if (buf == NULL)
 			return -1;
-		e = byname ? getpwnam_r(name, &pw, buf, sz, &res) :
-			     getpwuid_r(uid, &pw, buf, sz, &res);
+		e = byname ? getpwnam_r(name, &pw, buf, sz, &res)
+		           : getpwuid_r(uid, &pw, buf, sz, &res);
 		if (e != ERANGE)
 			break;
 		buf = pwbuf_grow(buf, &sz);
@@ -497,20 +494,18 @@ parse_dest(struct parser *p, const struct tok *t, struct dest_match *d)
 	    strspn(t->s, "0123456789.") == t->len) {
 		if (parse_cidr(t->s, d) == 0)
 			return 0;
-		return perr(p, "'%.64s' is not a valid address or range",
-		    t->s);
+		return perr(p, "'%.64s' is not a valid address or range", t->s);
 	}
 	if ((r = parse_hostpat(t->s, d)) == -2)
 		return perr(p, "out of memory");
 	if (r == -1)
-		return perr(p, "'%.64s' is not a host name, pattern or address",
-		    t->s);
+		return perr(
+		    p, "'%.64s' is not a host name, pattern or address", t->s);
 	return 0;
 }
 
 static int
-parse_port1(struct parser *p, const struct tok *t, uint16_t *lo,
-    uint16_t *hi)
+parse_port1(struct parser *p, const struct tok *t, uint16_t *lo, uint16_t *hi)
 {
 	char a[8];
 	const char *colon = strchr(t->s, ':');
@@ -556,8 +551,8 @@ parse_ports(struct parser *p, struct tok *a, int n, struct portset *ps)
 		if (ps->n == CONF_MAX_PORTS)
 			return perr(p, "port: too many ports (limit %d)",
 			    CONF_MAX_PORTS);
-		if (parse_port1(p, &a[i], &ps->r[ps->n].lo,
-			&ps->r[ps->n].hi) == -1)
+		if (parse_port1(p, &a[i], &ps->r[ps->n].lo, &ps->r[ps->n].hi) ==
+		    -1)
 			return -1;
 		ps->n++;
 		i++;
@@ -576,16 +571,16 @@ static const struct numdef {
 	const char *range;
 } numdefs[] = {
 #define G(f) offsetof(struct conf_global, f)
-	{ G(engines), 0, 256, 0, "0..256" },
-	{ G(connect_ms), 100, 300000, 1, "100ms..5m" },
-	{ G(handshake_ms), 100, 300000, 1, "100ms..5m" },
-	{ G(request_ms), 100, 3600000, 1, "100ms..1h" },
-	{ G(retry_max), 0, 100, 0, "0..100" },
-	{ G(retry_delay_ms), 0, 60000, 1, "0..1m" },
-	{ G(max_req_per_uid), 1, 100000, 0, "1..100000" },
-	{ G(max_req), 1, 1000000, 0, "1..1000000" },
-	{ G(session_idle_ms), 1000, 86400000, 1, "1s..24h" },
-	{ G(max_sessions), 1, 1000000, 0, "1..1000000" },
+    {G(engines), 0, 256, 0, "0..256"},
+    {G(connect_ms), 100, 300000, 1, "100ms..5m"},
+    {G(handshake_ms), 100, 300000, 1, "100ms..5m"},
+    {G(request_ms), 100, 3600000, 1, "100ms..1h"},
+    {G(retry_max), 0, 100, 0, "0..100"},
+    {G(retry_delay_ms), 0, 60000, 1, "0..1m"},
+    {G(max_req_per_uid), 1, 100000, 0, "1..100000"},
+    {G(max_req), 1, 1000000, 0, "1..1000000"},
+    {G(session_idle_ms), 1000, 86400000, 1, "1s..24h"},
+    {G(max_sessions), 1, 1000000, 0, "1..1000000"},
 #undef G
 };
 
@@ -606,11 +601,10 @@ kw_number(struct parser *p, const struct kwdef *k, struct tok *a, int n)
 			    k->name, a[0].s);
 		v = u;
 	} else if (parse_ulong(a[0].s, UINT_MAX, &v) == -1)
-		return perr(p, "%s: '%.64s' is not a number", k->name,
-		    a[0].s);
+		return perr(p, "%s: '%.64s' is not a number", k->name, a[0].s);
 	if (v < d->min || v > d->max)
-		return perr(p, "%s: %.64s is out of range (%s)", k->name, a[0].s,
-		    d->range);
+		return perr(p, "%s: %.64s is out of range (%s)", k->name,
+		    a[0].s, d->range);
 	*(unsigned *)((char *)&p->c->g + d->off) = v;
 	return 0;
 }
@@ -627,8 +621,7 @@ kw_socket(struct parser *p, const struct kwdef *k, struct tok *a, int n)
 }
 
 static int
-kw_socket_mode(struct parser *p, const struct kwdef *k, struct tok *a,
-    int n)
+kw_socket_mode(struct parser *p, const struct kwdef *k, struct tok *a, int n)
 {
 	const char *s;
 	mode_t m = 0;
@@ -637,22 +630,23 @@ kw_socket_mode(struct parser *p, const struct kwdef *k, struct tok *a,
 		return -1;
 	s = a[0].s;
 	if (*s == '\0' || strspn(s, "01234567") != a[0].len || a[0].len > 4)
-		return perr(p, "socket-mode: '%.64s' is not an octal mode "
-			       "(0000..0777)",
+		return perr(p,
+		    "socket-mode: '%.64s' is not an octal mode "
+		    "(0000..0777)",
 		    s);
 	for (; *s != '\0'; s++)
 		m = m * 8 + (*s - '0');
 	if (m > 0777)
-		return perr(p, "socket-mode: '%s' is not an octal mode "
-			       "(0000..0777)",
+		return perr(p,
+		    "socket-mode: '%s' is not an octal mode "
+		    "(0000..0777)",
 		    a[0].s);
 	p->c->g.socket_mode = m;
 	return 0;
 }
 
 static int
-kw_socket_group(struct parser *p, const struct kwdef *k, struct tok *a,
-    int n)
+kw_socket_group(struct parser *p, const struct kwdef *k, struct tok *a, int n)
 {
 	if (one_value(p, k, a, n) == -1)
 		return -1;
@@ -688,8 +682,7 @@ kw_path(struct parser *p, const struct kwdef *k, struct tok *a, int n)
 {
 	if (one_value(p, k, a, n) == -1 || abs_path(p, k, &a[0]) == -1)
 		return -1;
-	return strset(p, k->arg ? &p->c->g.ca_path : &p->c->g.ca_file,
-	    a[0].s);
+	return strset(p, k->arg ? &p->c->g.ca_path : &p->c->g.ca_file, a[0].s);
 }
 
 static struct dest_tls *
@@ -727,8 +720,8 @@ kw_verify(struct parser *p, const struct kwdef *k, struct tok *a, int n)
 	else if (strcmp(a[0].s, "required") == 0)
 		t->verify = TLSV_REQUIRED;
 	else
-		return perr(p, "verify: '%.64s' is not optional or required",
-		    a[0].s);
+		return perr(
+		    p, "verify: '%.64s' is not optional or required", a[0].s);
 	t->set |= TLSSET_VERIFY;
 	return 0;
 }
@@ -763,8 +756,8 @@ kw_alpn(struct parser *p, const struct kwdef *k, struct tok *a, int n)
 	if (n == 1 && is_word(&a[0], "any"))
 		return 0;
 	if (n > CONF_MAX_ALPN)
-		return perr(p, "alpn: too many protocols (limit %d)",
-		    CONF_MAX_ALPN);
+		return perr(
+		    p, "alpn: too many protocols (limit %d)", CONF_MAX_ALPN);
 	for (i = 0; i < n; i++) {
 		if (!is_value(&a[i]))
 			return perr(p, "alpn: unexpected '%s'", a[i].s);
@@ -830,8 +823,8 @@ kw_pin(struct parser *p, const struct kwdef *k, struct tok *a, int n)
 		if (!is_value(&a[i]))
 			return perr(p, "pin: unexpected '%s'", a[i].s);
 		if (t->npins == CONF_MAX_PINS)
-			return perr(p, "pin: too many pins (limit %d)",
-			    CONF_MAX_PINS);
+			return perr(
+			    p, "pin: too many pins (limit %d)", CONF_MAX_PINS);
 		if (b64_sha256(a[i].s, a[i].len, t->pins[t->npins]) == -1)
 			return perr(p,
 			    "pin: '%.64s' is not a base64 SHA-256 digest",
@@ -843,8 +836,7 @@ kw_pin(struct parser *p, const struct kwdef *k, struct tok *a, int n)
 }
 
 static int
-kw_client_cert(struct parser *p, const struct kwdef *k, struct tok *a,
-    int n)
+kw_client_cert(struct parser *p, const struct kwdef *k, struct tok *a, int n)
 {
 	struct dest_tls *t = scope_tls(p);
 
@@ -854,7 +846,7 @@ kw_client_cert(struct parser *p, const struct kwdef *k, struct tok *a,
 	if (n != 3 || !is_value(&a[0]) || !is_word(&a[1], "key") ||
 	    !is_value(&a[2]))
 		return perr(p, "client-certificate: expected \"cert-file\" "
-			       "key \"key-file\", or none");
+		               "key \"key-file\", or none");
 	if (abs_path(p, k, &a[0]) == -1 || abs_path(p, k, &a[2]) == -1)
 		return -1;
 	if (strset(p, &t->cert_file, a[0].s) == -1 ||
@@ -918,8 +910,8 @@ rule_options(struct parser *p, struct tok *a, int n, struct rule *r)
 	r->kinds = 0;
 	while (i < n) {
 		if (is_word(&a[i], "port") && !gotport) {
-			if ((m = parse_ports(p, a + i + 1, n - i - 1,
-				 &r->ports)) == -1)
+			if ((m = parse_ports(
+			         p, a + i + 1, n - i - 1, &r->ports)) == -1)
 				return -1;
 			gotport = 1;
 			i += 1 + m;
@@ -963,8 +955,8 @@ kw_rule(struct parser *p, const struct kwdef *k, struct tok *a, int n)
 		i += 2;
 	}
 	if (rule_options(p, a + i, n - i, &r) == -1 ||
-	    grow(p, (void **)&c->rules, c->nrules, CONF_MAX_RULES,
-		sizeof(r), "rules") == -1) {
+	    grow(p, (void **)&c->rules, c->nrules, CONF_MAX_RULES, sizeof(r),
+	        "rules") == -1) {
 		free(r.dst.name);
 		return -1;
 	}
@@ -975,8 +967,7 @@ kw_rule(struct parser *p, const struct kwdef *k, struct tok *a, int n)
 /* ---- destination blocks ---- */
 
 static int
-kw_destination(struct parser *p, const struct kwdef *k, struct tok *a,
-    int n)
+kw_destination(struct parser *p, const struct kwdef *k, struct tok *a, int n)
 {
 	struct cpconf *c = p->c;
 	struct destination d;
@@ -984,7 +975,7 @@ kw_destination(struct parser *p, const struct kwdef *k, struct tok *a,
 
 	if (n < 2 || a[n - 1].type != TK_LBRACE)
 		return perr(p, "destination: expected destination "
-			       "\"host\" [port P] {");
+		               "\"host\" [port P] {");
 	memset(&d, 0, sizeof(d));
 	if (parse_dest(p, &a[0], &d.dst) == -1)
 		return -1;
@@ -998,11 +989,11 @@ kw_destination(struct parser *p, const struct kwdef *k, struct tok *a,
 			if (m == -1)
 				return -1;
 			return perr(p, "destination: expected destination "
-				       "\"host\" [port P] {");
+			               "\"host\" [port P] {");
 		}
 	}
-	if (grow(p, (void **)&c->dests, c->ndests, CONF_MAX_DESTS,
-		sizeof(d), "destination blocks") == -1) {
+	if (grow(p, (void **)&c->dests, c->ndests, CONF_MAX_DESTS, sizeof(d),
+	        "destination blocks") == -1) {
 		free(d.dst.name);
 		return -1;
 	}
@@ -1017,31 +1008,31 @@ kw_destination(struct parser *p, const struct kwdef *k, struct tok *a,
 }
 
 static const struct kwdef keywords[] = {
-	{ "allow", kw_rule, IN_GLOBAL, 1, 0 },
-	{ "deny", kw_rule, IN_GLOBAL, 1, 1 },
-	{ "destination", kw_destination, IN_GLOBAL, 1, 0 },
-	{ "socket", kw_socket, IN_GLOBAL, 0, 0 },
-	{ "socket-mode", kw_socket_mode, IN_GLOBAL, 0, 0 },
-	{ "socket-group", kw_socket_group, IN_GLOBAL, 0, 0 },
-	{ "engines", kw_number, IN_GLOBAL, 0, 0 },
-	{ "user", kw_user, IN_GLOBAL, 0, 0 },
-	{ "ca-file", kw_path, IN_GLOBAL, 0, 0 },
-	{ "ca-path", kw_path, IN_GLOBAL, 0, 1 },
-	{ "connect-timeout", kw_number, IN_GLOBAL, 0, 1 },
-	{ "handshake-timeout", kw_number, IN_GLOBAL, 0, 2 },
-	{ "request-timeout", kw_number, IN_GLOBAL, 0, 3 },
-	{ "retry-max", kw_number, IN_GLOBAL, 0, 4 },
-	{ "retry-delay", kw_number, IN_GLOBAL, 0, 5 },
-	{ "max-requests-per-user", kw_number, IN_GLOBAL, 0, 6 },
-	{ "max-requests", kw_number, IN_GLOBAL, 0, 7 },
-	{ "session-idle-timeout", kw_number, IN_GLOBAL, 0, 8 },
-	{ "max-sessions", kw_number, IN_GLOBAL, 0, 9 },
-	{ "min-tls", kw_min_tls, IN_GLOBAL | IN_BLOCK, 0, 0 },
-	{ "verify", kw_verify, IN_GLOBAL | IN_BLOCK, 0, 0 },
-	{ "client-ca", kw_client_ca, IN_GLOBAL | IN_BLOCK, 0, 0 },
-	{ "alpn", kw_alpn, IN_GLOBAL | IN_BLOCK, 0, 0 },
-	{ "pin", kw_pin, IN_GLOBAL | IN_BLOCK, 1, 0 },
-	{ "client-certificate", kw_client_cert, IN_GLOBAL | IN_BLOCK, 0, 0 },
+    {"allow", kw_rule, IN_GLOBAL, 1, 0},
+    {"deny", kw_rule, IN_GLOBAL, 1, 1},
+    {"destination", kw_destination, IN_GLOBAL, 1, 0},
+    {"socket", kw_socket, IN_GLOBAL, 0, 0},
+    {"socket-mode", kw_socket_mode, IN_GLOBAL, 0, 0},
+    {"socket-group", kw_socket_group, IN_GLOBAL, 0, 0},
+    {"engines", kw_number, IN_GLOBAL, 0, 0},
+    {"user", kw_user, IN_GLOBAL, 0, 0},
+    {"ca-file", kw_path, IN_GLOBAL, 0, 0},
+    {"ca-path", kw_path, IN_GLOBAL, 0, 1},
+    {"connect-timeout", kw_number, IN_GLOBAL, 0, 1},
+    {"handshake-timeout", kw_number, IN_GLOBAL, 0, 2},
+    {"request-timeout", kw_number, IN_GLOBAL, 0, 3},
+    {"retry-max", kw_number, IN_GLOBAL, 0, 4},
+    {"retry-delay", kw_number, IN_GLOBAL, 0, 5},
+    {"max-requests-per-user", kw_number, IN_GLOBAL, 0, 6},
+    {"max-requests", kw_number, IN_GLOBAL, 0, 7},
+    {"session-idle-timeout", kw_number, IN_GLOBAL, 0, 8},
+    {"max-sessions", kw_number, IN_GLOBAL, 0, 9},
+    {"min-tls", kw_min_tls, IN_GLOBAL | IN_BLOCK, 0, 0},
+    {"verify", kw_verify, IN_GLOBAL | IN_BLOCK, 0, 0},
+    {"client-ca", kw_client_ca, IN_GLOBAL | IN_BLOCK, 0, 0},
+    {"alpn", kw_alpn, IN_GLOBAL | IN_BLOCK, 0, 0},
+    {"pin", kw_pin, IN_GLOBAL | IN_BLOCK, 1, 0},
+    {"client-certificate", kw_client_cert, IN_GLOBAL | IN_BLOCK, 0, 0},
 };
 
 #define NKEYWORDS (int)(sizeof(keywords) / sizeof(keywords[0]))
@@ -1076,12 +1067,12 @@ statement(struct parser *p)
 	if (k == NULL)
 		return perr(p, "unknown keyword '%.64s'", t->s);
 	if (p->blk != NULL && !(k->where & IN_BLOCK))
-		return perr(p, "'%s' is not allowed in a destination block",
-		    k->name);
+		return perr(
+		    p, "'%s' is not allowed in a destination block", k->name);
 	seen = p->blk != NULL ? p->blkseen : p->seen;
 	if (!k->repeat && seen[i] != 0)
-		return perr(p, "duplicate '%s' (first at line %d)", k->name,
-		    seen[i]);
+		return perr(
+		    p, "duplicate '%s' (first at line %d)", k->name, seen[i]);
 	seen[i] = p->line;
 	/* Only "destination ... {" may open a block. */
 	if (k->fn != kw_destination)
@@ -1199,8 +1190,8 @@ merge(struct cpconf *c)
 		if (o->set & TLSSET_VERIFY)
 			m->verify = o->verify;
 		else if (!(g->set & TLSSET_VERIFY))
-			m->verify = needs_verify(m) ? TLSV_REQUIRED :
-						      TLSV_OPTIONAL;
+			m->verify =
+			    needs_verify(m) ? TLSV_REQUIRED : TLSV_OPTIONAL;
 		m->file = o->file;
 		m->line = o->line;
 		m->set = o->set | g->set;
@@ -1233,8 +1224,8 @@ parse_all(struct parser *p, const char *text, size_t len)
 }
 
 int
-conf_parse(struct cpconf **out, const char *name, const char *text,
-    size_t len, char *err, size_t errsz)
+conf_parse(struct cpconf **out, const char *name, const char *text, size_t len,
+    char *err, size_t errsz)
 {
 	struct parser p;
 	int r;
@@ -1283,8 +1274,7 @@ read_file(int fd, const char *path, char **bufp, size_t *lenp, char *err,
 	if (!S_ISREG(st.st_mode))
 		return ferr(err, errsz, path, "not a regular file");
 	if (st.st_mode & S_IWOTH)
-		return ferr(err, errsz, path,
-		    "refusing a world-writable file");
+		return ferr(err, errsz, path, "refusing a world-writable file");
 	if (st.st_size > CONF_MAX_FILE)
 		return ferr(err, errsz, path, "file too large (limit 1 MiB)");
 	/* One byte more than the limit tells a file that grew meanwhile. */
@@ -1303,8 +1293,8 @@ read_file(int fd, const char *path, char **bufp, size_t *lenp, char *err,
 		len += r;
 		if (len > CONF_MAX_FILE) {
 			free(buf);
-			return ferr(err, errsz, path,
-			    "file too large (limit 1 MiB)");
+			return ferr(
+			    err, errsz, path, "file too large (limit 1 MiB)");
 		}
 	}
 	*bufp = buf;
@@ -1313,8 +1303,8 @@ read_file(int fd, const char *path, char **bufp, size_t *lenp, char *err,
 }
 
 int
-conf_load(struct cpconf **out, const char *path, int unprivileged,
-    char *err, size_t errsz)
+conf_load(struct cpconf **out, const char *path, int unprivileged, char *err,
+    size_t errsz)
 {
 	const char *p = path != NULL ? path : CONF_DEFAULT_PATH;
 	char *buf;
@@ -1324,9 +1314,9 @@ conf_load(struct cpconf **out, const char *path, int unprivileged,
 	*out = NULL;
 	fd = open(p, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd == -1 && errno == ENOENT && path == NULL)
-		return conf_default(out, unprivileged) == 0 ?
-		    0 :
-		    ferr(err, errsz, BUILTIN_NAME, "out of memory");
+		return conf_default(out, unprivileged) == 0
+		           ? 0
+		           : ferr(err, errsz, BUILTIN_NAME, "out of memory");
 	if (fd == -1)
 		return ferr(err, errsz, p, strerror(errno));
 	r = read_file(fd, p, &buf, &len, err, errsz);
@@ -1339,8 +1329,7 @@ conf_load(struct cpconf **out, const char *path, int unprivileged,
 }
 
 static int
-add_builtin(struct cpconf *c, uid_t uid, int af, const char *addr,
-    int prefix)
+add_builtin(struct cpconf *c, uid_t uid, int af, const char *addr, int prefix)
 {
 	struct rule *r;
 	void *na;
@@ -1374,8 +1363,8 @@ conf_default(struct cpconf **out, int unprivileged)
 	if ((c = conf_new(BUILTIN_NAME)) == NULL)
 		return -1;
 	if ((unprivileged &&
-		(add_builtin(c, me, AF_INET, "127.0.0.0", 8) == -1 ||
-		    add_builtin(c, me, AF_INET6, "::1", 128) == -1)) ||
+	        (add_builtin(c, me, AF_INET, "127.0.0.0", 8) == -1 ||
+	            add_builtin(c, me, AF_INET6, "::1", 128) == -1)) ||
 	    add_builtin(c, 0, AF_UNSPEC, NULL, 0) == -1) {
 		conf_free(c);
 		return -1;

@@ -21,7 +21,7 @@
 #define CONF_DEFAULT_PATH "/etc/cpconnect/cpconnectd.conf"
 #define CONF_DEFAULT_USER "_cpconnect"
 #define CONF_MAX_FILE (1024 * 1024) /* bytes */
-#define CONF_MAX_STR 1024	    /* one word or string */
+#define CONF_MAX_STR 1024           /* one word or string */
 #define CONF_MAX_RULES 10000
 #define CONF_MAX_DESTS 1000
 #define CONF_MAX_PORTS 64 /* ranges in one port list */
@@ -56,7 +56,7 @@ enum dest_kind {
 struct dest_match {
 	enum dest_kind kind;
 	char *name; /* DEST_NAME: the name; DEST_PATTERN: ".example.com" */
-	int af;	    /* DEST_ADDR: AF_INET or AF_INET6 */
+	int af;     /* DEST_ADDR: AF_INET or AF_INET6 */
 	uint8_t addr[16]; /* network order, host bits cleared */
 	int prefix;
 };
@@ -77,7 +77,7 @@ struct rule {
 	struct client_match who;
 	struct dest_match dst;
 	struct portset ports;
-	unsigned kinds; /* KIND_TCP | KIND_TLS */
+	unsigned kinds;   /* KIND_TCP | KIND_TLS */
 	const char *file; /* points into struct cpconf */
 	int line;
 };
@@ -138,7 +138,7 @@ struct dest_tls {
 struct destination {
 	struct dest_match dst;
 	struct portset ports;
-	struct dest_tls own;	/* what the block says; owns its strings */
+	struct dest_tls own;    /* what the block says; owns its strings */
 	struct dest_tls merged; /* global, then the block; borrows strings */
 	const char *file;
 	int line;
@@ -149,26 +149,26 @@ struct destination {
  * may ask for less, never for more.
  */
 struct conf_global {
-	char *socket_path;	 /* socket: CP_DEFAULT_SOCKET */
-	mode_t socket_mode;	 /* socket-mode: 0666, the rules decide */
-	gid_t socket_gid;	 /* socket-group: (gid_t)-1, unchanged */
-	unsigned engines;	 /* engines: 0, one per CPU; at most 256 */
-	char *user;		 /* user: CONF_DEFAULT_USER */
-	int user_resolved;	 /* 1 when "user" was given and looked up */
-	uid_t user_uid;		 /* valid when user_resolved */
-	gid_t user_gid;		 /* the user's primary group */
-	char *ca_file;		 /* ca-file: NULL, OpenSSL's default */
-	char *ca_path;		 /* ca-path: NULL, OpenSSL's default */
-	unsigned connect_ms;	 /* connect-timeout: 10s, per attempt */
-	unsigned handshake_ms;	 /* handshake-timeout: 10s */
-	unsigned request_ms;	 /* request-timeout: 30s, whole request */
-	unsigned retry_max;	 /* retry-max: 3 retries a client may ask */
-	unsigned retry_delay_ms; /* retry-delay: 250ms, least delay between
-				    attempts; smaller requests are raised */
+	char *socket_path;        /* socket: CP_DEFAULT_SOCKET */
+	mode_t socket_mode;       /* socket-mode: 0666, the rules decide */
+	gid_t socket_gid;         /* socket-group: (gid_t)-1, unchanged */
+	unsigned engines;         /* engines: 0, one per CPU; at most 256 */
+	char *user;               /* user: CONF_DEFAULT_USER */
+	int user_resolved;        /* 1 when "user" was given and looked up */
+	uid_t user_uid;           /* valid when user_resolved */
+	gid_t user_gid;           /* the user's primary group */
+	char *ca_file;            /* ca-file: NULL, OpenSSL's default */
+	char *ca_path;            /* ca-path: NULL, OpenSSL's default */
+	unsigned connect_ms;      /* connect-timeout: 10s, per attempt */
+	unsigned handshake_ms;    /* handshake-timeout: 10s */
+	unsigned request_ms;      /* request-timeout: 30s, whole request */
+	unsigned retry_max;       /* retry-max: 3 retries a client may ask */
+	unsigned retry_delay_ms;  /* retry-delay: 250ms, least delay between
+	                             attempts; smaller requests are raised */
 	unsigned max_req_per_uid; /* max-requests-per-user: 64 in flight */
-	unsigned max_req;	 /* max-requests: 1024 in flight, all users */
+	unsigned max_req;         /* max-requests: 1024 in flight, all users */
 	unsigned session_idle_ms; /* session-idle-timeout: 5m */
-	unsigned max_sessions;	 /* max-sessions: 1024 client sessions */
+	unsigned max_sessions;    /* max-sessions: 1024 client sessions */
 };
 
 struct cpconf {

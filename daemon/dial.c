@@ -39,9 +39,9 @@ struct dial {
 	void *arg;
 	uint8_t verdict[CP_MAX_ADDRS];
 	struct attempt att[CP_MAX_ADDRS];
-	size_t next;	  /* next address to start in this round */
-	size_t inflight;  /* attempts waiting for the handshake */
-	uint32_t round;	  /* rounds started */
+	size_t next;       /* next address to start in this round */
+	size_t inflight;   /* attempts waiting for the handshake */
+	uint32_t round;    /* rounds started */
 	uint32_t attempts; /* connect() calls */
 	uint64_t start;
 	struct ev_timer stagger, round_t, deadline;
@@ -192,8 +192,8 @@ dial_fail(struct dial *d)
 		len = d->al.len[d->eidx];
 	}
 	dial_release(d);
-	cb(arg, -1, len ? (struct sockaddr *)&ss : NULL, len, eclass, err,
-	    text, attempts);
+	cb(arg, -1, len ? (struct sockaddr *)&ss : NULL, len, eclass, err, text,
+	    attempts);
 }
 
 static void
@@ -274,8 +274,8 @@ attempt_open(struct dial *d, size_t i)
 	const struct sockaddr *sa = (const struct sockaddr *)&d->al.a[i];
 	int fd;
 
-	fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-	    0);
+	fd = socket(
+	    sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd == -1) {
 		note_error(d, i, errno);
 		return -1;
@@ -291,7 +291,7 @@ attempt_open(struct dial *d, size_t i)
 		return -1;
 	}
 	if (ev_io_start(d->ev, &at->io, fd, EPOLLOUT, attempt_ready, at) ==
-		-1 ||
+	        -1 ||
 	    ev_timer_start(d->ev, &at->tmo, d->p.connect_timeout_ms) == -1) {
 		note_error(d, i, errno);
 		attempt_close(d, at);
@@ -309,7 +309,7 @@ allowed(struct dial *d, size_t i)
 		d->verdict[i] = V_ALLOWED;
 		if (d->filter != NULL &&
 		    d->filter(d->arg, (struct sockaddr *)&d->al.a[i],
-			d->al.len[i], why, sizeof(why)) != 0) {
+		        d->al.len[i], why, sizeof(why)) != 0) {
 			d->verdict[i] = V_DENIED;
 			if (d->ndenied++ == 0)
 				snprintf(d->why, sizeof(d->why), "%s", why);
@@ -362,8 +362,8 @@ start_next(struct dial *d)
 		}
 		if (r == 0) {
 			if (d->next < d->al.n &&
-			    ev_timer_start(d->ev, &d->stagger,
-				d->p.stagger_ms) == -1)
+			    ev_timer_start(
+			        d->ev, &d->stagger, d->p.stagger_ms) == -1)
 				continue; /* cannot wait: start it now */
 			return;
 		}
@@ -430,10 +430,10 @@ addrs_ok(const struct addr_list *al)
 	for (i = 0; i < al->n; i++) {
 		int af = al->a[i].ss_family;
 
-		if (!(af == AF_INET && al->len[i] ==
-			sizeof(struct sockaddr_in)) &&
+		if (!(af == AF_INET &&
+		        al->len[i] == sizeof(struct sockaddr_in)) &&
 		    !(af == AF_INET6 &&
-			al->len[i] == sizeof(struct sockaddr_in6)))
+		        al->len[i] == sizeof(struct sockaddr_in6)))
 			return 0;
 	}
 	return 1;

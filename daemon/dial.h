@@ -30,11 +30,11 @@ struct dial;
 #define DIAL_DEFAULT_TIMEOUT_MS 120000
 
 struct dial_params {
-	uint32_t retries;	     /* extra rounds after the first */
+	uint32_t retries;            /* extra rounds after the first */
 	uint32_t retry_delay_ms;     /* first backoff; 0: retry at once */
 	uint32_t connect_timeout_ms; /* per attempt; 0: default */
-	uint32_t timeout_ms;	     /* whole dial; 0: default */
-	uint32_t stagger_ms;	     /* 0: DIAL_STAGGER_DEFAULT_MS */
+	uint32_t timeout_ms;         /* whole dial; 0: default */
+	uint32_t stagger_ms;         /* 0: DIAL_STAGGER_DEFAULT_MS */
 };
 
 /*
@@ -56,8 +56,7 @@ typedef int dial_filter(void *arg, const struct sockaddr *sa, socklen_t len,
  * connect() calls made.  The dial is freed before cb runs.
  */
 typedef void dial_cb(void *arg, int fd, const struct sockaddr *sa,
-    socklen_t len, int eclass, int err, const char *errtext,
-    uint32_t attempts);
+    socklen_t len, int eclass, int err, const char *errtext, uint32_t attempts);
 
 /* filter may be NULL.  cb is never called before this returns.  NULL with
  * errno (EINVAL: no addresses; ENOMEM). */

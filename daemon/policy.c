@@ -19,9 +19,9 @@
 
 /* An address as the policy sees it. */
 struct paddr {
-	int af;		 /* AF_INET (also for v4-mapped) or AF_INET6 */
+	int af; /* AF_INET (also for v4-mapped) or AF_INET6 */
 	uint8_t a[16];
-	int has4;	 /* NAT64 or 6to4: an IPv4 address rides inside */
+	int has4; /* NAT64 or 6to4: an IPv4 address rides inside */
 	uint8_t v4[4];
 	char text[INET6_ADDRSTRLEN];
 };
@@ -38,34 +38,34 @@ struct special {
  * first match gives the phrase, so narrower ranges come first.
  */
 static const struct special specials[] = {
-	{ AF_INET, { 0 }, 8, "a this-network (unspecified) address" },
-	{ AF_INET, { 10 }, 8, "a private address" },
-	{ AF_INET, { 100, 64 }, 10, "a shared (carrier-grade NAT) address" },
-	{ AF_INET, { 127 }, 8, "a loopback address" },
-	{ AF_INET, { 169, 254 }, 16, "a link-local address" },
-	{ AF_INET, { 172, 16 }, 12, "a private address" },
-	{ AF_INET, { 192, 0, 0 }, 24, "an IETF protocol assignment address" },
-	{ AF_INET, { 192, 0, 2 }, 24, "a documentation address" },
-	{ AF_INET, { 192, 88, 99 }, 24, "a 6to4 relay anycast address" },
-	{ AF_INET, { 192, 168 }, 16, "a private address" },
-	{ AF_INET, { 198, 18 }, 15, "a benchmarking address" },
-	{ AF_INET, { 198, 51, 100 }, 24, "a documentation address" },
-	{ AF_INET, { 203, 0, 113 }, 24, "a documentation address" },
-	{ AF_INET, { 224 }, 4, "a multicast address" },
-	{ AF_INET, { 255, 255, 255, 255 }, 32, "a broadcast address" },
-	{ AF_INET, { 240 }, 4, "a reserved address" },
-	{ AF_INET6, { [15] = 1 }, 128, "a loopback address" },
-	{ AF_INET6, { 0 }, 128, "an unspecified address" },
-	{ AF_INET6, { 0 }, 96, "an IPv4-compatible (deprecated) address" },
-	{ AF_INET6, { 0x01, 0x00 }, 64, "a discard-only address" },
-	{ AF_INET6, { 0x00, 0x64, 0xff, 0x9b, 0x00, 0x01 }, 48,
-	    "a local-use NAT64 address" },
-	{ AF_INET6, { 0x20, 0x01, 0x0d, 0xb8 }, 32, "a documentation address" },
-	{ AF_INET6, { 0x3f, 0xff }, 20, "a documentation address" },
-	{ AF_INET6, { 0xfc }, 7, "a unique-local (private) address" },
-	{ AF_INET6, { 0xfe, 0x80 }, 10, "a link-local address" },
-	{ AF_INET6, { 0xfe, 0xc0 }, 10, "a site-local (deprecated) address" },
-	{ AF_INET6, { 0xff }, 8, "a multicast address" },
+    {AF_INET, {0}, 8, "a this-network (unspecified) address"},
+    {AF_INET, {10}, 8, "a private address"},
+    {AF_INET, {100, 64}, 10, "a shared (carrier-grade NAT) address"},
+    {AF_INET, {127}, 8, "a loopback address"},
+    {AF_INET, {169, 254}, 16, "a link-local address"},
+    {AF_INET, {172, 16}, 12, "a private address"},
+    {AF_INET, {192, 0, 0}, 24, "an IETF protocol assignment address"},
+    {AF_INET, {192, 0, 2}, 24, "a documentation address"},
+    {AF_INET, {192, 88, 99}, 24, "a 6to4 relay anycast address"},
+    {AF_INET, {192, 168}, 16, "a private address"},
+    {AF_INET, {198, 18}, 15, "a benchmarking address"},
+    {AF_INET, {198, 51, 100}, 24, "a documentation address"},
+    {AF_INET, {203, 0, 113}, 24, "a documentation address"},
+    {AF_INET, {224}, 4, "a multicast address"},
+    {AF_INET, {255, 255, 255, 255}, 32, "a broadcast address"},
+    {AF_INET, {240}, 4, "a reserved address"},
+    {AF_INET6, {[15] = 1}, 128, "a loopback address"},
+    {AF_INET6, {0}, 128, "an unspecified address"},
+    {AF_INET6, {0}, 96, "an IPv4-compatible (deprecated) address"},
+    {AF_INET6, {0x01, 0x00}, 64, "a discard-only address"},
+    {AF_INET6, {0x00, 0x64, 0xff, 0x9b, 0x00, 0x01}, 48,
+        "a local-use NAT64 address"},
+    {AF_INET6, {0x20, 0x01, 0x0d, 0xb8}, 32, "a documentation address"},
+    {AF_INET6, {0x3f, 0xff}, 20, "a documentation address"},
+    {AF_INET6, {0xfc}, 7, "a unique-local (private) address"},
+    {AF_INET6, {0xfe, 0x80}, 10, "a link-local address"},
+    {AF_INET6, {0xfe, 0xc0}, 10, "a site-local (deprecated) address"},
+    {AF_INET6, {0xff}, 8, "a multicast address"},
 };
 
 static int
@@ -107,7 +107,7 @@ paddr_special(const struct paddr *p)
 static int
 paddr_from_sa(const struct sockaddr *sa, struct paddr *p)
 {
-	static const uint8_t nat64[12] = { 0x00, 0x64, 0xff, 0x9b };
+	static const uint8_t nat64[12] = {0x00, 0x64, 0xff, 0x9b};
 	const struct sockaddr_in6 *s6;
 	const uint8_t *b;
 
@@ -168,7 +168,7 @@ client_match(const struct client_match *w, const struct cp_peer *peer)
 		if (peer->gid == w->gid)
 			return 1;
 		for (i = 0; peer->groups != NULL && i < peer->ngroups &&
-		     i < MAX_GROUPS;
+		            i < MAX_GROUPS;
 		     i++)
 			if (peer->groups[i] == w->gid)
 				return 1;
@@ -233,11 +233,11 @@ addr_in(const struct dest_match *d, const struct paddr *p)
 }
 
 static int
-rule_applies(const struct rule *r, const struct cp_peer *peer,
-    uint16_t port, int tls)
+rule_applies(
+    const struct rule *r, const struct cp_peer *peer, uint16_t port, int tls)
 {
 	return (r->kinds & (tls ? KIND_TLS : KIND_TCP)) &&
-	    port_match(&r->ports, port) && client_match(&r->who, peer);
+	       port_match(&r->ports, port) && client_match(&r->who, peer);
 }
 
 /* ---- results ---- */
@@ -259,8 +259,8 @@ verdict(struct policy_result *res, enum verdict v, const struct rule *r,
 }
 
 static int
-no_rule(struct policy_result *res, const struct cp_peer *peer,
-    const char *dest, uint16_t port, int tls)
+no_rule(struct policy_result *res, const struct cp_peer *peer, const char *dest,
+    uint16_t port, int tls)
 {
 	res->v = V_DENY;
 	res->rule = NULL;
@@ -300,8 +300,7 @@ check_paddr(const struct cpconf *c, const struct cp_peer *peer,
 	if (!passed)
 		return no_rule(res, peer, pa->text, port, tls);
 	snprintf(msg, sizeof(msg), "%s is %s", pa->text, special);
-	return verdict(res, V_DENY, NULL, "denied: %s (no rule names it)",
-	    msg);
+	return verdict(res, V_DENY, NULL, "denied: %s (no rule names it)", msg);
 }
 
 static int
@@ -360,8 +359,8 @@ policy_check_name(const struct cpconf *c, const struct cp_peer *peer,
 	if (n == 0 || n > CP_MAX_HOST + 1)
 		return bad_request(res, "invalid host name");
 	if (literal(host, &ss) == 0)
-		return policy_check_addr(c, peer, host,
-		    (struct sockaddr *)&ss, port, tls, res);
+		return policy_check_addr(
+		    c, peer, host, (struct sockaddr *)&ss, port, tls, res);
 	if (!conf_hostname_ok(host, n))
 		return bad_request(res, "invalid host name");
 	for (i = 0; i < c->nrules; i++) {
@@ -395,7 +394,7 @@ policy_tls(const struct cpconf *c, const char *host, uint16_t port)
 	int lit;
 
 	lit = host != NULL && host_len(host) > 0 && literal(host, &ss) == 0 &&
-	    paddr_from_sa((struct sockaddr *)&ss, &pa) == 0;
+	      paddr_from_sa((struct sockaddr *)&ss, &pa) == 0;
 	for (i = 0; i < c->ndests; i++) {
 		d = &c->dests[i];
 		if (!port_match(&d->ports, port))
@@ -408,8 +407,7 @@ policy_tls(const struct cpconf *c, const char *host, uint16_t port)
 }
 
 int
-policy_alpn_allowed(const struct dest_tls *t, const uint8_t *wire,
-    size_t len)
+policy_alpn_allowed(const struct dest_tls *t, const uint8_t *wire, size_t len)
 {
 	size_t i = 0, l;
 	int j, ok = 1, found;
@@ -421,7 +419,7 @@ policy_alpn_allowed(const struct dest_tls *t, const uint8_t *wire,
 		found = t->nalpn == 0;
 		for (j = 0; j < t->nalpn && !found; j++)
 			found = strlen(t->alpn[j]) == l &&
-			    memcmp(t->alpn[j], wire + i + 1, l) == 0;
+			        memcmp(t->alpn[j], wire + i + 1, l) == 0;
 		if (!found)
 			ok = 0;
 		i += 1 + l;

@@ -36,7 +36,7 @@ struct cp_peer {
 struct policy_result {
 	enum verdict v;
 	const struct rule *rule; /* the deciding rule; NULL for none */
-	char why[256];		 /* "allowed by rule at f:l", "denied: ..." */
+	char why[256];           /* "allowed by rule at f:l", "denied: ..." */
 };
 
 /*
@@ -61,13 +61,13 @@ int policy_check_addr(const struct cpconf *, const struct cp_peer *,
  * client sets one, else the host) and port: the first destination block that
  * matches, merged over the global policy, or the global policy.  Never NULL.
  */
-const struct dest_tls *policy_tls(const struct cpconf *, const char *host,
-    uint16_t port);
+const struct dest_tls *policy_tls(
+    const struct cpconf *, const char *host, uint16_t port);
 
 /* 1 if the ALPN wire list (length-prefixed names) is allowed by t, 0 if
  * not, -1 if the list is malformed. */
-int policy_alpn_allowed(const struct dest_tls *t, const uint8_t *wire,
-    size_t len);
+int policy_alpn_allowed(
+    const struct dest_tls *t, const uint8_t *wire, size_t len);
 
 /* 1 if t has no pins or spki_sha256 is one of them. */
 int policy_pin_match(const struct dest_tls *t, const uint8_t spki_sha256[32]);

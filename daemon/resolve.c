@@ -56,7 +56,7 @@ struct resolve_req {
 	TAILQ_ENTRY(resolve_req) entry;
 	ares_channel ch;
 	LIST_HEAD(, rsock) socks;
-	struct ev_timer ares_t;	  /* c-ares' own retransmission timer */
+	struct ev_timer ares_t;   /* c-ares' own retransmission timer */
 	struct ev_timer deadline; /* the request's timeout */
 	struct ev_timer deliver;  /* runs the callback outside c-ares */
 	struct rfam f6, f4;
@@ -100,8 +100,7 @@ lib_unref(void)
 
 /* Template: the configuration every request's channel starts from. */
 static int
-template_load(struct resolver *r, const char *servers, char *err,
-    size_t errsz)
+template_load(struct resolver *r, const char *servers, char *err, size_t errsz)
 {
 	struct ares_options o;
 	ares_channel ch;
@@ -116,10 +115,10 @@ template_load(struct resolver *r, const char *servers, char *err,
 	}
 	if (servers != NULL &&
 	    ((rc = ares_set_servers_ports_csv(ch, servers)) != ARES_SUCCESS ||
-		(rc = ares_get_servers_ports(ch, &r->servers)) !=
-		    ARES_SUCCESS)) {
-		snprintf(err, errsz, "resolver servers \"%.64s\": %s",
-		    servers, ares_strerror(rc));
+	        (rc = ares_get_servers_ports(ch, &r->servers)) !=
+	            ARES_SUCCESS)) {
+		snprintf(err, errsz, "resolver servers \"%.64s\": %s", servers,
+		    ares_strerror(rc));
 		ares_destroy(ch);
 		return -1;
 	}
@@ -236,8 +235,8 @@ literal6(const char *host, uint16_t port, struct sockaddr_in6 *sin6)
 }
 
 int
-resolve_literal(const char *host, uint16_t port, int family,
-    struct addr_list *out)
+resolve_literal(
+    const char *host, uint16_t port, int family, struct addr_list *out)
 {
 	struct sockaddr_in sin;
 	struct sockaddr_in6 sin6;
@@ -278,6 +277,10 @@ name_ok(const char *host)
 		return 0;
 	if (host[0] == '.' || strstr(host, "..") != NULL)
 		return 0;
+	/* Digits and dots only is no host name: inet_aton() forms such as
+	 * "127.1" are not taken for addresses behind the policy's back. */
+	if (strspn(host, "0123456789.") == len)
+		return 0;
 	for (p = (const unsigned char *)host; *p != '\0'; p++) {
 		if (*p == '.') {
 			label = 0;
@@ -286,7 +289,7 @@ name_ok(const char *host)
 		if (++label > 63)
 			return 0;
 		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-			(*p >= '0' && *p <= '9') || *p == '-' || *p == '_'))
+		        (*p >= '0' && *p <= '9') || *p == '-' || *p == '_'))
 			return 0;
 	}
 	return 1;
@@ -317,8 +320,8 @@ sock_find(struct resolve_req *rq, int fd)
 	struct rsock *s;
 
 	LIST_FOREACH(s, &rq->socks, entry)
-		if (s->io.fd == fd)
-			return s;
+	if (s->io.fd == fd)
+		return s;
 	return NULL;
 }
 
@@ -408,7 +411,7 @@ fam_add(struct rfam *f, const struct ares_addrinfo_node *n, uint16_t port)
 	size_t i, want;
 
 	want = n->ai_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-					 : sizeof(struct sockaddr_in);
+	                                : sizeof(struct sockaddr_in);
 	if (f->n >= CP_MAX_ADDRS || n->ai_addr == NULL ||
 	    n->ai_addrlen < want || n->ai_addr->sa_family != n->ai_family)
 		return;
@@ -426,8 +429,7 @@ fam_add(struct rfam *f, const struct ares_addrinfo_node *n, uint16_t port)
 }
 
 static void
-fam_fill(struct rfam *f, int af, const struct ares_addrinfo *ai,
-    uint16_t port)
+fam_fill(struct rfam *f, int af, const struct ares_addrinfo *ai, uint16_t port)
 {
 	const struct ares_addrinfo_node *n;
 	size_t seen = 0;
@@ -459,21 +461,18 @@ got_answer(struct resolve_req *rq, struct rfam *f, int af, int status,
 static void
 got6(void *arg, int status, int timeouts, struct ares_addrinfo *ai)
 {
-	got_answer(arg, &((struct resolve_req *)arg)->f6, AF_INET6, status,
-	    ai);
+	got_answer(arg, &((struct resolve_req *)arg)->f6, AF_INET6, status, ai);
 }
 
 static void
 got4(void *arg, int status, int timeouts, struct ares_addrinfo *ai)
 {
-	got_answer(arg, &((struct resolve_req *)arg)->f4, AF_INET, status,
-	    ai);
+	got_answer(arg, &((struct resolve_req *)arg)->f4, AF_INET, status, ai);
 }
 
 /* RFC 8305 section 4: alternate families, IPv6 first. */
 static void
-interleave(const struct rfam *f6, const struct rfam *f4,
-    struct addr_list *al)
+interleave(const struct rfam *f6, const struct rfam *f4, struct addr_list *al)
 {
 	const struct rfam *f;
 	size_t i6 = 0, i4 = 0, *i;
@@ -507,16 +506,16 @@ map_status(int st, struct rerr *e)
 		*e = (struct rerr){CP_E_NONAME, CP_ENONAME, "name not found"};
 		break;
 	case ARES_ETIMEOUT:
-		*e = (struct rerr){CP_E_TIMEDOUT, ETIMEDOUT,
-		    "no answer from the DNS servers"};
+		*e = (struct rerr){
+		    CP_E_TIMEDOUT, ETIMEDOUT, "no answer from the DNS servers"};
 		break;
 	case ARES_ESERVFAIL:
 		*e = (struct rerr){CP_E_UNREACH, EHOSTUNREACH,
 		    "DNS server failure (SERVFAIL)"};
 		break;
 	case ARES_EREFUSED:
-		*e = (struct rerr){CP_E_UNREACH, EHOSTUNREACH,
-		    "DNS server refused the query"};
+		*e = (struct rerr){
+		    CP_E_UNREACH, EHOSTUNREACH, "DNS server refused the query"};
 		break;
 	case ARES_ECONNREFUSED:
 		/* c-ares' verdict once every server failed, refused (also a
@@ -531,8 +530,7 @@ map_status(int st, struct rerr *e)
 		    "malformed answer from the DNS server"};
 		break;
 	case ARES_EBADNAME:
-		*e = (struct rerr){CP_E_NONAME, CP_ENONAME,
-		    "malformed name"};
+		*e = (struct rerr){CP_E_NONAME, CP_ENONAME, "malformed name"};
 		break;
 	case ARES_ENOMEM:
 		*e = (struct rerr){CP_E_INTERNAL, ENOMEM, "out of memory"};
@@ -562,7 +560,7 @@ pick_status(const struct resolve_req *rq)
 	if (rq->nfam == 1)
 		return a->done ? a->status : b->status;
 	return status_rank(a->status) >= status_rank(b->status) ? a->status
-								: b->status;
+	                                                        : b->status;
 }
 
 static void
@@ -655,8 +653,8 @@ req_channel(struct resolve_req *rq)
 	o.sock_state_cb = sock_state;
 	o.sock_state_cb_data = rq;
 	if (ares_init_options(&rq->ch, &o,
-		r->optmask | ARES_OPT_SOCK_STATE_CB | ARES_OPT_TIMEOUTMS |
-		    ARES_OPT_TRIES) != ARES_SUCCESS) {
+	        r->optmask | ARES_OPT_SOCK_STATE_CB | ARES_OPT_TIMEOUTMS |
+	            ARES_OPT_TRIES) != ARES_SUCCESS) {
 		rq->ch = NULL;
 		return -1;
 	}
@@ -693,8 +691,8 @@ req_query(struct resolve_req *rq, const char *host, int family)
 }
 
 static struct resolve_req *
-req_new(struct resolver *r, uint16_t port, uint32_t timeout_ms,
-    resolve_cb *cb, void *arg)
+req_new(struct resolver *r, uint16_t port, uint32_t timeout_ms, resolve_cb *cb,
+    void *arg)
 {
 	struct resolve_req *rq;
 
@@ -713,9 +711,21 @@ req_new(struct resolver *r, uint16_t port, uint32_t timeout_ms,
 	return rq;
 }
 
+static int
+req_arm(struct resolve_req *rq)
+{
+	struct ev *ev = rq->r->ev;
+
+	/* The callback must not run before resolve_start() returns: an
+	 * answer already there is delivered from the loop. */
+	if (req_complete(rq) && ev_timer_start(ev, &rq->deliver, 0) == -1)
+		return -1;
+	return ev_timer_start(ev, &rq->deadline, rq->timeout_ms);
+}
+
 struct resolve_req *
-resolve_start(struct resolver *r, const char *host, uint16_t port,
-    int family, uint32_t timeout_ms, resolve_cb *cb, void *arg)
+resolve_start(struct resolver *r, const char *host, uint16_t port, int family,
+    uint32_t timeout_ms, resolve_cb *cb, void *arg)
 {
 	struct resolve_req *rq;
 	int lit;
@@ -741,9 +751,7 @@ resolve_start(struct resolver *r, const char *host, uint16_t port,
 		req_query(rq, host, family);
 		req_arm_ares_timer(rq);
 	}
-	/* The callback must not run before we return: defer it. */
-	if ((req_complete(rq) && ev_timer_start(r->ev, &rq->deliver, 0)) ||
-	    ev_timer_start(r->ev, &rq->deadline, rq->timeout_ms) == -1) {
+	if (req_arm(rq) == -1) {
 		req_release(rq);
 		errno = ENOMEM;
 		return NULL;

@@ -33,8 +33,8 @@ struct addr_list {
  * such as "127.0.0.1:5353,[::1]:53"; with explicit servers no search
  * domains are applied.  On failure returns NULL with a message in err.
  */
-struct resolver *resolver_new(struct ev *, const char *servers, char *err,
-    size_t errsz);
+struct resolver *resolver_new(
+    struct ev *, const char *servers, char *err, size_t errsz);
 /* Cancels every pending request; their callbacks are not called. */
 void resolver_free(struct resolver *);
 
@@ -44,8 +44,8 @@ void resolver_free(struct resolver *);
  * port; 0 if it is not a literal; -1 with errno EAFNOSUPPORT if it is a
  * literal of a family that family (CP_FAMILY_*) excludes.
  */
-int resolve_literal(const char *host, uint16_t port, int family,
-    struct addr_list *out);
+int resolve_literal(
+    const char *host, uint16_t port, int family, struct addr_list *out);
 
 /*
  * eclass CP_E_NONE: al->n > 0.  Otherwise al is empty and:
@@ -66,8 +66,7 @@ typedef void resolve_cb(void *arg, const struct addr_list *al, int eclass,
  */
 #define RESOLVE_DEFAULT_TIMEOUT_MS 10000
 struct resolve_req *resolve_start(struct resolver *, const char *host,
-    uint16_t port, int family, uint32_t timeout_ms, resolve_cb *cb,
-    void *arg);
+    uint16_t port, int family, uint32_t timeout_ms, resolve_cb *cb, void *arg);
 /* Stop a request; its callback is not called afterwards. */
 void resolve_cancel(struct resolve_req *);
 

@@ -190,8 +190,8 @@ build_answer(struct fakedns *d, const uint8_t *m, const struct question *q,
 		an = 0;
 	}
 	/* QR, AA, RD as asked, RA. */
-	put16(out + 2, (uint16_t)(0x8000 | 0x0400 | (q->flags & 0x0100) |
-			   0x0080 | rcode));
+	put16(out + 2,
+	    (uint16_t)(0x8000 | 0x0400 | (q->flags & 0x0100) | 0x0080 | rcode));
 	put16(out + 6, (uint16_t)an);
 	*outlen = o;
 	return delay;
@@ -236,8 +236,7 @@ handle_packet(struct fakedns *d, const uint8_t *m, size_t len,
 	if (d->nq == FD_PENDING)
 		return; /* as if lost */
 	p = &d->q[d->nq];
-	if ((delay = build_answer(d, m, &q, p->buf, &p->len)) ==
-	    FAKEDNS_NEVER)
+	if ((delay = build_answer(d, m, &q, p->buf, &p->len)) == FAKEDNS_NEVER)
 		return;
 	p->to = *from;
 	p->due = now_ms() + (uint64_t)delay;
@@ -279,8 +278,8 @@ serve(void *arg)
 		if (!(pfd[0].revents & POLLIN))
 			continue;
 		flen = sizeof(from);
-		n = recvfrom(d->fd, m, sizeof(m), 0, (struct sockaddr *)&from,
-		    &flen);
+		n = recvfrom(
+		    d->fd, m, sizeof(m), 0, (struct sockaddr *)&from, &flen);
 		if (n > 0 && flen == sizeof(from))
 			handle_packet(d, m, (size_t)n, &from);
 		send_due(d, 0);
@@ -332,8 +331,8 @@ open_socket(struct fakedns *d, uint16_t *port)
 	    getsockname(d->fd, (struct sockaddr *)&sin, &len) == -1)
 		return -1;
 	*port = ntohs(sin.sin_port);
-	snprintf(d->servers, sizeof(d->servers), "127.0.0.1:%u",
-	    (unsigned)*port);
+	snprintf(
+	    d->servers, sizeof(d->servers), "127.0.0.1:%u", (unsigned)*port);
 	return 0;
 }
 

@@ -22,23 +22,23 @@
 #define FAKEDNS_A 1
 #define FAKEDNS_AAAA 28
 #define FAKEDNS_SERVFAIL 0xff02 /* answer rcode 2 to every type */
-#define FAKEDNS_REFUSED 0xff05	/* answer rcode 5 to every type */
+#define FAKEDNS_REFUSED 0xff05  /* answer rcode 5 to every type */
 
 #define FAKEDNS_NEVER (-1)
 #define FAKEDNS_MAX_RECS 256
 
 struct fakedns_rec {
 	const char *name; /* without trailing dot; matched ignoring case */
-	uint16_t type;	  /* FAKEDNS_A, FAKEDNS_AAAA, FAKEDNS_SERVFAIL... */
+	uint16_t type;    /* FAKEDNS_A, FAKEDNS_AAAA, FAKEDNS_SERVFAIL... */
 	const char *addr; /* numeric address of that type, or NULL */
-	int delay_ms;	  /* 0 now, > 0 later, FAKEDNS_NEVER never */
+	int delay_ms;     /* 0 now, > 0 later, FAKEDNS_NEVER never */
 };
 
 struct fakedns;
 
 /* The table is copied.  Returns 0, or -1 with errno (EINVAL: bad record). */
-int fakedns_start(struct fakedns **, const struct fakedns_rec *table,
-    size_t n, uint16_t *port);
+int fakedns_start(struct fakedns **, const struct fakedns_rec *table, size_t n,
+    uint16_t *port);
 /* Stops the thread, closes the socket, frees everything. */
 void fakedns_stop(struct fakedns *);
 

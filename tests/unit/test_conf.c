@@ -58,8 +58,8 @@ test_good_globals(void)
 	CU_ASSERT_EQUAL(c->g.user_resolved, 1);
 	CU_ASSERT_EQUAL(c->g.user_uid, 1);
 	CU_ASSERT_EQUAL(c->g.user_gid, 1);
-	CU_ASSERT_STRING_EQUAL(c->g.ca_file,
-	    "/etc/ssl/certs/ca-certificates.crt");
+	CU_ASSERT_STRING_EQUAL(
+	    c->g.ca_file, "/etc/ssl/certs/ca-certificates.crt");
 	CU_ASSERT_STRING_EQUAL(c->g.ca_path, "/etc/ssl/certs");
 	CU_ASSERT_EQUAL(c->g.connect_ms, 5000);
 	CU_ASSERT_EQUAL(c->g.handshake_ms, 2500);
@@ -197,8 +197,8 @@ test_good_destinations(void)
 	CU_ASSERT_EQUAL(d->dst.prefix, 24);
 	CU_ASSERT_EQUAL(d->merged.verify, TLSV_REQUIRED);
 	CU_ASSERT_EQUAL(d->merged.nalpn, 2);
-	CU_ASSERT_STRING_EQUAL(d->merged.cert_file,
-	    "/etc/cpconnect/global.crt");
+	CU_ASSERT_STRING_EQUAL(
+	    d->merged.cert_file, "/etc/cpconnect/global.crt");
 	conf_free(c);
 }
 
@@ -241,171 +241,163 @@ static const struct bad {
 	const char *text;
 	const char *msg;
 } bad[] = {
-	{ "foo 1\n", "bad.conf:1: unknown keyword 'foo'" },
-	{ "engines 2\n\nengines 3\n",
-	    "bad.conf:3: duplicate 'engines' (first at line 1)" },
-	{ "engines 300\n", "bad.conf:1: engines: 300 is out of range (0..256)" },
-	{ "engines x\n", "bad.conf:1: engines: 'x' is not a number" },
-	{ "engines -1\n", "bad.conf:1: engines: '-1' is not a number" },
-	{ "engines 99999999999999999999\n",
-	    "bad.conf:1: engines: '99999999999999999999' is not a number" },
-	{ "engines\n", "bad.conf:1: 'engines' needs a value" },
-	{ "engines 1 2\n", "bad.conf:1: 'engines' takes one value" },
-	{ "connect-timeout 5\n",
-	    "bad.conf:1: connect-timeout: invalid duration '5' (a number "
-	    "with ms, s, m or h)" },
-	{ "connect-timeout 5 s\n", "bad.conf:1: 'connect-timeout' takes one "
-				   "value" },
-	{ "connect-timeout 10m\n",
-	    "bad.conf:1: connect-timeout: 10m is out of range (100ms..5m)" },
-	{ "connect-timeout 99ms\n",
-	    "bad.conf:1: connect-timeout: 99ms is out of range (100ms..5m)" },
-	{ "handshake-timeout 5000000h\n",
-	    "bad.conf:1: handshake-timeout: invalid duration '5000000h' (a "
-	    "number with ms, s, m or h)" },
-	{ "request-timeout 2h\n",
-	    "bad.conf:1: request-timeout: 2h is out of range (100ms..1h)" },
-	{ "retry-max 101\n", "bad.conf:1: retry-max: 101 is out of range "
-			     "(0..100)" },
-	{ "retry-delay 2m\n", "bad.conf:1: retry-delay: 2m is out of range "
-			      "(0..1m)" },
-	{ "max-requests 0\n", "bad.conf:1: max-requests: 0 is out of range "
-			      "(1..1000000)" },
-	{ "max-requests-per-user 100001\n",
-	    "bad.conf:1: max-requests-per-user: 100001 is out of range "
-	    "(1..100000)" },
-	{ "max-sessions 0\n", "bad.conf:1: max-sessions: 0 is out of range "
-			      "(1..1000000)" },
-	{ "session-idle-timeout 500ms\n",
-	    "bad.conf:1: session-idle-timeout: 500ms is out of range "
-	    "(1s..24h)" },
-	{ "socket relative.sock\n",
-	    "bad.conf:1: socket: 'relative.sock' is not an absolute path" },
-	{ "socket \"/run/cpconnect/0123456789012345678901234567890123456789"
-	  "01234567890123456789012345678901234567890123456789.sock\"\n",
-	    "bad.conf:1: socket: path too long (limit 107 bytes)" },
-	{ "socket-mode 0999\n", "bad.conf:1: socket-mode: '0999' is not an "
-				"octal mode (0000..0777)" },
-	{ "socket-mode 1777\n", "bad.conf:1: socket-mode: '1777' is not an "
-				"octal mode (0000..0777)" },
-	{ "socket-group no-such-group-cpc\n",
-	    "bad.conf:1: unknown group 'no-such-group-cpc'" },
-	{ "user no-such-user-cpc\n",
-	    "bad.conf:1: unknown user 'no-such-user-cpc'" },
-	{ "user 4000000000\n", "bad.conf:1: unknown user '4000000000'" },
-	{ "ca-file certs.pem\n",
-	    "bad.conf:1: ca-file: 'certs.pem' is not an absolute path" },
-	{ "ca-path \"\"\n", "bad.conf:1: ca-path: '' is not an absolute "
-			    "path" },
-	{ "min-tls 1.1\n", "bad.conf:1: min-tls: '1.1' is not 1.2 or 1.3" },
-	{ "verify maybe\n",
-	    "bad.conf:1: verify: 'maybe' is not optional or required" },
-	{ "client-ca yes\n",
-	    "bad.conf:1: client-ca: 'yes' is not allowed or forbidden" },
-	{ "pin sha256 \"abc\"\n",
-	    "bad.conf:1: pin: 'abc' is not a base64 SHA-256 digest" },
-	/* 32 bytes, but the last symbol carries bits past the end */
-	{ "pin sha256 ypeBEsobvcr6wjGzmiPcTaeG7/gUfE5yuYB3ha/uSLt=\n",
-	    "bad.conf:1: pin: 'ypeBEsobvcr6wjGzmiPcTaeG7/gUfE5yuYB3ha/uSLt=' "
-	    "is not a base64 SHA-256 digest" },
-	{ "pin md5 x\n",
-	    "bad.conf:1: pin: expected 'sha256' and a base64 digest" },
-	{ "pin sha256\n",
-	    "bad.conf:1: pin: expected 'sha256' and a base64 digest" },
-	{ "client-certificate \"/a\"\n",
-	    "bad.conf:1: client-certificate: expected \"cert-file\" key "
-	    "\"key-file\", or none" },
-	{ "client-certificate a.crt key /b.key\n",
-	    "bad.conf:1: client-certificate: 'a.crt' is not an absolute "
-	    "path" },
-	{ "alpn\n", "bad.conf:1: 'alpn' needs a value" },
-	{ "alpn \"\"\n", "bad.conf:1: alpn: a protocol name is 1..255 bytes" },
-	{ "alpn a b c d e f g h i j k l m n o p q\n",
-	    "bad.conf:1: alpn: too many protocols (limit 16)" },
-	{ "allow from bob\n",
-	    "bad.conf:1: from: expected any, user, group, uid or gid" },
-	{ "allow from\n",
-	    "bad.conf:1: from: expected any, user, group, uid or gid" },
-	{ "allow from user no-such-user-cpc to any\n",
-	    "bad.conf:1: unknown user 'no-such-user-cpc'" },
-	{ "deny from group no-such-group-cpc\n",
-	    "bad.conf:1: unknown group 'no-such-group-cpc'" },
-	{ "allow from uid abc\n", "bad.conf:1: uid: 'abc' is not a number" },
-	{ "allow from gid root\n", "bad.conf:1: gid: 'root' is not a number" },
-	{ "allow to\n", "bad.conf:1: to: expected a destination" },
-	{ "allow to ,\n", "bad.conf:1: expected a destination, found ','" },
-	{ "allow to 10.0.0.0/33\n",
-	    "bad.conf:1: '10.0.0.0/33' is not a valid address or range" },
-	{ "allow to ::1/129\n",
-	    "bad.conf:1: '::1/129' is not a valid address or range" },
-	{ "allow to 300.1.1.1\n",
-	    "bad.conf:1: '300.1.1.1' is not a valid address or range" },
-	{ "allow to 10.0.0\n",
-	    "bad.conf:1: '10.0.0' is not a valid address or range" },
-	{ "allow to 10.0.0.0/\n",
-	    "bad.conf:1: '10.0.0.0/' is not a valid address or range" },
-	{ "allow to fe80::1%eth0\n",
-	    "bad.conf:1: 'fe80::1%eth0' is not a valid address or range" },
-	{ "allow to \"a..b\"\n",
-	    "bad.conf:1: 'a..b' is not a host name, pattern or address" },
-	{ "allow to \"foo.*.com\"\n",
-	    "bad.conf:1: 'foo.*.com' is not a host name, pattern or address" },
-	{ "allow to \"*\"\n",
-	    "bad.conf:1: '*' is not a host name, pattern or address" },
-	{ "allow to \"*.\"\n",
-	    "bad.conf:1: '*.' is not a host name, pattern or address" },
-	{ "allow to \"a.123\"\n",
-	    "bad.conf:1: 'a.123' is not a host name, pattern or address" },
-	{ "allow to any port 0\n",
-	    "bad.conf:1: port: 0 is out of range (1..65535)" },
-	{ "allow to any port 70000\n",
-	    "bad.conf:1: port: invalid port '70000' (1..65535)" },
-	{ "allow to any port 9000:8000\n",
-	    "bad.conf:1: port: empty range '9000:8000'" },
-	{ "allow to any port 1:x\n", "bad.conf:1: port: invalid range '1:x'" },
-	{ "allow to any port 80,\n", "bad.conf:1: port: list ends with ','" },
-	{ "allow to any port\n", "bad.conf:1: 'port' needs a value" },
-	{ "allow to any port 80 port 81\n",
-	    "bad.conf:1: unexpected 'port' in rule" },
-	{ "allow to any tcp tcp\n", "bad.conf:1: unexpected 'tcp' in rule" },
-	{ "allow to any udp\n", "bad.conf:1: unexpected 'udp' in rule" },
-	{ "allow any\n", "bad.conf:1: unexpected 'any' in rule" },
-	{ "destination \"a.example\" {\n\tengines 2\n}\n",
-	    "bad.conf:2: 'engines' is not allowed in a destination block" },
-	{ "destination \"a.example\" {\n\tallow to any\n}\n",
-	    "bad.conf:2: 'allow' is not allowed in a destination block" },
-	{ "destination \"a.example\" {\n\tdestination \"b.example\" {\n",
-	    "bad.conf:2: 'destination' is not allowed in a destination "
-	    "block" },
-	{ "\n\ndestination \"a.example\" {\n\tverify required\n",
-	    "bad.conf:3: destination block is not closed" },
-	{ "verify required\n}\n",
-	    "bad.conf:2: '}' without a destination block" },
-	{ "destination \"a.example\" {\n} engines 2\n",
-	    "bad.conf:2: unexpected 'engines' after '}'" },
-	{ "destination \"a.example\"\n",
-	    "bad.conf:1: destination: expected destination \"host\" [port "
-	    "P] {" },
-	{ "destination \"a.example\" foo {\n}\n",
-	    "bad.conf:1: destination: expected destination \"host\" [port "
-	    "P] {" },
-	{ "destination \"a.example\" port 443 444 {\n}\n",
-	    "bad.conf:1: destination: expected destination \"host\" [port "
-	    "P] {" },
-	{ "destination \"a.example\" port {\n}\n",
-	    "bad.conf:1: 'port' needs a value" },
-	{ "destination \"a.example\" {\n\talpn h2\n\talpn h3\n}\n",
-	    "bad.conf:3: duplicate 'alpn' (first at line 2)" },
-	{ "socket \"/a\nb\"\n", "bad.conf:1: unterminated string" },
-	{ "socket \"/a\\\n", "bad.conf:1: unterminated string" },
-	{ "socket \"/a\\n\"\n", "bad.conf:1: invalid escape '\\n' in string" },
-	{ "socket \"/a\tb\x01\"\n",
-	    "bad.conf:1: invalid character 0x01 in string" },
-	{ "engines \x01\n", "bad.conf:1: invalid character 0x01" },
-	{ "\"engines\" 2\n", "bad.conf:1: expected a keyword, found 'engines'" },
-	{ "{\n", "bad.conf:1: expected a keyword, found '{'" },
-	{ "engines 2 {\n", "bad.conf:1: unexpected '{'" },
-	{ "verify required }\n", "bad.conf:1: unexpected '}'" },
+    {"foo 1\n", "bad.conf:1: unknown keyword 'foo'"},
+    {"engines 2\n\nengines 3\n",
+        "bad.conf:3: duplicate 'engines' (first at line 1)"},
+    {"engines 300\n", "bad.conf:1: engines: 300 is out of range (0..256)"},
+    {"engines x\n", "bad.conf:1: engines: 'x' is not a number"},
+    {"engines -1\n", "bad.conf:1: engines: '-1' is not a number"},
+    {"engines 99999999999999999999\n",
+        "bad.conf:1: engines: '99999999999999999999' is not a number"},
+    {"engines\n", "bad.conf:1: 'engines' needs a value"},
+    {"engines 1 2\n", "bad.conf:1: 'engines' takes one value"},
+    {"connect-timeout 5\n",
+        "bad.conf:1: connect-timeout: invalid duration '5' (a number "
+        "with ms, s, m or h)"},
+    {"connect-timeout 5 s\n", "bad.conf:1: 'connect-timeout' takes one "
+                              "value"},
+    {"connect-timeout 10m\n",
+        "bad.conf:1: connect-timeout: 10m is out of range (100ms..5m)"},
+    {"connect-timeout 99ms\n",
+        "bad.conf:1: connect-timeout: 99ms is out of range (100ms..5m)"},
+    {"handshake-timeout 5000000h\n",
+        "bad.conf:1: handshake-timeout: invalid duration '5000000h' (a "
+        "number with ms, s, m or h)"},
+    {"request-timeout 2h\n",
+        "bad.conf:1: request-timeout: 2h is out of range (100ms..1h)"},
+    {"retry-max 101\n", "bad.conf:1: retry-max: 101 is out of range "
+                        "(0..100)"},
+    {"retry-delay 2m\n", "bad.conf:1: retry-delay: 2m is out of range "
+                         "(0..1m)"},
+    {"max-requests 0\n", "bad.conf:1: max-requests: 0 is out of range "
+                         "(1..1000000)"},
+    {"max-requests-per-user 100001\n",
+        "bad.conf:1: max-requests-per-user: 100001 is out of range "
+        "(1..100000)"},
+    {"max-sessions 0\n", "bad.conf:1: max-sessions: 0 is out of range "
+                         "(1..1000000)"},
+    {"session-idle-timeout 500ms\n",
+        "bad.conf:1: session-idle-timeout: 500ms is out of range "
+        "(1s..24h)"},
+    {"socket relative.sock\n",
+        "bad.conf:1: socket: 'relative.sock' is not an absolute path"},
+    {"socket \"/run/cpconnect/0123456789012345678901234567890123456789"
+     "01234567890123456789012345678901234567890123456789.sock\"\n",
+        "bad.conf:1: socket: path too long (limit 107 bytes)"},
+    {"socket-mode 0999\n", "bad.conf:1: socket-mode: '0999' is not an "
+                           "octal mode (0000..0777)"},
+    {"socket-mode 1777\n", "bad.conf:1: socket-mode: '1777' is not an "
+                           "octal mode (0000..0777)"},
+    {"socket-group no-such-group-cpc\n",
+        "bad.conf:1: unknown group 'no-such-group-cpc'"},
+    {"user no-such-user-cpc\n", "bad.conf:1: unknown user 'no-such-user-cpc'"},
+    {"user 4000000000\n", "bad.conf:1: unknown user '4000000000'"},
+    {"ca-file certs.pem\n",
+        "bad.conf:1: ca-file: 'certs.pem' is not an absolute path"},
+    {"ca-path \"\"\n", "bad.conf:1: ca-path: '' is not an absolute "
+                       "path"},
+    {"min-tls 1.1\n", "bad.conf:1: min-tls: '1.1' is not 1.2 or 1.3"},
+    {"verify maybe\n",
+        "bad.conf:1: verify: 'maybe' is not optional or required"},
+    {"client-ca yes\n",
+        "bad.conf:1: client-ca: 'yes' is not allowed or forbidden"},
+    {"pin sha256 \"abc\"\n",
+        "bad.conf:1: pin: 'abc' is not a base64 SHA-256 digest"},
+    /* 32 bytes, but the last symbol carries bits past the end */
+    {"pin sha256 ypeBEsobvcr6wjGzmiPcTaeG7/gUfE5yuYB3ha/uSLt=\n",
+        "bad.conf:1: pin: 'ypeBEsobvcr6wjGzmiPcTaeG7/gUfE5yuYB3ha/uSLt=' "
+        "is not a base64 SHA-256 digest"},
+    {"pin md5 x\n", "bad.conf:1: pin: expected 'sha256' and a base64 digest"},
+    {"pin sha256\n", "bad.conf:1: pin: expected 'sha256' and a base64 digest"},
+    {"client-certificate \"/a\"\n",
+        "bad.conf:1: client-certificate: expected \"cert-file\" key "
+        "\"key-file\", or none"},
+    {"client-certificate a.crt key /b.key\n",
+        "bad.conf:1: client-certificate: 'a.crt' is not an absolute "
+        "path"},
+    {"alpn\n", "bad.conf:1: 'alpn' needs a value"},
+    {"alpn \"\"\n", "bad.conf:1: alpn: a protocol name is 1..255 bytes"},
+    {"alpn a b c d e f g h i j k l m n o p q\n",
+        "bad.conf:1: alpn: too many protocols (limit 16)"},
+    {"allow from bob\n",
+        "bad.conf:1: from: expected any, user, group, uid or gid"},
+    {"allow from\n", "bad.conf:1: from: expected any, user, group, uid or gid"},
+    {"allow from user no-such-user-cpc to any\n",
+        "bad.conf:1: unknown user 'no-such-user-cpc'"},
+    {"deny from group no-such-group-cpc\n",
+        "bad.conf:1: unknown group 'no-such-group-cpc'"},
+    {"allow from uid abc\n", "bad.conf:1: uid: 'abc' is not a number"},
+    {"allow from gid root\n", "bad.conf:1: gid: 'root' is not a number"},
+    {"allow to\n", "bad.conf:1: to: expected a destination"},
+    {"allow to ,\n", "bad.conf:1: expected a destination, found ','"},
+    {"allow to 10.0.0.0/33\n",
+        "bad.conf:1: '10.0.0.0/33' is not a valid address or range"},
+    {"allow to ::1/129\n",
+        "bad.conf:1: '::1/129' is not a valid address or range"},
+    {"allow to 300.1.1.1\n",
+        "bad.conf:1: '300.1.1.1' is not a valid address or range"},
+    {"allow to 10.0.0\n",
+        "bad.conf:1: '10.0.0' is not a valid address or range"},
+    {"allow to 10.0.0.0/\n",
+        "bad.conf:1: '10.0.0.0/' is not a valid address or range"},
+    {"allow to fe80::1%eth0\n",
+        "bad.conf:1: 'fe80::1%eth0' is not a valid address or range"},
+    {"allow to \"a..b\"\n",
+        "bad.conf:1: 'a..b' is not a host name, pattern or address"},
+    {"allow to \"foo.*.com\"\n",
+        "bad.conf:1: 'foo.*.com' is not a host name, pattern or address"},
+    {"allow to \"*\"\n",
+        "bad.conf:1: '*' is not a host name, pattern or address"},
+    {"allow to \"*.\"\n",
+        "bad.conf:1: '*.' is not a host name, pattern or address"},
+    {"allow to \"a.123\"\n",
+        "bad.conf:1: 'a.123' is not a host name, pattern or address"},
+    {"allow to any port 0\n", "bad.conf:1: port: 0 is out of range (1..65535)"},
+    {"allow to any port 70000\n",
+        "bad.conf:1: port: invalid port '70000' (1..65535)"},
+    {"allow to any port 9000:8000\n",
+        "bad.conf:1: port: empty range '9000:8000'"},
+    {"allow to any port 1:x\n", "bad.conf:1: port: invalid range '1:x'"},
+    {"allow to any port 80,\n", "bad.conf:1: port: list ends with ','"},
+    {"allow to any port\n", "bad.conf:1: 'port' needs a value"},
+    {"allow to any port 80 port 81\n", "bad.conf:1: unexpected 'port' in rule"},
+    {"allow to any tcp tcp\n", "bad.conf:1: unexpected 'tcp' in rule"},
+    {"allow to any udp\n", "bad.conf:1: unexpected 'udp' in rule"},
+    {"allow any\n", "bad.conf:1: unexpected 'any' in rule"},
+    {"destination \"a.example\" {\n\tengines 2\n}\n",
+        "bad.conf:2: 'engines' is not allowed in a destination block"},
+    {"destination \"a.example\" {\n\tallow to any\n}\n",
+        "bad.conf:2: 'allow' is not allowed in a destination block"},
+    {"destination \"a.example\" {\n\tdestination \"b.example\" {\n",
+        "bad.conf:2: 'destination' is not allowed in a destination "
+        "block"},
+    {"\n\ndestination \"a.example\" {\n\tverify required\n",
+        "bad.conf:3: destination block is not closed"},
+    {"verify required\n}\n", "bad.conf:2: '}' without a destination block"},
+    {"destination \"a.example\" {\n} engines 2\n",
+        "bad.conf:2: unexpected 'engines' after '}'"},
+    {"destination \"a.example\"\n",
+        "bad.conf:1: destination: expected destination \"host\" [port "
+        "P] {"},
+    {"destination \"a.example\" foo {\n}\n",
+        "bad.conf:1: destination: expected destination \"host\" [port "
+        "P] {"},
+    {"destination \"a.example\" port 443 444 {\n}\n",
+        "bad.conf:1: destination: expected destination \"host\" [port "
+        "P] {"},
+    {"destination \"a.example\" port {\n}\n",
+        "bad.conf:1: 'port' needs a value"},
+    {"destination \"a.example\" {\n\talpn h2\n\talpn h3\n}\n",
+        "bad.conf:3: duplicate 'alpn' (first at line 2)"},
+    {"socket \"/a\nb\"\n", "bad.conf:1: unterminated string"},
+    {"socket \"/a\\\n", "bad.conf:1: unterminated string"},
+    {"socket \"/a\\n\"\n", "bad.conf:1: invalid escape '\\n' in string"},
+    {"socket \"/a\tb\x01\"\n", "bad.conf:1: invalid character 0x01 in string"},
+    {"engines \x01\n", "bad.conf:1: invalid character 0x01"},
+    {"\"engines\" 2\n", "bad.conf:1: expected a keyword, found 'engines'"},
+    {"{\n", "bad.conf:1: expected a keyword, found '{'"},
+    {"engines 2 {\n", "bad.conf:1: unexpected '{'"},
+    {"verify required }\n", "bad.conf:1: unexpected '}'"},
 };
 
 static void
@@ -418,8 +410,8 @@ test_bad_table(void)
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		c = (struct cpconf *)1;
 		err[0] = '\0';
-		r = conf_parse(&c, "bad.conf", bad[i].text,
-		    strlen(bad[i].text), err, sizeof(err));
+		r = conf_parse(&c, "bad.conf", bad[i].text, strlen(bad[i].text),
+		    err, sizeof(err));
 		CU_ASSERT_EQUAL(r, -1);
 		CU_ASSERT_PTR_NULL(c);
 		if (r != -1 || strcmp(err, bad[i].msg) != 0)
@@ -440,8 +432,9 @@ test_bad_generated(void)
 	char *big;
 	size_t i, o;
 
-	CU_ASSERT_EQUAL(conf_parse(&c, "bad.conf", nul, sizeof(nul) - 1, err,
-			    sizeof(err)), -1);
+	CU_ASSERT_EQUAL(
+	    conf_parse(&c, "bad.conf", nul, sizeof(nul) - 1, err, sizeof(err)),
+	    -1);
 	CU_ASSERT_STRING_EQUAL(err, "bad.conf:2: NUL byte in file");
 
 	big = malloc(8192);
@@ -449,25 +442,25 @@ test_bad_generated(void)
 	o = (size_t)snprintf(big, 8192, "alpn");
 	for (i = 0; i < 64; i++)
 		o += (size_t)snprintf(big + o, 8192 - o, " p%zu", i);
-	CU_ASSERT_EQUAL(conf_parse(&c, "bad.conf", big, o, err, sizeof(err)),
-	    -1);
-	CU_ASSERT_STRING_EQUAL(err,
-	    "bad.conf:1: too many words on one line (limit 64)");
+	CU_ASSERT_EQUAL(
+	    conf_parse(&c, "bad.conf", big, o, err, sizeof(err)), -1);
+	CU_ASSERT_STRING_EQUAL(
+	    err, "bad.conf:1: too many words on one line (limit 64)");
 
 	memcpy(big, "socket /", 8);
 	memset(big + 8, 'a', 1100);
-	CU_ASSERT_EQUAL(conf_parse(&c, "bad.conf", big, 1108, err,
-			    sizeof(err)), -1);
+	CU_ASSERT_EQUAL(
+	    conf_parse(&c, "bad.conf", big, 1108, err, sizeof(err)), -1);
 	CU_ASSERT_STRING_EQUAL(err, "bad.conf:1: word too long (limit 1024 "
-				    "bytes)");
+	                            "bytes)");
 
 	memcpy(big, "socket \"/", 9);
 	memset(big + 9, 'a', 1100);
 	memcpy(big + 1109, "\"\n", 2);
-	CU_ASSERT_EQUAL(conf_parse(&c, "bad.conf", big, 1111, err,
-			    sizeof(err)), -1);
+	CU_ASSERT_EQUAL(
+	    conf_parse(&c, "bad.conf", big, 1111, err, sizeof(err)), -1);
 	CU_ASSERT_STRING_EQUAL(err, "bad.conf:1: string too long (limit 1024 "
-				    "bytes)");
+	                            "bytes)");
 	free(big);
 }
 
@@ -482,14 +475,15 @@ test_too_many_rules(void)
 	CU_ASSERT_PTR_NOT_NULL_FATAL(text);
 	for (i = 0; i < n; i++)
 		memcpy(text + i * ll, line, ll);
-	CU_ASSERT_EQUAL(conf_parse(&c, "big.conf", text, ll * (n - 1), err,
-			    sizeof(err)), 0);
+	CU_ASSERT_EQUAL(
+	    conf_parse(&c, "big.conf", text, ll * (n - 1), err, sizeof(err)),
+	    0);
 	CU_ASSERT_EQUAL(c != NULL ? c->nrules : 0, CONF_MAX_RULES);
 	conf_free(c);
-	CU_ASSERT_EQUAL(conf_parse(&c, "big.conf", text, ll * n, err,
-			    sizeof(err)), -1);
+	CU_ASSERT_EQUAL(
+	    conf_parse(&c, "big.conf", text, ll * n, err, sizeof(err)), -1);
 	CU_ASSERT_STRING_EQUAL(err, "big.conf:10001: too many rules (limit "
-				    "10000)");
+	                            "10000)");
 	free(text);
 }
 
@@ -500,8 +494,8 @@ test_error_buffer_small(void)
 	char small[8];
 
 	memset(small, 'x', sizeof(small));
-	CU_ASSERT_EQUAL(conf_parse(&c, "bad.conf", "foo\n", 4, small,
-			    sizeof(small)), -1);
+	CU_ASSERT_EQUAL(
+	    conf_parse(&c, "bad.conf", "foo\n", 4, small, sizeof(small)), -1);
 	CU_ASSERT_STRING_EQUAL(small, "bad.con");
 	CU_ASSERT_EQUAL(conf_parse(&c, "bad.conf", "foo\n", 4, NULL, 0), -1);
 }
@@ -512,12 +506,12 @@ test_syntax_variants(void)
 	/* CRLF, no final newline, comments after values, quoted values,
 	 * escapes, a bare 0 duration, spaces around commas */
 	const char *t = "engines \"2\"   # two\r\n"
-			"socket \"/tmp/a \\\"b\\\\c\"\r\n"
-			"allow from user root to \"API.example.com\" "
-			"port 80 , 443,1000:2000 tls\r\n"
-			"allow from user 4242 to ::ffff:10.0.0.1/104\r\n"
-			"user 0\r\n"
-			"retry-delay 0";
+	                "socket \"/tmp/a \\\"b\\\\c\"\r\n"
+	                "allow from user root to \"API.example.com\" "
+	                "port 80 , 443,1000:2000 tls\r\n"
+	                "allow from user 4242 to ::ffff:10.0.0.1/104\r\n"
+	                "user 0\r\n"
+	                "retry-delay 0";
 	struct cpconf *c = parse_ok(t);
 
 	if (c == NULL)
@@ -545,9 +539,9 @@ static void
 test_cidr_masking(void)
 {
 	struct cpconf *c = parse_ok("allow to 192.168.77.200/20\n"
-				    "allow to fe80::1234:5678/10\n"
-				    "allow to 0.0.0.0/0\n"
-				    "allow to 2001:db8::1\n");
+	                            "allow to fe80::1234:5678/10\n"
+	                            "allow to 0.0.0.0/0\n"
+	                            "allow to 2001:db8::1\n");
 
 	if (c == NULL)
 		return;
@@ -592,9 +586,9 @@ test_implied_verify(void)
 
 	/* An explicit global "verify" is inherited as it is. */
 	c = parse_ok("verify optional\n"
-		     "destination b.example {\n"
-		     "  client-certificate /c.pem key /k.pem\n"
-		     "}\n");
+	             "destination b.example {\n"
+	             "  client-certificate /c.pem key /k.pem\n"
+	             "}\n");
 	if (c == NULL)
 		return;
 	CU_ASSERT_EQUAL(c->dests[0].merged.verify, TLSV_OPTIONAL);
@@ -616,31 +610,31 @@ test_hostname_ok(void)
 		const char *s;
 		int ok;
 	} t[] = {
-		{ "example.com", 1 },
-		{ "example.com.", 1 },
-		{ "a", 1 },
-		{ "xn--bcher-kva.example", 1 },
-		{ "_srv.example", 1 },
-		{ "a-b.c-d.e", 1 },
-		{ "", 0 },
-		{ ".", 0 },
-		{ "a..b", 0 },
-		{ ".a", 0 },
-		{ "a b", 0 },
-		{ "a/b", 0 },
-		{ "10.0.0.1", 0 },
-		{ "2130706433", 0 },
-		{ "0x7f.1", 0 },
-		{ "1.2.3.a", 1 },
-		{ "::1", 0 },
-		{ "*.example.com", 0 },
+	    {"example.com", 1},
+	    {"example.com.", 1},
+	    {"a", 1},
+	    {"xn--bcher-kva.example", 1},
+	    {"_srv.example", 1},
+	    {"a-b.c-d.e", 1},
+	    {"", 0},
+	    {".", 0},
+	    {"a..b", 0},
+	    {".a", 0},
+	    {"a b", 0},
+	    {"a/b", 0},
+	    {"10.0.0.1", 0},
+	    {"2130706433", 0},
+	    {"0x7f.1", 0},
+	    {"1.2.3.a", 1},
+	    {"::1", 0},
+	    {"*.example.com", 0},
 	};
 	char label[80], name[300];
 	size_t i;
 
 	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
-		CU_ASSERT_EQUAL(conf_hostname_ok(t[i].s, strlen(t[i].s)),
-		    t[i].ok);
+		CU_ASSERT_EQUAL(
+		    conf_hostname_ok(t[i].s, strlen(t[i].s)), t[i].ok);
 		if (conf_hostname_ok(t[i].s, strlen(t[i].s)) != t[i].ok)
 			fprintf(stderr, "hostname '%s'\n", t[i].s);
 	}
@@ -664,10 +658,10 @@ test_rule_str(void)
 	c = parse_ok("\n\nallow from any to any\n");
 	if (c == NULL)
 		return;
-	CU_ASSERT_STRING_EQUAL(conf_rule_str(&c->rules[0], buf, sizeof(buf)),
-	    "rule at t.conf:3");
-	CU_ASSERT_STRING_EQUAL(conf_rule_str(NULL, buf, sizeof(buf)),
-	    "no rule");
+	CU_ASSERT_STRING_EQUAL(
+	    conf_rule_str(&c->rules[0], buf, sizeof(buf)), "rule at t.conf:3");
+	CU_ASSERT_STRING_EQUAL(
+	    conf_rule_str(NULL, buf, sizeof(buf)), "no rule");
 	conf_free(c);
 }
 
@@ -722,29 +716,31 @@ test_load_errors(void)
 	char path[256], want[600];
 	char *big;
 
-	CU_ASSERT_EQUAL(conf_load(&c, "tests/conf/no-such.conf", 0, err,
-			    sizeof(err)), -1);
+	CU_ASSERT_EQUAL(
+	    conf_load(&c, "tests/conf/no-such.conf", 0, err, sizeof(err)), -1);
 	CU_ASSERT_PTR_NULL(c);
-	CU_ASSERT_STRING_EQUAL(err,
-	    "tests/conf/no-such.conf: No such file or directory");
+	CU_ASSERT_STRING_EQUAL(
+	    err, "tests/conf/no-such.conf: No such file or directory");
 
 	CU_ASSERT_EQUAL(conf_load(&c, "tests/conf", 0, err, sizeof(err)), -1);
 	CU_ASSERT_STRING_EQUAL(err, "tests/conf: not a regular file");
 
-	CU_ASSERT_EQUAL(conf_load(&c, "tests/conf/bad-keyword.conf", 0, err,
-			    sizeof(err)), -1);
+	CU_ASSERT_EQUAL(
+	    conf_load(&c, "tests/conf/bad-keyword.conf", 0, err, sizeof(err)),
+	    -1);
 	CU_ASSERT_STRING_EQUAL(err, "tests/conf/bad-keyword.conf:4: unknown "
-				    "keyword 'bogus-keyword'");
-	CU_ASSERT_EQUAL(conf_load(&c, "tests/conf/bad-block.conf", 0, err,
-			    sizeof(err)), -1);
+	                            "keyword 'bogus-keyword'");
+	CU_ASSERT_EQUAL(
+	    conf_load(&c, "tests/conf/bad-block.conf", 0, err, sizeof(err)),
+	    -1);
 	CU_ASSERT_STRING_EQUAL(err, "tests/conf/bad-block.conf:3: 'engines' "
-				    "is not allowed in a destination block");
+	                            "is not allowed in a destination block");
 
 	snprintf(path, sizeof(path), "%s/ww.conf", cu_tmpdir());
 	CU_ASSERT_EQUAL_FATAL(write_file(path, "engines 1\n", 10, 0666), 0);
 	CU_ASSERT_EQUAL(conf_load(&c, path, 0, err, sizeof(err)), -1);
-	snprintf(want, sizeof(want), "%s: refusing a world-writable file",
-	    path);
+	snprintf(
+	    want, sizeof(want), "%s: refusing a world-writable file", path);
 	CU_ASSERT_STRING_EQUAL(err, want);
 	unlink(path);
 
@@ -757,8 +753,8 @@ test_load_errors(void)
 	CU_ASSERT_EQUAL_FATAL(write_file(path, big, CONF_MAX_FILE, 0644), 0);
 	CU_ASSERT_EQUAL(conf_load(&c, path, 0, err, sizeof(err)), 0);
 	conf_free(c);
-	CU_ASSERT_EQUAL_FATAL(write_file(path, big, CONF_MAX_FILE + 1, 0644),
-	    0);
+	CU_ASSERT_EQUAL_FATAL(
+	    write_file(path, big, CONF_MAX_FILE + 1, 0644), 0);
 	CU_ASSERT_EQUAL(conf_load(&c, path, 0, err, sizeof(err)), -1);
 	snprintf(want, sizeof(want), "%s: file too large (limit 1 MiB)", path);
 	CU_ASSERT_STRING_EQUAL(err, want);
@@ -779,6 +775,9 @@ test_example_parses(void)
 	CU_ASSERT_EQUAL_FATAL(r, 0);
 	CU_ASSERT(c->nrules >= 3);
 	CU_ASSERT(c->ndests >= 1);
+	/* its comments quote this rule's line in a denial message */
+	CU_ASSERT_EQUAL(c->rules[0].action, V_DENY);
+	CU_ASSERT_EQUAL(c->rules[0].line, 96);
 	conf_free(c);
 }
 
@@ -807,7 +806,9 @@ test_random_input(void)
 			len = (size_t)random() % 512;
 			/* % 25 also picks the string's NUL */
 			for (j = 0; j < len; j++)
-				buf[j] = "ab {}\"#,\n\\*./:0123456789"[random() % 25];
+				buf[j] =
+				    "ab {}\"#,\n\\*./:0123456789"[random() %
+				                                  25];
 		} else {
 			len = glen;
 			memcpy(buf, good, glen);

@@ -40,8 +40,8 @@ struct res {
 };
 
 static void
-on_dial(void *arg, int fd, const struct sockaddr *sa, socklen_t len,
-    int eclass, int err, const char *text, uint32_t attempts)
+on_dial(void *arg, int fd, const struct sockaddr *sa, socklen_t len, int eclass,
+    int err, const char *text, uint32_t attempts)
 {
 	struct res *r = arg;
 
@@ -128,8 +128,8 @@ bound(const char *host, int listen_now, uint16_t *port)
 		return -1;
 	}
 	*port = ntohs(ss.ss_family == AF_INET6
-		? ((struct sockaddr_in6 *)&ss)->sin6_port
-		: ((struct sockaddr_in *)&ss)->sin_port);
+	                  ? ((struct sockaddr_in6 *)&ss)->sin6_port
+	                  : ((struct sockaddr_in *)&ss)->sin_port);
 	return fd;
 }
 
@@ -144,8 +144,8 @@ params(uint32_t retries, uint32_t delay, uint32_t ctmo, uint32_t tmo,
 
 /* Dial and wait; the result's fd stays open for the caller. */
 static void
-dial_wait(struct ev *e, const struct addr_list *al,
-    const struct dial_params *p, dial_filter *f, struct res *r)
+dial_wait(struct ev *e, const struct addr_list *al, const struct dial_params *p,
+    dial_filter *f, struct res *r)
 {
 	memset(r, 0, sizeof(*r));
 	r->fd = -2;
@@ -545,7 +545,7 @@ ns_init(void)
 	close(p[1]);
 	pfd = (struct pollfd){.fd = p[0], .events = POLLIN};
 	while (got < sizeof(ns) && poll(&pfd, 1, 90000) == 1 &&
-	    (n = read(p[0], (char *)&ns + got, sizeof(ns) - got)) > 0)
+	       (n = read(p[0], (char *)&ns + got, sizeof(ns) - got)) > 0)
 		got += (size_t)n;
 	close(p[0]);
 	if (got != sizeof(ns))
@@ -567,7 +567,7 @@ test_ns_happy_eyeballs(void)
 	CU_ASSERT_EQUAL(r->eclass, CP_E_NONE);
 	CU_ASSERT_EQUAL(r->family, AF_INET);
 	CU_ASSERT_EQUAL(r->attempts, 2);
-	CU_ASSERT(ns.elapsed[NS_HE] >= 300);	 /* waited the stagger */
+	CU_ASSERT(ns.elapsed[NS_HE] >= 300);  /* waited the stagger */
 	CU_ASSERT(ns.elapsed[NS_HE] < 10000); /* not the blackhole's timeout */
 }
 
@@ -641,8 +641,7 @@ main(void)
 	cu_test(s, "IPv6 first", test_v6_first);
 	cu_test(s, "refused after every round", test_refused);
 	cu_test(s, "late listener, retry wins", test_late_listener);
-	cu_test(s, "deadline before retries run out",
-	    test_deadline_vs_retries);
+	cu_test(s, "deadline before retries run out", test_deadline_vs_retries);
 	cu_test(s, "policy filter", test_filter);
 	cu_test(s, "bad arguments", test_bad_args);
 	cu_test(s, "cancel", test_cancel_backoff);

@@ -72,8 +72,8 @@ addr(const struct cpconf *c, uid_t uid, gid_t gid, const char *host,
 	int r;
 
 	memset(&res, 0xa5, sizeof(res));
-	r = policy_check_addr(c, &p, host, (struct sockaddr *)&ss, port, tls,
-	    &res);
+	r = policy_check_addr(
+	    c, &p, host, (struct sockaddr *)&ss, port, tls, &res);
 	CU_ASSERT_EQUAL(r == 0, res.v == V_ALLOW);
 	return r;
 }
@@ -91,24 +91,24 @@ name(const struct cpconf *c, uid_t uid, gid_t gid, const char *host,
 	return r;
 }
 
-#define WHY(s)                                                  \
-	do {                                                    \
-		CU_ASSERT_STRING_EQUAL(res.why, s);             \
-		if (strcmp(res.why, s) != 0)                    \
-			fprintf(stderr, "line %d: why \"%s\"\n", \
-			    __LINE__, res.why);                 \
+#define WHY(s)                                                                 \
+	do {                                                                   \
+		CU_ASSERT_STRING_EQUAL(res.why, s);                            \
+		if (strcmp(res.why, s) != 0)                                   \
+			fprintf(stderr, "line %d: why \"%s\"\n", __LINE__,     \
+			    res.why);                                          \
 	} while (0)
 
 static void
 test_clients(void)
 {
 	struct cpconf *c = cf("deny from user daemon to any\n"
-			      "allow from user root to any port 443\n"
-			      "allow from group daemon to any port 80\n"
-			      "allow from uid 1000 to any port 8080\n"
-			      "allow from gid 2000 to any port 9090\n");
+	                      "allow from user root to any port 443\n"
+	                      "allow from group daemon to any port 80\n"
+	                      "allow from uid 1000 to any port 8080\n"
+	                      "allow from gid 2000 to any port 9090\n");
 	struct cp_peer p;
-	gid_t groups[3] = { 50, 1, 60 };
+	gid_t groups[3] = {50, 1, 60};
 	struct sockaddr_storage ss = sa(PUB4);
 
 	if (c == NULL)
@@ -137,16 +137,19 @@ test_clients(void)
 	p = who(5, 7);
 	p.groups = groups;
 	p.ngroups = 3;
-	CU_ASSERT_EQUAL(policy_check_addr(c, &p, NULL,
-			    (struct sockaddr *)&ss, 80, 0, &res), 0);
+	CU_ASSERT_EQUAL(
+	    policy_check_addr(c, &p, NULL, (struct sockaddr *)&ss, 80, 0, &res),
+	    0);
 	WHY("allowed by rule at p.conf:3");
 	p.ngroups = 1; /* only the first is looked at */
-	CU_ASSERT_EQUAL(policy_check_addr(c, &p, NULL,
-			    (struct sockaddr *)&ss, 80, 0, &res), -1);
+	CU_ASSERT_EQUAL(
+	    policy_check_addr(c, &p, NULL, (struct sockaddr *)&ss, 80, 0, &res),
+	    -1);
 	p.groups = NULL;
 	p.ngroups = 3;
-	CU_ASSERT_EQUAL(policy_check_addr(c, &p, NULL,
-			    (struct sockaddr *)&ss, 80, 0, &res), -1);
+	CU_ASSERT_EQUAL(
+	    policy_check_addr(c, &p, NULL, (struct sockaddr *)&ss, 80, 0, &res),
+	    -1);
 	/* the same through the name check */
 	CU_ASSERT_EQUAL(name(c, 5, 1, "www.example.org", 80, 0), 0);
 	CU_ASSERT_EQUAL(name(c, 1, 1, "www.example.org", 80, 0), -1);
@@ -161,8 +164,8 @@ static void
 test_first_match(void)
 {
 	struct cpconf *c = cf("deny to \"bad.example.com\"\n"
-			      "allow to \"*.example.com\"\n"
-			      "allow to \"bad.example.com\"\n");
+	                      "allow to \"*.example.com\"\n"
+	                      "allow to \"bad.example.com\"\n");
 
 	if (c == NULL)
 		return;
@@ -192,20 +195,19 @@ test_ports(void)
 	static const struct {
 		uint16_t port;
 		int ok;
-	} t[] = { { 80, 1 }, { 443, 1 }, { 8000, 1 }, { 8005, 1 },
-		{ 8010, 1 }, { 65535, 1 }, { 81, 0 }, { 442, 0 }, { 7999, 0 },
-		{ 8011, 0 }, { 1, 0 }, { 65534, 0 } };
+	} t[] = {{80, 1}, {443, 1}, {8000, 1}, {8005, 1}, {8010, 1}, {65535, 1},
+	    {81, 0}, {442, 0}, {7999, 0}, {8011, 0}, {1, 0}, {65534, 0}};
 	struct cpconf *c = cf("allow to any port 80,443,8000:8010\n"
-			      "allow to any port 65535\n");
+	                      "allow to any port 65535\n");
 	size_t i;
 
 	if (c == NULL)
 		return;
 	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
-		CU_ASSERT_EQUAL(addr(c, 5, 5, NULL, PUB4, t[i].port, 0),
-		    t[i].ok ? 0 : -1);
-		CU_ASSERT_EQUAL(name(c, 5, 5, "a.example", t[i].port, 1),
-		    t[i].ok ? 0 : -1);
+		CU_ASSERT_EQUAL(
+		    addr(c, 5, 5, NULL, PUB4, t[i].port, 0), t[i].ok ? 0 : -1);
+		CU_ASSERT_EQUAL(
+		    name(c, 5, 5, "a.example", t[i].port, 1), t[i].ok ? 0 : -1);
 	}
 	CU_ASSERT_EQUAL(name(c, 5, 5, "a.example", 0, 1), -1);
 	WHY("denied: port 0");
@@ -218,8 +220,8 @@ static void
 test_kinds(void)
 {
 	struct cpconf *c = cf("allow to any port 443 tls\n"
-			      "allow to any port 80 tcp\n"
-			      "allow to any port 8443 tls tcp\n");
+	                      "allow to any port 80 tcp\n"
+	                      "allow to any port 8443 tls tcp\n");
 
 	if (c == NULL)
 		return;
@@ -240,30 +242,30 @@ test_patterns(void)
 		const char *host;
 		int ok;
 	} t[] = {
-		{ "a.example.com", 1 },
-		{ "b.a.example.com", 1 },
-		{ "A.EXAMPLE.COM.", 1 },
-		{ "www.exact.org", 1 },
-		{ "WWW.Exact.Org.", 1 },
-		{ "example.com", 0 },
-		{ "example.com.", 0 },
-		{ "notexample.com", 0 },
-		{ "a.example.com.evil", 0 },
-		{ "a.example.co", 0 },
-		{ "exact.org", 0 },
-		{ "x.www.exact.org", 0 },
+	    {"a.example.com", 1},
+	    {"b.a.example.com", 1},
+	    {"A.EXAMPLE.COM.", 1},
+	    {"www.exact.org", 1},
+	    {"WWW.Exact.Org.", 1},
+	    {"example.com", 0},
+	    {"example.com.", 0},
+	    {"notexample.com", 0},
+	    {"a.example.com.evil", 0},
+	    {"a.example.co", 0},
+	    {"exact.org", 0},
+	    {"x.www.exact.org", 0},
 	};
 	struct cpconf *c = cf("allow to \"*.example.com\"\n"
-			      "allow to www.exact.org\n");
+	                      "allow to www.exact.org\n");
 	size_t i;
 
 	if (c == NULL)
 		return;
 	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
-		CU_ASSERT_EQUAL(name(c, 5, 5, t[i].host, 443, 1),
-		    t[i].ok ? 0 : -1);
-		CU_ASSERT_EQUAL(addr(c, 5, 5, t[i].host, PUB4, 443, 1),
-		    t[i].ok ? 0 : -1);
+		CU_ASSERT_EQUAL(
+		    name(c, 5, 5, t[i].host, 443, 1), t[i].ok ? 0 : -1);
+		CU_ASSERT_EQUAL(
+		    addr(c, 5, 5, t[i].host, PUB4, 443, 1), t[i].ok ? 0 : -1);
 	}
 	/* a pattern never matches an address literal */
 	CU_ASSERT_EQUAL(name(c, 5, 5, PUB4, 443, 1), -1);
@@ -274,8 +276,8 @@ static void
 test_cidr(void)
 {
 	struct cpconf *c = cf("allow from user root to 93.184.216.0/24\n"
-			      "allow from user root to 2606:2800:220::/48\n"
-			      "allow from user root to 1.2.3.4\n");
+	                      "allow from user root to 2606:2800:220::/48\n"
+	                      "allow from user root to 1.2.3.4\n");
 
 	if (c == NULL)
 		return;
@@ -290,11 +292,9 @@ test_cidr(void)
 	CU_ASSERT_EQUAL(addr(c, 0, 0, NULL, "1.2.3.4", 443, 1), 0);
 	CU_ASSERT_EQUAL(addr(c, 0, 0, NULL, "1.2.3.5", 443, 1), -1);
 	/* a v4-mapped address is judged as the IPv4 address */
-	CU_ASSERT_EQUAL(addr(c, 0, 0, NULL, "::ffff:93.184.216.34", 443, 1),
-	    0);
+	CU_ASSERT_EQUAL(addr(c, 0, 0, NULL, "::ffff:93.184.216.34", 443, 1), 0);
 	WHY("allowed by rule at p.conf:1");
-	CU_ASSERT_EQUAL(addr(c, 0, 0, NULL, "::ffff:93.184.217.1", 443, 1),
-	    -1);
+	CU_ASSERT_EQUAL(addr(c, 0, 0, NULL, "::ffff:93.184.217.1", 443, 1), -1);
 	/* other users get nothing */
 	CU_ASSERT_EQUAL(addr(c, 5, 0, NULL, "93.184.216.34", 443, 1), -1);
 	/* literal hosts are decided by the name check itself */
@@ -311,8 +311,8 @@ static void
 test_name_then_address(void)
 {
 	struct cpconf *c = cf("deny to 93.184.216.0/24\n"
-			      "allow from user root to 8.8.8.0/24\n"
-			      "allow to \"*.example.com\"\n");
+	                      "allow from user root to 8.8.8.0/24\n"
+	                      "allow to \"*.example.com\"\n");
 
 	if (c == NULL)
 		return;
@@ -320,8 +320,7 @@ test_name_then_address(void)
 	WHY("allowed by rule at p.conf:3 (pending the address check)");
 	CU_ASSERT_EQUAL(addr(c, 5, 5, "www.example.com", PUB4, 443, 1), -1);
 	WHY("denied by rule at p.conf:1");
-	CU_ASSERT_EQUAL(addr(c, 5, 5, "www.example.com", "1.1.1.1", 443, 1),
-	    0);
+	CU_ASSERT_EQUAL(addr(c, 5, 5, "www.example.com", "1.1.1.1", 443, 1), 0);
 	WHY("allowed by rule at p.conf:3");
 	CU_ASSERT_EQUAL(name(c, 0, 0, "dns.google", 443, 1), 0);
 	WHY("allowed by rule at p.conf:2 (pending the address check)");
@@ -340,39 +339,39 @@ test_special_default(void)
 	static const struct {
 		const char *a, *why;
 	} t[] = {
-		{ "10.0.0.5", "denied: 10.0.0.5 is a private address (no rule "
-			      "names it)" },
-		{ "127.0.0.1", "denied: 127.0.0.1 is a loopback address (no "
-			       "rule names it)" },
-		{ "169.254.169.254", "denied: 169.254.169.254 is a link-local "
-				     "address (no rule names it)" },
-		{ "0.0.0.0", "denied: 0.0.0.0 is a this-network (unspecified) "
-			     "address (no rule names it)" },
-		{ "255.255.255.255", "denied: 255.255.255.255 is a broadcast "
-				     "address (no rule names it)" },
-		{ "::1", "denied: ::1 is a loopback address (no rule names "
-			 "it)" },
-		{ "::", "denied: :: is an unspecified address (no rule names "
-			"it)" },
-		{ "fe80::1", "denied: fe80::1 is a link-local address (no rule "
-			     "names it)" },
-		{ "fd12::1", "denied: fd12::1 is a unique-local (private) "
-			     "address (no rule names it)" },
-		{ "::ffff:127.0.0.1", "denied: ::ffff:127.0.0.1 is a loopback "
-				      "address (no rule names it)" },
-		{ "64:ff9b::a00:5", "denied: 64:ff9b::a00:5 is a private "
-				    "address (no rule names it)" },
-		{ "2002:a9fe:a9fe::1", "denied: 2002:a9fe:a9fe::1 is a "
-				       "link-local address (no rule names "
-				       "it)" },
+	    {"10.0.0.5", "denied: 10.0.0.5 is a private address (no rule "
+	                 "names it)"},
+	    {"127.0.0.1", "denied: 127.0.0.1 is a loopback address (no "
+	                  "rule names it)"},
+	    {"169.254.169.254", "denied: 169.254.169.254 is a link-local "
+	                        "address (no rule names it)"},
+	    {"0.0.0.0", "denied: 0.0.0.0 is a this-network (unspecified) "
+	                "address (no rule names it)"},
+	    {"255.255.255.255", "denied: 255.255.255.255 is a broadcast "
+	                        "address (no rule names it)"},
+	    {"::1", "denied: ::1 is a loopback address (no rule names "
+	            "it)"},
+	    {"::", "denied: :: is an unspecified address (no rule names "
+	           "it)"},
+	    {"fe80::1", "denied: fe80::1 is a link-local address (no rule "
+	                "names it)"},
+	    {"fd12::1", "denied: fd12::1 is a unique-local (private) "
+	                "address (no rule names it)"},
+	    {"::ffff:127.0.0.1", "denied: ::ffff:127.0.0.1 is a loopback "
+	                         "address (no rule names it)"},
+	    {"64:ff9b::a00:5", "denied: 64:ff9b::a00:5 is a private "
+	                       "address (no rule names it)"},
+	    {"2002:a9fe:a9fe::1", "denied: 2002:a9fe:a9fe::1 is a "
+	                          "link-local address (no rule names "
+	                          "it)"},
 	};
 	struct cpconf *c = NULL;
 	size_t i;
 
 	CU_ASSERT_EQUAL_FATAL(conf_default(&c, 0), 0);
 	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
-		CU_ASSERT_EQUAL(addr(c, 0, 0, "svc.example", t[i].a, 80, 0),
-		    -1);
+		CU_ASSERT_EQUAL(
+		    addr(c, 0, 0, "svc.example", t[i].a, 80, 0), -1);
 		WHY(t[i].why);
 		CU_ASSERT_PTR_NULL(res.rule);
 		/* the same literal, before any resolution */
@@ -395,22 +394,20 @@ static void
 test_special_named(void)
 {
 	struct cpconf *c = cf("allow to any\n"
-			      "allow from user root to 10.0.0.0/8 port 5432\n"
-			      "deny from user daemon to 192.168.0.0/16\n"
-			      "allow to 192.168.1.0/24\n"
-			      "allow from user root to fe80::/10\n"
-			      "allow to localhost\n"
-			      "allow to \"*.internal\"\n");
+	                      "allow from user root to 10.0.0.0/8 port 5432\n"
+	                      "deny from user daemon to 192.168.0.0/16\n"
+	                      "allow to 192.168.1.0/24\n"
+	                      "allow from user root to fe80::/10\n"
+	                      "allow to localhost\n"
+	                      "allow to \"*.internal\"\n");
 
 	if (c == NULL)
 		return;
 	CU_ASSERT_EQUAL(addr(c, 0, 0, "db.internal", "10.0.0.5", 5432, 0), 0);
 	WHY("allowed by rule at p.conf:2");
-	CU_ASSERT_EQUAL(addr(c, 0, 0, "db.internal", "10.0.0.5", 5433, 0),
-	    -1);
+	CU_ASSERT_EQUAL(addr(c, 0, 0, "db.internal", "10.0.0.5", 5433, 0), -1);
 	WHY("denied: 10.0.0.5 is a private address (no rule names it)");
-	CU_ASSERT_EQUAL(addr(c, 5, 5, "db.internal", "10.0.0.5", 5432, 0),
-	    -1);
+	CU_ASSERT_EQUAL(addr(c, 5, 5, "db.internal", "10.0.0.5", 5432, 0), -1);
 	WHY("denied: 10.0.0.5 is a private address (no rule names it)");
 	CU_ASSERT_EQUAL(addr(c, 1, 1, NULL, "192.168.1.1", 80, 0), -1);
 	WHY("denied by rule at p.conf:3");
@@ -460,10 +457,11 @@ test_bad_requests(void)
 	memset(&su, 0, sizeof(su));
 	su.sun_family = AF_UNIX;
 	CU_ASSERT_EQUAL(policy_check_addr(c, &p, "ok.example",
-			    (struct sockaddr *)&su, 80, 0, &res), -1);
+	                    (struct sockaddr *)&su, 80, 0, &res),
+	    -1);
 	WHY("denied: unsupported address family");
-	CU_ASSERT_EQUAL(policy_check_addr(c, &p, "ok.example", NULL, 80, 0,
-			    &res), -1);
+	CU_ASSERT_EQUAL(
+	    policy_check_addr(c, &p, "ok.example", NULL, 80, 0, &res), -1);
 	conf_free(c);
 }
 
@@ -471,18 +469,18 @@ static void
 test_tls_merge(void)
 {
 	struct cpconf *c = cf("min-tls 1.2\n"
-			      "alpn \"h2\" \"http/1.1\"\n"
-			      "verify optional\n"
-			      "destination \"api.example.com\" port 443 {\n"
-			      "  verify required\n"
-			      "  min-tls 1.3\n"
-			      "}\n"
-			      "destination \"*.example.com\" {\n"
-			      "  client-ca forbidden\n"
-			      "}\n"
-			      "destination 93.184.216.0/24 {\n"
-			      "  alpn any\n"
-			      "}\n");
+	                      "alpn \"h2\" \"http/1.1\"\n"
+	                      "verify optional\n"
+	                      "destination \"api.example.com\" port 443 {\n"
+	                      "  verify required\n"
+	                      "  min-tls 1.3\n"
+	                      "}\n"
+	                      "destination \"*.example.com\" {\n"
+	                      "  client-ca forbidden\n"
+	                      "}\n"
+	                      "destination 93.184.216.0/24 {\n"
+	                      "  alpn any\n"
+	                      "}\n");
 	const struct dest_tls *t;
 
 	if (c == NULL)
@@ -524,12 +522,12 @@ test_tls_merge(void)
 static void
 test_alpn_pins(void)
 {
-	struct cpconf *c = cf(
-	    "alpn h2 http/1.1\n"
-	    "destination a.example {\n"
-	    "  pin sha256 ypeBEsobvcr6wjGzmiPcTaeG7/gUfE5yuYB3ha/uSLs=\n"
-	    "  alpn any\n"
-	    "}\n");
+	struct cpconf *c =
+	    cf("alpn h2 http/1.1\n"
+	       "destination a.example {\n"
+	       "  pin sha256 ypeBEsobvcr6wjGzmiPcTaeG7/gUfE5yuYB3ha/uSLs=\n"
+	       "  alpn any\n"
+	       "}\n");
 	const struct dest_tls *g, *d;
 	uint8_t pin[32];
 
@@ -539,18 +537,16 @@ test_alpn_pins(void)
 	d = policy_tls(c, "a.example", 443);
 	CU_ASSERT_EQUAL(policy_alpn_allowed(g, (const uint8_t *)"", 0), 1);
 	CU_ASSERT_EQUAL(policy_alpn_allowed(g, (const uint8_t *)"\2h2", 3), 1);
-	CU_ASSERT_EQUAL(policy_alpn_allowed(g,
-			    (const uint8_t *)"\2h2\10http/1.1", 12), 1);
+	CU_ASSERT_EQUAL(
+	    policy_alpn_allowed(g, (const uint8_t *)"\2h2\10http/1.1", 12), 1);
 	CU_ASSERT_EQUAL(policy_alpn_allowed(g, (const uint8_t *)"\2h3", 3), 0);
-	CU_ASSERT_EQUAL(policy_alpn_allowed(g,
-			    (const uint8_t *)"\2h2\2h3", 6), 0);
+	CU_ASSERT_EQUAL(
+	    policy_alpn_allowed(g, (const uint8_t *)"\2h2\2h3", 6), 0);
 	CU_ASSERT_EQUAL(policy_alpn_allowed(g, (const uint8_t *)"\1h", 2), 0);
-	CU_ASSERT_EQUAL(policy_alpn_allowed(g, (const uint8_t *)"\5h2", 3),
-	    -1);
+	CU_ASSERT_EQUAL(policy_alpn_allowed(g, (const uint8_t *)"\5h2", 3), -1);
 	CU_ASSERT_EQUAL(policy_alpn_allowed(g, (const uint8_t *)"\0", 1), -1);
 	CU_ASSERT_EQUAL(policy_alpn_allowed(d, (const uint8_t *)"\2h3", 3), 1);
-	CU_ASSERT_EQUAL(policy_alpn_allowed(d, (const uint8_t *)"\3h3", 3),
-	    -1);
+	CU_ASSERT_EQUAL(policy_alpn_allowed(d, (const uint8_t *)"\3h3", 3), -1);
 
 	memset(pin, 0, sizeof(pin));
 	CU_ASSERT_EQUAL(policy_pin_match(g, pin), 1); /* no pins */
@@ -601,61 +597,61 @@ test_special_table(void)
 	static const struct {
 		const char *a, *what; /* NULL: public */
 	} t[] = {
-		{ "0.1.2.3", "a this-network (unspecified) address" },
-		{ "10.255.255.255", "a private address" },
-		{ "100.64.0.0", "a shared (carrier-grade NAT) address" },
-		{ "100.127.255.255", "a shared (carrier-grade NAT) address" },
-		{ "100.63.255.255", NULL },
-		{ "100.128.0.0", NULL },
-		{ "127.255.0.1", "a loopback address" },
-		{ "169.254.0.1", "a link-local address" },
-		{ "172.16.0.1", "a private address" },
-		{ "172.31.255.255", "a private address" },
-		{ "172.15.255.255", NULL },
-		{ "172.32.0.0", NULL },
-		{ "192.0.0.9", "an IETF protocol assignment address" },
-		{ "192.0.2.1", "a documentation address" },
-		{ "192.88.99.1", "a 6to4 relay anycast address" },
-		{ "192.168.0.1", "a private address" },
-		{ "192.169.0.0", NULL },
-		{ "198.18.0.1", "a benchmarking address" },
-		{ "198.19.255.255", "a benchmarking address" },
-		{ "198.20.0.0", NULL },
-		{ "198.17.255.255", NULL },
-		{ "198.51.100.7", "a documentation address" },
-		{ "203.0.113.7", "a documentation address" },
-		{ "224.0.0.1", "a multicast address" },
-		{ "239.255.255.255", "a multicast address" },
-		{ "223.255.255.255", NULL },
-		{ "240.0.0.1", "a reserved address" },
-		{ "255.255.255.254", "a reserved address" },
-		{ "255.255.255.255", "a broadcast address" },
-		{ "1.1.1.1", NULL },
-		{ "8.8.8.8", NULL },
-		{ "::", "an unspecified address" },
-		{ "::1", "a loopback address" },
-		{ "::10.0.0.1", "an IPv4-compatible (deprecated) address" },
-		{ "::ffff:10.1.1.1", "a private address" },
-		{ "::ffff:8.8.8.8", NULL },
-		{ "64:ff9b::808:808", NULL },
-		{ "64:ff9b::c0a8:101", "a private address" },
-		{ "64:ff9b:1::1", "a local-use NAT64 address" },
-		{ "100::1", "a discard-only address" },
-		{ "100:0:0:1::1", NULL },
-		{ "2001:db8::1", "a documentation address" },
-		{ "2001:db9::1", NULL },
-		{ "3fff:fff::1", "a documentation address" },
-		{ "2002:808:808::1", NULL },
-		{ "2002:c0a8:101::1", "a private address" },
-		{ "fc00::1", "a unique-local (private) address" },
-		{ "fdff::1", "a unique-local (private) address" },
-		{ "fbff::1", NULL },
-		{ "fe80::1", "a link-local address" },
-		{ "febf::1", "a link-local address" },
-		{ "fec0::1", "a site-local (deprecated) address" },
-		{ "ff02::1", "a multicast address" },
-		{ PUB6, NULL },
-		{ "2a00:1450:4001::1", NULL },
+	    {"0.1.2.3", "a this-network (unspecified) address"},
+	    {"10.255.255.255", "a private address"},
+	    {"100.64.0.0", "a shared (carrier-grade NAT) address"},
+	    {"100.127.255.255", "a shared (carrier-grade NAT) address"},
+	    {"100.63.255.255", NULL},
+	    {"100.128.0.0", NULL},
+	    {"127.255.0.1", "a loopback address"},
+	    {"169.254.0.1", "a link-local address"},
+	    {"172.16.0.1", "a private address"},
+	    {"172.31.255.255", "a private address"},
+	    {"172.15.255.255", NULL},
+	    {"172.32.0.0", NULL},
+	    {"192.0.0.9", "an IETF protocol assignment address"},
+	    {"192.0.2.1", "a documentation address"},
+	    {"192.88.99.1", "a 6to4 relay anycast address"},
+	    {"192.168.0.1", "a private address"},
+	    {"192.169.0.0", NULL},
+	    {"198.18.0.1", "a benchmarking address"},
+	    {"198.19.255.255", "a benchmarking address"},
+	    {"198.20.0.0", NULL},
+	    {"198.17.255.255", NULL},
+	    {"198.51.100.7", "a documentation address"},
+	    {"203.0.113.7", "a documentation address"},
+	    {"224.0.0.1", "a multicast address"},
+	    {"239.255.255.255", "a multicast address"},
+	    {"223.255.255.255", NULL},
+	    {"240.0.0.1", "a reserved address"},
+	    {"255.255.255.254", "a reserved address"},
+	    {"255.255.255.255", "a broadcast address"},
+	    {"1.1.1.1", NULL},
+	    {"8.8.8.8", NULL},
+	    {"::", "an unspecified address"},
+	    {"::1", "a loopback address"},
+	    {"::10.0.0.1", "an IPv4-compatible (deprecated) address"},
+	    {"::ffff:10.1.1.1", "a private address"},
+	    {"::ffff:8.8.8.8", NULL},
+	    {"64:ff9b::808:808", NULL},
+	    {"64:ff9b::c0a8:101", "a private address"},
+	    {"64:ff9b:1::1", "a local-use NAT64 address"},
+	    {"100::1", "a discard-only address"},
+	    {"100:0:0:1::1", NULL},
+	    {"2001:db8::1", "a documentation address"},
+	    {"2001:db9::1", NULL},
+	    {"3fff:fff::1", "a documentation address"},
+	    {"2002:808:808::1", NULL},
+	    {"2002:c0a8:101::1", "a private address"},
+	    {"fc00::1", "a unique-local (private) address"},
+	    {"fdff::1", "a unique-local (private) address"},
+	    {"fbff::1", NULL},
+	    {"fe80::1", "a link-local address"},
+	    {"febf::1", "a link-local address"},
+	    {"fec0::1", "a site-local (deprecated) address"},
+	    {"ff02::1", "a multicast address"},
+	    {PUB6, NULL},
+	    {"2a00:1450:4001::1", NULL},
 	};
 	struct sockaddr_storage ss;
 	struct sockaddr_un su;
@@ -672,8 +668,8 @@ test_special_table(void)
 		}
 		if ((w == NULL) != (t[i].what == NULL) ||
 		    (w != NULL && strcmp(w, t[i].what) != 0))
-			fprintf(stderr, "%s: got %s\n", t[i].a,
-			    w ? w : "public");
+			fprintf(
+			    stderr, "%s: got %s\n", t[i].a, w ? w : "public");
 	}
 	memset(&su, 0, sizeof(su));
 	su.sun_family = AF_UNIX;

@@ -32,7 +32,7 @@ struct res {
 	char text[256];
 	struct addr_list al;
 	unsigned order; /* completion rank */
-	uint64_t at;	/* completion time */
+	uint64_t at;    /* completion time */
 };
 
 static unsigned completions;
@@ -114,7 +114,7 @@ has_addr(const struct addr_list *al, size_t i, const char *want)
 	char buf[INET6_ADDRSTRLEN];
 
 	return i < al->n && ntop(al, i, buf, sizeof(buf)) != NULL &&
-	    strcmp(buf, want) == 0;
+	       strcmp(buf, want) == 0;
 }
 
 static struct resolver *
@@ -163,12 +163,12 @@ suite_init(void)
 	/* More answers than an addr_list holds. */
 	for (i = 0; i < 20; i++) {
 		snprintf(bulk_addrs[i], sizeof(a), "192.0.2.%zu", 100 + i);
-		t[n++] = (struct fakedns_rec){"many.test", FAKEDNS_A,
-		    bulk_addrs[i], 0};
+		t[n++] = (struct fakedns_rec){
+		    "many.test", FAKEDNS_A, bulk_addrs[i], 0};
 	}
 	for (i = 0; i < NBULK && n < FAKEDNS_MAX_RECS; i++) {
-		snprintf(bulk_names[i], sizeof(bulk_names[i]), "n%zu.bulk.test",
-		    i);
+		snprintf(
+		    bulk_names[i], sizeof(bulk_names[i]), "n%zu.bulk.test", i);
 		t[n++] = (struct fakedns_rec){bulk_names[i], FAKEDNS_A,
 		    i < 20 ? bulk_addrs[i] : "198.51.100.7", 0};
 	}
@@ -193,15 +193,15 @@ test_literal(void)
 	struct addr_list al;
 	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&al.a[0];
 
-	CU_ASSERT_EQUAL(resolve_literal("192.0.2.1", 443, CP_FAMILY_ANY, &al),
-	    1);
+	CU_ASSERT_EQUAL(
+	    resolve_literal("192.0.2.1", 443, CP_FAMILY_ANY, &al), 1);
 	CU_ASSERT_EQUAL(al.n, 1);
 	CU_ASSERT(has_addr(&al, 0, "192.0.2.1"));
 	CU_ASSERT_EQUAL(port_of(&al, 0), 443);
 	CU_ASSERT_EQUAL(al.len[0], sizeof(struct sockaddr_in));
 
-	CU_ASSERT_EQUAL(resolve_literal("2001:db8::5", 80, CP_FAMILY_INET6,
-			    &al), 1);
+	CU_ASSERT_EQUAL(
+	    resolve_literal("2001:db8::5", 80, CP_FAMILY_INET6, &al), 1);
 	CU_ASSERT(has_addr(&al, 0, "2001:db8::5"));
 	CU_ASSERT_EQUAL(port_of(&al, 0), 80);
 	CU_ASSERT_EQUAL(al.len[0], sizeof(struct sockaddr_in6));
@@ -215,12 +215,12 @@ test_literal(void)
 	CU_ASSERT_EQUAL(resolve_literal("::1", 1, CP_FAMILY_INET4, &al), -1);
 	CU_ASSERT_EQUAL(errno, EAFNOSUPPORT);
 	errno = 0;
-	CU_ASSERT_EQUAL(resolve_literal("127.0.0.1", 1, CP_FAMILY_INET6, &al),
-	    -1);
+	CU_ASSERT_EQUAL(
+	    resolve_literal("127.0.0.1", 1, CP_FAMILY_INET6, &al), -1);
 	CU_ASSERT_EQUAL(errno, EAFNOSUPPORT);
 
-	CU_ASSERT_EQUAL(resolve_literal("example.test", 1, CP_FAMILY_ANY, &al),
-	    0);
+	CU_ASSERT_EQUAL(
+	    resolve_literal("example.test", 1, CP_FAMILY_ANY, &al), 0);
 	CU_ASSERT_EQUAL(resolve_literal("127.1", 1, CP_FAMILY_ANY, &al), 0);
 	CU_ASSERT_EQUAL(resolve_literal("[::1", 1, CP_FAMILY_ANY, &al), 0);
 	CU_ASSERT_EQUAL(resolve_literal("::1%", 1, CP_FAMILY_ANY, &al), 0);
@@ -236,8 +236,8 @@ test_start_literal(void)
 	unsigned q0 = fakedns_queries(dns);
 
 	CU_ASSERT_FATAL(r != NULL);
-	CU_ASSERT_FATAL(resolve_start(r, "::1", 9, CP_FAMILY_ANY, 1000,
-			    on_res, &a) != NULL);
+	CU_ASSERT_FATAL(resolve_start(r, "::1", 9, CP_FAMILY_ANY, 1000, on_res,
+	                    &a) != NULL);
 	CU_ASSERT_EQUAL(a.done, 0);
 	run_until(&a.done, 1, 5000);
 	CU_ASSERT_EQUAL(a.done, 1);
@@ -245,8 +245,8 @@ test_start_literal(void)
 	CU_ASSERT(has_addr(&a.al, 0, "::1"));
 	CU_ASSERT_EQUAL(fakedns_queries(dns), q0);
 	errno = 0;
-	CU_ASSERT_PTR_NULL(resolve_start(r, "::1", 9, CP_FAMILY_INET4, 1000,
-	    on_res, &a));
+	CU_ASSERT_PTR_NULL(
+	    resolve_start(r, "::1", 9, CP_FAMILY_INET4, 1000, on_res, &a));
 	CU_ASSERT_EQUAL(errno, EAFNOSUPPORT);
 	resolver_free(r);
 }
@@ -257,7 +257,8 @@ test_bad_names(void)
 	struct resolver *r = new_resolver();
 	struct res a = {0};
 	char longname[300];
-	const char *bad[] = {"", "a b", "x..y", ".x", "a\nb", longname};
+	const char *bad[] = {
+	    "", "a b", "x..y", ".x", "a\nb", "127.1", longname};
 	size_t i;
 
 	CU_ASSERT_FATAL(r != NULL);
@@ -265,8 +266,8 @@ test_bad_names(void)
 	longname[sizeof(longname) - 1] = '\0';
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		errno = 0;
-		CU_ASSERT_PTR_NULL(resolve_start(r, bad[i], 1, CP_FAMILY_ANY,
-		    1000, on_res, &a));
+		CU_ASSERT_PTR_NULL(resolve_start(
+		    r, bad[i], 1, CP_FAMILY_ANY, 1000, on_res, &a));
 		CU_ASSERT_EQUAL(errno, EINVAL);
 	}
 	run_for(100);
@@ -282,8 +283,8 @@ resolve_one(const char *host, int family, uint32_t tmo, struct res *a)
 
 	memset(a, 0, sizeof(*a));
 	CU_ASSERT_FATAL(r != NULL);
-	CU_ASSERT_FATAL(resolve_start(r, host, 853, family, tmo, on_res, a) !=
-	    NULL);
+	CU_ASSERT_FATAL(
+	    resolve_start(r, host, 853, family, tmo, on_res, a) != NULL);
 	CU_ASSERT_EQUAL(a->done, 0);
 	run_until(&a->done, 1, tmo + 5000);
 	CU_ASSERT_EQUAL(a->done, 1);
@@ -400,9 +401,9 @@ test_timeout_not_blocking(void)
 
 	CU_ASSERT_FATAL(r != NULL);
 	CU_ASSERT_FATAL(resolve_start(r, "never.test", 1, CP_FAMILY_ANY, 1500,
-			    on_res, &slow) != NULL);
+	                    on_res, &slow) != NULL);
 	CU_ASSERT_FATAL(resolve_start(r, "fast.test", 1, CP_FAMILY_ANY, 5000,
-			    on_res, &fast) != NULL);
+	                    on_res, &fast) != NULL);
 	while (both < 2 && ev_clock_ms() < t0 + 15000) {
 		ev_run_once(ev, 50);
 		both = (slow.done > 0) + (fast.done > 0);
@@ -440,9 +441,9 @@ test_slow_aaaa(void)
 
 	CU_ASSERT_FATAL(r != NULL);
 	CU_ASSERT_FATAL(resolve_start(r, "slow6.test", 1, CP_FAMILY_ANY, 20000,
-			    on_res, &slow) != NULL);
-	CU_ASSERT_FATAL(resolve_start(r, "v4only.test", 1, CP_FAMILY_ANY,
-			    20000, on_res, &fast) != NULL);
+	                    on_res, &slow) != NULL);
+	CU_ASSERT_FATAL(resolve_start(r, "v4only.test", 1, CP_FAMILY_ANY, 20000,
+	                    on_res, &fast) != NULL);
 	run_until(&slow.done, 1, 25000);
 	CU_ASSERT_EQUAL(fast.done, 1);
 	CU_ASSERT_EQUAL(slow.done, 1);
@@ -464,17 +465,16 @@ test_cancel(void)
 	uint64_t end;
 
 	CU_ASSERT_FATAL(r != NULL);
-	ra = resolve_start(r, "slow6.test", 1, CP_FAMILY_ANY, 5000, on_res,
-	    &a);
+	ra = resolve_start(r, "slow6.test", 1, CP_FAMILY_ANY, 5000, on_res, &a);
 	rl = resolve_start(r, "127.0.0.1", 1, CP_FAMILY_ANY, 5000, on_res, &c);
 	CU_ASSERT_FATAL(ra != NULL && rl != NULL);
 	CU_ASSERT_FATAL(resolve_start(r, "v4only.test", 1, CP_FAMILY_ANY, 5000,
-			    on_res, &b) != NULL);
+	                    on_res, &b) != NULL);
 	resolve_cancel(rl);
 	/* Cancel once the server has the queries, before the slow answer. */
 	end = ev_clock_ms() + 1000;
 	while (fakedns_queries_for(dns, "slow6.test") < q0 + 2 &&
-	    ev_clock_ms() < end)
+	       ev_clock_ms() < end)
 		ev_run_once(ev, 10);
 	resolve_cancel(ra);
 	run_until(&b.done, 1, 5000);
@@ -499,7 +499,7 @@ test_free_pending(void)
 	CU_ASSERT_FATAL(r != NULL);
 	for (i = 0; i < 4; i++) {
 		CU_ASSERT_FATAL(resolve_start(r, names[i], 1, CP_FAMILY_ANY,
-				    3000, on_res, &a[i]) != NULL);
+		                    3000, on_res, &a[i]) != NULL);
 		if (i == 1) /* queries sent; the literal's answer not due */
 			ev_run_once(ev, 0);
 	}
@@ -522,9 +522,9 @@ test_many(void)
 	memset(a, 0, sizeof(a));
 	CU_ASSERT_FATAL(r != NULL);
 	for (i = 0; i < NBULK; i++)
-		CU_ASSERT_FATAL(resolve_start(r, bulk_names[i], 1,
-				    CP_FAMILY_ANY, 20000, on_res,
-				    &a[i]) != NULL);
+		CU_ASSERT_FATAL(
+		    resolve_start(r, bulk_names[i], 1, CP_FAMILY_ANY, 20000,
+		        on_res, &a[i]) != NULL);
 	while (done < NBULK && ev_clock_ms() < end) {
 		ev_run_once(ev, 50);
 		for (i = 0, done = 0; i < NBULK; i++)
@@ -534,7 +534,7 @@ test_many(void)
 		const char *want = i < 20 ? bulk_addrs[i] : "198.51.100.7";
 
 		ok += a[i].done == 1 && a[i].eclass == CP_E_NONE &&
-		    a[i].al.n == 1 && has_addr(&a[i].al, 0, want);
+		      a[i].al.n == 1 && has_addr(&a[i].al, 0, want);
 	}
 	CU_ASSERT_EQUAL(ok, NBULK);
 	resolver_free(r);
@@ -546,8 +546,8 @@ test_bad_servers(void)
 {
 	char err[256] = "";
 
-	CU_ASSERT_PTR_NULL(resolver_new(ev, "not an address", err,
-	    sizeof(err)));
+	CU_ASSERT_PTR_NULL(
+	    resolver_new(ev, "not an address", err, sizeof(err)));
 	CU_ASSERT(strlen(err) > 0);
 	CU_ASSERT_PTR_NULL(resolver_new(ev, "", err, sizeof(err)));
 }

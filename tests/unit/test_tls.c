@@ -32,6 +32,7 @@
 #include "cahash.h"
 #include "cpproto.h"
 #include "msg.h"
+#include "record.h"
 #include "tls.h"
 
 #define MAX_SERVERS 8
@@ -644,9 +645,127 @@ test_chain_bounds(void)
 	    "peer sent %d certificates, more than the limit of %d",
 	    CP_MAX_CHAIN + 2, CP_MAX_CHAIN);
 	chain_bound_case("valid", "longchain", want);
-	snprintf(want, sizeof(want), " bytes exceeds the limit of %d",
-	    CP_MAX_CERT);
+	snprintf(
+	    want, sizeof(want), " bytes exceeds the limit of %d", CP_MAX_CERT);
 	chain_bound_case("big", "int", want);
+}
+
+struct handoff_case {
+	const char *leaf;
+	const char *opts[5];
+	int version;
+	uint16_t cipher;
+	size_t keylen, secretlen;
+	uint64_t seq;
+};
+
+/* Read until want arrives, skipping what the record layer hides. */
+static int
+rec_expect(struct tls_rec *r, int fd, const char *want)
+{
+	char buf[256];
+	size_t have = 0, wl = strlen(want);
+	struct pollfd pfd;
+	long end = now_ms() + WAIT_MS;
+	ssize_t n;
+
+	while (have < wl && now_ms() < end) {
+		n = tls_rec_read(r, buf + have, sizeof(buf) - 1 - have);
+		if (n > 0) {
+			have += (size_t)n;
+			continue;
+		}
+		if (n == 0 || errno != EAGAIN)
+			return -1;
+		pfd.fd = fd;
+		pfd.events = POLLIN;
+		poll(&pfd, 1, 100);
+	}
+	return have >= wl && memcmp(buf, want, wl) == 0 ? 0 : -1;
+}
+
+/* Both directions of the handed-off connection work. */
+static void
+handoff_io(struct hs *h, struct server *s, const struct cp_tls_state *st)
+{
+	static const char up[] = "client-to-server-over-handoff\n";
+	static const char down[] = "server-to-client\n";
+	struct tls_rec *r;
+	char err[256];
+	long end;
+	int seen = 0;
+
+	r = tls_rec_new(h->fd, st, err, sizeof(err));
+	CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+	CU_ASSERT_EQUAL(
+	    tls_rec_write(r, up, sizeof(up) - 1), (ssize_t)(sizeof(up) - 1));
+	end = now_ms() + WAIT_MS;
+	while (!(seen = file_has(s->log, "client-to-server-over-handoff")) &&
+	       now_ms() < end)
+		usleep(10000);
+	CU_ASSERT(seen);
+	CU_ASSERT(write(s->in, down, sizeof(down) - 1) ==
+	          (ssize_t)(sizeof(down) - 1));
+	CU_ASSERT_EQUAL(rec_expect(r, h->fd, down), 0);
+	tls_rec_free(r);
+}
+
+/*
+ * The negotiated state leaves the daemon's TLS client complete: exported
+ * right after the handshake, it lets the library's record layer talk to
+ * the server in both directions.
+ */
+static void
+test_handoff(void)
+{
+	static const struct handoff_case hc[] = {
+	    {"valid",
+	        {"-tls1_3", "-ciphersuites", "TLS_AES_256_GCM_SHA384", NULL},
+	        0x0304, 0x1302, 32, 48, 0},
+	    {"valid",
+	        {"-tls1_3", "-ciphersuites", "TLS_CHACHA20_POLY1305_SHA256",
+	            NULL},
+	        0x0304, 0x1303, 32, 32, 0},
+	    {"valid",
+	        {"-tls1_2", "-cipher", "ECDHE-ECDSA-AES128-GCM-SHA256", NULL},
+	        0x0303, 0xC02B, 16, 0, 1},
+	    {"valid-rsa",
+	        {"-tls1_2", "-cipher", "ECDHE-RSA-CHACHA20-POLY1305", NULL},
+	        0x0303, 0xCCA8, 32, 0, 1},
+	};
+	struct cp_tls_state st;
+	struct tls_params p;
+	struct server s;
+	struct hs h;
+	char err[256];
+	size_t i;
+
+	for (i = 0; i < sizeof(hc) / sizeof(hc[0]); i++) {
+		CU_ASSERT_FATAL(
+		    leaf_server_v(&s, hc[i].leaf, "int", 1, hc[i].opts) == 0);
+		memset(&p, 0, sizeof(p));
+		p.host = "localhost";
+		p.verify_peer = 1;
+		hs_run(&h, ctx, s.port, &p);
+		CU_ASSERT_EQUAL(h.rc, 1);
+		if (h.rc == 1) {
+			memset(&st, 0, sizeof(st));
+			CU_ASSERT_EQUAL(
+			    tls_conn_export(h.c, &st, err, sizeof(err)), 0);
+			CU_ASSERT_EQUAL(st.version, hc[i].version);
+			CU_ASSERT_EQUAL(st.cipher, hc[i].cipher);
+			CU_ASSERT_EQUAL(st.tx.keylen, hc[i].keylen);
+			CU_ASSERT_EQUAL(st.rx.keylen, hc[i].keylen);
+			CU_ASSERT_EQUAL(st.tx.secretlen, hc[i].secretlen);
+			CU_ASSERT(
+			    st.tx.seq == hc[i].seq && st.rx.seq == hc[i].seq);
+			if (st.version == hc[i].version)
+				handoff_io(&h, &s, &st);
+			cp_tls_state_wipe(&st);
+		}
+		hs_done(&h);
+		server_stop(&s);
+	}
 }
 
 /* One handshake against a server started with the given options. */
@@ -1365,6 +1484,7 @@ main(void)
 	cu_test(s, "versions and ciphers", test_versions);
 	cu_test(s, "ALPN", test_alpn);
 	cu_test(s, "SNI", test_sni);
+	cu_test(s, "hand-off", test_handoff);
 	cu_test(s, "client anchors", test_anchors);
 	cu_test(s, "store in memory", test_store_in_memory);
 	return cu_finish();
