@@ -444,9 +444,9 @@ in_to_conn(cp_client *c, int in)
 		if (cp_client_write(c, buf, (int)n) != (int)n)
 			return errno ? errno : EIO;
 	}
-	/* The peer sees end of file; replies can still arrive. */
-	if (!c->use_ssl)
-		shutdown(cp_client_fd(c), SHUT_WR);
+	/* The peer sees end of file (close_notify for TLS); replies can
+	 * still arrive. */
+	cp_client_close_write(c);
 	return n == -1 ? errno : 0;
 }
 

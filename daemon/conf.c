@@ -8,7 +8,6 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
-#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -120,7 +119,7 @@ lex_string(struct parser *p, const char *s, size_t len, size_t *ip, char **op)
 			if (c != '"' && c != '\\')
 				return perr(p,
 				    "invalid escape '\\%c' in string",
-				    isprint(c) ? c : '?');
+				    c > 0x20 && c < 0x7f ? c : '?');
 			i++;
 		} else if (is_ctrl(c) && c != '\t')
 			return perr(p, "invalid character 0x%02x in string", c);
@@ -133,6 +132,16 @@ lex_string(struct parser *p, const char *s, size_t len, size_t *ip, char **op)
 	*ip = i + 1;
 	*op = o;
 	return 0;
+}
+
+static enum tok_type
+punct_type(unsigned char c)
+{
+	if (c == '{')
+		return TK_LBRACE;
+	if (c == '}')
+		return TK_RBRACE;
+	return TK_COMMA;
 }
 
 static int
@@ -167,9 +176,7 @@ lex_line(struct parser *p, const char *s, size_t len)
 		t = &p->tok[p->ntok++];
 		t->s = o;
 		if (c == '{' || c == '}' || c == ',') {
-			t->type = c == '{'   ? TK_LBRACE
-			          : c == '}' ? TK_RBRACE
-			                     : TK_COMMA;
+			t->type = punct_type(c);
 			*o++ = c;
 			i++;
 		} else if (c == '"') {
@@ -393,7 +400,7 @@ int
 conf_hostname_ok(const char *s, size_t len)
 {
 	size_t i, lab = 0;
-	int digits = 1;
+	int digits = 1, dig;
 
 	if (len > 0 && s[len - 1] == '.')
 		len--;
@@ -409,9 +416,12 @@ conf_hostname_ok(const char *s, size_t len)
 			digits = 1;
 			continue;
 		}
-		if (!isalnum(c) && c != '-' && c != '_')
+		/* ASCII only, whatever the locale says */
+		dig = c >= '0' && c <= '9';
+		if (!dig && !((c | 0x20) >= 'a' && (c | 0x20) <= 'z') &&
+		    c != '-' && c != '_')
 			return 0;
-		if (!isdigit(c))
+		if (!dig)
 			digits = 0;
 		if (++lab > 63)
 			return 0;
@@ -473,7 +483,8 @@ parse_hostpat(const char *s, struct dest_match *d)
 	if ((d->name = strndup(s, len)) == NULL)
 		return -2;
 	for (i = 0; i < len; i++)
-		d->name[i] = tolower((unsigned char)d->name[i]);
+		if (d->name[i] >= 'A' && d->name[i] <= 'Z')
+			d->name[i] += 'a' - 'A';
 	d->kind = pat ? DEST_PATTERN : DEST_NAME;
 	return 0;
 }

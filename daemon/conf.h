@@ -8,6 +8,18 @@
  *
  * Every error is reported as "file:line: message".
  *
+ *	setting value			(socket, engines, connect-timeout, ...)
+ *	allow|deny [from CLIENT] [to DEST] [port PORTS] [tcp] [tls]
+ *	destination DEST [port PORTS] {
+ *		verify, client-ca, min-tls, alpn, pin, client-certificate
+ *	}
+ *	CLIENT: any | user NAME|UID | group NAME|GID | uid UID | gid GID
+ *	DEST:   any | name | "*.example.com" | address | address/prefix
+ *	PORTS:  any | P | P:Q | P,Q:R,...
+ *
+ * Rules are tried in file order and the first match decides; a file with no
+ * rule denies everything (see policy.h for special-purpose addresses).
+ *
  * Parsing resolves user and group names (getpwnam_r, getgrnam_r) and checks
  * every value; it does no other I/O and never resolves host names.
  */
@@ -19,7 +31,7 @@
 #include <sys/types.h>
 
 #define CONF_DEFAULT_PATH "/etc/cpconnect/cpconnectd.conf"
-#define CONF_DEFAULT_USER "_cpconnect"
+#define CONF_DEFAULT_USER "cpconnect"
 #define CONF_MAX_FILE (1024 * 1024) /* bytes */
 #define CONF_MAX_STR 1024           /* one word or string */
 #define CONF_MAX_RULES 10000

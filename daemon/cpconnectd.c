@@ -464,6 +464,7 @@ parent_main(const struct opts *o)
 	const char *path;
 	uint64_t wd_usec = 0, next_wd = 0, next_status = 0;
 	int lfd, sfd, bound, nengines, delayed = 0, stopping = 0;
+	mode_t mode;
 
 	if ((cf = load_conf(o, err, sizeof(err))) == NULL)
 		fatalx("%s", err);
@@ -474,7 +475,13 @@ parent_main(const struct opts *o)
 	}
 	raise_nofile();
 	path = o->sockpath ? o->sockpath : cf->g.socket_path;
-	lfd = listen_socket(path, (mode_t)cf->g.socket_mode, &bound);
+	mode = (mode_t)cf->g.socket_mode;
+	/* A user's own daemon under the built-in policy serves that user:
+	 * another user's sandboxed service must not borrow its network. */
+	if (geteuid() != 0 && o->conffile == NULL &&
+	    access(CONF_DEFAULT_PATH, F_OK) == -1)
+		mode = 0600;
+	lfd = listen_socket(path, mode, &bound);
 	nengines = engine_count(cf);
 	conf_free(cf);
 	/* Engines need the file system only before their sandbox: fail

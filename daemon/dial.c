@@ -290,14 +290,12 @@ attempt_open(struct dial *d, size_t i)
 		attempt_close(d, at);
 		return -1;
 	}
-	if (ev_io_start(d->ev, &at->io, fd, EPOLLOUT, attempt_ready, at) ==
-	        -1 ||
-	    ev_timer_start(d->ev, &at->tmo, d->p.connect_timeout_ms) == -1) {
-		note_error(d, i, errno);
-		attempt_close(d, at);
-		return -1;
-	}
-	return 0;
+	if (ev_io_start(d->ev, &at->io, fd, EPOLLOUT, attempt_ready, at) == 0 &&
+	    ev_timer_start(d->ev, &at->tmo, d->p.connect_timeout_ms) == 0)
+		return 0;
+	note_error(d, i, errno);
+	attempt_close(d, at);
+	return -1;
 }
 
 static int

@@ -28,8 +28,8 @@ static CRYPTO_ONCE once = CRYPTO_ONCE_STATIC_INIT;
 static int exidx = -1;
 
 static void
-secrets_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx,
-    long argl, void *argp)
+secrets_free(
+    void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
 {
 	OPENSSL_clear_free(ptr, sizeof(struct secrets));
 }
@@ -148,12 +148,12 @@ tls_export_prf(const char *md, const void *secret, size_t secretlen,
 	memcpy(seed, label, llen);
 	memcpy(seed + llen, seed1, seed1len);
 	memcpy(seed + llen + seed1len, seed2, seed2len);
-	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST,
-	    (char *)md, 0);
-	params[1] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SECRET,
-	    (void *)secret, secretlen);
-	params[2] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SEED,
-	    seed, llen + seed1len + seed2len);
+	params[0] = OSSL_PARAM_construct_utf8_string(
+	    OSSL_KDF_PARAM_DIGEST, (char *)md, 0);
+	params[1] = OSSL_PARAM_construct_octet_string(
+	    OSSL_KDF_PARAM_SECRET, (void *)secret, secretlen);
+	params[2] = OSSL_PARAM_construct_octet_string(
+	    OSSL_KDF_PARAM_SEED, seed, llen + seed1len + seed2len);
 	params[3] = OSSL_PARAM_construct_end();
 	if ((kdf = EVP_KDF_fetch(NULL, "TLS1-PRF", NULL)) != NULL &&
 	    (kctx = EVP_KDF_CTX_new(kdf)) != NULL &&
@@ -173,10 +173,10 @@ dir13(const struct rec_suite *suite, struct cp_tls_dir *d,
 	d->secretlen = len;
 	d->keylen = suite->keylen;
 	d->seq = 0;
-	if (rec_expand_label(suite->md, secret, len, "key", d->key,
-		suite->keylen) == -1 ||
-	    rec_expand_label(suite->md, secret, len, "iv", d->iv,
-		CP_IV_LEN) == -1)
+	if (rec_expand_label(
+	        suite->md, secret, len, "key", d->key, suite->keylen) == -1 ||
+	    rec_expand_label(suite->md, secret, len, "iv", d->iv, CP_IV_LEN) ==
+	        -1)
 		return -1;
 	return 0;
 }
@@ -189,12 +189,14 @@ export13(SSL *ssl, const struct rec_suite *suite, struct cp_tls_state *st,
 	size_t hl = (size_t)EVP_MD_get_size(EVP_get_digestbyname(suite->md));
 
 	if (s == NULL || s->clientlen == 0 || s->serverlen == 0) {
-		snprintf(err, errsz, "TLS 1.3 traffic secrets were not "
+		snprintf(err, errsz,
+		    "TLS 1.3 traffic secrets were not "
 		    "captured (keylog callback not installed?)");
 		return -1;
 	}
 	if (s->clientlen != hl || s->serverlen != hl) {
-		snprintf(err, errsz, "TLS 1.3 traffic secret has the wrong "
+		snprintf(err, errsz,
+		    "TLS 1.3 traffic secret has the wrong "
 		    "length");
 		return -1;
 	}
@@ -228,7 +230,7 @@ export12(SSL *ssl, const struct rec_suite *suite, struct cp_tls_state *st,
 	    SSL_get_server_random(ssl, sr, sizeof(sr)) != sizeof(sr))
 		snprintf(err, errsz, "TLS 1.2 master secret not available");
 	else if (tls_export_prf(suite->md, ms, mslen, "key expansion", sr,
-		     sizeof(sr), cr, sizeof(cr), kb, 2 * kl + 2 * il) == -1)
+	             sizeof(sr), cr, sizeof(cr), kb, 2 * kl + 2 * il) == -1)
 		snprintf(err, errsz, "TLS 1.2 key expansion failed");
 	else {
 		memcpy(st->tx.key, kb, kl);
@@ -258,7 +260,8 @@ export_state(SSL *ssl, struct cp_tls_state *st, char *err, size_t errsz)
 	}
 	/* Bytes OpenSSL already read would never reach the new owner. */
 	if (SSL_has_pending(ssl) || SSL_pending(ssl) > 0) {
-		snprintf(err, errsz, "OpenSSL holds data read past the "
+		snprintf(err, errsz,
+		    "OpenSSL holds data read past the "
 		    "handshake; hand-off refused");
 		return -1;
 	}

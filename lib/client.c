@@ -596,6 +596,18 @@ cp_client_close(cp_client *c)
 	return rv;
 }
 
+int
+cp_client_close_write(cp_client *c)
+{
+	if (c == NULL || c->fd == -1)
+		return seterr(c, ENOTCONN, "not connected");
+	if (c->priv->rec != NULL && tls_rec_close_notify(c->priv->rec) == -1)
+		return seterr(c, errno, "%s", tls_rec_error(c->priv->rec));
+	if (shutdown(c->fd, SHUT_WR) == -1)
+		return seterr(c, errno, "shutdown: %s", strerror(errno));
+	return 0;
+}
+
 void
 cp_client_destroy(cp_client *c)
 {

@@ -63,7 +63,7 @@
 #define AL_NO_RENEGOTIATION 100
 
 #define CTL_KEY_UPDATE 1 /* answer the peer's update_requested */
-#define CTL_NO_RENEG 2	 /* answer a TLS 1.2 HelloRequest */
+#define CTL_NO_RENEG 2   /* answer a TLS 1.2 HelloRequest */
 
 struct rec_dir {
 	EVP_CIPHER_CTX *ctx;
@@ -85,6 +85,8 @@ struct tls_rec {
 	pthread_mutex_t elock;
 	int fatal; /* atomic; err and fatal_errno are set before it */
 	int fatal_errno;
+	int wdead;  /* atomic: sending failed, reading goes on */
+	int errset; /* atomic: err is final */
 	char err[192];
 
 	/* Reader. */
@@ -109,7 +111,7 @@ struct tls_rec {
 	size_t wdone; /* bytes of an unfinished tls_rec_write taken */
 	int closed;
 	uint64_t rekey_limit;
-	int ctl;  /* atomic CTL_* */
+	int ctl;   /* atomic CTL_* */
 	int wpend; /* atomic: wbuf holds unsent bytes */
 
 	struct tls_rec_stats st; /* atomic counters */
@@ -117,42 +119,50 @@ struct tls_rec {
 
 static int rec_fail(struct tls_rec *, int, int, const char *, ...)
     __attribute__((format(printf, 4, 5)));
+static int wr_fail(struct tls_rec *, int);
 
 const char *
 tls_alert_name(unsigned d)
 {
+	static const struct {
+		unsigned d;
+		const char *name;
+	} names[] = {
+	    {0, "close_notify"},
+	    {10, "unexpected_message"},
+	    {20, "bad_record_mac"},
+	    {22, "record_overflow"},
+	    {40, "handshake_failure"},
+	    {42, "bad_certificate"},
+	    {43, "unsupported_certificate"},
+	    {44, "certificate_revoked"},
+	    {45, "certificate_expired"},
+	    {46, "certificate_unknown"},
+	    {47, "illegal_parameter"},
+	    {48, "unknown_ca"},
+	    {49, "access_denied"},
+	    {50, "decode_error"},
+	    {51, "decrypt_error"},
+	    {70, "protocol_version"},
+	    {71, "insufficient_security"},
+	    {80, "internal_error"},
+	    {86, "inappropriate_fallback"},
+	    {90, "user_canceled"},
+	    {100, "no_renegotiation"},
+	    {109, "missing_extension"},
+	    {110, "unsupported_extension"},
+	    {112, "unrecognized_name"},
+	    {113, "bad_certificate_status_response"},
+	    {115, "unknown_psk_identity"},
+	    {116, "certificate_required"},
+	    {120, "no_application_protocol"},
+	};
 	static __thread char unknown[24];
+	size_t i;
 
-	switch (d) {
-	case 0: return "close_notify";
-	case 10: return "unexpected_message";
-	case 20: return "bad_record_mac";
-	case 22: return "record_overflow";
-	case 40: return "handshake_failure";
-	case 42: return "bad_certificate";
-	case 43: return "unsupported_certificate";
-	case 44: return "certificate_revoked";
-	case 45: return "certificate_expired";
-	case 46: return "certificate_unknown";
-	case 47: return "illegal_parameter";
-	case 48: return "unknown_ca";
-	case 49: return "access_denied";
-	case 50: return "decode_error";
-	case 51: return "decrypt_error";
-	case 70: return "protocol_version";
-	case 71: return "insufficient_security";
-	case 80: return "internal_error";
-	case 86: return "inappropriate_fallback";
-	case 90: return "user_canceled";
-	case 100: return "no_renegotiation";
-	case 109: return "missing_extension";
-	case 110: return "unsupported_extension";
-	case 112: return "unrecognized_name";
-	case 113: return "bad_certificate_status_response";
-	case 115: return "unknown_psk_identity";
-	case 116: return "certificate_required";
-	case 120: return "no_application_protocol";
-	}
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (names[i].d == d)
+			return names[i].name;
 	snprintf(unknown, sizeof(unknown), "alert %u", d);
 	return unknown;
 }
@@ -167,6 +177,13 @@ static int
 is_fatal(const struct tls_rec *r)
 {
 	return __atomic_load_n(&r->fatal, __ATOMIC_ACQUIRE);
+}
+
+/* Nothing more may be sent. */
+static int
+no_send(const struct tls_rec *r)
+{
+	return is_fatal(r) || __atomic_load_n(&r->wdead, __ATOMIC_ACQUIRE);
 }
 
 static void
@@ -219,10 +236,10 @@ dir_init(struct tls_rec *r, struct rec_dir *d, int enc)
 {
 	if (d->ctx == NULL && (d->ctx = EVP_CIPHER_CTX_new()) == NULL)
 		return -1;
-	return EVP_CipherInit_ex(d->ctx, r->suite->aead(), NULL, d->key, NULL,
-		   enc) == 1
-	    ? 0
-	    : -1;
+	if (EVP_CipherInit_ex(
+	        d->ctx, r->suite->aead(), NULL, d->key, NULL, enc) != 1)
+		return -1;
+	return 0;
 }
 
 static int
@@ -230,9 +247,9 @@ derive_keys(const struct tls_rec *r, const unsigned char *secret,
     unsigned char *key, unsigned char *iv)
 {
 	if (rec_expand_label(r->suite->md, secret, r->secretlen, "key", key,
-		r->suite->keylen) == -1 ||
-	    rec_expand_label(r->suite->md, secret, r->secretlen, "iv", iv,
-		CP_IV_LEN) == -1)
+	        r->suite->keylen) == -1 ||
+	    rec_expand_label(
+	        r->suite->md, secret, r->secretlen, "iv", iv, CP_IV_LEN) == -1)
 		return -1;
 	return 0;
 }
@@ -245,7 +262,7 @@ dir_update(struct tls_rec *r, struct rec_dir *d, int enc)
 	int rv = -1;
 
 	if (rec_expand_label(r->suite->md, d->secret, r->secretlen,
-		"traffic upd", next, r->secretlen) == 0) {
+	        "traffic upd", next, r->secretlen) == 0) {
 		memcpy(d->secret, next, r->secretlen);
 		if (derive_keys(r, d->secret, d->key, d->iv) == 0 &&
 		    dir_init(r, d, enc) == 0)
@@ -278,15 +295,36 @@ rec_fail(struct tls_rec *r, int eno, int alert, const char *fmt, ...)
 
 	pthread_mutex_lock(&r->elock);
 	if (!r->fatal) {
-		va_start(ap, fmt);
-		vsnprintf(r->err, sizeof(r->err), fmt, ap);
-		va_end(ap);
+		if (!r->errset) {
+			va_start(ap, fmt);
+			vsnprintf(r->err, sizeof(r->err), fmt, ap);
+			va_end(ap);
+			__atomic_store_n(&r->errset, 1, __ATOMIC_RELEASE);
+		}
 		r->fatal_errno = eno;
 		__atomic_store_n(&r->fatal, 1, __ATOMIC_RELEASE);
 	}
 	pthread_mutex_unlock(&r->elock);
 	if (alert >= 0)
 		send_fatal_alert(r, alert);
+	errno = eno;
+	return -1;
+}
+
+/*
+ * A failed send ends the sending side only: what the peer sent before it
+ * went away can still be read (with wlock held).
+ */
+static int
+wr_fail(struct tls_rec *r, int eno)
+{
+	pthread_mutex_lock(&r->elock);
+	if (!r->errset) {
+		snprintf(r->err, sizeof(r->err), "write: %s", strerror(eno));
+		__atomic_store_n(&r->errset, 1, __ATOMIC_RELEASE);
+	}
+	__atomic_store_n(&r->wdead, 1, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&r->elock);
 	errno = eno;
 	return -1;
 }
@@ -298,6 +336,13 @@ fail_errno(const struct tls_rec *r)
 	return -1;
 }
 
+static int
+fail_send(void)
+{
+	errno = EPIPE;
+	return -1;
+}
+
 /* ---- write side (wlock held) ---- */
 
 static ssize_t
@@ -306,7 +351,8 @@ wr_sys(struct tls_rec *r, const void *p, size_t n, int dontwait)
 	ssize_t w;
 
 	if (!r->notsock) {
-		w = send(r->fd, p, n, MSG_NOSIGNAL | (dontwait ? MSG_DONTWAIT : 0));
+		w = send(
+		    r->fd, p, n, MSG_NOSIGNAL | (dontwait ? MSG_DONTWAIT : 0));
 		if (w != -1 || errno != ENOTSOCK)
 			return w;
 		r->notsock = 1;
@@ -336,7 +382,7 @@ wr_flush(struct tls_rec *r, int dontwait)
 			__atomic_store_n(&r->wpend, 1, __ATOMIC_RELAXED);
 			return -1;
 		}
-		return rec_fail(r, errno, -1, "write: %s", strerror(errno));
+		return wr_fail(r, errno);
 	}
 	r->woff = r->wlen = 0;
 	__atomic_store_n(&r->wpend, 0, __ATOMIC_RELAXED);
@@ -384,8 +430,8 @@ seal(struct tls_rec *r, uint8_t type, const unsigned char *in, size_t n)
 	if (EVP_EncryptFinal_ex(d->ctx, p + ol, &l) != 1)
 		goto fail;
 	ol += (size_t)l;
-	if (ol != body || EVP_CIPHER_CTX_ctrl(d->ctx, EVP_CTRL_AEAD_GET_TAG,
-			      TAG, p + ol) != 1)
+	if (ol != body || EVP_CIPHER_CTX_ctrl(
+	                      d->ctx, EVP_CTRL_AEAD_GET_TAG, TAG, p + ol) != 1)
 		goto fail;
 	d->seq++;
 	d->nrec++;
@@ -424,8 +470,7 @@ tx_update(struct tls_rec *r, int request)
 static int
 rekey_due(const struct tls_rec *r)
 {
-	return r->tls13 && !r->suite->chacha &&
-	    r->tx.nrec >= r->rekey_limit;
+	return r->tls13 && !r->suite->chacha && r->tx.nrec >= r->rekey_limit;
 }
 
 /* Turn the reader's requests, and a due rekey, into records in wbuf. */
@@ -437,8 +482,7 @@ ctl_emit(struct tls_rec *r)
 	if (r->closed || r->wlen + 2 * CTLROOM > WBUFSZ)
 		return 0;
 	ctl = __atomic_exchange_n(&r->ctl, 0, __ATOMIC_SEQ_CST);
-	if ((ctl & CTL_NO_RENEG) &&
-	    seal_alert(r, 1, AL_NO_RENEGOTIATION) == -1)
+	if ((ctl & CTL_NO_RENEG) && seal_alert(r, 1, AL_NO_RENEGOTIATION) == -1)
 		return -1;
 	if ((ctl & CTL_KEY_UPDATE) || rekey_due(r))
 		return tx_update(r, 0);
@@ -453,7 +497,7 @@ ctl_kick(struct tls_rec *r)
 
 	if (pthread_mutex_trylock(&r->wlock) != 0)
 		return;
-	if (!is_fatal(r) && ctl_emit(r) == 0)
+	if (!no_send(r) && ctl_emit(r) == 0)
 		(void)wr_flush(r, 0);
 	pthread_mutex_unlock(&r->wlock);
 	errno = saved;
@@ -465,8 +509,8 @@ send_fatal_alert(struct tls_rec *r, int desc)
 	if (pthread_mutex_trylock(&r->wlock) != 0)
 		return;
 	/* wbuf holds whole records only, so appending keeps order. */
-	if (!r->closed && r->wlen + CTLROOM <= WBUFSZ &&
-	    seal_alert(r, 2, desc) == 0)
+	if (!r->closed && !__atomic_load_n(&r->wdead, __ATOMIC_ACQUIRE) &&
+	    r->wlen + CTLROOM <= WBUFSZ && seal_alert(r, 2, desc) == 0)
 		(void)wr_flush(r, 1);
 	r->closed = 1;
 	pthread_mutex_unlock(&r->wlock);
@@ -498,10 +542,8 @@ wr_locked(struct tls_rec *r, const unsigned char *buf, size_t len)
 {
 	size_t done;
 
-	if (is_fatal(r) || r->closed) {
-		errno = EPIPE;
-		return -1;
-	}
+	if (no_send(r) || r->closed)
+		return fail_send();
 	if (r->wdone > len) {
 		errno = EINVAL; /* a retry must pass the same buffer */
 		return -1;
@@ -541,12 +583,12 @@ tls_rec_close_notify(struct tls_rec *r)
 	int rv = -1;
 
 	pthread_mutex_lock(&r->wlock);
-	if (is_fatal(r))
-		rv = fail_errno(r);
+	if (no_send(r))
+		rv = fail_send();
 	else if (r->closed)
 		rv = wr_flush(r, 0);
 	else if (wr_flush(r, 0) == 0 && ctl_emit(r) == 0 &&
-	    seal_alert(r, 1, AL_CLOSE_NOTIFY) == 0) {
+	         seal_alert(r, 1, AL_CLOSE_NOTIFY) == 0) {
 		r->closed = 1;
 		r->wdone = 0;
 		rv = wr_flush(r, 0);
@@ -565,10 +607,8 @@ tls_rec_key_update(struct tls_rec *r, int request_peer)
 		return -1;
 	}
 	pthread_mutex_lock(&r->wlock);
-	if (is_fatal(r))
-		rv = fail_errno(r);
-	else if (r->closed)
-		errno = EPIPE;
+	if (no_send(r) || r->closed)
+		rv = fail_send();
 	else if (wr_flush(r, 0) == 0) {
 		/* Our update also answers a pending request. */
 		__atomic_and_fetch(&r->ctl, ~CTL_KEY_UPDATE, __ATOMIC_SEQ_CST);
@@ -589,8 +629,8 @@ tls_rec_send_raw(struct tls_rec *r, uint8_t type, const void *p, size_t n)
 		return -1;
 	}
 	pthread_mutex_lock(&r->wlock);
-	if (is_fatal(r))
-		rv = fail_errno(r);
+	if (no_send(r))
+		rv = fail_send();
 	else if (wr_flush(r, 0) == 0 && seal(r, type, p, n) == 0)
 		rv = wr_flush(r, 0);
 	pthread_mutex_unlock(&r->wlock);
@@ -636,7 +676,8 @@ rd_header(struct tls_rec *r, const unsigned char *h, size_t *clen)
 {
 	size_t len = (size_t)h[3] << 8 | h[4], min, max;
 
-	if (r->tls13 ? h[0] != TLS_CT_APPDATA : (h[0] < TLS_CT_ALERT || h[0] > TLS_CT_APPDATA))
+	if (r->tls13 ? h[0] != TLS_CT_APPDATA
+	             : (h[0] < TLS_CT_ALERT || h[0] > TLS_CT_APPDATA))
 		return rec_fail(r, EPROTO, AL_UNEXPECTED,
 		    "unexpected record type %u", h[0]);
 	if (h[1] != 3 || (!r->tls13 && h[2] != 3))
@@ -677,20 +718,21 @@ rec_open(struct tls_rec *r, const unsigned char *h, size_t clen,
 		len -= EXPL;
 	}
 	aadlen = make_aad(r, d->seq, h, len, aad);
-	ok = EVP_DecryptInit_ex(d->ctx, NULL, NULL, NULL, nonce) == 1 &&
-	    EVP_CIPHER_CTX_ctrl(d->ctx, EVP_CTRL_AEAD_SET_TAG, TAG,
-		(void *)(in + len)) == 1 &&
+	ok =
+	    EVP_DecryptInit_ex(d->ctx, NULL, NULL, NULL, nonce) == 1 &&
+	    EVP_CIPHER_CTX_ctrl(
+	        d->ctx, EVP_CTRL_AEAD_SET_TAG, TAG, (void *)(in + len)) == 1 &&
 	    EVP_DecryptUpdate(d->ctx, NULL, &l1, aad, (int)aadlen) == 1 &&
 	    (a == 0 || EVP_DecryptUpdate(d->ctx, out1, &l1, in, (int)a) == 1) &&
 	    (a == len || EVP_DecryptUpdate(d->ctx, r->pbuf, &l2, in + a,
-			     (int)(len - a)) == 1) &&
+	                     (int)(len - a)) == 1) &&
 	    EVP_DecryptFinal_ex(d->ctx, r->pbuf + l2, &l3) == 1;
 	if (!ok)
 		return rec_fail(r, EBADMSG, AL_BAD_RECORD_MAC,
 		    "bad record MAC (decryption failed)");
 	if ((a > 0 && (size_t)l1 != a) || (size_t)(l2 + l3) != len - a)
-		return rec_fail(r, EIO, AL_INTERNAL_ERROR,
-		    "record decryption failed");
+		return rec_fail(
+		    r, EIO, AL_INTERNAL_ERROR, "record decryption failed");
 	d->seq++;
 	stat_add(&r->st.records_in, 1);
 	*n = len;
@@ -711,8 +753,8 @@ inner_type(struct tls_rec *r, const unsigned char *p1, size_t a, size_t *n,
 	while (*n > 0 && byte_at(p1, a, r->pbuf, *n - 1) == 0)
 		(*n)--;
 	if (*n == 0)
-		return rec_fail(r, EPROTO, AL_UNEXPECTED,
-		    "record without content type");
+		return rec_fail(
+		    r, EPROTO, AL_UNEXPECTED, "record without content type");
 	(*n)--;
 	*type = byte_at(p1, a, r->pbuf, *n);
 	return 0;
@@ -727,8 +769,8 @@ ticket_keep(struct tls_rec *r, const unsigned char *p, size_t len)
 		return; /* the cache is an optimisation only */
 	memcpy(t, p, len);
 	if (r->tickets[r->tnext] != NULL)
-		OPENSSL_clear_free(r->tickets[r->tnext],
-		    r->ticketlen[r->tnext]);
+		OPENSSL_clear_free(
+		    r->tickets[r->tnext], r->ticketlen[r->tnext]);
 	r->tickets[r->tnext] = t;
 	r->ticketlen[r->tnext] = len;
 	r->tnext = (r->tnext + 1) % TLS_REC_MAX_TICKETS;
@@ -777,17 +819,16 @@ rd_ticket(struct tls_rec *r, const unsigned char *m, size_t len)
 	ticket_keep(r, m, 4 + len);
 	return 0;
 bad:
-	return rec_fail(r, EPROTO, AL_DECODE_ERROR,
-	    "malformed NewSessionTicket");
+	return rec_fail(
+	    r, EPROTO, AL_DECODE_ERROR, "malformed NewSessionTicket");
 }
 
 static int
-rd_key_update(struct tls_rec *r, const unsigned char *p, size_t len,
-    int last)
+rd_key_update(struct tls_rec *r, const unsigned char *p, size_t len, int last)
 {
 	if (len != 1)
-		return rec_fail(r, EPROTO, AL_DECODE_ERROR,
-		    "malformed KeyUpdate");
+		return rec_fail(
+		    r, EPROTO, AL_DECODE_ERROR, "malformed KeyUpdate");
 	if (p[0] > 1)
 		return rec_fail(r, EPROTO, AL_ILLEGAL_PARAMETER,
 		    "bad KeyUpdate value %u", p[0]);
@@ -796,8 +837,8 @@ rd_key_update(struct tls_rec *r, const unsigned char *p, size_t len,
 		return rec_fail(r, EPROTO, AL_UNEXPECTED,
 		    "KeyUpdate not at the end of a record");
 	if (dir_update(r, &r->rx, 0) == -1)
-		return rec_fail(r, EIO, AL_INTERNAL_ERROR,
-		    "read key update failed");
+		return rec_fail(
+		    r, EIO, AL_INTERNAL_ERROR, "read key update failed");
 	stat_add(&r->st.key_updates_received, 1);
 	if (p[0] == 1) {
 		__atomic_or_fetch(&r->ctl, CTL_KEY_UPDATE, __ATOMIC_SEQ_CST);
@@ -825,8 +866,8 @@ rd_hs_msg(struct tls_rec *r, const unsigned char *m, size_t len, int last)
 		ctl_kick(r);
 		return 0;
 	}
-	return rec_fail(r, EPROTO, AL_UNEXPECTED,
-	    "unexpected handshake message %u", type);
+	return rec_fail(
+	    r, EPROTO, AL_UNEXPECTED, "unexpected handshake message %u", type);
 }
 
 static int
@@ -840,8 +881,7 @@ hs_reserve(struct tls_rec *r, size_t need)
 	while (cap < need)
 		cap *= 2;
 	if ((n = malloc(cap)) == NULL)
-		return rec_fail(r, ENOMEM, AL_INTERNAL_ERROR,
-		    "out of memory");
+		return rec_fail(r, ENOMEM, AL_INTERNAL_ERROR, "out of memory");
 	if (r->hslen > 0)
 		memcpy(n, r->hs, r->hslen);
 	OPENSSL_clear_free(r->hs, r->hscap);
@@ -859,8 +899,8 @@ rd_hs(struct tls_rec *r, const unsigned char *p1, size_t a, size_t n)
 	size_t mlen, off = 0, c1 = n < a ? n : a;
 
 	if (n == 0)
-		return rec_fail(r, EPROTO, AL_UNEXPECTED,
-		    "empty handshake record");
+		return rec_fail(
+		    r, EPROTO, AL_UNEXPECTED, "empty handshake record");
 	if (hs_reserve(r, r->hslen + n) == -1)
 		return -1;
 	memcpy(r->hs + r->hslen, p1, c1);
@@ -910,8 +950,8 @@ rd_app(struct tls_rec *r, size_t a, size_t n, size_t *got)
 {
 	if (n == 0) {
 		if (++r->empty > MAX_EMPTY)
-			return rec_fail(r, EPROTO, AL_UNEXPECTED,
-			    "too many empty records");
+			return rec_fail(
+			    r, EPROTO, AL_UNEXPECTED, "too many empty records");
 		return 1;
 	}
 	r->empty = 0;
@@ -955,8 +995,8 @@ rd_one(struct tls_rec *r, unsigned char *ubuf, size_t room, size_t clen,
 	case TLS_CT_ALERT:
 		return rd_alert(r, ubuf, a, n);
 	}
-	return rec_fail(r, EPROTO, AL_UNEXPECTED,
-	    "unexpected content type %u", type);
+	return rec_fail(
+	    r, EPROTO, AL_UNEXPECTED, "unexpected content type %u", type);
 }
 
 static int
@@ -1013,19 +1053,21 @@ tls_rec_read(struct tls_rec *r, void *buf, size_t len)
 /* ---- object ---- */
 
 static int
-check_state(const struct cp_tls_state *st, const struct rec_suite *s,
-    char *err, size_t errsz)
+check_state(const struct cp_tls_state *st, const struct rec_suite *s, char *err,
+    size_t errsz)
 {
 	size_t hl;
 
 	if (s == NULL) {
-		snprintf(err, errsz, "unsupported cipher suite 0x%04x",
-		    st->cipher);
+		snprintf(
+		    err, errsz, "unsupported cipher suite 0x%04x", st->cipher);
 		return -1;
 	}
 	if (st->version != s->version) {
-		snprintf(err, errsz, "cipher suite 0x%04x is not for TLS "
-		    "version 0x%04x", st->cipher, st->version);
+		snprintf(err, errsz,
+		    "cipher suite 0x%04x is not for TLS "
+		    "version 0x%04x",
+		    st->cipher, st->version);
 		return -1;
 	}
 	if (st->tx.keylen != s->keylen || st->rx.keylen != s->keylen) {
@@ -1068,8 +1110,8 @@ dir_copy(struct rec_dir *d, const struct cp_tls_dir *s)
 }
 
 static int
-rec_setup(struct tls_rec *r, const struct cp_tls_state *st, char *err,
-    size_t errsz)
+rec_setup(
+    struct tls_rec *r, const struct cp_tls_state *st, char *err, size_t errsz)
 {
 	r->rbuf = malloc(RBUFSZ);
 	r->pbuf = malloc(MAXCT12);
@@ -1078,9 +1120,10 @@ rec_setup(struct tls_rec *r, const struct cp_tls_state *st, char *err,
 		snprintf(err, errsz, "out of memory");
 		return -1;
 	}
-	if (r->tls13 && (check_keys(r, &st->tx) == -1 ||
-			    check_keys(r, &st->rx) == -1)) {
-		snprintf(err, errsz, "traffic keys do not match the traffic "
+	if (r->tls13 &&
+	    (check_keys(r, &st->tx) == -1 || check_keys(r, &st->rx) == -1)) {
+		snprintf(err, errsz,
+		    "traffic keys do not match the traffic "
 		    "secrets");
 		return -1;
 	}
@@ -1149,7 +1192,7 @@ tls_rec_free(struct tls_rec *r)
 const char *
 tls_rec_error(const struct tls_rec *r)
 {
-	return is_fatal(r) ? r->err : "";
+	return __atomic_load_n(&r->errset, __ATOMIC_ACQUIRE) ? r->err : "";
 }
 
 void
@@ -1163,8 +1206,7 @@ tls_rec_stats(const struct tls_rec *r, struct tls_rec_stats *s)
 	    __atomic_load_n(&r->st.key_updates_sent, __ATOMIC_RELAXED);
 	s->key_updates_received =
 	    __atomic_load_n(&r->st.key_updates_received, __ATOMIC_RELAXED);
-	s->tickets =
-	    __atomic_load_n(&r->st.tickets, __ATOMIC_RELAXED);
+	s->tickets = __atomic_load_n(&r->st.tickets, __ATOMIC_RELAXED);
 }
 
 ssize_t
@@ -1196,8 +1238,8 @@ tls_rec_expand_label(const char *md, const unsigned char *secret,
     size_t secretlen, const char *label, const unsigned char *ctx,
     size_t ctxlen, unsigned char *out, size_t outlen)
 {
-	return rec_expand_label_ctx(md, secret, secretlen, label, ctx, ctxlen,
-	    out, outlen);
+	return rec_expand_label_ctx(
+	    md, secret, secretlen, label, ctx, ctxlen, out, outlen);
 }
 
 void

@@ -21,12 +21,12 @@
 
 /* The AEAD suites cpconnect hands off; nothing else is negotiated. */
 struct rec_suite {
-	uint16_t id;	  /* IANA number */
+	uint16_t id;      /* IANA number */
 	uint16_t version; /* REC_V12 or REC_V13 */
-	int chacha;	  /* ChaCha20-Poly1305 (else AES-GCM) */
+	int chacha;       /* ChaCha20-Poly1305 (else AES-GCM) */
 	size_t keylen;
 	size_t fixed_ivlen; /* TLS 1.2 key block IV length; 12 for 1.3 */
-	const char *md;	    /* PRF / HKDF hash */
+	const char *md;     /* PRF / HKDF hash */
 	const EVP_CIPHER *(*aead)(void);
 };
 
@@ -34,15 +34,15 @@ static inline const struct rec_suite *
 rec_suite_find(uint16_t id)
 {
 	static const struct rec_suite suites[] = {
-		{0x1301, REC_V13, 0, 16, 12, "SHA256", EVP_aes_128_gcm},
-		{0x1302, REC_V13, 0, 32, 12, "SHA384", EVP_aes_256_gcm},
-		{0x1303, REC_V13, 1, 32, 12, "SHA256", EVP_chacha20_poly1305},
-		{0xC02B, REC_V12, 0, 16, 4, "SHA256", EVP_aes_128_gcm},
-		{0xC02F, REC_V12, 0, 16, 4, "SHA256", EVP_aes_128_gcm},
-		{0xC02C, REC_V12, 0, 32, 4, "SHA384", EVP_aes_256_gcm},
-		{0xC030, REC_V12, 0, 32, 4, "SHA384", EVP_aes_256_gcm},
-		{0xCCA9, REC_V12, 1, 32, 12, "SHA256", EVP_chacha20_poly1305},
-		{0xCCA8, REC_V12, 1, 32, 12, "SHA256", EVP_chacha20_poly1305},
+	    {0x1301, REC_V13, 0, 16, 12, "SHA256", EVP_aes_128_gcm},
+	    {0x1302, REC_V13, 0, 32, 12, "SHA384", EVP_aes_256_gcm},
+	    {0x1303, REC_V13, 1, 32, 12, "SHA256", EVP_chacha20_poly1305},
+	    {0xC02B, REC_V12, 0, 16, 4, "SHA256", EVP_aes_128_gcm},
+	    {0xC02F, REC_V12, 0, 16, 4, "SHA256", EVP_aes_128_gcm},
+	    {0xC02C, REC_V12, 0, 32, 4, "SHA384", EVP_aes_256_gcm},
+	    {0xC030, REC_V12, 0, 32, 4, "SHA384", EVP_aes_256_gcm},
+	    {0xCCA9, REC_V12, 1, 32, 12, "SHA256", EVP_chacha20_poly1305},
+	    {0xCCA8, REC_V12, 1, 32, 12, "SHA256", EVP_chacha20_poly1305},
 	};
 	size_t i;
 
@@ -57,8 +57,8 @@ rec_suite_find(uint16_t id)
  * 0 or -1 (bad lengths, OpenSSL failure).
  */
 static inline int
-rec_expand_label_ctx(const char *md, const unsigned char *secret,
-    size_t slen, const char *label, const unsigned char *ctx, size_t ctxlen,
+rec_expand_label_ctx(const char *md, const unsigned char *secret, size_t slen,
+    const char *label, const unsigned char *ctx, size_t ctxlen,
     unsigned char *out, size_t outlen)
 {
 	static const char prefix[] = "tls13 ";
@@ -82,13 +82,13 @@ rec_expand_label_ctx(const char *md, const unsigned char *secret,
 		memcpy(info + 4 + plen + llen, ctx, ctxlen);
 	ilen = 4 + plen + llen + ctxlen;
 
-	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST,
-	    (char *)md, 0);
+	params[0] = OSSL_PARAM_construct_utf8_string(
+	    OSSL_KDF_PARAM_DIGEST, (char *)md, 0);
 	params[1] = OSSL_PARAM_construct_int(OSSL_KDF_PARAM_MODE, &mode);
-	params[2] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY,
-	    (void *)secret, slen);
-	params[3] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO,
-	    info, ilen);
+	params[2] = OSSL_PARAM_construct_octet_string(
+	    OSSL_KDF_PARAM_KEY, (void *)secret, slen);
+	params[3] =
+	    OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, info, ilen);
 	params[4] = OSSL_PARAM_construct_end();
 	if ((kdf = EVP_KDF_fetch(NULL, "HKDF", NULL)) != NULL &&
 	    (kctx = EVP_KDF_CTX_new(kdf)) != NULL &&
@@ -104,8 +104,8 @@ static inline int
 rec_expand_label(const char *md, const unsigned char *secret, size_t slen,
     const char *label, unsigned char *out, size_t outlen)
 {
-	return rec_expand_label_ctx(md, secret, slen, label, NULL, 0, out,
-	    outlen);
+	return rec_expand_label_ctx(
+	    md, secret, slen, label, NULL, 0, out, outlen);
 }
 
 #endif

@@ -40,16 +40,14 @@ struct cfg {
 };
 
 static const struct cfg cfgs[] = {
-	{"1.3 AES-128-GCM", TLS1_3_VERSION, "TLS_AES_128_GCM_SHA256", 0x1301},
-	{"1.3 AES-256-GCM", TLS1_3_VERSION, "TLS_AES_256_GCM_SHA384", 0x1302},
-	{"1.3 ChaCha20", TLS1_3_VERSION, "TLS_CHACHA20_POLY1305_SHA256",
-	    0x1303},
-	{"1.2 AES-128-GCM", TLS1_2_VERSION, "ECDHE-ECDSA-AES128-GCM-SHA256",
-	    0xC02B},
-	{"1.2 AES-256-GCM", TLS1_2_VERSION, "ECDHE-ECDSA-AES256-GCM-SHA384",
-	    0xC02C},
-	{"1.2 ChaCha20", TLS1_2_VERSION, "ECDHE-ECDSA-CHACHA20-POLY1305",
-	    0xCCA9},
+    {"1.3 AES-128-GCM", TLS1_3_VERSION, "TLS_AES_128_GCM_SHA256", 0x1301},
+    {"1.3 AES-256-GCM", TLS1_3_VERSION, "TLS_AES_256_GCM_SHA384", 0x1302},
+    {"1.3 ChaCha20", TLS1_3_VERSION, "TLS_CHACHA20_POLY1305_SHA256", 0x1303},
+    {"1.2 AES-128-GCM", TLS1_2_VERSION, "ECDHE-ECDSA-AES128-GCM-SHA256",
+        0xC02B},
+    {"1.2 AES-256-GCM", TLS1_2_VERSION, "ECDHE-ECDSA-AES256-GCM-SHA384",
+        0xC02C},
+    {"1.2 ChaCha20", TLS1_2_VERSION, "ECDHE-ECDSA-CHACHA20-POLY1305", 0xCCA9},
 };
 #define NCFGS (sizeof(cfgs) / sizeof(cfgs[0]))
 
@@ -77,18 +75,18 @@ static X509 *cert;
 
 /* ---- helpers ---- */
 
-#define SCHECK(c, cond)                                                    \
-	do {                                                               \
-		if (!(cond))                                               \
-			sfail(c, __LINE__, #cond);                         \
+#define SCHECK(c, cond)                                                        \
+	do {                                                                   \
+		if (!(cond))                                                   \
+			sfail(c, __LINE__, #cond);                             \
 	} while (0)
 
 static void
 sfail(struct conn *c, int line, const char *what)
 {
 	if (c->sfail++ == 0)
-		snprintf(c->swhy, sizeof(c->swhy), "server line %d: %s", line,
-		    what);
+		snprintf(
+		    c->swhy, sizeof(c->swhy), "server line %d: %s", line, what);
 }
 
 static void
@@ -171,7 +169,7 @@ make_cert(void)
 	    X509_gmtime_adj(X509_getm_notAfter(cert), 86400) == NULL ||
 	    !X509_set_pubkey(cert, pkey) ||
 	    !X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
-		(const unsigned char *)"localhost", -1, -1, 0) ||
+	        (const unsigned char *)"localhost", -1, -1, 0) ||
 	    !X509_set_issuer_name(cert, name) ||
 	    X509_sign(cert, pkey, EVP_sha256()) == 0)
 		return -1;
@@ -299,8 +297,7 @@ client_handshake(struct conn *c, int port, int keylog, SSL **sslp)
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
 	if (ctx_limit(ctx, c->cfg) == 0 &&
 	    (!keylog || tls_export_ctx_init(ctx) == 0) &&
-	    (c->cfd = connect_lo(port)) != -1 &&
-	    (ssl = SSL_new(ctx)) != NULL &&
+	    (c->cfd = connect_lo(port)) != -1 && (ssl = SSL_new(ctx)) != NULL &&
 	    (!keylog || tls_export_attach(ssl) == 0) &&
 	    SSL_set_fd(ssl, c->cfd) == 1 && SSL_connect(ssl) == 1)
 		rv = 0;
@@ -498,9 +495,9 @@ test_bulk(void)
 
 /* ---- record sizes ---- */
 
-static const size_t fixed_sizes[] = {1, 2, 3, 15, 16, 17, 31, 32, 33, 255,
-    256, 257, 1000, 1023, 1024, 1025, 4095, 4096, 4097, 8191, 8192, 8193,
-    12345, 16127, 16383, 16384};
+static const size_t fixed_sizes[] = {1, 2, 3, 15, 16, 17, 31, 32, 33, 255, 256,
+    257, 1000, 1023, 1024, 1025, 4095, 4096, 4097, 8191, 8192, 8193, 12345,
+    16127, 16383, 16384};
 #define NFIXED (sizeof(fixed_sizes) / sizeof(fixed_sizes[0]))
 #define NSAMPLES 24
 
@@ -534,8 +531,7 @@ srv_sizes(struct conn *c)
 		SCHECK(c, memcmp(buf, want, sizes[i]) == 0);
 		pattern(buf, sizes[i], i, 9);
 		/* One SSL_write of <= 16384 bytes is one record. */
-		SCHECK(c, SSL_write(c->s, buf, (int)sizes[i]) ==
-			(int)sizes[i]);
+		SCHECK(c, SSL_write(c->s, buf, (int)sizes[i]) == (int)sizes[i]);
 	}
 }
 
@@ -557,7 +553,7 @@ test_sizes(void)
 		for (i = 0, ok = 1; i < NFIXED + NSAMPLES && ok; i++) {
 			pattern(buf, sizes[i], i, 5);
 			ok = tls_rec_write(c.rec, buf, sizes[i]) ==
-			    (ssize_t)sizes[i];
+			     (ssize_t)sizes[i];
 			ok = ok && c_read_exact(c.rec, buf, sizes[i]) == 0;
 			pattern(want, sizes[i], i, 9);
 			ok = ok && memcmp(buf, want, sizes[i]) == 0;
@@ -578,13 +574,13 @@ srv_key_update(struct conn *c)
 
 	SCHECK(c, SSL_key_update(c->s, SSL_KEY_UPDATE_NOT_REQUESTED) == 1);
 	SCHECK(c, SSL_write(c->s, "ku1", 3) == 3);
-	SCHECK(c, s_read_exact(c->s, buf, 4) == 0 &&
-		memcmp(buf, "ack1", 4) == 0);
+	SCHECK(
+	    c, s_read_exact(c->s, buf, 4) == 0 && memcmp(buf, "ack1", 4) == 0);
 	SCHECK(c, SSL_key_update(c->s, SSL_KEY_UPDATE_REQUESTED) == 1);
 	SCHECK(c, SSL_write(c->s, "ku2", 3) == 3);
 	/* Readable only if the client switched keys with its answer. */
-	SCHECK(c, s_read_exact(c->s, buf, 4) == 0 &&
-		memcmp(buf, "ack2", 4) == 0);
+	SCHECK(
+	    c, s_read_exact(c->s, buf, 4) == 0 && memcmp(buf, "ack2", 4) == 0);
 	SCHECK(c, s_read_exact(c->s, buf, sizeof(buf)) == 0);
 	pattern(want, sizeof(want), 0, 11);
 	SCHECK(c, memcmp(buf, want, sizeof(want)) == 0);
@@ -621,40 +617,40 @@ test_key_update(void)
 
 	for (k = 0; k < NCFGS; k++) {
 		if (hand_off(&c, &cfgs[k],
-			is13(&(struct conn){.cfg = &cfgs[k]}) ? srv_key_update
-							      : srv_hello_request) == -1) {
+		        cfgs[k].version == TLS1_3_VERSION
+		            ? srv_key_update
+		            : srv_hello_request) == -1) {
 			finish(&c);
 			continue;
 		}
 		if (!is13(&c)) {
 			CU_ASSERT(c_read_exact(c.rec, buf, 5) == 0 &&
-			    memcmp(buf, "after", 5) == 0);
+			          memcmp(buf, "after", 5) == 0);
 			CU_ASSERT(tls_rec_read(c.rec, buf, 5) == -1 &&
-			    errno == ECONNRESET);
+			          errno == ECONNRESET);
 			CU_ASSERT_STRING_EQUAL(tls_rec_error(c.rec),
 			    "received fatal alert: handshake_failure");
 			finish(&c);
 			continue;
 		}
 		CU_ASSERT(c_read_exact(c.rec, buf, 3) == 0 &&
-		    memcmp(buf, "ku1", 3) == 0);
+		          memcmp(buf, "ku1", 3) == 0);
 		tls_rec_stats(c.rec, &st);
 		CU_ASSERT(st.key_updates_received == 1);
 		CU_ASSERT(st.key_updates_sent == 0);
 		CU_ASSERT(tls_rec_write(c.rec, "ack1", 4) == 4);
 		CU_ASSERT(c_read_exact(c.rec, buf, 3) == 0 &&
-		    memcmp(buf, "ku2", 3) == 0);
+		          memcmp(buf, "ku2", 3) == 0);
 		tls_rec_stats(c.rec, &st);
 		CU_ASSERT(st.key_updates_received == 2);
 		CU_ASSERT(st.key_updates_sent == 1);
 		CU_ASSERT(tls_rec_write(c.rec, "ack2", 4) == 4);
 		pattern(buf, sizeof(buf), 0, 11);
-		CU_ASSERT(tls_rec_write(c.rec, buf, sizeof(buf)) ==
-		    sizeof(buf));
+		CU_ASSERT(
+		    tls_rec_write(c.rec, buf, sizeof(buf)) == sizeof(buf));
 		CU_ASSERT(c_read_exact(c.rec, buf, sizeof(buf)) == 0);
 		pattern(want, sizeof(want), 0, 12);
 		CU_ASSERT(memcmp(buf, want, sizeof(want)) == 0);
-		/* Our own update, the server reads on. */
 		finish(&c);
 	}
 }
@@ -686,16 +682,16 @@ test_tickets(void)
 			continue;
 		}
 		CU_ASSERT(c_read_exact(c.rec, buf, 13) == 0 &&
-		    memcmp(buf, "after tickets", 13) == 0);
+		          memcmp(buf, "after tickets", 13) == 0);
 		tls_rec_stats(c.rec, &st);
 		/* Two at the end of the handshake (OpenSSL's default). */
 		CU_ASSERT(st.tickets == 5);
 		n = tls_rec_ticket(c.rec, 0, buf, sizeof(buf));
 		CU_ASSERT(n > 4 && buf[0] == 4);
 		CU_ASSERT(tls_rec_ticket(c.rec, TLS_REC_MAX_TICKETS - 1, buf,
-			      sizeof(buf)) > 0);
+		              sizeof(buf)) > 0);
 		CU_ASSERT(tls_rec_ticket(c.rec, TLS_REC_MAX_TICKETS, buf,
-			      sizeof(buf)) == -1);
+		              sizeof(buf)) == -1);
 		finish(&c);
 	}
 }
@@ -710,8 +706,8 @@ srv_close(struct conn *c)
 
 	SCHECK(c, SSL_shutdown(c->s) == 0); /* sent, not yet received */
 	/* Half-closed: the client may still send. */
-	SCHECK(c, s_read_exact(c->s, buf, 3) == 0 &&
-		memcmp(buf, "bye", 3) == 0);
+	SCHECK(
+	    c, s_read_exact(c->s, buf, 3) == 0 && memcmp(buf, "bye", 3) == 0);
 	n = SSL_read(c->s, buf, sizeof(buf));
 	SCHECK(c, n <= 0 && SSL_get_error(c->s, n) == SSL_ERROR_ZERO_RETURN);
 }
@@ -826,8 +822,8 @@ test_alerts(void)
 		}
 		CU_ASSERT(tls_rec_read(c.rec, buf, sizeof(buf)) == -1);
 		CU_ASSERT(errno == EBADMSG);
-		CU_ASSERT(strstr(tls_rec_error(c.rec), "bad record MAC") !=
-		    NULL);
+		CU_ASSERT(
+		    strstr(tls_rec_error(c.rec), "bad record MAC") != NULL);
 		finish(&c);
 	}
 }
@@ -841,8 +837,8 @@ srv_early_write(struct conn *c)
 }
 
 static void
-refused(const struct cfg *cfg, server_fn srv, int keylog, int peek,
-    const char *why)
+refused(
+    const struct cfg *cfg, server_fn srv, int keylog, int peek, const char *why)
 {
 	struct cp_tls_state st;
 	char err[256] = "", b;
@@ -859,8 +855,8 @@ refused(const struct cfg *cfg, server_fn srv, int keylog, int peek,
 	CU_ASSERT(tls_export(ssl, &st, err, sizeof(err)) == -1);
 	CU_ASSERT(is_zero(&st, sizeof(st)));
 	if (strstr(err, why) == NULL) {
-		fprintf(stderr, "%s: \"%s\" lacks \"%s\"\n", cfg->name, err,
-		    why);
+		fprintf(
+		    stderr, "%s: \"%s\" lacks \"%s\"\n", cfg->name, err, why);
 		CU_FAIL("wrong refusal");
 	}
 	SSL_free(ssl);
@@ -905,6 +901,9 @@ srv_echo_rekey(struct conn *c)
 		done += (size_t)n;
 	}
 	SCHECK(c, done == DUPLEX);
+	/* Drain our KeyUpdate answers up to the client's close_notify. */
+	n = SSL_read(c->s, buf, sizeof(buf));
+	SCHECK(c, n <= 0 && SSL_get_error(c->s, n) == SSL_ERROR_ZERO_RETURN);
 }
 
 struct writer {
@@ -952,7 +951,8 @@ test_two_threads(void)
 			continue;
 		}
 		w.rec = c.rec;
-		CU_ASSERT_FATAL(pthread_create(&wt, NULL, writer_main, &w) == 0);
+		CU_ASSERT_FATAL(
+		    pthread_create(&wt, NULL, writer_main, &w) == 0);
 		for (off = 0, ok = 1; off < DUPLEX && ok; off += (size_t)got) {
 			if ((got = tls_rec_read(c.rec, buf, 50000)) <= 0)
 				break;
@@ -962,11 +962,18 @@ test_two_threads(void)
 		pthread_join(wt, NULL);
 		CU_ASSERT(w.ok);
 		CU_ASSERT(ok && off == DUPLEX);
+		CU_ASSERT(tls_rec_close_notify(c.rec) == 0);
 		if (off != DUPLEX)
 			fprintf(stderr, "%s: %s\n", cfgs[k].name,
 			    tls_rec_error(c.rec));
+		tls_rec_stats(c.rec, &st);
 		finish(&c);
-		tls_rec_stats(c.rec = NULL, &st), (void)0;
+		/* Every server update seen; each request answered, possibly
+		 * several by one of ours. */
+		CU_ASSERT(c.count > 0);
+		CU_ASSERT(st.key_updates_received == (uint64_t)c.count);
+		CU_ASSERT(st.key_updates_sent >= 1);
+		CU_ASSERT(st.key_updates_sent <= st.key_updates_received);
 	}
 	free(buf);
 	free(want);

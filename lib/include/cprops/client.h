@@ -104,6 +104,10 @@ void cp_client_destroy(cp_client *client);
 int cp_client_read(cp_client *client, char *buf, int len);
 int cp_client_write(cp_client *client, const char *buf, int len);
 
+/* End our direction only: TCP shutdown(SHUT_WR); TLS sends close_notify
+ * first.  Reading stays possible.  0 or -1 with errno. */
+int cp_client_close_write(cp_client *client);
+
 /* TLS results.  The certificate is borrowed: valid until close. */
 X509 *cp_client_get_server_certificate(cp_client *client);
 /* Non-zero when the server certificate matches the host name (or address)
