@@ -11,6 +11,7 @@
 #include <arpa/inet.h>
 
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -218,15 +219,39 @@ dial_win(struct dial *d, struct attempt *at)
 /* A loopback connect can meet itself (simultaneous open on its own
  * ephemeral port) when nothing listens: that is a refusal. */
 static int
-self_connected(int fd)
+self_connected(int fd, const struct sockaddr *dst)
 {
-	struct sockaddr_storage a, b;
-	socklen_t la = sizeof(a), lb = sizeof(b);
+	struct sockaddr_storage a;
+	socklen_t la = sizeof(a);
 
 	if (getsockname(fd, (struct sockaddr *)&a, &la) == -1 ||
-	    getpeername(fd, (struct sockaddr *)&b, &lb) == -1)
+	    a.ss_family != dst->sa_family)
 		return 0;
-	return la == lb && memcmp(&a, &b, la) == 0;
+	if (dst->sa_family == AF_INET) {
+		const struct sockaddr_in *x = (const void *)&a, *y = (const void *)dst;
+
+		return x->sin_port == y->sin_port &&
+		    x->sin_addr.s_addr == y->sin_addr.s_addr;
+	} else {
+		const struct sockaddr_in6 *x = (const void *)&a, *y = (const void *)dst;
+
+		return x->sin6_port == y->sin6_port &&
+		    memcmp(&x->sin6_addr, &y->sin6_addr, 16) == 0;
+	}
+}
+
+/* SO_ERROR of a finished connect, ECONNREFUSED for a self-connect. */
+static int
+connect_result(int fd, const struct sockaddr *dst)
+{
+	int err = 0;
+	socklen_t len = sizeof(err);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1)
+		err = errno;
+	if (err == 0 && self_connected(fd, dst))
+		err = ECONNREFUSED;
+	return err;
 }
 
 static void
@@ -243,15 +268,12 @@ static void
 attempt_ready(struct ev_io *io, uint32_t revents)
 {
 	struct attempt *at = io->arg;
-	int err = 0;
-	socklen_t len = sizeof(err);
+	int err;
 
-	if (getsockopt(at->fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1)
-		err = errno;
+	err = connect_result(at->fd,
+	    (const struct sockaddr *)&at->d->al.a[at->idx]);
 	if (err == 0 && !(revents & EPOLLOUT))
 		err = ECONNRESET;
-	if (err == 0 && self_connected(at->fd))
-		err = ECONNREFUSED;
 	if (err != 0)
 		attempt_failed(at->d, at, err);
 	else
@@ -287,6 +309,17 @@ attempt_open(struct dial *d, size_t i)
 		return 1;
 	if (errno != EINPROGRESS && errno != EINTR) {
 		note_error(d, i, errno);
+		attempt_close(d, at);
+		return -1;
+	}
+	/* On loopback and fast links the handshake is often over already:
+	 * one poll() instead of registering, waiting and unregistering. */
+	if (poll(&(struct pollfd){.fd = fd, .events = POLLOUT}, 1, 0) == 1) {
+		int err = connect_result(fd, sa);
+
+		if (err == 0)
+			return 1;
+		note_error(d, i, err);
 		attempt_close(d, at);
 		return -1;
 	}

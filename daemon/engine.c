@@ -98,10 +98,34 @@ struct engine {
 	struct uidcount *uids;
 	struct engine_stats st;
 	int stopping;
+	uint32_t pid; /* for the imsg header, informational */
 	struct ev_timer stats_timer;
 };
 
 static volatile sig_atomic_t got_term;
+
+/*
+ * Test hook (CPCONNECTD_TEST_HOOKS in the environment): prove the sandbox
+ * from inside a real engine by trying what it must not do.  Harmless by
+ * construction: with the sandbox up both attempts fail; without it the
+ * engine is replaced by /bin/true, exits, and the test sees that.
+ */
+static void
+sandbox_probe(void)
+{
+	char *const argv[] = {"true", NULL};
+	int fd;
+
+	if ((fd = open("/etc/passwd", O_RDONLY | O_CLOEXEC)) == -1)
+		log_info("test hook: open /etc/passwd refused: %s",
+		    strerror(errno));
+	else {
+		log_warnx("test hook: open /etc/passwd succeeded");
+		close(fd);
+	}
+	execv("/bin/true", argv);
+	log_info("test hook: exec /bin/true refused: %s", strerror(errno));
+}
 
 static void session_close(struct session *);
 static void session_flush(struct session *);
@@ -159,8 +183,7 @@ send_msg(struct session *s, uint32_t type, uint32_t id, int fd,
 		errno = b->failed;
 		return -1;
 	}
-	r = imsg_compose(&s->ib, type, id, (uint32_t)getpid(), fd, b->buf,
-	    b->len);
+	r = imsg_compose(&s->ib, type, id, s->e->pid, fd, b->buf, b->len);
 	return r;
 }
 
@@ -405,6 +428,17 @@ req_resolve(struct request *r)
 }
 
 /* Stage: reply for a plain TCP connection. */
+/* Hand-off descriptors are blocking, as a program's own connect()ed
+ * socket would be; the file status flags travel with the descriptor. */
+static void
+fd_blocking(int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+
+	if (fl != -1 && (fl & O_NONBLOCK))
+		fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+}
+
 static void
 req_reply_tcp(struct request *r)
 {
@@ -414,6 +448,7 @@ req_reply_tcp(struct request *r)
 	memset(&res, 0, sizeof(res));
 	res.status = CP_STATUS_OK;
 	r->fd = -1; /* the descriptor now travels with the reply */
+	fd_blocking(fd);
 	req_finish(r, &res, fd);
 }
 
@@ -522,6 +557,7 @@ req_reply_tls(struct request *r)
 	ev_io_stop(r->s->e->ev, &r->io);
 	fd = r->fd;
 	r->fd = -1;
+	fd_blocking(fd);
 	req_finish(r, &res, fd);
 }
 
@@ -561,6 +597,34 @@ req_tls_start(struct request *r)
 		req_fail(r, CP_E_INTERNAL, errno, "epoll: %s", strerror(errno));
 }
 
+static int
+pin_cb(void *arg, const uint8_t *spki)
+{
+	return policy_pin_match(arg, spki) == 1;
+}
+
+/* Policy on the finished handshake: minimum version and SPKI pins.  The
+ * connection is closed without a byte of application data. */
+static int
+tls_policy_after(struct request *r)
+{
+	const struct dest_tls *dt = req_tls_policy(r);
+
+	if (tls_conn_version(r->tls) < dt->min_version) {
+		req_fail(r, CP_E_DENIED, EACCES, "policy: TLS version below "
+		    "the minimum for %s", r->c.host);
+		return 0;
+	}
+	if (dt->npins > 0 &&
+	    !tls_conn_spki_each(r->tls, pin_cb, (void *)dt)) {
+		req_fail(r, CP_E_VERIFY, EPROTO, "certificate verify failed: "
+		    "no certificate of the chain matches a pinned key for %s",
+		    r->c.host);
+		return 0;
+	}
+	return 1;
+}
+
 static void
 req_tls_step(struct request *r)
 {
@@ -580,7 +644,8 @@ req_tls_step(struct request *r)
 		return;
 	}
 	if (rv == 1) {
-		req_reply_tls(r);
+		if (tls_policy_after(r))
+			req_reply_tls(r);
 		return;
 	}
 	if (tls_conn_failed_verify(r->tls))
@@ -1101,6 +1166,7 @@ engine_run(const struct engine_env *env)
 
 	memset(&e, 0, sizeof(e));
 	e.env = env;
+	e.pid = (uint32_t)getpid();
 	e.conf = env->conf;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_term;
@@ -1110,6 +1176,8 @@ engine_run(const struct engine_env *env)
 	sigaction(SIGPIPE, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
 
+	if (env->test_hooks)
+		sandbox_probe();
 	if ((e.ev = ev_new()) == NULL)
 		fatal("event loop");
 	if ((e.res = resolver_new(e.ev, env->resolvers, err, sizeof(err))) ==

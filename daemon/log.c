@@ -15,6 +15,7 @@
 static int log_fg = 1;
 static int log_verb;
 static char log_name[32] = "cpconnectd";
+static pid_t log_pid; /* getpid() is a system call each time */
 
 void
 log_init(int foreground, int verbose, const char *procname)
@@ -31,6 +32,7 @@ log_procname(const char *procname)
 {
 	if (procname != NULL)
 		snprintf(log_name, sizeof(log_name), "%s", procname);
+	log_pid = 0;
 }
 
 int
@@ -42,14 +44,22 @@ log_verbose(void)
 static void
 vlog(int pri, const char *fmt, va_list ap, const char *suffix)
 {
-	char msg[1024];
+	char msg[1024], line[1200];
+	int n;
 
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	if (log_fg) {
+		if (log_pid == 0)
+			log_pid = getpid();
 		/* One write per line so engines' lines do not interleave. */
-		dprintf(STDERR_FILENO, "%s[%d]: %s%s%s\n", log_name,
-		    (int)getpid(), msg, suffix ? ": " : "",
-		    suffix ? suffix : "");
+		n = snprintf(line, sizeof(line), "%s[%d]: %s%s%s\n", log_name,
+		    (int)log_pid, msg, suffix ? ": " : "", suffix ? suffix : "");
+		if (n > (int)sizeof(line) - 1) {
+			n = (int)sizeof(line) - 1;
+			line[n - 1] = '\n';
+		}
+		if (write(STDERR_FILENO, line, (size_t)n) == -1)
+			(void)0; /* nowhere left to report it */
 	} else
 		syslog(pri, "%s: %s%s%s", log_name, msg, suffix ? ": " : "",
 		    suffix ? suffix : "");

@@ -654,3 +654,29 @@ tls_conn_free(struct tls_conn *c)
 	}
 	free(c);
 }
+
+int
+tls_conn_spki_each(struct tls_conn *c, int (*fn)(void *, const uint8_t *),
+    void *arg)
+{
+	STACK_OF(X509) *chain = SSL_get0_verified_chain(c->ssl);
+	unsigned char *der = NULL, md[32];
+	int i, len;
+
+	/* Only a verified chain counts: a pin on an unverified certificate
+	 * would trust whatever the peer claims. */
+	if (chain == NULL || SSL_get_verify_result(c->ssl) != X509_V_OK)
+		return 0;
+	for (i = 0; i < sk_X509_num(chain); i++) {
+		X509_PUBKEY *pk = X509_get_X509_PUBKEY(sk_X509_value(chain, i));
+
+		der = NULL;
+		if ((len = i2d_X509_PUBKEY(pk, &der)) <= 0)
+			continue;
+		SHA256(der, (size_t)len, md);
+		OPENSSL_free(der);
+		if (fn(arg, md))
+			return 1;
+	}
+	return 0;
+}

@@ -7,6 +7,7 @@
 #define CP_TLS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
@@ -91,6 +92,12 @@ void tls_chain_free(unsigned char **der, size_t *lens, int n);
  * byte past the handshake.  0 or -1 with err set. */
 int tls_conn_export(
     struct tls_conn *, struct cp_tls_state *, char *err, size_t errsz);
+
+/* Call fn with the SHA-256 of each SubjectPublicKeyInfo of the verified
+ * chain, leaf first, until it returns non-zero; returns 1 then, 0 if no
+ * certificate matched or the chain did not verify. */
+int tls_conn_spki_each(struct tls_conn *, int (*fn)(void *, const uint8_t *),
+    void *arg);
 
 /* Free without sending anything (no close_notify); fd is not closed. */
 void tls_conn_free(struct tls_conn *);

@@ -409,10 +409,10 @@ adopt(cp_client *c, struct cpd_reply *rep)
 
 	if (c->use_ssl && !rep->have_state)
 		return seterr(c, EPROTO, "daemon sent no TLS state");
-	/* The daemon's non-blocking mode is shared with this descriptor:
-	 * cp_client_read/write are blocking calls. */
+	/* cp_client_read/write are blocking calls; the daemon sends the
+	 * descriptor in blocking mode, make sure. */
 	if ((fl = fcntl(fd, F_GETFL)) == -1 ||
-	    fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) == -1)
+	    ((fl & O_NONBLOCK) && fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) == -1))
 		return seterr(c, errno, "fcntl: %s", strerror(errno));
 	set_io_timeouts(c, fd);
 	if (c->use_ssl) {

@@ -118,10 +118,11 @@ static struct dconn *
 pool_get(const char *path)
 {
 	struct dconn *dc, **dp;
+	pid_t me = getpid();
 
 	pthread_mutex_lock(&pool_mtx);
 	for (dp = &pool; (dc = *dp) != NULL;) {
-		if (dc->pid != getpid()) {
+		if (dc->pid != me) {
 			/* Inherited across fork: the parent's session. */
 			*dp = dc->next;
 			npool--;
@@ -173,7 +174,7 @@ compose(struct dconn *dc, uint32_t type, uint32_t id, struct abuf *b)
 		errno = b->failed;
 		return -1;
 	}
-	rv = imsg_compose(&dc->ib, type, id, (uint32_t)getpid(), -1, b->buf,
+	rv = imsg_compose(&dc->ib, type, id, (uint32_t)dc->pid, -1, b->buf,
 	    b->len);
 	abuf_free(b);
 	return rv;
@@ -442,9 +443,12 @@ cpd_wait(struct cpd_req *q, struct cpd_reply *out, int timeout_ms, char *err,
 	int rv, left = timeout_ms;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	while ((rv = cpd_step(q, out, err, errsz)) == 0) {
+	/* The request was just sent: wait before the first read. */
+	for (rv = 0;; rv = cpd_step(q, out, err, errsz)) {
 		struct pollfd p = {.fd = cpd_fd(q), .events = POLLIN};
 
+		if (rv != 0)
+			break;
 		if (imsg_pending(&q->dc->ib))
 			p.events |= POLLOUT;
 		if (timeout_ms >= 0) {

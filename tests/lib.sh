@@ -36,3 +36,89 @@ wait_for() {
 	done
 	return 1
 }
+
+# ---- helpers for the daemon, PKI and server scripts ----
+# t_port: a candidate loopback port in 20000..59999 in T_PORT.
+t_port() {
+	T_PORT=$((20000 + $(od -An -N2 -tu2 /dev/urandom | tr -d ' ') % 40000))
+}
+# t_daemon CONF_TEXT [ARGS...]: start $B/cpconnectd -d on $T_TMP/d.sock with
+# CONF_TEXT as its configuration; waits for the socket, exports
+# CPCONNECT_SOCKET.  Log in $T_TMP/d.log.  Returns 1 when it did not start.
+t_daemon() {
+	printf '%s' "$1" >"$T_TMP/d.conf"
+	shift
+	T_SOCK=$T_TMP/d.sock
+	bg "$B/cpconnectd" -d -f "$T_TMP/d.conf" -s "$T_SOCK" "$@" \
+	    >"$T_TMP/d.log" 2>&1
+	T_DPID=$!
+	CPCONNECT_SOCKET=$T_SOCK
+	export CPCONNECT_SOCKET
+	wait_for test -S "$T_SOCK"
+}
+# t_pki: the test PKI in $T_TMP/pki (T_PKI).
+t_pki() {
+	T_PKI=$T_TMP/pki
+	sh tests/pki/mkpki.sh "$T_PKI" >"$T_TMP/pki.log" 2>&1
+}
+# t_server LOG CMD...: start CMD (whose arguments may contain @PORT@) on
+# free ports until one stays up and prints "ACCEPT" into LOG (at most 10
+# tries); the port in T_PORT, the pid in T_SPID.  Returns 1 on failure.
+t_server() {
+	_log=$1
+	shift
+	_try=0
+	while [ $_try -lt 10 ]; do
+		_try=$((_try + 1))
+		t_port
+		: >"$_log"
+		_args=
+		for _a in "$@"; do
+			_args="$_args '$(printf '%s' "$_a" |
+			    sed -e "s/@PORT@/$T_PORT/g" -e "s/'/'\\\\''/g")'"
+		done
+		eval "bg $_args" >"$_log" 2>&1 </dev/null
+		T_SPID=$!
+		_i=0
+		while [ $_i -lt 100 ]; do
+			grep -q ACCEPT "$_log" 2>/dev/null && return 0
+			kill -0 "$T_SPID" 2>/dev/null || break
+			sleep 0.05
+			_i=$((_i + 1))
+		done
+		kill "$T_SPID" 2>/dev/null
+	done
+	return 1
+}
+# t_tls_server LOG CERTNAME ARGS...: openssl s_server on 127.0.0.1 with
+# $T_PKI/CERTNAME.pem, its key and the intermediate; ARGS such as -www or
+# -rev.
+t_tls_server() {
+	_l=$1
+	_c=$2
+	shift 2
+	t_server "$_l" openssl s_server -accept 127.0.0.1:@PORT@ \
+	    -cert "$T_PKI/$_c.pem" -cert_chain "$T_PKI/int.pem" \
+	    -key "$T_PKI/$_c.key" "$@"
+}
+# t_echo_server LOG: a plain TCP echo server on 127.0.0.1 (perl, from
+# perl-base, which Debian always has), one process per connection.
+t_echo_server() {
+	t_server "$1" perl -MIO::Socket::INET -e '
+		my $s = IO::Socket::INET->new(LocalAddr => "127.0.0.1",
+		    LocalPort => $ARGV[0], Listen => 16, ReuseAddr => 1)
+		    or exit 1;
+		$SIG{CHLD} = "IGNORE";
+		$| = 1;
+		print "ACCEPT\n";
+		while (my $c = $s->accept) {
+			if (fork == 0) {
+				my $b;
+				while (sysread($c, $b, 65536)) {
+					syswrite($c, $b);
+				}
+				exit 0;
+			}
+			close $c;
+		}' @PORT@
+}

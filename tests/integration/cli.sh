@@ -1,0 +1,121 @@
+#!/bin/sh
+# cpconnect(1) end to end with a daemon of our own: pipe mode over TCP (a
+# loopback echo server) and TLS (openssl s_server -rev reverses each line),
+# --info and --json, exec mode with its descriptors and environment, and
+# the exit status table.
+cd "$(dirname "$0")/../.." || exit 2
+. tests/lib.sh
+
+CP=$B/cpconnect
+[ -x "$CP" ] || { bad "$CP not built"; finish; }
+check "test PKI generated" t_pki
+check "daemon started" t_daemon "user nobody
+allow from any to 127.0.0.0/8
+allow from any to ::1
+ca-file \"$T_PKI/ca.pem\"
+"
+check "echo server started" t_echo_server "$T_TMP/echo.log"
+PE=$T_PORT
+check "s_server -rev (valid) started" t_tls_server "$T_TMP/rev.log" valid -rev
+PV=$T_PORT
+check "s_server -rev (wrong name) started" \
+    t_tls_server "$T_TMP/wrong.log" wrongname -rev
+PW=$T_PORT
+O=$T_TMP/out
+E=$T_TMP/err
+run() { timeout 20 "$CP" "$@" >"$O" 2>"$E"; }
+
+# Pipe mode, plain TCP.
+printf 'one\ntwo\n' | run 127.0.0.1 "$PE"
+check "tcp pipe: exit 0" [ $? -eq 0 ]
+check "tcp pipe: echoed back" [ "$(cat "$O")" = "$(printf 'one\ntwo')" ]
+head -c 300000 /dev/urandom >"$T_TMP/big"
+run 127.0.0.1 "$PE" <"$T_TMP/big"
+check "tcp pipe: 300 kB echoed intact" cmp -s "$T_TMP/big" "$O"
+
+# Pipe mode, TLS: s_server -rev answers each line reversed.
+echo hello | run --tls 127.0.0.1 "$PV"
+check "tls pipe: exit 0" [ $? -eq 0 ]
+check "tls pipe: hello -> olleh" grep -qx olleh "$O"
+echo hello | run -t -6 ::1 "$PV"
+check "tls over IPv6 to an IPv4-only server: network failure (5)" [ $? -eq 5 ]
+
+# --info on stderr, the data still relayed.
+echo abc | run -t -i localhost "$PV"
+check "--info: exit 0" [ $? -eq 0 ]
+check "--info: data relayed" grep -qx cba "$O"
+check "--info: verify result line" grep -q '^verify result: 0 (ok)' "$E"
+check "--info: leaf subject" grep -q 's:CN=valid.cpconnect.test' "$E"
+check "--info: TLS version" grep -Eq 'TLSv1\.[23]' "$E"
+
+# --json on stdout, no relaying.
+run -t -j 127.0.0.1 "$PV" </dev/null
+check "--json: exit 0" [ $? -eq 0 ]
+check "--json: verify_result 0" grep -q '"verify_result":0,' "$O"
+check "--json: hostname_match true" grep -q '"hostname_match":true' "$O"
+check "--json: tls true" grep -q '"tls":true' "$O"
+check "--json: address" grep -q '"address":"127.0.0.1"' "$O"
+check "--json: chain of two (leaf, intermediate)" \
+    [ "$(grep -o '"subject":' "$O" | wc -l)" -eq 2 ]
+check "--json: one line" [ "$(wc -l <"$O")" -eq 1 ]
+run -j 127.0.0.1 "$PE" </dev/null
+check "--json tcp: tls false" grep -q '"tls":false' "$O"
+
+# Exec mode: the program talks on fds 6 and 7 and sees the environment.
+run --tls 127.0.0.1 "$PV" sh -c \
+    'echo hi >&7; read l <&6; echo "$l $PROTO $TCPREMOTEIP $TCPREMOTEPORT"'
+check "exec tls: exit 0" [ $? -eq 0 ]
+check "exec tls: reply and environment" grep -qx "ih TLS 127.0.0.1 $PV" "$O"
+run -t 127.0.0.1 "$PV" sh -c 'exec 7>&-; env' </dev/null
+check "exec tls: CPCONNECT_VERIFY_RESULT=0" grep -qx 'CPCONNECT_VERIFY_RESULT=0' "$O"
+check "exec tls: CPCONNECT_TLS_VERSION" grep -Eqx 'CPCONNECT_TLS_VERSION=TLSv1\.[23]' "$O"
+check "exec tls: CPCONNECT_TLS_CIPHER" grep -q '^CPCONNECT_TLS_CIPHER=TLS_' "$O"
+check "exec tls: CPCONNECT_PEER_SUBJECT" \
+    grep -qx 'CPCONNECT_PEER_SUBJECT=CN=valid.cpconnect.test' "$O"
+check "exec tls: CPCONNECT_PEER_SHA256" \
+    grep -Eqx 'CPCONNECT_PEER_SHA256=([0-9A-F]{2}:){31}[0-9A-F]{2}' "$O"
+check "exec tls: TCPREMOTEHOST" grep -qx 'TCPREMOTEHOST=127.0.0.1' "$O"
+run 127.0.0.1 "$PE" sh -c 'echo ping >&7; exec 7>&-; read l <&6; echo "$l $PROTO"; env'
+check "exec tcp: echo and PROTO=TCP" grep -qx 'ping TCP' "$O"
+check "exec tcp: no CPCONNECT_ variables" sh -c "! grep -q '^CPCONNECT_TLS' '$O'"
+run 127.0.0.1 "$PE" sh -c 'exit 9' </dev/null
+check "exec: the program's exit status (9)" [ $? -eq 9 ]
+run 127.0.0.1 "$PE" /nonexistent/program </dev/null
+check "exec: a program that cannot run: 127" [ $? -eq 127 ]
+
+# Exit status table.
+run </dev/null
+check "no operands: usage (2)" [ $? -eq 2 ]
+run 127.0.0.1 0 </dev/null
+check "port 0: usage (2)" [ $? -eq 2 ]
+run --bogus 127.0.0.1 80 </dev/null
+check "unknown option: usage (2)" [ $? -eq 2 ]
+run -k 127.0.0.1 "$PV" </dev/null
+check "-k without --tls: usage (2)" [ $? -eq 2 ]
+run -S "$T_TMP/nonexistent.sock" 127.0.0.1 "$PE" </dev/null
+check "nonexistent socket: daemon unreachable (3)" [ $? -eq 3 ]
+check "nonexistent socket: says so" grep -q 'cpconnectd not reachable' "$E"
+run 10.1.2.3 80 </dev/null
+check "10.1.2.3 denied by policy (4)" [ $? -eq 4 ]
+check "denial names the reason" grep -q 'denied' "$E"
+t_port
+run -r 0 127.0.0.1 "$T_PORT" </dev/null
+check "refused port: network failure (5)" [ $? -eq 5 ]
+check "refused port: connection refused" grep -q 'connection refused' "$E"
+run -q -r 0 127.0.0.1 "$T_PORT" </dev/null
+check "-q: exit 5 and no message" [ $? -eq 5 ] && check "-q: stderr empty" [ ! -s "$E" ]
+echo hi | run --tls 127.0.0.1 "$PW"
+check "wrong-name certificate: verification failure (7)" [ $? -eq 7 ]
+check "wrong-name certificate: nothing relayed" [ ! -s "$O" ]
+echo hi | run --tls -k -v 127.0.0.1 "$PW"
+check "wrong-name certificate with -k: exit 0" [ $? -eq 0 ]
+check "wrong-name certificate with -k: data relayed" grep -qx ih "$O"
+check "wrong-name certificate with -k -v: reported" \
+    grep -q 'certificate not verified: IP address mismatch' "$E"
+echo hi | run --tls 127.0.0.1 "$PE"
+check "TLS to a plain TCP server: handshake failure (6)" [ $? -eq 6 ]
+run -V </dev/null
+check "-V: exit 0 and version" grep -q '^cpconnect [0-9]' "$O"
+run -h </dev/null
+check "-h: exit 0 and usage on stdout" grep -q '^usage: cpconnect' "$O"
+finish
