@@ -117,9 +117,11 @@ $(B)/examples/%: examples/%.c $(LIB_SO) $(B)/libcpconnect.so
 	$(CC) -std=gnu11 $(OPT) $(WARN) $(CFLAGS) -Ilib/include $(LDFLAGS) -o $@ $< \
 	  -L$(B) -Wl,-rpath,$(abspath $(B)) -lcpconnect $(SSL_LIBS)
 
+# Written at install time too: PREFIX may differ from the build's.
+PCSUBST = sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
+	    -e 's|@INCDIR@|$(INCDIR)|' -e 's|@VERSION@|$(VERSION)|'
 $(B)/cpconnect.pc: lib/cpconnect.pc.in Makefile
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
-	    -e 's|@INCDIR@|$(INCDIR)|' -e 's|@VERSION@|$(VERSION)|' $< > $@
+	$(PCSUBST) $< > $@
 
 deps:
 	@sh scripts/deps.sh
@@ -143,7 +145,8 @@ install: all
 	ln -sf libcpconnect.so.$(SOMAJOR) $(DESTDIR)$(LIBDIR)/libcpconnect.so
 	install -m 644 $(LIB_A) $(DESTDIR)$(LIBDIR)/libcpconnect.a
 	install -m 644 lib/include/cprops/client.h $(DESTDIR)$(INCDIR)/cprops/client.h
-	install -m 644 $(B)/cpconnect.pc $(DESTDIR)$(PCDIR)/cpconnect.pc
+	$(PCSUBST) lib/cpconnect.pc.in > $(DESTDIR)$(PCDIR)/cpconnect.pc
+	chmod 644 $(DESTDIR)$(PCDIR)/cpconnect.pc
 	@sh scripts/install-extra.sh "$(DESTDIR)" "$(MANDIR)" "$(UNITDIR)" "$(SYSCONFDIR)" "$(PREFIX)"
 
 uninstall:

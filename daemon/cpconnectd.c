@@ -74,6 +74,31 @@ usage(void)
 
 /* An explicit -f must exist; the default file may be absent, and then the
  * built-in default policy applies. */
+/*
+ * Client certificates need the keys process (the private key must never
+ * live in an engine), which this version does not have yet: refuse the
+ * configuration rather than silently connect without the certificate.
+ */
+static int
+conf_supported(const struct cpconf *cf, char *err, size_t errsz)
+{
+	size_t i;
+
+	if (cf->tls.cert_file != NULL) {
+		snprintf(err, errsz, "%s: client-certificate is not supported "
+		    "by this version", cf->file);
+		return -1;
+	}
+	for (i = 0; i < cf->ndests; i++)
+		if (cf->dests[i].own.cert_file != NULL) {
+			snprintf(err, errsz, "%s:%d: client-certificate is not "
+			    "supported by this version", cf->dests[i].file,
+			    cf->dests[i].line);
+			return -1;
+		}
+	return 0;
+}
+
 static struct cpconf *
 load_conf(const struct opts *o, char *err, size_t errsz)
 {
@@ -81,6 +106,10 @@ load_conf(const struct opts *o, char *err, size_t errsz)
 
 	if (conf_load(&cf, o->conffile, geteuid() != 0, err, errsz) == -1)
 		return NULL;
+	if (conf_supported(cf, err, errsz) == -1) {
+		conf_free(cf);
+		return NULL;
+	}
 	return cf;
 }
 
@@ -182,7 +211,7 @@ engine_main(const struct opts *o)
 /* Parent process */
 
 static int
-bind_socket(const char *path, mode_t mode)
+bind_socket(const char *path, mode_t mode, gid_t gid)
 {
 	struct sockaddr_un sun;
 	int fd;
@@ -207,6 +236,8 @@ bind_socket(const char *path, mode_t mode)
 		fatal("socket");
 	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1)
 		fatal("bind %s", path);
+	if (gid != (gid_t)-1 && chown(path, (uid_t)-1, gid) == -1)
+		fatal("chown %s", path);
 	if (chmod(path, mode) == -1)
 		fatal("chmod %s", path);
 	if (listen(fd, SOMAXCONN) == -1)
@@ -215,7 +246,7 @@ bind_socket(const char *path, mode_t mode)
 }
 
 static int
-listen_socket(const char *path, mode_t mode, int *bound)
+listen_socket(const char *path, mode_t mode, gid_t gid, int *bound)
 {
 	int n = sd_listen_fds(1);
 
@@ -235,7 +266,7 @@ listen_socket(const char *path, mode_t mode, int *bound)
 		return fd;
 	}
 	*bound = 1;
-	return bind_socket(path, mode);
+	return bind_socket(path, mode, gid);
 }
 
 static int
@@ -481,11 +512,13 @@ parent_main(const struct opts *o)
 	if (geteuid() != 0 && o->conffile == NULL &&
 	    access(CONF_DEFAULT_PATH, F_OK) == -1)
 		mode = 0600;
-	lfd = listen_socket(path, mode, &bound);
+	lfd = listen_socket(path, mode, cf->g.socket_gid, &bound);
 	nengines = engine_count(cf);
 	conf_free(cf);
-	/* Engines need the file system only before their sandbox: fail
-	 * early here if the trust store cannot be read. */
+	/* The OpenBSD habit: without -d, go to the background once the
+	 * socket is ours, so errors before this point reach the terminal. */
+	if (!o->foreground && daemon(0, 0) == -1)
+		fatal("daemon");
 	sfd = signals_fd();
 	start_generation(o, lfd, nengines);
 	if (bound)

@@ -575,6 +575,7 @@ req_tls_start(struct request *r)
 	const struct dest_tls *dt;
 	struct tls_params p;
 	char err[256];
+	int64_t left;
 
 	dt = req_tls_policy(r);
 	memset(&p, 0, sizeof(p));
@@ -587,6 +588,14 @@ req_tls_start(struct request *r)
 	    dt->verify == TLSV_REQUIRED;
 	p.anchors = r->anchors;
 	r->stage = ST_TLS;
+	/* The handshake has its own bound inside the request's. */
+	left = (int64_t)r->c.timeout_ms - (int64_t)(ev_clock_ms() - r->start);
+	if (left > r->s->e->conf->g.handshake_ms &&
+	    ev_timer_start(r->s->e->ev, &r->deadline,
+		r->s->e->conf->g.handshake_ms) == -1) {
+		req_fail(r, CP_E_INTERNAL, errno, "timer: %s", strerror(errno));
+		return;
+	}
 	if ((r->tls = tls_conn_new(r->s->e->env->ssl, r->fd, &p, err,
 		 sizeof(err))) == NULL) {
 		req_fail(r, CP_E_TLS, EPROTO, "%s", err);

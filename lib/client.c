@@ -717,11 +717,17 @@ cp_client_verify_hostname(cp_client *c)
 long
 cp_client_get_verify_result(cp_client *c)
 {
-	if (c == NULL)
+	const struct cp_result *r;
+
+	if (c == NULL || !c->use_ssl)
 		return X509_V_ERR_UNSPECIFIED;
-	if (c->priv->res.no_peer_cert)
+	r = &c->priv->res;
+	/* Only a handshake that reached the certificate has a result. */
+	if (r->status != CP_STATUS_OK && r->eclass != CP_E_VERIFY)
+		return X509_V_ERR_UNSPECIFIED;
+	if (r->no_peer_cert)
 		return X509_V_ERR_APPLICATION_VERIFICATION;
-	return (long)c->priv->res.verify_result;
+	return (long)r->verify_result;
 }
 
 const char *
