@@ -201,6 +201,17 @@ send_result(struct session *s, uint32_t id, const struct cp_result *res,
 	session_flush(s);
 }
 
+static void
+error_result(struct cp_result *res, int eclass, int err, const char *fmt,
+    va_list ap)
+{
+	memset(res, 0, sizeof(*res));
+	res->status = CP_STATUS_ERROR;
+	res->eclass = (uint8_t)eclass;
+	res->err = (uint32_t)err;
+	vsnprintf(res->errtext, sizeof(res->errtext), fmt, ap);
+}
+
 /* A request-less error (protocol): answer and close the session. */
 static void
 session_error(struct session *s, uint32_t id, int eclass, int err,
@@ -209,12 +220,8 @@ session_error(struct session *s, uint32_t id, int eclass, int err,
 	struct cp_result res;
 	va_list ap;
 
-	memset(&res, 0, sizeof(res));
-	res.status = CP_STATUS_ERROR;
-	res.eclass = (uint8_t)eclass;
-	res.err = (uint32_t)err;
 	va_start(ap, fmt);
-	vsnprintf(res.errtext, sizeof(res.errtext), fmt, ap);
+	error_result(&res, eclass, err, fmt, ap);
 	va_end(ap);
 	log_info("uid %u pid %d: %s", (unsigned)s->peer.uid,
 	    (int)s->peer.pid, res.errtext);
@@ -324,15 +331,11 @@ req_fail(struct request *r, int eclass, int err, const char *fmt, ...)
 	struct cp_result res;
 	va_list ap;
 
-	memset(&res, 0, sizeof(res));
-	res.status = CP_STATUS_ERROR;
-	res.eclass = (uint8_t)eclass;
-	res.err = (uint32_t)err;
+	va_start(ap, fmt);
+	error_result(&res, eclass, err, fmt, ap);
+	va_end(ap);
 	if (r->tls != NULL)
 		res.verify_result = (uint32_t)tls_conn_verify_result(r->tls);
-	va_start(ap, fmt);
-	vsnprintf(res.errtext, sizeof(res.errtext), fmt, ap);
-	va_end(ap);
 	req_finish(r, &res, -1);
 }
 

@@ -247,14 +247,13 @@ verdict(struct policy_result *res, enum verdict v, const struct rule *r,
     const char *fmt, const char *arg)
 {
 	char rs[200];
+	const char *what = arg != NULL ? arg : "";
 
 	res->v = v;
 	res->rule = r;
 	if (r != NULL)
-		snprintf(res->why, sizeof(res->why), fmt,
-		    conf_rule_str(r, rs, sizeof(rs)));
-	else
-		snprintf(res->why, sizeof(res->why), fmt, arg);
+		what = conf_rule_str(r, rs, sizeof(rs));
+	snprintf(res->why, sizeof(res->why), fmt, what);
 	return v == V_ALLOW ? 0 : -1;
 }
 

@@ -139,9 +139,7 @@ tls_export_prf(const char *md, const void *secret, size_t secretlen,
 	size_t llen = strlen(label);
 	unsigned char seed[64 + 2 * RANDOM_LEN];
 	OSSL_PARAM params[4];
-	EVP_KDF_CTX *kctx = NULL;
-	EVP_KDF *kdf;
-	int ok = 0;
+	int rv;
 
 	if (llen + seed1len + seed2len > sizeof(seed))
 		return -1;
@@ -155,13 +153,9 @@ tls_export_prf(const char *md, const void *secret, size_t secretlen,
 	params[2] = OSSL_PARAM_construct_octet_string(
 	    OSSL_KDF_PARAM_SEED, seed, llen + seed1len + seed2len);
 	params[3] = OSSL_PARAM_construct_end();
-	if ((kdf = EVP_KDF_fetch(NULL, "TLS1-PRF", NULL)) != NULL &&
-	    (kctx = EVP_KDF_CTX_new(kdf)) != NULL &&
-	    EVP_KDF_derive(kctx, out, outlen, params) == 1)
-		ok = 1;
-	EVP_KDF_CTX_free(kctx);
-	EVP_KDF_free(kdf);
-	return ok ? 0 : -1;
+	rv = rec_kdf_derive("TLS1-PRF", params, out, outlen);
+	OPENSSL_cleanse(seed, sizeof(seed));
+	return rv;
 }
 
 /* One TLS 1.3 direction: key and IV from the traffic secret, seq 0. */

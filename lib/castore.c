@@ -83,13 +83,9 @@ static int
 item_cmp(const void *a, const void *b)
 {
 	const struct ca_item *x = a, *y = b;
-	int c;
 
-	if ((c = memcmp(x->digest, y->digest, sizeof(x->digest))) != 0)
-		return c;
-	if (x->len != y->len)
-		return x->len < y->len ? -1 : 1;
-	return memcmp(x->der, y->der, x->len);
+	return cp_ca_order(x->digest, x->der, x->len, y->digest, y->der,
+	    y->len);
 }
 
 /* Sort by SHA-256 of the DER and drop exact duplicates. */

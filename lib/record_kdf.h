@@ -56,6 +56,24 @@ rec_suite_find(uint16_t id)
  * RFC 8446 7.1 HKDF-Expand-Label(secret, label, context, outlen).  Returns
  * 0 or -1 (bad lengths, OpenSSL failure).
  */
+/* One derivation with an OpenSSL KDF: 0, or -1 on any failure. */
+static inline int
+rec_kdf_derive(const char *name, const OSSL_PARAM *params, void *out,
+    size_t outlen)
+{
+	EVP_KDF_CTX *kctx = NULL;
+	EVP_KDF *kdf;
+	int ok = 0;
+
+	if ((kdf = EVP_KDF_fetch(NULL, name, NULL)) != NULL &&
+	    (kctx = EVP_KDF_CTX_new(kdf)) != NULL &&
+	    EVP_KDF_derive(kctx, out, outlen, params) == 1)
+		ok = 1;
+	EVP_KDF_CTX_free(kctx);
+	EVP_KDF_free(kdf);
+	return ok ? 0 : -1;
+}
+
 static inline int
 rec_expand_label_ctx(const char *md, const unsigned char *secret, size_t slen,
     const char *label, const unsigned char *ctx, size_t ctxlen,
@@ -64,10 +82,8 @@ rec_expand_label_ctx(const char *md, const unsigned char *secret, size_t slen,
 	static const char prefix[] = "tls13 ";
 	unsigned char info[2 + 1 + 255 + 1 + 255];
 	size_t llen = strlen(label), plen = sizeof(prefix) - 1, ilen;
-	int mode = EVP_KDF_HKDF_MODE_EXPAND_ONLY, ok = 0;
+	int mode = EVP_KDF_HKDF_MODE_EXPAND_ONLY;
 	OSSL_PARAM params[5];
-	EVP_KDF_CTX *kctx = NULL;
-	EVP_KDF *kdf;
 
 	if (llen > 255 - plen || ctxlen > 255 || outlen == 0 || outlen > 255 ||
 	    slen == 0)
@@ -90,13 +106,7 @@ rec_expand_label_ctx(const char *md, const unsigned char *secret, size_t slen,
 	params[3] =
 	    OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, info, ilen);
 	params[4] = OSSL_PARAM_construct_end();
-	if ((kdf = EVP_KDF_fetch(NULL, "HKDF", NULL)) != NULL &&
-	    (kctx = EVP_KDF_CTX_new(kdf)) != NULL &&
-	    EVP_KDF_derive(kctx, out, outlen, params) == 1)
-		ok = 1;
-	EVP_KDF_CTX_free(kctx);
-	EVP_KDF_free(kdf);
-	return ok ? 0 : -1;
+	return rec_kdf_derive("HKDF", params, out, outlen);
 }
 
 /* The traffic key derivations use an empty context. */

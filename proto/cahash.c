@@ -19,19 +19,28 @@ struct cahash_item {
 	size_t len;
 };
 
+int
+cp_ca_order(const unsigned char *da, const unsigned char *dera, size_t lena,
+    const unsigned char *db, const unsigned char *derb, size_t lenb)
+{
+	int c;
+
+	if ((c = memcmp(da, db, CP_CA_HASH_LEN)) != 0)
+		return c;
+	/* Equal digests of different bytes do not occur in practice; order
+	 * them anyway so the result never depends on qsort's whims. */
+	if (lena != lenb)
+		return lena < lenb ? -1 : 1;
+	return memcmp(dera, derb, lena);
+}
+
 static int
 cahash_cmp(const void *a, const void *b)
 {
 	const struct cahash_item *x = a, *y = b;
-	int c;
 
-	if ((c = memcmp(x->digest, y->digest, sizeof(x->digest))) != 0)
-		return c;
-	/* Equal digests of different bytes do not occur in practice; order
-	 * them anyway so the result never depends on qsort's whims. */
-	if (x->len != y->len)
-		return x->len < y->len ? -1 : 1;
-	return memcmp(x->der, y->der, x->len);
+	return cp_ca_order(x->digest, x->der, x->len, y->digest, y->der,
+	    y->len);
 }
 
 static int

@@ -29,4 +29,10 @@
 int cp_ca_set_hash(const unsigned char *const *der, const size_t *len, size_t n,
     unsigned char out[CP_CA_HASH_LEN]);
 
+/* The set's order: by SHA-256 of the DER, then length, then bytes (so the
+ * order never depends on qsort for equal digests).  memcmp-style result. */
+int cp_ca_order(const unsigned char *da, const unsigned char *dera,
+    size_t lena, const unsigned char *db, const unsigned char *derb,
+    size_t lenb);
+
 #endif
