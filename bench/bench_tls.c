@@ -52,8 +52,8 @@
 #define WARMUP 20
 #define APPBUF (64 * 1024) /* application buffers, both sides */
 #define SRVREC (16 * 1024) /* the server's SSL_write size: one record */
-#define IOTIMEOUT 60	   /* seconds, any single read or write */
-#define WATCHDOG 900	   /* seconds, the whole run */
+#define IOTIMEOUT 20	   /* seconds: any connect, read or write */
+#define WATCHDOG 600	   /* seconds, the whole run */
 #define HOST "localhost"
 
 /* What the in-process client offers: the daemon's lists. */
@@ -409,6 +409,7 @@ cp_new(uint16_t port)
 	if (c == NULL)
 		fail("cp_client_create_ssl");
 	cp_client_set_family(c, AF_INET);
+	cp_client_set_retry(c, 0);
 	cp_client_set_timeout(c, IOTIMEOUT, 0);
 	return c;
 }
@@ -706,6 +707,7 @@ main(int argc, char *argv[])
 		reps = 1;
 	if (reps > REPEATS_DEFAULT * 4)
 		reps = REPEATS_DEFAULT * 4;
+	setvbuf(stdout, NULL, _IOLBF, 0);
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGALRM, watchdog);
 	alarm(WATCHDOG);

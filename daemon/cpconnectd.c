@@ -54,7 +54,7 @@ struct child {
 };
 
 struct opts {
-	int foreground, verbose, check, engine, nosandbox;
+	int foreground, verbose, check, engine, nosandbox, nengines;
 	const char *conffile, *sockpath, *resolvers;
 	int engine_id;
 	char *const *argv;
@@ -63,6 +63,7 @@ struct opts {
 static struct child kids[2 * MAX_ENGINES];
 static int nkids;
 static int generation;
+static int nengines_cur; /* engines in the current generation */
 
 static void __attribute__((noreturn))
 usage(void)
@@ -120,7 +121,7 @@ parse_opts(struct opts *o, int argc, char *argv[])
 
 	memset(o, 0, sizeof(*o));
 	o->argv = argv;
-	while ((ch = getopt(argc, argv, "dE:f:nR:s:Sv")) != -1) {
+	while ((ch = getopt(argc, argv, "dE:f:N:nR:s:Sv")) != -1) {
 		switch (ch) {
 		case 'd':
 			o->foreground = 1;
@@ -131,6 +132,9 @@ parse_opts(struct opts *o, int argc, char *argv[])
 			break;
 		case 'f':
 			o->conffile = optarg;
+			break;
+		case 'N':
+			o->nengines = atoi(optarg);
 			break;
 		case 'n':
 			o->check = 1;
@@ -187,6 +191,7 @@ engine_main(const struct opts *o)
 		fatalx("%s", err);
 	memset(&env, 0, sizeof(env));
 	env.id = o->engine_id;
+	env.nengines = o->nengines;
 	env.lfd = ENGINE_LFD;
 	env.ctlfd = ENGINE_CTLFD;
 	env.conf = cf;
@@ -284,7 +289,7 @@ engine_count(const struct cpconf *cf)
 static void
 spawn(const struct opts *o, int lfd, int id)
 {
-	char *argv[16], idbuf[16];
+	char *argv[20], idbuf[16], nbuf[16];
 	int sv[2], i = 0, k;
 	pid_t pid;
 
@@ -293,9 +298,12 @@ spawn(const struct opts *o, int lfd, int id)
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == -1)
 		fatal("socketpair");
 	snprintf(idbuf, sizeof(idbuf), "%d", id);
+	snprintf(nbuf, sizeof(nbuf), "%d", nengines_cur);
 	argv[i++] = "cpconnectd";
 	argv[i++] = "-E";
 	argv[i++] = idbuf;
+	argv[i++] = "-N";
+	argv[i++] = nbuf;
 	if (o->foreground)
 		argv[i++] = "-d";
 	for (k = 0; k < o->verbose && k < 2; k++)
@@ -445,6 +453,7 @@ start_generation(const struct opts *o, int lfd, int n)
 	int i;
 
 	generation++;
+	nengines_cur = n;
 	for (i = 0; i < n; i++)
 		spawn(o, lfd, i);
 }
@@ -493,7 +502,7 @@ parent_main(const struct opts *o)
 	struct cpconf *cf;
 	char err[512];
 	const char *path;
-	uint64_t wd_usec = 0, next_wd = 0, next_status = 0;
+	uint64_t wd_usec = 0, next_wd = 0, next_status = 0, next_restart = 0;
 	int lfd, sfd, bound, nengines, delayed = 0, stopping = 0;
 	mode_t mode;
 
@@ -541,9 +550,12 @@ parent_main(const struct opts *o)
 			report_status();
 			next_status = now + 1000;
 		}
-		if (delayed > 0 && !stopping) {
+		/* An engine that died young is restarted at most once a
+		 * second, so a crash loop cannot spin. */
+		if (delayed > 0 && !stopping && now >= next_restart) {
 			delayed--;
 			spawn(o, lfd, nkids);
+			next_restart = now + 1000;
 		}
 		if (poll(&pfd, 1, 250) == -1 && errno != EINTR)
 			fatal("poll");

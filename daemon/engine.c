@@ -41,6 +41,7 @@
 #define MAX_GROUPS 64
 #define MAX_REQ_PER_SESSION 64 /* requests in flight on one session */
 #define STAGGER_MS 250	       /* RFC 8305 connection attempt delay */
+#define DRAIN_MS 5000	       /* bound on flushing replies when stopping */
 
 struct session;
 
@@ -99,6 +100,7 @@ struct engine {
 	struct engine_stats st;
 	int stopping;
 	uint32_t pid; /* for the imsg header, informational */
+	uint32_t uid_limit; /* this engine's share of max-requests-per-user */
 	struct ev_timer stats_timer;
 };
 
@@ -564,12 +566,13 @@ req_reply_tls(struct request *r)
 	req_finish(r, &res, fd);
 }
 
-/* The TLS policy follows the name that is verified. */
+/* The TLS policy follows the host that is connected and verified, never
+ * the server name a client may choose: otherwise any SNI would step
+ * around a destination's pins or "verify required". */
 static const struct dest_tls *
 req_tls_policy(const struct request *r)
 {
-	return policy_tls(r->s->e->conf, r->c.sni[0] ? r->c.sni : r->c.host,
-	    r->c.port);
+	return policy_tls(r->s->e->conf, r->c.host, r->c.port);
 }
 
 static void
@@ -714,7 +717,7 @@ limits_ok(struct session *s, uint32_t id, const char *host)
 
 	if (s->nreqs >= MAX_REQ_PER_SESSION)
 		why = "too many requests in flight on this session";
-	else if (u != NULL && u->n >= cf->g.max_req_per_uid)
+	else if (u != NULL && u->n >= s->e->uid_limit)
 		why = "too many requests in flight for this user";
 	else if (s->e->st.inflight >= cf->g.max_req)
 		why = "too many requests in flight";
@@ -983,7 +986,16 @@ session_update_events(struct session *s)
 static void
 session_flush(struct session *s)
 {
-	if (imsg_write(&s->ib) == -1) {
+	int rv, rounds = 0;
+
+	/* A frame with a descriptor starts its own sendmsg(): keep writing
+	 * while the socket takes it, so a reply is never left queued behind
+	 * the frame before it. */
+	do {
+		errno = 0;
+		rv = imsg_write(&s->ib);
+	} while (rv == 1 && errno != EAGAIN && ++rounds < 64);
+	if (rv == -1) {
 		if (errno != EPIPE && errno != ECONNRESET)
 			log_warn("uid %u: write", (unsigned)s->peer.uid);
 		s->closing = 2; /* peer gone: nothing left to flush */
@@ -1169,16 +1181,36 @@ ctl_io(struct ev_io *io, uint32_t revents)
 		e->stopping = 1;
 }
 
+/* Replies still queued: a draining engine sends them before it exits. */
+static int
+output_pending(const struct engine *e)
+{
+	const struct session *s;
+
+	for (s = e->sessions; s != NULL; s = s->next)
+		if (imsg_pending(&s->ib) && s->closing != 2)
+			return 1;
+	return 0;
+}
+
 int
 engine_run(const struct engine_env *env)
 {
 	struct engine e;
+	uint64_t drain_start = 0;
 	struct sigaction sa;
 	char err[256];
 
 	memset(&e, 0, sizeof(e));
 	e.env = env;
+	e.conf = env->conf;
 	e.pid = (uint32_t)getpid();
+	/* Engines share nothing, so each takes an equal share of the per-user
+	 * limit: a user never has more in flight than the limit says. */
+	e.uid_limit = env->nengines > 0 ? e.conf->g.max_req_per_uid /
+		(uint32_t)env->nengines : e.conf->g.max_req_per_uid;
+	if (e.uid_limit == 0)
+		e.uid_limit = 1;
 	e.conf = env->conf;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_term;
@@ -1208,12 +1240,20 @@ engine_run(const struct engine_env *env)
 		ev_timer_start(e.ev, &e.stats_timer, 0);
 	}
 
-	while (!got_term && !(e.stopping && e.st.inflight == 0)) {
-		if (e.stopping && e.lio.active)
+	while (!got_term && !(e.stopping && e.st.inflight == 0 &&
+			       (!output_pending(&e) ||
+				   ev_clock_ms() - drain_start > DRAIN_MS))) {
+		if (e.stopping && e.lio.active) {
 			ev_io_stop(e.ev, &e.lio);
-		if (ev_run_once(e.ev, 1000) == -1)
+			drain_start = ev_clock_ms();
+		}
+		if (ev_run_once(e.ev, e.stopping ? 100 : 1000) == -1)
 			fatal("epoll_wait");
 	}
+	/* Even when told to stop at once, finished replies go out (bounded):
+	 * a client must not lose a connection the daemon already made. */
+	for (int i = 0; i < 10 && output_pending(&e); i++)
+		ev_run_once(e.ev, 100);
 	while (e.sessions != NULL)
 		session_close(e.sessions);
 	ev_timer_stop(e.ev, &e.stats_timer);

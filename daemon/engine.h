@@ -20,6 +20,7 @@ struct engine_stats {
 
 struct engine_env {
 	int id;			/* engine number, for logs */
+	int nengines;		/* engines in this generation */
 	int lfd;		/* listening socket, non-blocking */
 	int ctlfd;		/* channel to the parent, or -1 */
 	const struct cpconf *conf;

@@ -266,6 +266,10 @@ cpd_start(const char *path, const struct cp_connect *c,
 	q->cas = cas;
 	if (req_attach(q, 1, err, errsz) == -1) {
 		/* A stale pooled session: try once more on a fresh one. */
+		if (q->pooled) {
+			dconn_close(q->dc);
+			q->dc = NULL;
+		}
 		if (!q->pooled || req_attach(q, 0, err, errsz) == -1) {
 			e = errno;
 			cpd_free(q);

@@ -428,8 +428,9 @@ static void
 test_bad_generated(void)
 {
 	static const char nul[] = "engines 2\nengines\0 3\n";
+	static char bigbuf[8192];
 	struct cpconf *c;
-	char *big;
+	char *big = bigbuf;
 	size_t i, o;
 
 	CU_ASSERT_EQUAL(
@@ -437,8 +438,6 @@ test_bad_generated(void)
 	    -1);
 	CU_ASSERT_STRING_EQUAL(err, "bad.conf:2: NUL byte in file");
 
-	big = malloc(8192);
-	CU_ASSERT_PTR_NOT_NULL_FATAL(big);
 	o = (size_t)snprintf(big, 8192, "alpn");
 	for (i = 0; i < 64; i++)
 		o += (size_t)snprintf(big + o, 8192 - o, " p%zu", i);
@@ -461,7 +460,6 @@ test_bad_generated(void)
 	    conf_parse(&c, "bad.conf", big, 1111, err, sizeof(err)), -1);
 	CU_ASSERT_STRING_EQUAL(err, "bad.conf:1: string too long (limit 1024 "
 	                            "bytes)");
-	free(big);
 }
 
 static void
