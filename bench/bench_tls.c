@@ -52,8 +52,8 @@
 #define WARMUP 20
 #define APPBUF (64 * 1024) /* application buffers, both sides */
 #define SRVREC (16 * 1024) /* the server's SSL_write size: one record */
-#define IOTIMEOUT 20	   /* seconds: any connect, read or write */
-#define WATCHDOG 600	   /* seconds, the whole run */
+#define IOTIMEOUT 20       /* seconds: any connect, read or write */
+#define WATCHDOG 600       /* seconds, the whole run */
 #define HOST "localhost"
 
 /* What the in-process client offers: the daemon's lists. */
@@ -72,12 +72,12 @@ struct suite {
 };
 
 static const struct suite suites[] = {
-	{"1.3 AES-128-GCM", "TLS_AES_128_GCM_SHA256", 1},
-	{"1.3 AES-256-GCM", "TLS_AES_256_GCM_SHA384", 1},
-	{"1.3 CHACHA20", "TLS_CHACHA20_POLY1305_SHA256", 1},
-	{"1.2 AES-128-GCM", "ECDHE-ECDSA-AES128-GCM-SHA256", 0},
-	{"1.2 AES-256-GCM", "ECDHE-ECDSA-AES256-GCM-SHA384", 0},
-	{"1.2 CHACHA20", "ECDHE-ECDSA-CHACHA20-POLY1305", 0},
+    {"1.3 AES-128-GCM", "TLS_AES_128_GCM_SHA256", 1},
+    {"1.3 AES-256-GCM", "TLS_AES_256_GCM_SHA384", 1},
+    {"1.3 CHACHA20", "TLS_CHACHA20_POLY1305_SHA256", 1},
+    {"1.2 AES-128-GCM", "ECDHE-ECDSA-AES128-GCM-SHA256", 0},
+    {"1.2 AES-256-GCM", "ECDHE-ECDSA-AES256-GCM-SHA384", 0},
+    {"1.2 CHACHA20", "ECDHE-ECDSA-CHACHA20-POLY1305", 0},
 };
 #define NSUITES (sizeof(suites) / sizeof(suites[0]))
 #define NSERVERS (NSUITES + 1) /* [0]: the handshake server */
@@ -187,7 +187,8 @@ server_ctx(int si)
 		fail("server: SSL_CTX_new");
 	if (si < 0 || suites[si].tls13) {
 		ok = SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION) &&
-		     (si < 0 || SSL_CTX_set_ciphersuites(ctx, suites[si].cipher));
+		     (si < 0 ||
+		         SSL_CTX_set_ciphersuites(ctx, suites[si].cipher));
 	} else {
 		ok = SSL_CTX_set_max_proto_version(ctx, TLS1_2_VERSION) &&
 		     SSL_CTX_set_cipher_list(ctx, suites[si].cipher);
@@ -207,7 +208,8 @@ server_ctx(int si)
 	if (SSL_CTX_add0_chain_cert(ctx, inter) != 1)
 		fail("server: cannot add the intermediate");
 	/* Every handshake full: no tickets, no session cache. */
-	SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET | SSL_OP_IGNORE_UNEXPECTED_EOF);
+	SSL_CTX_set_options(
+	    ctx, SSL_OP_NO_TICKET | SSL_OP_IGNORE_UNEXPECTED_EOF);
 	SSL_CTX_set_num_tickets(ctx, 0);
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
 	/* Upload: the server reads big chunks (one read for several
@@ -265,8 +267,7 @@ serve(SSL *ssl, unsigned char *buf)
 		;
 }
 
-static void __attribute__((noreturn))
-server_loop(int lfd, SSL_CTX *ctx)
+static void __attribute__((noreturn)) server_loop(int lfd, SSL_CTX *ctx)
 {
 	unsigned char *buf;
 	SSL *ssl;
@@ -364,7 +365,8 @@ ossl_connect(SSL_CTX *ctx, uint16_t port)
 	    SSL_set_tlsext_host_name(ssl, HOST) != 1)
 		fail("client: SSL_new");
 	vp = SSL_get0_param(ssl);
-	X509_VERIFY_PARAM_set_hostflags(vp, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+	X509_VERIFY_PARAM_set_hostflags(
+	    vp, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
 	if (X509_VERIFY_PARAM_set1_host(vp, HOST, 0) != 1)
 		fail("client: X509_VERIFY_PARAM_set1_host");
 	if (SSL_connect(ssl) != 1 || SSL_get_verify_result(ssl) != X509_V_OK)
@@ -528,8 +530,8 @@ cp_bulk(int si, int dir, uint64_t total)
 	k.c = cp_new(ports[si + 1]);
 	cp_open(k.c);
 	if (strcmp(cp_client_get_cipher(k.c), suites[si].cipher) != 0)
-		fail("daemon: %s negotiated, not %s",
-		    cp_client_get_cipher(k.c), suites[si].cipher);
+		fail("daemon: %s negotiated, not %s", cp_client_get_cipher(k.c),
+		    suites[si].cipher);
 	x = transfer(&k, dir, total);
 	cp_client_destroy(k.c);
 	return x;
@@ -563,8 +565,8 @@ setup(void)
 		pki[0] = '\0';
 		fail("mkdtemp: %s", strerror(errno));
 	}
-	snprintf(cmd, sizeof(cmd), "sh tests/pki/mkpki.sh '%s' >/dev/null",
-	    pki);
+	snprintf(
+	    cmd, sizeof(cmd), "sh tests/pki/mkpki.sh '%s' >/dev/null", pki);
 	if (system(cmd) != 0)
 		fail("cannot generate the test PKI (tests/pki/mkpki.sh)");
 	snprintf(conf, sizeof(conf),
@@ -646,15 +648,15 @@ bench_bulk(SSL_CTX *ctx, uint64_t total, int reps)
 		for (si = 0; si < NSUITES; si++)
 			for (d = 0; d < NDIRS; d++) {
 				if (r % 2 == 0) {
-					x[si][d][0][r] = ossl_bulk(
-					    ctx, (int)si, d, total);
-					x[si][d][1][r] = cp_bulk((int)si, d,
-					    total);
+					x[si][d][0][r] =
+					    ossl_bulk(ctx, (int)si, d, total);
+					x[si][d][1][r] =
+					    cp_bulk((int)si, d, total);
 				} else {
-					x[si][d][1][r] = cp_bulk((int)si, d,
-					    total);
-					x[si][d][0][r] = ossl_bulk(
-					    ctx, (int)si, d, total);
+					x[si][d][1][r] =
+					    cp_bulk((int)si, d, total);
+					x[si][d][0][r] =
+					    ossl_bulk(ctx, (int)si, d, total);
 				}
 			}
 	printf("\nbulk: %llu MiB per transfer, 64 KiB buffers, median of %d "
@@ -664,8 +666,7 @@ bench_bulk(SSL_CTX *ctx, uint64_t total, int reps)
 	       "(user + system)\n");
 	printf("  %-16s %-4s | %8s %8s %6s | %8s %8s %6s\n", "suite", "dir",
 	    "openssl", "ours", "ratio", "openssl", "ours", "ratio");
-	printf("  %-16s %-4s | %24s | %24s\n", "", "", "wall GB/s",
-	    "cpu GB/s");
+	printf("  %-16s %-4s | %24s | %24s\n", "", "", "wall GB/s", "cpu GB/s");
 	for (si = 0; si < NSUITES; si++)
 		for (d = 0; d < NDIRS; d++) {
 			for (k = 0; k < 2; k++) {
