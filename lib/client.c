@@ -45,7 +45,11 @@ struct cp_client_priv {
 	size_t alpnlen;
 	int family;
 	struct tls_rec *rec;
-	STACK_OF(X509) *chain;
+	X509 *leaf;		/* parsed at connect: the cprops field needs it */
+	STACK_OF(X509) *chain;	/* built on first request */
+	unsigned char *der[CP_MAX_CHAIN];
+	size_t derlen[CP_MAX_CHAIN];
+	int nder;
 	struct cp_result res;
 	char err[CP_MAX_ERRTEXT + 128];
 	struct cpd_req *pending;
@@ -399,6 +403,43 @@ set_io_timeouts(cp_client *c, int fd)
 	    sizeof(c->timeout));
 }
 
+/* The peer chain: the leaf is parsed now, the rest when asked for. */
+static int
+take_chain(cp_client *c, struct cpd_reply *rep)
+{
+	struct cp_client_priv *p = c->priv;
+	const unsigned char *q;
+	int i;
+
+	for (i = 0; i < rep->nder; i++) {
+		p->der[i] = rep->der[i];
+		p->derlen[i] = rep->derlen[i];
+		rep->der[i] = NULL;
+	}
+	p->nder = rep->nder;
+	rep->nder = 0;
+	if (p->nder == 0)
+		return 0;
+	q = p->der[0];
+	if ((p->leaf = d2i_X509(NULL, &q, (long)p->derlen[0])) == NULL ||
+	    q != p->der[0] + p->derlen[0])
+		return seterr(c, EPROTO, "peer certificate: bad DER");
+	c->server_certificate = p->leaf;
+	return 0;
+}
+
+static void
+chain_free(struct cp_client_priv *p)
+{
+	if (p->chain != NULL)
+		sk_X509_pop_free(p->chain, X509_free);
+	p->chain = NULL;
+	X509_free(p->leaf);
+	p->leaf = NULL;
+	while (p->nder > 0)
+		free(p->der[--p->nder]);
+}
+
 /* Take over the connection of a successful reply. */
 static int
 adopt(cp_client *c, struct cpd_reply *rep)
@@ -416,15 +457,20 @@ adopt(cp_client *c, struct cpd_reply *rep)
 		return seterr(c, errno, "fcntl: %s", strerror(errno));
 	set_io_timeouts(c, fd);
 	if (c->use_ssl) {
+		/* The chain first: on failure nothing holds the descriptor. */
+		if (take_chain(c, rep) == -1) {
+			chain_free(p);
+			c->server_certificate = NULL;
+			return -1;
+		}
 		p->rec = tls_rec_new(fd, &rep->state, err, sizeof(err));
 		cp_tls_state_wipe(&rep->state);
 		rep->have_state = 0;
-		if (p->rec == NULL)
+		if (p->rec == NULL) {
+			chain_free(p);
+			c->server_certificate = NULL;
 			return seterr(c, EPROTO, "TLS state: %s", err);
-		p->chain = rep->chain;
-		rep->chain = NULL;
-		if (p->chain != NULL && sk_X509_num(p->chain) > 0)
-			c->server_certificate = sk_X509_value(p->chain, 0);
+		}
 	}
 	c->found_host = p->res.peer_addr[0] ? strdup(p->res.peer_addr) : NULL;
 	c->fd = fd;
@@ -587,9 +633,7 @@ cp_client_close(cp_client *c)
 	if (c->fd != -1 && close(c->fd) == -1)
 		rv = -1;
 	c->fd = -1;
-	if (p->chain != NULL)
-		sk_X509_pop_free(p->chain, X509_free);
-	p->chain = NULL;
+	chain_free(p);
 	c->server_certificate = NULL;
 	free(c->found_host);
 	c->found_host = NULL;
@@ -771,5 +815,32 @@ cp_client_get_peer_port(cp_client *c)
 STACK_OF(X509) *
 cp_client_get_peer_chain(cp_client *c)
 {
-	return c != NULL ? c->priv->chain : NULL;
+	struct cp_client_priv *p;
+	const unsigned char *q;
+	X509 *x;
+	int i;
+
+	if (c == NULL || (p = c->priv)->leaf == NULL)
+		return NULL;
+	if (p->chain != NULL)
+		return p->chain;
+	if ((p->chain = sk_X509_new_null()) == NULL)
+		return NULL;
+	X509_up_ref(p->leaf);
+	if (!sk_X509_push(p->chain, p->leaf)) {
+		X509_free(p->leaf);
+		sk_X509_free(p->chain);
+		p->chain = NULL;
+		return NULL;
+	}
+	for (i = 1; i < p->nder; i++) {
+		q = p->der[i];
+		if ((x = d2i_X509(NULL, &q, (long)p->derlen[i])) == NULL)
+			break; /* the verified part stays usable */
+		if (!sk_X509_push(p->chain, x)) {
+			X509_free(x);
+			break;
+		}
+	}
+	return p->chain;
 }

@@ -1109,13 +1109,64 @@ dir_copy(struct rec_dir *d, const struct cp_tls_dir *s)
 	d->seq = s->seq;
 }
 
+/*
+ * Record buffers (about 150 KiB a connection) are kept for reuse: fresh
+ * memory costs a page fault per page, and programs often connect again and
+ * again.  The plaintext buffer is wiped before it is kept.  Bounded; after
+ * fork() the child's copy is its own.
+ */
+#define BUFCACHE_MAX 4
+
+static pthread_mutex_t bufcache_mtx = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+	unsigned char *r, *p, *w;
+} bufcache[BUFCACHE_MAX];
+static int nbufcache;
+
+static void
+bufs_get(struct tls_rec *r)
+{
+	pthread_mutex_lock(&bufcache_mtx);
+	if (nbufcache > 0) {
+		nbufcache--;
+		r->rbuf = bufcache[nbufcache].r;
+		r->pbuf = bufcache[nbufcache].p;
+		r->wbuf = bufcache[nbufcache].w;
+	}
+	pthread_mutex_unlock(&bufcache_mtx);
+	if (r->rbuf == NULL) {
+		r->rbuf = malloc(RBUFSZ);
+		r->pbuf = malloc(MAXCT12);
+		r->wbuf = malloc(WBUFSZ);
+	}
+}
+
+static void
+bufs_put(struct tls_rec *r)
+{
+	if (r->pbuf != NULL)
+		OPENSSL_cleanse(r->pbuf, MAXCT12);
+	if (r->rbuf != NULL && r->pbuf != NULL && r->wbuf != NULL) {
+		pthread_mutex_lock(&bufcache_mtx);
+		if (nbufcache < BUFCACHE_MAX) {
+			bufcache[nbufcache].r = r->rbuf;
+			bufcache[nbufcache].p = r->pbuf;
+			bufcache[nbufcache].w = r->wbuf;
+			nbufcache++;
+			r->rbuf = r->pbuf = r->wbuf = NULL;
+		}
+		pthread_mutex_unlock(&bufcache_mtx);
+	}
+	free(r->rbuf);
+	free(r->pbuf);
+	free(r->wbuf);
+}
+
 static int
 rec_setup(
     struct tls_rec *r, const struct cp_tls_state *st, char *err, size_t errsz)
 {
-	r->rbuf = malloc(RBUFSZ);
-	r->pbuf = malloc(MAXCT12);
-	r->wbuf = malloc(WBUFSZ);
+	bufs_get(r);
 	if (r->rbuf == NULL || r->pbuf == NULL || r->wbuf == NULL) {
 		snprintf(err, errsz, "out of memory");
 		return -1;
@@ -1177,9 +1228,7 @@ tls_rec_free(struct tls_rec *r)
 		return;
 	dir_wipe(&r->rx);
 	dir_wipe(&r->tx);
-	free(r->rbuf);
-	OPENSSL_clear_free(r->pbuf, MAXCT12);
-	free(r->wbuf);
+	bufs_put(r);
 	OPENSSL_clear_free(r->hs, r->hscap);
 	for (i = 0; i < TLS_REC_MAX_TICKETS; i++)
 		OPENSSL_clear_free(r->tickets[i], r->ticketlen[i]);

@@ -10,6 +10,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <pthread.h>
 #include <string.h>
 
 #include <openssl/core_names.h>
@@ -56,21 +57,33 @@ rec_suite_find(uint16_t id)
  * RFC 8446 7.1 HKDF-Expand-Label(secret, label, context, outlen).  Returns
  * 0 or -1 (bad lengths, OpenSSL failure).
  */
-/* One derivation with an OpenSSL KDF: 0, or -1 on any failure. */
+/* The two KDFs, fetched once: in OpenSSL 3 a fetch is a locked lookup
+ * that costs more than the derivation itself. */
+static EVP_KDF *rec_kdf_hkdf, *rec_kdf_prf;
+static pthread_once_t rec_kdf_once = PTHREAD_ONCE_INIT;
+
+static inline void
+rec_kdf_fetch(void)
+{
+	rec_kdf_hkdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
+	rec_kdf_prf = EVP_KDF_fetch(NULL, "TLS1-PRF", NULL);
+}
+
+/* One derivation with "HKDF" or "TLS1-PRF": 0, or -1 on any failure. */
 static inline int
 rec_kdf_derive(const char *name, const OSSL_PARAM *params, void *out,
     size_t outlen)
 {
-	EVP_KDF_CTX *kctx = NULL;
+	EVP_KDF_CTX *kctx;
 	EVP_KDF *kdf;
 	int ok = 0;
 
-	if ((kdf = EVP_KDF_fetch(NULL, name, NULL)) != NULL &&
-	    (kctx = EVP_KDF_CTX_new(kdf)) != NULL &&
-	    EVP_KDF_derive(kctx, out, outlen, params) == 1)
-		ok = 1;
-	EVP_KDF_CTX_free(kctx);
-	EVP_KDF_free(kdf);
+	pthread_once(&rec_kdf_once, rec_kdf_fetch);
+	kdf = strcmp(name, "HKDF") == 0 ? rec_kdf_hkdf : rec_kdf_prf;
+	if (kdf != NULL && (kctx = EVP_KDF_CTX_new(kdf)) != NULL) {
+		ok = EVP_KDF_derive(kctx, out, outlen, params) == 1;
+		EVP_KDF_CTX_free(kctx);
+	}
 	return ok ? 0 : -1;
 }
 

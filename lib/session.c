@@ -290,25 +290,17 @@ static int
 take_cert(struct cpd_reply *out, const struct imsg *m, char *err,
     size_t errsz)
 {
-	const unsigned char *der, *p;
+	const unsigned char *der;
 	size_t len;
-	X509 *x;
 
 	if (cp_cert_decode(m->data, m->datalen, &der, &len, err, errsz) == -1)
 		return -1;
-	if (out->chain == NULL && (out->chain = sk_X509_new_null()) == NULL)
-		return failf(err, errsz, ENOMEM, "out of memory");
-	if (sk_X509_num(out->chain) >= CP_MAX_CHAIN)
+	if (out->nder >= CP_MAX_CHAIN)
 		return failf(err, errsz, EPROTO, "peer chain too long");
-	p = der;
-	if ((x = d2i_X509(NULL, &p, (long)len)) == NULL || p != der + len) {
-		X509_free(x);
-		return failf(err, errsz, EPROTO, "peer certificate: bad DER");
-	}
-	if (!sk_X509_push(out->chain, x)) {
-		X509_free(x);
+	if ((out->der[out->nder] = malloc(len)) == NULL)
 		return failf(err, errsz, ENOMEM, "out of memory");
-	}
+	memcpy(out->der[out->nder], der, len);
+	out->derlen[out->nder++] = len;
 	return 0;
 }
 
@@ -497,8 +489,8 @@ cpd_reply_clear(struct cpd_reply *r)
 {
 	if (r->fd != -1)
 		close(r->fd);
-	if (r->chain != NULL)
-		sk_X509_pop_free(r->chain, X509_free);
+	while (r->nder > 0)
+		free(r->der[--r->nder]);
 	cp_tls_state_wipe(&r->state);
 	memset(r, 0, sizeof(*r));
 	r->fd = -1;

@@ -15,7 +15,11 @@ struct cpd_reply {
 	int fd;		   /* the connection, -1 unless res.status is OK */
 	int have_state;	   /* TLS: state is valid (and secret) */
 	struct cp_tls_state state;
-	STACK_OF(X509) *chain; /* peer chain, leaf first, or NULL */
+	/* Peer chain as DER, leaf first.  Parsing is left to the caller:
+	 * with OpenSSL 3 it costs more than the rest of the reply. */
+	unsigned char *der[CP_MAX_CHAIN];
+	size_t derlen[CP_MAX_CHAIN];
+	int nder;
 };
 
 struct cpd_req;
