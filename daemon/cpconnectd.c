@@ -8,8 +8,11 @@
  * letting the old one drain, and keeps systemd informed.
  *
  * Descriptor convention for an engine: 3 = listening socket, 4 = channel
- * to the parent (SOCK_SEQPACKET; the engine sends struct engine_stats,
- * end of file tells the engine to drain and exit).
+ * to the parent (SOCK_SEQPACKET, one message per datagram, see keys.h):
+ * the parent first sends the client certificates, the engine sends
+ * struct ctl_stats once a second and a signing request whenever a
+ * handshake needs its client key, which only the parent holds; CTL_DRAIN
+ * or the end of file tells the engine to drain and exit.
  */
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -36,6 +39,7 @@
 #include "cpproto.h"
 #include "engine.h"
 #include "ev.h"
+#include "keys.h"
 #include "log.h"
 #include "notify.h"
 #include "sandbox.h"
@@ -47,7 +51,10 @@
 
 struct child {
 	pid_t pid;
-	int ctl; /* -1 once told to drain */
+	int ctl;      /* stays open while draining: old keys still sign */
+	int draining; /* told to drain */
+	int badmsg;   /* malformed datagrams seen (logged once) */
+	struct keytab *keys; /* its generation's keys */
 	int gen;
 	struct engine_stats st;
 	uint64_t started;
@@ -64,6 +71,10 @@ static struct child kids[2 * MAX_ENGINES];
 static int nkids;
 static int generation;
 static int nengines_cur; /* engines in the current generation */
+static struct keytab *cur_keys; /* the current generation's keys */
+/* Our own executable, resolved once: exec'ing "/proc/self/exe" would
+ * start a tool such as valgrind's instead of the daemon under it. */
+static char self_exe[PATH_MAX] = "/proc/self/exe";
 
 static void __attribute__((noreturn))
 usage(void)
@@ -75,31 +86,6 @@ usage(void)
 
 /* An explicit -f must exist; the default file may be absent, and then the
  * built-in default policy applies. */
-/*
- * Client certificates need the keys process (the private key must never
- * live in an engine), which this version does not have yet: refuse the
- * configuration rather than silently connect without the certificate.
- */
-static int
-conf_supported(const struct cpconf *cf, char *err, size_t errsz)
-{
-	size_t i;
-
-	if (cf->tls.cert_file != NULL) {
-		snprintf(err, errsz, "%s: client-certificate is not supported "
-		    "by this version", cf->file);
-		return -1;
-	}
-	for (i = 0; i < cf->ndests; i++)
-		if (cf->dests[i].own.cert_file != NULL) {
-			snprintf(err, errsz, "%s:%d: client-certificate is not "
-			    "supported by this version", cf->dests[i].file,
-			    cf->dests[i].line);
-			return -1;
-		}
-	return 0;
-}
-
 static struct cpconf *
 load_conf(const struct opts *o, char *err, size_t errsz)
 {
@@ -107,7 +93,19 @@ load_conf(const struct opts *o, char *err, size_t errsz)
 
 	if (conf_load(&cf, o->conffile, geteuid() != 0, err, errsz) == -1)
 		return NULL;
-	if (conf_supported(cf, err, errsz) == -1) {
+	return cf;
+}
+
+/* The parent's part: the configuration and every client key it names. */
+static struct cpconf *
+load_conf_keys(const struct opts *o, struct keytab **keys, char *err,
+    size_t errsz)
+{
+	struct cpconf *cf;
+
+	if ((cf = load_conf(o, err, errsz)) == NULL)
+		return NULL;
+	if (keytab_load(keys, cf, err, errsz) == -1) {
 		conf_free(cf);
 		return NULL;
 	}
@@ -196,6 +194,12 @@ engine_main(const struct opts *o)
 	env.ctlfd = ENGINE_CTLFD;
 	env.conf = cf;
 	env.resolvers = o->resolvers;
+	/* The client certificates come from the parent, which read them
+	 * together with their keys: certificate and key always match, even
+	 * when the files change under a reload.  The keys stay there. */
+	if (keyring_recv(&env.keys, ENGINE_CTLFD, 10000, err, sizeof(err)) ==
+	    -1)
+		fatalx("client certificates: %s", err);
 	/* Everything that needs the file system happens before this. */
 	env.ssl = engine_ssl(cf);
 	if (!o->nosandbox) {
@@ -209,6 +213,7 @@ engine_main(const struct opts *o)
 	env.test_hooks = getenv("CPCONNECTD_TEST_HOOKS") != NULL;
 	rv = engine_run(&env);
 	SSL_CTX_free(env.ssl);
+	keyring_free(env.keys);
 	conf_free(cf);
 	exit(rv);
 }
@@ -331,12 +336,18 @@ spawn(const struct opts *o, int lfd, int id)
 		    fcntl(ENGINE_CTLFD, F_SETFD, 0) == -1)
 			_exit(127);
 		prctl(PR_SET_PDEATHSIG, SIGTERM);
-		execv("/proc/self/exe", argv);
+		execv(self_exe, argv);
 		_exit(127);
 	}
 	close(sv[1]);
+	/* The engine reads these first; a dead engine is reaped and
+	 * restarted as usual. */
+	if (keytab_send(cur_keys, sv[0]) == -1)
+		log_warn("engine %d: sending the certificates", id);
+	memset(&kids[nkids], 0, sizeof(kids[nkids]));
 	kids[nkids].pid = pid;
 	kids[nkids].ctl = sv[0];
+	kids[nkids].keys = keytab_ref(cur_keys);
 	kids[nkids].gen = generation;
 	kids[nkids].started = ev_clock_ms();
 	memset(&kids[nkids].st, 0, sizeof(kids[nkids].st));
@@ -344,31 +355,88 @@ spawn(const struct opts *o, int lfd, int id)
 	log_debug("engine %d started, pid %d", id, (int)pid);
 }
 
+/* The channel stays open: a draining engine may still need signatures
+ * for the handshakes it has in flight. */
 static void
 drain_generation(int gen)
 {
+	uint32_t msg = CTL_DRAIN;
 	int i;
 
 	for (i = 0; i < nkids; i++)
-		if (kids[i].gen == gen && kids[i].ctl != -1) {
-			close(kids[i].ctl);
-			kids[i].ctl = -1;
+		if (kids[i].gen == gen && !kids[i].draining) {
+			kids[i].draining = 1;
+			if (kids[i].ctl != -1 && send(kids[i].ctl, &msg, sizeof(msg),
+				MSG_DONTWAIT | MSG_NOSIGNAL) == -1)
+				log_debug("engine pid %d: drain: %s",
+				    (int)kids[i].pid, strerror(errno));
 		}
+}
+
+/*
+ * Datagrams from one engine: statistics and signing requests.  An engine
+ * faces the network, so everything it sends is checked as hostile input
+ * (keytab_sign); it can only ask for signatures with its own generation's
+ * keys, and a bounded number per call so no engine starves the others.
+ */
+static void
+ctl_read(struct child *k)
+{
+	union {
+		uint32_t type;
+		struct ctl_stats cs;
+		struct keys_sign_req rq;
+	} m;
+	struct keys_sign_rep rep;
+	ssize_t n;
+	int budget = 64;
+
+	if (k->ctl == -1)
+		return;
+	while (budget-- > 0) {
+		n = recv(k->ctl, &m, sizeof(m), MSG_DONTWAIT | MSG_TRUNC);
+		if (n == 0) {
+			/* The engine is gone; reap() forgets it. */
+			close(k->ctl);
+			k->ctl = -1;
+		}
+		if (n <= 0)
+			return;
+		if (n == (ssize_t)sizeof(m.cs) && m.type == CTL_STATS) {
+			k->st = m.cs.st;
+			continue;
+		}
+		if (n == (ssize_t)sizeof(m.rq) && m.type == CTL_SIGN) {
+			keytab_sign(k->keys, &m.rq, (size_t)n, &rep);
+			if (rep.status == 0)
+				log_debug("engine pid %d: signed with client "
+					  "key %u", (int)k->pid, m.rq.key);
+			else
+				log_warnx("engine pid %d: signing request "
+					  "for key %u refused: %s",
+				    (int)k->pid, m.rq.key, strerror(rep.status));
+			if (send(k->ctl, &rep, sizeof(rep),
+				MSG_DONTWAIT | MSG_NOSIGNAL) == -1)
+				log_warn("engine pid %d: signature",
+				    (int)k->pid);
+			explicit_bzero(&m, sizeof(m));
+			explicit_bzero(&rep, sizeof(rep));
+			continue;
+		}
+		if (k->badmsg++ == 0)
+			log_warnx("engine pid %d: malformed message of %zd "
+				  "bytes ignored",
+			    (int)k->pid, n);
+	}
 }
 
 static void
 stats_read(void)
 {
-	struct engine_stats st;
 	int i;
 
-	for (i = 0; i < nkids; i++) {
-		if (kids[i].ctl == -1)
-			continue;
-		while (recv(kids[i].ctl, &st, sizeof(st), MSG_DONTWAIT) ==
-		    (ssize_t)sizeof(st))
-			kids[i].st = st;
-	}
+	for (i = 0; i < nkids; i++)
+		ctl_read(&kids[i]);
 }
 
 static void
@@ -386,9 +454,15 @@ report_status(void)
 		if (kids[i].gen == generation)
 			live++;
 	}
-	notify_status("%d engines, %llu requests served, %u in flight, "
-		      "%u sessions",
-	    live, (unsigned long long)served, inflight, sessions);
+	if (keytab_count(cur_keys) > 0 || keys_signatures() > 0)
+		notify_status("%d engines, %llu requests served, %u in flight, "
+			      "%u sessions, %llu signatures",
+		    live, (unsigned long long)served, inflight, sessions,
+		    (unsigned long long)keys_signatures());
+	else
+		notify_status("%d engines, %llu requests served, %u in flight, "
+			      "%u sessions",
+		    live, (unsigned long long)served, inflight, sessions);
 }
 
 /*
@@ -409,6 +483,7 @@ reap(int stopping, int *delayed)
 			continue;
 		if (kids[i].ctl != -1)
 			close(kids[i].ctl);
+		keytab_free(kids[i].keys);
 		if (kids[i].gen == generation && !stopping) {
 			if (WIFSIGNALED(status))
 				log_warnx("engine pid %d killed by signal %d; "
@@ -465,10 +540,11 @@ static int
 reload(const struct opts *o, int lfd, int *nengines)
 {
 	struct cpconf *cf;
+	struct keytab *keys = NULL;
 	char err[512];
 
 	notify_reloading();
-	if ((cf = load_conf(o, err, sizeof(err))) == NULL) {
+	if ((cf = load_conf_keys(o, &keys, err, sizeof(err))) == NULL) {
 		log_warnx("reload failed, keeping the running configuration: "
 			  "%s",
 		    err);
@@ -477,6 +553,9 @@ reload(const struct opts *o, int lfd, int *nengines)
 	}
 	*nengines = engine_count(cf);
 	conf_free(cf);
+	/* The old engines keep their references to the old keys. */
+	keytab_free(cur_keys);
+	cur_keys = keys;
 	drain_generation(generation);
 	start_generation(o, lfd, *nengines);
 	log_info("configuration reloaded");
@@ -506,13 +585,16 @@ parent_main(const struct opts *o)
 	int lfd, sfd, bound, nengines, delayed = 0, stopping = 0;
 	mode_t mode;
 
-	if ((cf = load_conf(o, err, sizeof(err))) == NULL)
+	if ((cf = load_conf_keys(o, &cur_keys, err, sizeof(err))) == NULL)
 		fatalx("%s", err);
 	if (o->check) {
 		printf("configuration OK\n");
+		keytab_free(cur_keys);
 		conf_free(cf);
 		return 0;
 	}
+	if (keytab_count(cur_keys) > 0)
+		log_info("%d client keys loaded", keytab_count(cur_keys));
 	raise_nofile();
 	path = o->sockpath ? o->sockpath : cf->g.socket_path;
 	mode = (mode_t)cf->g.socket_mode;
@@ -538,9 +620,10 @@ parent_main(const struct opts *o)
 		next_wd = ev_clock_ms();
 
 	while (!stopping || nkids > 0) {
-		struct pollfd pfd = {.fd = sfd, .events = POLLIN};
+		struct pollfd pfd[1 + 2 * MAX_ENGINES];
 		struct signalfd_siginfo si;
 		uint64_t now = ev_clock_ms();
+		int npfd = 1;
 
 		if (wd_usec && now >= next_wd) {
 			notify_watchdog();
@@ -557,8 +640,24 @@ parent_main(const struct opts *o)
 			spawn(o, lfd, nkids);
 			next_restart = now + 1000;
 		}
-		if (poll(&pfd, 1, 250) == -1 && errno != EINTR)
+		/* The signals and every engine's channel: signing requests
+		 * are answered as soon as they arrive. */
+		pfd[0].fd = sfd;
+		pfd[0].events = POLLIN;
+		for (int i = 0; i < nkids; i++) {
+			if (kids[i].ctl == -1)
+				continue;
+			pfd[npfd].fd = kids[i].ctl;
+			pfd[npfd].events = POLLIN;
+			npfd++;
+		}
+		if (poll(pfd, (nfds_t)npfd, 250) == -1 && errno != EINTR)
 			fatal("poll");
+		for (int i = 1; i < npfd; i++)
+			if (pfd[i].revents & (POLLIN | POLLHUP | POLLERR))
+				for (int j = 0; j < nkids; j++)
+					if (kids[j].ctl == pfd[i].fd)
+						ctl_read(&kids[j]);
 		while (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
 			switch (si.ssi_signo) {
 			case SIGCHLD: {
@@ -588,6 +687,7 @@ parent_main(const struct opts *o)
 	}
 	if (bound)
 		unlink(path);
+	keytab_free(cur_keys);
 	return 0;
 }
 
@@ -597,6 +697,15 @@ main(int argc, char *argv[])
 	struct opts o;
 
 	parse_opts(&o, argc, argv);
+	{
+		ssize_t n = readlink("/proc/self/exe", self_exe,
+		    sizeof(self_exe) - 1);
+
+		if (n > 0)
+			self_exe[n] = '\0';
+		else
+			snprintf(self_exe, sizeof(self_exe), "/proc/self/exe");
+	}
 	/* Engines are started with -d when the parent runs in the
 	 * foreground: both log to stderr. */
 	log_init(o.foreground || o.check || isatty(STDERR_FILENO), o.verbose,

@@ -32,6 +32,7 @@
 #include "engine.h"
 #include "ev.h"
 #include "imsg.h"
+#include "keys.h"
 #include "log.h"
 #include "msg.h"
 #include "policy.h"
@@ -593,6 +594,21 @@ req_tls_start(struct request *r)
 	p.verify_peer = r->c.verify == CP_VERIFY_PEER ||
 	    dt->verify == TLSV_REQUIRED;
 	p.anchors = r->anchors;
+	/* A client certificate: its key stays in the parent, which signs
+	 * for us (keys.h). */
+	if (dt->cert_file != NULL) {
+		const struct client_cred *cc = keyring_find(r->s->e->env->keys,
+		    dt->cert_file, dt->key_file);
+
+		if (cc == NULL) {
+			req_fail(r, CP_E_TLS, ENOKEY, "client certificate %s "
+			    "for %s is not loaded", dt->cert_file, r->c.host);
+			return;
+		}
+		p.cert = cc->cert;
+		p.chain = cc->chain;
+		p.key = cc->key;
+	}
 	r->stage = ST_TLS;
 	/* The handshake has its own bound inside the request's. */
 	left = (int64_t)r->c.timeout_ms - (int64_t)(ev_clock_ms() - r->start);
@@ -1155,9 +1171,13 @@ static void
 stats_tick(struct ev_timer *t)
 {
 	struct engine *e = t->arg;
+	struct ctl_stats cs;
 
-	if (send(e->env->ctlfd, &e->st, sizeof(e->st),
-		MSG_DONTWAIT | MSG_NOSIGNAL) == -1 &&
+	memset(&cs, 0, sizeof(cs));
+	cs.type = CTL_STATS;
+	cs.st = e->st;
+	if (send(e->env->ctlfd, &cs, sizeof(cs), MSG_DONTWAIT | MSG_NOSIGNAL) ==
+		-1 &&
 	    errno != EAGAIN)
 		e->stopping = 1; /* parent gone */
 	ev_timer_start(e->ev, t, 1000);
@@ -1173,12 +1193,29 @@ static void
 ctl_io(struct ev_io *io, uint32_t revents)
 {
 	struct engine *e = io->arg;
-	char buf[64];
+	struct keys_sign_rep buf;
+	uint32_t type;
+	ssize_t n;
+	int budget = 16;
 
-	/* The parent writes nothing yet: end of file means it is gone, and
-	 * an engine without a parent stops accepting and drains. */
-	if (read(io->fd, buf, sizeof(buf)) <= 0)
-		e->stopping = 1;
+	/* CTL_DRAIN, or the end of file when the parent is gone: stop
+	 * accepting and drain.  A signature that arrives here came after
+	 * its wait timed out: dropped. */
+	while (budget-- > 0) {
+		n = recv(io->fd, &buf, sizeof(buf), MSG_DONTWAIT);
+		if (n == -1 && (errno == EAGAIN || errno == EINTR))
+			return;
+		if (n <= 0) {
+			e->stopping = 1;
+			ev_io_stop(e->ev, io);
+			return;
+		}
+		if ((size_t)n < sizeof(type))
+			continue;
+		memcpy(&type, &buf, sizeof(type));
+		if (type == CTL_DRAIN)
+			e->stopping = 1;
+	}
 }
 
 /* Replies still queued: a draining engine sends them before it exits. */
@@ -1243,6 +1280,8 @@ engine_run(const struct engine_env *env)
 	while (!got_term && !(e.stopping && e.st.inflight == 0 &&
 			       (!output_pending(&e) ||
 				   ev_clock_ms() - drain_start > DRAIN_MS))) {
+		if (keyring_stop_seen())
+			e.stopping = 1;
 		if (e.stopping && e.lio.active) {
 			ev_io_stop(e.ev, &e.lio);
 			drain_start = ev_clock_ms();

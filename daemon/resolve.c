@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "cpproto.h"
 #include "ev.h"
@@ -234,6 +235,48 @@ literal6(const char *host, uint16_t port, struct sockaddr_in6 *sin6)
 	return 1;
 }
 
+/*
+ * RFC 6761 6.3: "localhost" and names below it are loopback, answered
+ * here and never sent to a resolver.  (c-ares 1.18 also leaks a string on
+ * every hosts-file answer, see c-ares issue 439.)
+ */
+static int
+localhost_name(const char *h)
+{
+	size_t n = strlen(h), k = sizeof("localhost") - 1;
+
+	if (n > 0 && h[n - 1] == '.')
+		n--;
+	return n >= k && strncasecmp(h + n - k, "localhost", k) == 0 &&
+	    (n == k || h[n - k - 1] == '.');
+}
+
+/* ::1 then 127.0.0.1, as Happy Eyeballs orders them. */
+static int
+localhost_addrs(uint16_t port, int family, struct addr_list *out)
+{
+	struct sockaddr_in6 sin6;
+	struct sockaddr_in sin;
+
+	if (family_ok(family, AF_INET6)) {
+		memset(&sin6, 0, sizeof(sin6));
+		sin6.sin6_family = AF_INET6;
+		sin6.sin6_addr = in6addr_loopback;
+		sin6.sin6_port = htons(port);
+		memcpy(&out->a[out->n], &sin6, sizeof(sin6));
+		out->len[out->n++] = sizeof(sin6);
+	}
+	if (family_ok(family, AF_INET)) {
+		memset(&sin, 0, sizeof(sin));
+		sin.sin_family = AF_INET;
+		sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		sin.sin_port = htons(port);
+		memcpy(&out->a[out->n], &sin, sizeof(sin));
+		out->len[out->n++] = sizeof(sin);
+	}
+	return 1;
+}
+
 int
 resolve_literal(
     const char *host, uint16_t port, int family, struct addr_list *out)
@@ -258,7 +301,8 @@ resolve_literal(
 		memcpy(&out->a[0], &sin6, sizeof(sin6));
 		out->len[0] = sizeof(sin6);
 	} else
-		return 0;
+		return localhost_name(host) ? localhost_addrs(port, family, out)
+					    : 0;
 	out->n = 1;
 	return 1;
 wrong:

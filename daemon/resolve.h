@@ -41,8 +41,10 @@ void resolver_free(struct resolver *);
 /*
  * 1 if host is a numeric IPv4 (dotted quad) or IPv6 address (optionally in
  * brackets, optionally with a %scope), filling out with one address and
- * port; 0 if it is not a literal; -1 with errno EAFNOSUPPORT if it is a
- * literal of a family that family (CP_FAMILY_*) excludes.
+ * port, or "localhost" or a name below it (RFC 6761: ::1 and 127.0.0.1 as
+ * the family allows, never asked of DNS); 0 if it is none of these; -1 with
+ * errno EAFNOSUPPORT if it is a literal of a family that family
+ * (CP_FAMILY_*) excludes.
  */
 int resolve_literal(
     const char *host, uint16_t port, int family, struct addr_list *out);

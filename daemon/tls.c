@@ -340,6 +340,14 @@ tls_conn_setup(struct tls_conn *c, int fd, const struct tls_params *p,
 		tls_ossl_err(err, errsz, "trust anchors");
 		return -1;
 	}
+	if (p->cert != NULL &&
+	    (!SSL_use_certificate(ssl, p->cert) ||
+	        (p->chain != NULL && !SSL_set1_chain(ssl, p->chain)) ||
+	        !SSL_use_PrivateKey(ssl, p->key) ||
+	        !SSL_check_private_key(ssl))) {
+		tls_ossl_err(err, errsz, "client certificate");
+		return -1;
+	}
 	/* SSL_set_alpn_protos returns 0 on success. */
 	if (p->alpn != NULL &&
 	    SSL_set_alpn_protos(ssl, p->alpn, (unsigned)p->alpnlen) != 0) {

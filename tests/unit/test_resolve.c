@@ -563,12 +563,46 @@ test_no_leak(void)
 	CU_ASSERT_EQUAL(fakedns_malformed(dns), 0);
 }
 
+/* RFC 6761 localhost names are answered without DNS, v6 first. */
+static void
+test_localhost(void)
+{
+	static const char *const yes[] = {"localhost", "LocalHost.",
+	    "a.localhost", "x.y.LOCALHOST"};
+	static const char *const no[] = {"notlocalhost", "localhost.example",
+	    "localhostx", "xlocalhost."};
+	struct addr_list al;
+	size_t i;
+
+	for (i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+		CU_ASSERT_EQUAL(resolve_literal(yes[i], 80, CP_FAMILY_ANY, &al),
+		    1);
+		CU_ASSERT_EQUAL(al.n, 2);
+		CU_ASSERT_EQUAL(al.a[0].ss_family, AF_INET6);
+		CU_ASSERT_EQUAL(al.a[1].ss_family, AF_INET);
+		CU_ASSERT_EQUAL(
+		    ntohs(((struct sockaddr_in *)&al.a[1])->sin_port), 80);
+	}
+	CU_ASSERT_EQUAL(resolve_literal("localhost", 1, CP_FAMILY_INET4, &al),
+	    1);
+	CU_ASSERT_EQUAL(al.n, 1);
+	CU_ASSERT_EQUAL(al.a[0].ss_family, AF_INET);
+	CU_ASSERT_EQUAL(resolve_literal("localhost", 1, CP_FAMILY_INET6, &al),
+	    1);
+	CU_ASSERT_EQUAL(al.n, 1);
+	CU_ASSERT_EQUAL(al.a[0].ss_family, AF_INET6);
+	for (i = 0; i < sizeof(no) / sizeof(no[0]); i++)
+		CU_ASSERT_EQUAL(resolve_literal(no[i], 80, CP_FAMILY_ANY, &al),
+		    0);
+}
+
 int
 main(void)
 {
 	CU_pSuite s = cu_suite("resolve", suite_init, suite_clean);
 
 	cu_test(s, "literals", test_literal);
+	cu_test(s, "localhost names", test_localhost);
 	cu_test(s, "literal via resolve_start", test_start_literal);
 	cu_test(s, "malformed names", test_bad_names);
 	cu_test(s, "A only", test_a_only);
