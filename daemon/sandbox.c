@@ -305,11 +305,11 @@ sc_sockets(scmp_filter_ctx ctx, char *err, size_t errsz)
 	size_t i;
 
 	for (i = 0; i < sizeof(domains) / sizeof(domains[0]); i++)
-		if (sc_allow1(ctx, "socket", SCMP_A0(SCMP_CMP_EQ, domains[i]),
+		if (sc_allow1(ctx, "socket", SCMP_A0(SCMP_CMP_EQ, domains[i], 0),
 		        err, errsz) == -1)
 			return -1;
 	return sc_allow1(
-	    ctx, "socketpair", SCMP_A0(SCMP_CMP_EQ, AF_UNIX), err, errsz);
+	    ctx, "socketpair", SCMP_A0(SCMP_CMP_EQ, AF_UNIX, 0), err, errsz);
 }
 
 static int
@@ -349,9 +349,9 @@ sc_misc(scmp_filter_ctx ctx, char *err, size_t errsz)
 	        errsz) == -1 ||
 	    sc_allow1(ctx, "open", SCMP_A1(SCMP_CMP_MASKED_EQ, wr, 0), err,
 	        errsz) == -1 ||
-	    sc_allow1(ctx, "prlimit64", SCMP_A2(SCMP_CMP_EQ, 0), err, errsz) ==
+	    sc_allow1(ctx, "prlimit64", SCMP_A2(SCMP_CMP_EQ, 0, 0), err, errsz) ==
 	        -1 ||
-	    sc_allow1(ctx, "tgkill", SCMP_A0(SCMP_CMP_EQ, (uint64_t)getpid()),
+	    sc_allow1(ctx, "tgkill", SCMP_A0(SCMP_CMP_EQ, (uint64_t)getpid(), 0),
 	        err, errsz) == -1)
 		return -1;
 	return 0;

@@ -31,7 +31,7 @@ main(int argc, char *argv[])
 	X509 *cert;
 	char buf[4096], req[1024], subject[256];
 	const char *ca_file, *path;
-	int mode, port, rv, n;
+	int mode = SSL_VERIFY_PEER, port, rv, n;
 
 	if (argc != 5 && argc != 6)
 		usage();
