@@ -19,6 +19,7 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 
@@ -294,6 +295,7 @@ engine_count(const struct cpconf *cf)
 static void
 spawn(const struct opts *o, int lfd, int id)
 {
+	const struct timeval sndtimeo = {.tv_sec = 5};
 	char *argv[20], idbuf[16], nbuf[16];
 	int sv[2], i = 0, k;
 	pid_t pid;
@@ -341,8 +343,10 @@ spawn(const struct opts *o, int lfd, int id)
 	}
 	close(sv[1]);
 	/* The engine reads these first; a dead engine is reaped and
-	 * restarted as usual. */
-	if (keytab_send(cur_keys, sv[0]) == -1)
+	 * restarted as usual, one that does not read cannot hold us. */
+	if (setsockopt(sv[0], SOL_SOCKET, SO_SNDTIMEO, &sndtimeo,
+		sizeof(sndtimeo)) == -1 ||
+	    keytab_send(cur_keys, sv[0]) == -1)
 		log_warn("engine %d: sending the certificates", id);
 	memset(&kids[nkids], 0, sizeof(kids[nkids]));
 	kids[nkids].pid = pid;

@@ -35,8 +35,8 @@
 #include "conf.h"
 #include "keys.h"
 
-#define KEYS_MAX_CERTS 16		  /* certificates in one chain file */
-#define KEYS_MAX_FILE (1024 * 1024)	  /* bytes of a PEM file */
+#define KEYS_MAX_CERTS 16           /* certificates in one chain file */
+#define KEYS_MAX_FILE (1024 * 1024) /* bytes of a PEM file */
 #define KEYS_MAX_PATH 4096
 
 /* ---- parent ---- */
@@ -91,8 +91,10 @@ open_pem(const char *path, const char *where, const char *what, char *err,
 	}
 	if (fstat(fileno(fp), &sb) == -1 || !S_ISREG(sb.st_mode) ||
 	    sb.st_size > KEYS_MAX_FILE) {
-		kerr(err, errsz, "%s: %s %s: not a regular file of at most %d "
-		    "bytes", where, what, path, KEYS_MAX_FILE);
+		kerr(err, errsz,
+		    "%s: %s %s: not a regular file of at most %d "
+		    "bytes",
+		    where, what, path, KEYS_MAX_FILE);
 		fclose(fp);
 		return NULL;
 	}
@@ -101,8 +103,8 @@ open_pem(const char *path, const char *where, const char *what, char *err,
 
 /* The chain file: leaf first, as DER back to back; *leaf up-ref'd. */
 static int
-load_chain(struct keyent *k, const char *where, X509 **leaf, char *err,
-    size_t errsz)
+load_chain(
+    struct keyent *k, const char *where, X509 **leaf, char *err, size_t errsz)
 {
 	unsigned char *p;
 	X509 *x;
@@ -124,7 +126,8 @@ load_chain(struct keyent *k, const char *where, X509 **leaf, char *err,
 		    (size_t)len > KEYS_MAX_CHAIN - k->derlen) {
 			X509_free(x);
 			fclose(fp);
-			return kerr(err, errsz, "%s: certificate %s: chain "
+			return kerr(err, errsz,
+			    "%s: certificate %s: chain "
 			    "too large (at most %d certificates, %d bytes)",
 			    where, k->cert_file, KEYS_MAX_CERTS,
 			    KEYS_MAX_CHAIN);
@@ -138,8 +141,10 @@ load_chain(struct keyent *k, const char *where, X509 **leaf, char *err,
 	}
 	fclose(fp);
 	if (*leaf == NULL)
-		return kerr(err, errsz, "%s: certificate %s: no PEM "
-		    "certificate found", where, k->cert_file);
+		return kerr(err, errsz,
+		    "%s: certificate %s: no PEM "
+		    "certificate found",
+		    where, k->cert_file);
 	ERR_clear_error(); /* the end of the file */
 	return 0;
 }
@@ -172,13 +177,15 @@ key_type_ok(struct keyent *k, const char *where, char *err, size_t errsz)
 		k->type = KEYS_RSA;
 		return 0;
 	}
-	return kerr(err, errsz, "%s: key %s: unsupported key type (EC P-256 "
-	    "or P-384, or RSA of 2048 to 4096 bits)", where, k->key_file);
+	return kerr(err, errsz,
+	    "%s: key %s: unsupported key type (EC P-256 "
+	    "or P-384, or RSA of 2048 to 4096 bits)",
+	    where, k->key_file);
 }
 
 static int
-load_key(struct keyent *k, const char *where, X509 *leaf, char *err,
-    size_t errsz)
+load_key(
+    struct keyent *k, const char *where, X509 *leaf, char *err, size_t errsz)
 {
 	FILE *fp;
 
@@ -188,8 +195,10 @@ load_key(struct keyent *k, const char *where, X509 *leaf, char *err,
 	k->key = PEM_read_PrivateKey(fp, NULL, no_passphrase, NULL);
 	fclose(fp);
 	if (k->key == NULL) {
-		kerr(err, errsz, "%s: key %s: cannot read an unencrypted PEM "
-		    "private key: %s", where, k->key_file, ossl_reason());
+		kerr(err, errsz,
+		    "%s: key %s: cannot read an unencrypted PEM "
+		    "private key: %s",
+		    where, k->key_file, ossl_reason());
 		ERR_clear_error();
 		return -1;
 	}
@@ -197,8 +206,10 @@ load_key(struct keyent *k, const char *where, X509 *leaf, char *err,
 		return -1;
 	if (X509_check_private_key(leaf, k->key) != 1) {
 		ERR_clear_error();
-		return kerr(err, errsz, "%s: key %s does not match certificate "
-		    "%s", where, k->key_file, k->cert_file);
+		return kerr(err, errsz,
+		    "%s: key %s does not match certificate "
+		    "%s",
+		    where, k->key_file, k->cert_file);
 	}
 	return 0;
 }
@@ -222,8 +233,10 @@ keytab_add(struct keytab *t, const struct dest_tls *dt, const char *where,
 		    where, KEYS_MAX);
 	if (strlen(dt->cert_file) > KEYS_MAX_PATH ||
 	    strlen(dt->key_file) > KEYS_MAX_PATH)
-		return kerr(err, errsz, "%s: client-certificate: path too "
-		    "long", where);
+		return kerr(err, errsz,
+		    "%s: client-certificate: path too "
+		    "long",
+		    where);
 	k = &t->e[t->n++];
 	if ((k->cert_file = strdup(dt->cert_file)) == NULL ||
 	    (k->key_file = strdup(dt->key_file)) == NULL)
@@ -236,8 +249,8 @@ keytab_add(struct keytab *t, const struct dest_tls *dt, const char *where,
 }
 
 int
-keytab_load(struct keytab **out, const struct cpconf *cf, char *err,
-    size_t errsz)
+keytab_load(
+    struct keytab **out, const struct cpconf *cf, char *err, size_t errsz)
 {
 	struct keytab *t;
 	char where[1100];
@@ -390,8 +403,8 @@ sign_digest(EVP_PKEY *key, int rsa, const EVP_MD *md, const uint8_t *d,
 	if ((ctx = EVP_PKEY_CTX_new_from_pkey(NULL, key, NULL)) == NULL)
 		return ENOMEM;
 	ok = EVP_PKEY_sign_init(ctx) > 0 &&
-	     (!rsa || EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PADDING) >
-	         0) &&
+	     (!rsa ||
+	         EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PADDING) > 0) &&
 	     EVP_PKEY_CTX_set_signature_md(ctx, md) > 0 &&
 	     EVP_PKEY_sign(ctx, rep->sig, &siglen, d, dlen) > 0;
 	EVP_PKEY_CTX_free(ctx);
@@ -475,8 +488,8 @@ pss_shape_ok(const uint8_t *em, size_t len, int modbits, const EVP_MD *md)
 }
 
 static int
-sign_pss(EVP_PKEY *key, const uint8_t *em, size_t len,
-    struct keys_sign_rep *rep)
+sign_pss(
+    EVP_PKEY *key, const uint8_t *em, size_t len, struct keys_sign_rep *rep)
 {
 	const EVP_MD *mds[] = {EVP_sha256(), EVP_sha384(), EVP_sha512()};
 	int bits = EVP_PKEY_get_bits(key), i, n, shape = 0;
@@ -499,8 +512,8 @@ sign_pss(EVP_PKEY *key, const uint8_t *em, size_t len,
 }
 
 void
-keytab_sign(struct keytab *t, const void *msg, size_t len,
-    struct keys_sign_rep *rep)
+keytab_sign(
+    struct keytab *t, const void *msg, size_t len, struct keys_sign_rep *rep)
 {
 	struct keys_sign_req rq;
 	struct keyent *k;
@@ -861,8 +874,8 @@ kc_entry(struct keyring *kr, const unsigned char *buf, size_t n, char *err,
 	end = p + h.derlen;
 	while (p < end) {
 		if ((x = d2i_X509(NULL, &p, (long)(end - p))) == NULL)
-			return kerr(err, errsz, "%s: bad certificate",
-			    k->cert_file);
+			return kerr(
+			    err, errsz, "%s: bad certificate", k->cert_file);
 		if (k->cred.cert == NULL) {
 			k->cred.cert = x;
 			continue;
@@ -884,8 +897,8 @@ kc_entry(struct keyring *kr, const unsigned char *buf, size_t n, char *err,
 }
 
 int
-keyring_recv(struct keyring **out, int fd, int timeout_ms, char *err,
-    size_t errsz)
+keyring_recv(
+    struct keyring **out, int fd, int timeout_ms, char *err, size_t errsz)
 {
 	struct keys_cert_end end;
 	struct keyring *kr;
@@ -939,8 +952,10 @@ keyring_recv(struct keyring **out, int fd, int timeout_ms, char *err,
 		if (type == CTL_CERT_END && n == (ssize_t)sizeof(end)) {
 			memcpy(&end, buf, sizeof(end));
 			if (end.nkeys != (uint32_t)kr->n) {
-				kerr(err, errsz, "%u certificates announced, "
-				    "%d received", end.nkeys, kr->n);
+				kerr(err, errsz,
+				    "%u certificates announced, "
+				    "%d received",
+				    end.nkeys, kr->n);
 				break;
 			}
 			rv = 0;
@@ -981,8 +996,8 @@ keyring_free(struct keyring *kr)
 }
 
 const struct client_cred *
-keyring_find(const struct keyring *kr, const char *cert_file,
-    const char *key_file)
+keyring_find(
+    const struct keyring *kr, const char *cert_file, const char *key_file)
 {
 	int i;
 

@@ -10,9 +10,8 @@
  *
  *	engine -> parent	CTL_STATS (struct ctl_stats, engine.h)
  *				CTL_SIGN  (struct keys_sign_req)
- *	parent -> engine	CTL_CERT  (struct keys_cert + paths + DER chain),
- *				one per key, then CTL_CERT_END, right after
- *				the engine is started
+ *	parent -> engine	CTL_CERT  (struct keys_cert + paths + DER
+ *chain), one per key, then CTL_CERT_END, right after the engine is started
  *				CTL_SIG   (struct keys_sign_rep)
  *				CTL_DRAIN (uint32_t): stop accepting, finish
  *				the requests in flight, exit
@@ -43,9 +42,9 @@ enum ctl_type {
 	CTL_DRAIN = 6,
 };
 
-#define KEYS_MAX 256		   /* distinct keys in one configuration */
-#define KEYS_MAX_DATA 512	   /* RSA 4096: one modulus */
-#define KEYS_MAX_SIG 1024	   /* a signature */
+#define KEYS_MAX 256               /* distinct keys in one configuration */
+#define KEYS_MAX_DATA 512          /* RSA 4096: one modulus */
+#define KEYS_MAX_SIG 1024          /* a signature */
 #define KEYS_MAX_CHAIN (60 * 1024) /* DER bytes of one certificate chain */
 #define KEYS_MAX_CERTMSG (KEYS_MAX_CHAIN + 2 * 4096 + 64)
 #define KEYS_SIGN_TIMEOUT_MS 2000
@@ -53,9 +52,9 @@ enum ctl_type {
 enum keys_type { KEYS_EC = 1, KEYS_RSA = 2 };
 
 enum keys_op {
-	KEYS_OP_ECDSA = 1,    /* data: a SHA-256/384/512 digest */
+	KEYS_OP_ECDSA = 1,     /* data: a SHA-256/384/512 digest */
 	KEYS_OP_RSA_PKCS1 = 2, /* data: a digest; hash names it */
-	KEYS_OP_RSA_PSS = 3,  /* data: EMSA-PSS encoded message, modulus size */
+	KEYS_OP_RSA_PSS = 3, /* data: EMSA-PSS encoded message, modulus size */
 };
 
 enum keys_hash { KEYS_SHA256 = 1, KEYS_SHA384 = 2, KEYS_SHA512 = 3 };
@@ -71,10 +70,10 @@ struct keys_sign_req {
 };
 
 struct keys_sign_rep {
-	uint32_t type;	/* CTL_SIG */
+	uint32_t type; /* CTL_SIG */
 	uint32_t seq;
 	int32_t status; /* 0 signed, else an errno value */
-	uint32_t len;	/* bytes of sig */
+	uint32_t len;   /* bytes of sig */
 	uint8_t sig[KEYS_MAX_SIG];
 };
 
@@ -85,7 +84,7 @@ struct keys_cert {
 	uint32_t certlen; /* cert file path bytes, no NUL */
 	uint32_t keylen;  /* key file path bytes, no NUL */
 	uint32_t derlen;  /* DER certificates, leaf first, back to back */
-	/* followed by the two paths and the DER chain */
+	                  /* followed by the two paths and the DER chain */
 };
 
 struct keys_cert_end {
@@ -105,8 +104,8 @@ struct keytab;
  * Returns 0 (with *out NULL when there is none) or -1 and err
  * ("file:line: ...").
  */
-int keytab_load(struct keytab **out, const struct cpconf *, char *err,
-    size_t errsz);
+int keytab_load(
+    struct keytab **out, const struct cpconf *, char *err, size_t errsz);
 struct keytab *keytab_ref(struct keytab *);
 void keytab_free(struct keytab *); /* drops a reference; NULL is fine */
 int keytab_count(const struct keytab *);
@@ -116,8 +115,8 @@ int keytab_send(const struct keytab *, int fd);
  * Answer one datagram msg[0..len) of type CTL_SIGN from an engine of this
  * table's generation: fills rep (always, errors included).
  */
-void keytab_sign(struct keytab *, const void *msg, size_t len,
-    struct keys_sign_rep *rep);
+void keytab_sign(
+    struct keytab *, const void *msg, size_t len, struct keys_sign_rep *rep);
 /* Signatures made, all tables together. */
 uint64_t keys_signatures(void);
 
@@ -127,8 +126,8 @@ struct keyring;
 
 struct client_cred {
 	X509 *cert;
-	STACK_OF(X509) *chain; /* may be NULL */
-	EVP_PKEY *key;	       /* signs through the parent */
+	STACK_OF(X509) * chain; /* may be NULL */
+	EVP_PKEY *key;          /* signs through the parent */
 };
 
 /*
@@ -136,12 +135,12 @@ struct client_cred {
  * build the delegated keys; the same fd carries the signing requests
  * later.  0 or -1 and err.
  */
-int keyring_recv(struct keyring **out, int fd, int timeout_ms, char *err,
-    size_t errsz);
+int keyring_recv(
+    struct keyring **out, int fd, int timeout_ms, char *err, size_t errsz);
 void keyring_free(struct keyring *);
 /* The credential for a policy's certificate and key files, or NULL. */
-const struct client_cred *keyring_find(const struct keyring *,
-    const char *cert_file, const char *key_file);
+const struct client_cred *keyring_find(
+    const struct keyring *, const char *cert_file, const char *key_file);
 /* 1 once a signing wait saw CTL_DRAIN or the end of the channel: the
  * engine loop must then drain as if it had read that itself. */
 int keyring_stop_seen(void);
