@@ -331,3 +331,82 @@ tkill(pid_t pid)
 	kill(pid, SIGKILL);
 	waitpid(pid, NULL, 0);
 }
+
+uint64_t
+tnow_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+void
+tmsleep(int ms)
+{
+	msleep(ms);
+}
+
+int
+tport_open(uint16_t port, int v6)
+{
+	struct sockaddr_in6 sin6;
+	struct sockaddr_in sin;
+	int fd, rv;
+
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_port = htons(port);
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	memset(&sin6, 0, sizeof(sin6));
+	sin6.sin6_family = AF_INET6;
+	sin6.sin6_port = htons(port);
+	sin6.sin6_addr = in6addr_loopback;
+	if ((fd = socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC,
+		 0)) == -1)
+		return 0;
+	rv = v6 ? connect(fd, (struct sockaddr *)&sin6, sizeof(sin6)) == 0
+		: connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0;
+	close(fd);
+	return rv;
+}
+
+#define MAX_SERVERS 64
+static pid_t servers[MAX_SERVERS];
+static int nservers;
+
+pid_t
+tserver_start(char *const argv[], uint16_t port, int v6)
+{
+	pid_t pid;
+	int i, null;
+
+	if (nservers == MAX_SERVERS || (pid = fork()) == -1)
+		return -1;
+	if (pid == 0) {
+		null = open("/dev/null", O_RDWR);
+		dup2(null, 0);
+		if (getenv("TEST_DEBUG") == NULL) {
+			dup2(null, 1);
+			dup2(null, 2);
+		}
+		execvp(argv[0], argv);
+		_exit(127);
+	}
+	servers[nservers++] = pid;
+	for (i = 0; i < 200; i++) {
+		if (tport_open(port, v6))
+			return pid;
+		if (waitpid(pid, NULL, WNOHANG) == pid)
+			return -1;
+		msleep(25);
+	}
+	return -1;
+}
+
+void
+tservers_stop(void)
+{
+	while (nservers > 0)
+		tkill(servers[--nservers]);
+}

@@ -44,4 +44,17 @@ void tkill(pid_t);
 /* Open descriptors of a process. */
 int tfd_count(pid_t pid);
 
+/* A monotonic clock in milliseconds; sleep ms. */
+uint64_t tnow_ms(void);
+void tmsleep(int ms);
+/* Something accepts TCP connections on 127.0.0.1 (or ::1) port. */
+int tport_open(uint16_t port, int v6);
+/*
+ * Start a server program (stdio on /dev/null unless TEST_DEBUG is set) and
+ * wait, bounded, until it accepts on the loopback port.  Its pid, or -1.
+ * tservers_stop() kills every server started so.
+ */
+pid_t tserver_start(char *const argv[], uint16_t port, int v6);
+void tservers_stop(void);
+
 #endif

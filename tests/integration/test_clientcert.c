@@ -38,17 +38,7 @@ static struct tdaemon dmn;
 static char pki[128], cc[128];
 static uint16_t port_ec, port_rsa13, port_rsa12, port_none;
 
-#define MAX_SERVERS 16
-static pid_t servers[MAX_SERVERS];
-static int nservers;
 
-static void
-msleep(int ms)
-{
-	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
-
-	nanosleep(&ts, NULL);
-}
 
 static char *
 path(const char *dir, const char *name)
@@ -97,21 +87,6 @@ client_cert(const char *name, const char *type, const char *cn)
 	    name);
 }
 
-static int
-port_open(uint16_t port)
-{
-	struct sockaddr_in sin;
-	int fd, rv;
-
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_port = htons(port);
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	rv = connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0;
-	close(fd);
-	return rv;
-}
 
 /* openssl s_server -www requiring a client certificate from the test CA;
  * extra arguments a1..a3 may be NULL. */
@@ -120,8 +95,7 @@ s_server(uint16_t port, const char *a1, const char *a2, const char *a3)
 {
 	char portarg[32];
 	char *argv[24];
-	pid_t pid;
-	int i = 0, null;
+	int i = 0;
 
 	snprintf(portarg, sizeof(portarg), "127.0.0.1:%u", port);
 	argv[i++] = "openssl";
@@ -146,25 +120,7 @@ s_server(uint16_t port, const char *a1, const char *a2, const char *a3)
 	if (a3)
 		argv[i++] = (char *)a3;
 	argv[i] = NULL;
-	if (nservers == MAX_SERVERS || (pid = fork()) == -1)
-		return -1;
-	if (pid == 0) {
-		null = open("/dev/null", O_RDWR);
-		dup2(null, 0);
-		dup2(null, 1);
-		dup2(null, 2);
-		execvp(argv[0], argv);
-		_exit(127);
-	}
-	servers[nservers++] = pid;
-	for (i = 0; i < 200; i++) {
-		if (port_open(port))
-			return 0;
-		if (waitpid(pid, NULL, WNOHANG) == pid)
-			return -1;
-		msleep(25);
-	}
-	return -1;
+	return tserver_start(argv, port, 0) > 0 ? 0 : -1;
 }
 
 static void
@@ -231,8 +187,7 @@ suite_init(void)
 static int
 suite_clean(void)
 {
-	while (nservers > 0)
-		tkill(servers[--nservers]);
+	tservers_stop();
 	tdaemon_stop(&dmn);
 	return 0;
 }
@@ -619,7 +574,7 @@ test_reload(void)
 	/* other.pem with ec.key: a mismatch, refused, the old stays. */
 	CU_ASSERT_EQUAL_FATAL(kill(dmn.pid, SIGHUP), 0);
 	for (i = 0; i < 200 && !tdaemon_log_has(&dmn, "reload failed"); i++)
-		msleep(25);
+		tmsleep(25);
 	CU_ASSERT(tdaemon_log_has(&dmn, "reload failed"));
 	CU_ASSERT_EQUAL(get_page("localhost", port_ec, page, sizeof(page)), 0);
 	CU_ASSERT_PTR_NOT_NULL(strstr(page, "CN=cpconnect test ec client"));
@@ -631,9 +586,9 @@ test_reload(void)
 	CU_ASSERT_EQUAL_FATAL(kill(dmn.pid, SIGHUP), 0);
 	for (i = 0; i < 200 && !tdaemon_log_has(&dmn, "configuration reloaded");
 	     i++)
-		msleep(25);
+		tmsleep(25);
 	CU_ASSERT(tdaemon_log_has(&dmn, "configuration reloaded"));
-	msleep(300);
+	tmsleep(300);
 	CU_ASSERT_EQUAL(get_page("localhost", port_ec, page, sizeof(page)), 0);
 	CU_ASSERT_PTR_NOT_NULL(strstr(page, "CN=cpconnect test other client"));
 	sh("cd '%s' && mv ec.key.orig ec.key", cc);

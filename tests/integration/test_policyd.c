@@ -32,26 +32,8 @@ static char pki[128];
 static uint16_t echo_a, echo_b; /* two loopback echo servers */
 static pid_t echo_a_pid, echo_b_pid;
 
-#define MAX_SERVERS 16
-static pid_t servers[MAX_SERVERS];
-static int nservers;
 
-static void
-msleep(int ms)
-{
-	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
 
-	nanosleep(&ts, NULL);
-}
-
-static uint64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 static int
 daemon_up(struct tdaemon *d, const char *conf, const char *extra)
@@ -80,22 +62,6 @@ has(const char *hay, const char *needle)
 
 /* ---- servers ---- */
 
-static int
-port_open(uint16_t port)
-{
-	struct sockaddr_in sin;
-	int fd, rv;
-
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_port = htons(port);
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
-		return 0;
-	rv = connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0;
-	close(fd);
-	return rv;
-}
 
 static char *
 pkifile(const char *name)
@@ -116,8 +82,7 @@ s_server(const char *leaf, const char *extra)
 	char portarg[32], cert[64], key[64];
 	char *argv[16];
 	uint16_t port = tfree_port(AF_INET);
-	pid_t pid;
-	int i = 0, null;
+	int i = 0;
 
 	snprintf(portarg, sizeof(portarg), "127.0.0.1:%u", port);
 	snprintf(cert, sizeof(cert), "%s.pem", leaf);
@@ -136,33 +101,9 @@ s_server(const char *leaf, const char *extra)
 	if (extra != NULL)
 		argv[i++] = (char *)extra;
 	argv[i] = NULL;
-	if (nservers == MAX_SERVERS || (pid = fork()) == -1)
-		return 0;
-	if (pid == 0) {
-		null = open("/dev/null", O_RDWR);
-		dup2(null, 0);
-		dup2(null, 1);
-		dup2(null, 2);
-		execvp(argv[0], argv);
-		_exit(127);
-	}
-	servers[nservers++] = pid;
-	for (i = 0; i < 200; i++) {
-		if (port_open(port))
-			return port;
-		if (waitpid(pid, NULL, WNOHANG) == pid)
-			return 0;
-		msleep(25);
-	}
-	return 0;
+	return tserver_start(argv, port, 0) > 0 ? port : 0;
 }
 
-static void
-servers_stop(void)
-{
-	while (nservers > 0)
-		tkill(servers[--nservers]);
-}
 
 /* ---- clients ---- */
 
@@ -301,7 +242,7 @@ suite_init(void)
 static int
 suite_clean(void)
 {
-	servers_stop();
+	tservers_stop();
 	tkill(echo_a_pid);
 	tkill(echo_b_pid);
 	return 0;
@@ -416,13 +357,13 @@ test_special_ranges(void)
 	CU_ASSERT_FATAL(
 	    daemon_up(&d, "user nobody\nallow from any to any\n", NULL) == 0);
 	for (i = 0; i < sizeof(sc) / sizeof(sc[0]); i++) {
-		t0 = now_ms();
+		t0 = tnow_ms();
 		attempt(sc[i].host, 80, -1, NULL, NULL, &o);
 		CU_ASSERT_EQUAL(o.rv, -1);
 		CU_ASSERT_EQUAL(o.err, EACCES);
 		CU_ASSERT(has(o.text, sc[i].phrase));
 		CU_ASSERT(has(o.text, "no rule names it"));
-		CU_ASSERT(now_ms() - t0 < 2000);
+		CU_ASSERT(tnow_ms() - t0 < 2000);
 		if (o.rv != -1 || o.err != EACCES || !has(o.text, sc[i].phrase))
 			show(sc[i].host, &o);
 		/* The same for TLS. */
@@ -588,7 +529,7 @@ test_ports_kinds(void)
 	CU_ASSERT_EQUAL(o.err, EACCES);
 	CU_ASSERT(has(o.text, "no rule allows"));
 	tdaemon_stop(&d);
-	servers_stop();
+	tservers_stop();
 }
 
 /* The SPKI SHA-256 of a certificate, base64, by the openssl tool. */
@@ -727,7 +668,7 @@ test_tls_policy(void)
 	if (o.rv != 0)
 		show("tls 1.2, no block", &o);
 	tdaemon_stop(&d);
-	servers_stop();
+	tservers_stop();
 }
 
 /*
@@ -780,7 +721,7 @@ test_tls_policy_sni(void)
 	if (o.rv != -1)
 		show("min-tls escaped by SNI", &o);
 	tdaemon_stop(&d);
-	servers_stop();
+	tservers_stop();
 }
 
 /* ---- hostile configuration files, checked with -n ---- */

@@ -32,22 +32,7 @@
 static uint16_t echo_port;
 static pid_t echo_pid;
 
-static void
-msleep(int ms)
-{
-	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
 
-	nanosleep(&ts, NULL);
-}
-
-static uint64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 static int
 has(const char *hay, const char *needle)
@@ -114,13 +99,13 @@ count_in(const char *hay, const char *needle)
 static int
 log_wait(const struct tdaemon *d, const char *s, int ms)
 {
-	uint64_t t0 = now_ms();
+	uint64_t t0 = tnow_ms();
 
 	do {
 		if (tdaemon_log_has(d, s))
 			return 1;
-		msleep(50);
-	} while (now_ms() - t0 < (uint64_t)ms);
+		tmsleep(50);
+	} while (tnow_ms() - t0 < (uint64_t)ms);
 	return 0;
 }
 
@@ -193,7 +178,7 @@ static int
 wait_engines(const struct tdaemon *d, const pid_t *old, int nold, int want,
     pid_t *now, int ms)
 {
-	uint64_t t0 = now_ms();
+	uint64_t t0 = tnow_ms();
 	int n, i, fresh;
 
 	do {
@@ -203,8 +188,8 @@ wait_engines(const struct tdaemon *d, const pid_t *old, int nold, int want,
 				fresh++;
 		if (n == want && fresh == want)
 			return n;
-		msleep(50);
-	} while (now_ms() - t0 < (uint64_t)ms);
+		tmsleep(50);
+	} while (tnow_ms() - t0 < (uint64_t)ms);
 	return -1;
 }
 
@@ -213,7 +198,7 @@ wait_engines(const struct tdaemon *d, const pid_t *old, int nold, int want,
 static int
 wait_fresh(const struct tdaemon *d, const pid_t *old, int nold, int ms)
 {
-	uint64_t t0 = now_ms();
+	uint64_t t0 = tnow_ms();
 	pid_t now[MAXE];
 	int n, i;
 
@@ -222,8 +207,8 @@ wait_fresh(const struct tdaemon *d, const pid_t *old, int nold, int ms)
 		for (i = 0; i < n; i++)
 			if (!in_set(now[i], old, nold) && alive(now[i]))
 				return 1;
-		msleep(50);
-	} while (now_ms() - t0 < (uint64_t)ms);
+		tmsleep(50);
+	} while (tnow_ms() - t0 < (uint64_t)ms);
 	return 0;
 }
 
@@ -231,15 +216,15 @@ wait_fresh(const struct tdaemon *d, const pid_t *old, int nold, int ms)
 static int
 wait_sandboxed(pid_t pid, int ms)
 {
-	uint64_t t0 = now_ms();
+	uint64_t t0 = tnow_ms();
 	char buf[64];
 
 	do {
 		if (proc_status(pid, "Seccomp:", buf, sizeof(buf)) == 0 &&
 		    strcmp(buf, "\t2") == 0)
 			return 1;
-		msleep(25);
-	} while (now_ms() - t0 < (uint64_t)ms);
+		tmsleep(25);
+	} while (tnow_ms() - t0 < (uint64_t)ms);
 	return 0;
 }
 
@@ -416,13 +401,13 @@ test_reload_inflight(void)
 	CU_ASSERT_PTR_NOT_NULL_FATAL(c);
 	cp_client_set_retry(c, 40);
 	cp_client_set_timeout(c, 1, 0);
-	t0 = now_ms();
+	t0 = tnow_ms();
 	fd = cp_client_connect_start(c);
 	CU_ASSERT_FATAL(fd >= 0);
-	while (rv == -2 && now_ms() - t0 < 20000) {
+	while (rv == -2 && tnow_ms() - t0 < 20000) {
 		struct pollfd p = {.fd = fd, .events = POLLIN};
 
-		if (!reloaded && now_ms() - t0 >= 300) {
+		if (!reloaded && tnow_ms() - t0 >= 300) {
 			char deny[128];
 
 			snprintf(deny, sizeof(deny),
@@ -432,7 +417,7 @@ test_reload_inflight(void)
 			CU_ASSERT_FATAL(kill(daemon_pid(&d), SIGHUP) == 0);
 			reloaded = 1;
 		}
-		if (reloaded && lfd == -1 && now_ms() - t0 >= 1500) {
+		if (reloaded && lfd == -1 && tnow_ms() - t0 >= 1500) {
 			/* The new generation runs and denies already. */
 			CU_ASSERT(wait_fresh(&d, old, 1, 3000));
 			attempt(port, &o);
@@ -482,7 +467,7 @@ test_engine_crash(void)
 	CU_ASSERT_FATAL(wait_engines(&d, NULL, 0, 2, before, 5000) == 2);
 	/* Let the engines live over a second: an early death is restarted
 	 * after a delay. */
-	msleep(1100);
+	tmsleep(1100);
 	victim = before[0];
 	CU_ASSERT_FATAL(kill(victim, SIGKILL) == 0);
 	n = wait_engines(&d, &victim, 1, 2, after, 5000);
@@ -516,7 +501,7 @@ test_engine_crash(void)
 		n = tdaemon_engines(&d, before, MAXE);
 		if (n > 0)
 			kill(before[0], SIGKILL);
-		msleep(100);
+		tmsleep(100);
 	}
 	CU_ASSERT(wait_engines(&d, NULL, 0, 2, after, 5000) == 2);
 	CU_ASSERT(alive(d.pid));
@@ -566,7 +551,7 @@ test_sandbox(void)
 		CU_ASSERT_STRING_EQUAL(buf, "\t0000000000000000");
 	}
 	/* Both probes, once per engine, both refused. */
-	msleep(300);
+	tmsleep(300);
 	log = read_log(d.log);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(log);
 	CU_ASSERT(count_in(log, "test hook: open /etc/passwd refused") >= 2);
@@ -575,7 +560,7 @@ test_sandbox(void)
 	CU_ASSERT(!has(log, "restarting"));
 	free(log);
 	/* Still alive and serving. */
-	msleep(500);
+	tmsleep(500);
 	CU_ASSERT_EQUAL(tdaemon_engines(&d, again, MAXE), 2);
 	CU_ASSERT(in_set(e[0], again, 2) && in_set(e[1], again, 2));
 	CU_ASSERT(alive(e[0]) && alive(e[1]));
@@ -629,7 +614,7 @@ test_socket_activation(void)
 	}
 	CU_ASSERT_FATAL(pid > 0);
 	for (i = 0; i < 200 && stat(sock, &st) == -1; i++)
-		msleep(25);
+		tmsleep(25);
 	CU_ASSERT_FATAL(i < 200);
 	/* Nothing runs before the first connection. */
 	log = read_log(logp);
@@ -653,12 +638,12 @@ test_socket_activation(void)
 	CU_ASSERT(stat(sock, &st) == 0 && S_ISSOCK(st.st_mode));
 
 	kill(pid, SIGTERM);
-	for (t0 = now_ms(); now_ms() - t0 < 5000;) {
+	for (t0 = tnow_ms(); tnow_ms() - t0 < 5000;) {
 		if (waitpid(pid, &status, WNOHANG) == pid) {
 			exited = 1;
 			break;
 		}
-		msleep(25);
+		tmsleep(25);
 	}
 	if (!exited) {
 		kill(pid, SIGKILL);
@@ -730,10 +715,10 @@ notif_wait(
     struct notif *n, const char *want, int ms, char *seen, size_t seenlen)
 {
 	char buf[1024];
-	uint64_t t0 = now_ms();
+	uint64_t t0 = tnow_ms();
 	int left;
 
-	while ((left = ms - (int)(now_ms() - t0)) > 0) {
+	while ((left = ms - (int)(tnow_ms() - t0)) > 0) {
 		if (!notif_next(n, buf, sizeof(buf), left))
 			return 0;
 		if (seen != NULL) {
@@ -825,16 +810,16 @@ watchdog_count(int own_pid, int *ready)
 	}
 	if (pid > 0 && notif_wait(&n, "READY=1", 5000, NULL, 0)) {
 		*ready = 1;
-		for (t0 = now_ms(); now_ms() - t0 < 2000;)
+		for (t0 = tnow_ms(); tnow_ms() - t0 < 2000;)
 			if (notif_next(&n, buf, sizeof(buf),
-			        2000 - (int)(now_ms() - t0)) &&
+			        2000 - (int)(tnow_ms() - t0)) &&
 			    has(buf, "WATCHDOG=1"))
 				count++;
 	}
 	if (pid > 0) {
 		kill(pid, SIGTERM);
 		for (i = 0; i < 200 && waitpid(pid, NULL, WNOHANG) != pid; i++)
-			msleep(25);
+			tmsleep(25);
 		if (i == 200) {
 			kill(pid, SIGKILL);
 			waitpid(pid, NULL, 0);
@@ -885,10 +870,10 @@ static int
 finish_within(cp_client *c, int fd, int ms)
 {
 	struct pollfd p = {.fd = fd, .events = POLLIN};
-	uint64_t t0 = now_ms();
+	uint64_t t0 = tnow_ms();
 	int rv = -2;
 
-	while (rv == -2 && now_ms() - t0 < (uint64_t)ms) {
+	while (rv == -2 && tnow_ms() - t0 < (uint64_t)ms) {
 		if (poll(&p, 1, 50) == 1)
 			rv = cp_client_connect_finish(c);
 	}
@@ -943,7 +928,7 @@ test_limit_per_user(void)
 		c[i] = slow_start(closed, &fd[i]);
 		CU_ASSERT_FATAL(c[i] != NULL && fd[i] >= 0);
 	}
-	msleep(400);
+	tmsleep(400);
 	c[2] = slow_start(closed, &fd[2]);
 	CU_ASSERT_FATAL(c[2] != NULL && fd[2] >= 0);
 	rv = finish_within(c[2], fd[2], 3000);
@@ -962,13 +947,13 @@ test_limit_per_user(void)
 	cp_client_destroy(c[0]);
 	cp_client_destroy(c[1]);
 	cp_client_destroy(c[2]);
-	t0 = now_ms();
+	t0 = tnow_ms();
 	do {
 		attempt(echo_port, &o);
 		if (o.rv == 0)
 			break;
-		msleep(100);
-	} while (now_ms() - t0 < 3000);
+		tmsleep(100);
+	} while (tnow_ms() - t0 < 3000);
 	CU_ASSERT_EQUAL(o.rv, 0);
 	if (o.rv != 0)
 		show("after the slow ones ended", &o);
@@ -1001,12 +986,12 @@ test_limit_two_engines(void)
 	    wait_sandboxed(e[0], 3000) && wait_sandboxed(e[1], 3000));
 
 	kill(e[1], SIGSTOP);
-	msleep(100);
+	tmsleep(100);
 	for (i = 0; i < 2; i++) {
 		c[i] = slow_start(closed, &fd[i]);
 		CU_ASSERT_FATAL(c[i] != NULL && fd[i] >= 0);
 	}
-	msleep(400);
+	tmsleep(400);
 	/* On engine e[0]: its share is one request. */
 	CU_ASSERT_EQUAL(finish_within(c[0], fd[0], 100), -2);
 	rv = finish_within(c[1], fd[1], 3000);
@@ -1015,7 +1000,7 @@ test_limit_two_engines(void)
 
 	kill(e[0], SIGSTOP);
 	kill(e[1], SIGCONT);
-	msleep(100);
+	tmsleep(100);
 	/* Engine e[1] has its own share: one more, two in all. */
 	c[2] = slow_start(closed, &fd[2]);
 	CU_ASSERT_FATAL(c[2] != NULL && fd[2] >= 0);

@@ -48,14 +48,6 @@ static const struct fakedns_rec names[] = {
 	{"private.test", FAKEDNS_A, "10.1.2.3", 0},
 };
 
-static uint64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 static int
 suite_init(void)
@@ -209,7 +201,7 @@ test_retry_late_server(void)
 {
 	uint16_t port = tfree_port(AF_INET);
 	cp_client *c = cp_client_create("127.0.0.1", port);
-	uint64_t t0 = now_ms();
+	uint64_t t0 = tnow_ms();
 	int fd, lfd = -1, rv = -2;
 	pid_t echo = -1;
 
@@ -217,10 +209,10 @@ test_retry_late_server(void)
 	cp_client_set_retry(c, 10);
 	fd = cp_client_connect_start(c);
 	CU_ASSERT_FATAL(fd >= 0);
-	while (rv == -2 && now_ms() - t0 < 15000) {
+	while (rv == -2 && tnow_ms() - t0 < 15000) {
 		struct pollfd p = {.fd = fd, .events = POLLIN};
 
-		if (lfd == -1 && now_ms() - t0 >= 1000) {
+		if (lfd == -1 && tnow_ms() - t0 >= 1000) {
 			lfd = tlisten(AF_INET, &port);
 			CU_ASSERT_FATAL(lfd != -1);
 			echo = techo_start(lfd, 1);
@@ -229,7 +221,7 @@ test_retry_late_server(void)
 			rv = cp_client_connect_finish(c);
 	}
 	CU_ASSERT_EQUAL(rv, 0);
-	CU_ASSERT(now_ms() - t0 >= 1000);
+	CU_ASSERT(tnow_ms() - t0 >= 1000);
 	CU_ASSERT(lfd != -1);
 	CU_ASSERT_EQUAL(cp_client_write(c, "late", 4), 4);
 	cp_client_destroy(c);
@@ -307,11 +299,11 @@ test_timeout(void)
 	c = cp_client_create("192.0.2.2", 80);
 	cp_client_set_retry(c, 1);
 	cp_client_set_timeout(c, 0, 300000);
-	t0 = now_ms();
+	t0 = tnow_ms();
 	CU_ASSERT_EQUAL(cp_client_connect(c), -1);
 	CU_ASSERT_EQUAL(errno, ETIMEDOUT);
-	CU_ASSERT(now_ms() - t0 >= 550);
-	CU_ASSERT(now_ms() - t0 < 10000);
+	CU_ASSERT(tnow_ms() - t0 >= 550);
+	CU_ASSERT(tnow_ms() - t0 < 10000);
 	cp_client_destroy(c);
 	cp_client_set_socket_path(dmn.sock);
 	tdaemon_stop(&d2);
@@ -397,12 +389,12 @@ expect_error_then_close(int fd, int *closed, int wait_ms)
 	struct imsgbuf ib;
 	struct imsg m;
 	struct cp_result r;
-	uint64_t t0 = now_ms();
+	uint64_t t0 = tnow_ms();
 	int eclass = -1;
 
 	*closed = 0;
 	imsgbuf_init(&ib, fd, CP_MAX_MSG);
-	while (now_ms() - t0 < (uint64_t)wait_ms) {
+	while (tnow_ms() - t0 < (uint64_t)wait_ms) {
 		struct pollfd p = {.fd = fd, .events = POLLIN};
 		ssize_t n;
 
@@ -481,14 +473,14 @@ static void
 test_hostile_half_message(void)
 {
 	int fd = raw_session(), closed;
-	uint64_t t0 = now_ms();
+	uint64_t t0 = tnow_ms();
 
 	CU_ASSERT_FATAL(fd != -1);
 	CU_ASSERT(write(fd, "\x01\x00\x00\x00\x40\x00", 6) == 6);
 	/* Then silence: the idle timeout (1 s here) ends the session. */
 	expect_error_then_close(fd, &closed, 5000);
 	CU_ASSERT(closed);
-	CU_ASSERT(now_ms() - t0 >= 900);
+	CU_ASSERT(tnow_ms() - t0 >= 900);
 	close(fd);
 }
 

@@ -31,76 +31,11 @@
 static struct tdaemon dmn;
 static char pki[128];
 
-#define MAX_SERVERS 64
-static pid_t servers[MAX_SERVERS];
-static int nservers;
 
-static void
-msleep(int ms)
-{
-	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
 
-	nanosleep(&ts, NULL);
-}
-
-static int
-port_open(uint16_t port, int v6)
-{
-	struct sockaddr_in6 sin6;
-	struct sockaddr_in sin;
-	int fd, rv;
-
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_port = htons(port);
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	memset(&sin6, 0, sizeof(sin6));
-	sin6.sin6_family = AF_INET6;
-	sin6.sin6_port = htons(port);
-	sin6.sin6_addr = in6addr_loopback;
-	fd = socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	rv = v6 ? connect(fd, (struct sockaddr *)&sin6, sizeof(sin6)) == 0
-		: connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0;
-	close(fd);
-	return rv;
-}
 
 /* Start a server process and wait (bounded) until it accepts on port. */
-static pid_t
-server(char *const argv[], uint16_t port, int v6)
-{
-	pid_t pid;
-	int i, null;
 
-	if (nservers == MAX_SERVERS || (pid = fork()) == -1)
-		return -1;
-	if (pid == 0) {
-		null = open("/dev/null", O_RDWR);
-		dup2(null, 0);
-		if (getenv("TLSD_DEBUG") == NULL) {
-			dup2(null, 1);
-			dup2(null, 2);
-		}
-		execvp(argv[0], argv);
-		_exit(127);
-	}
-	servers[nservers++] = pid;
-	for (i = 0; i < 200; i++) {
-		if (port_open(port, v6))
-			return pid;
-		if (waitpid(pid, NULL, WNOHANG) == pid)
-			return -1;
-		msleep(25);
-	}
-	return -1;
-}
-
-static void
-servers_stop(void)
-{
-	while (nservers > 0)
-		tkill(servers[--nservers]);
-}
 
 static char *
 pkifile(const char *name)
@@ -153,7 +88,7 @@ s_server6(int v6, const char *leaf, int with_int, const char *a1,
 	if (a4)
 		argv[i++] = (char *)a4;
 	argv[i] = NULL;
-	return server(argv, port, v6) > 0 ? port : 0;
+	return tserver_start(argv, port, v6) > 0 ? port : 0;
 }
 
 static uint16_t
@@ -187,7 +122,7 @@ suite_init(void)
 static int
 suite_clean(void)
 {
-	servers_stop();
+	tservers_stop();
 	tdaemon_stop(&dmn);
 	return 0;
 }
@@ -286,7 +221,7 @@ test_pki_cases(void)
 		CU_ASSERT_FATAL(port != 0);
 		run_case(&cases[i], port);
 	}
-	servers_stop();
+	tservers_stop();
 }
 
 struct suite_case {
@@ -341,7 +276,7 @@ test_versions_ciphers(void)
 		CU_ASSERT_PTR_NOT_NULL(strstr(cp_client_error(c), "handshake"));
 		cp_client_destroy(c);
 	}
-	servers_stop();
+	tservers_stop();
 }
 
 static void
@@ -357,7 +292,7 @@ test_alpn_sni(void)
 	CU_ASSERT_STRING_EQUAL(cp_client_get_alpn(c), "http/1.1");
 	CU_ASSERT(cp_client_verify_hostname(c));
 	cp_client_destroy(c);
-	servers_stop();
+	tservers_stop();
 }
 
 /* Data integrity over the handed-off socket: 64 MiB each way through
@@ -454,7 +389,7 @@ gnutls_echo(const char *priority)
 
 	snprintf(port_arg, sizeof(port_arg), "--port=%u", port);
 	snprintf(prio, sizeof(prio), "--priority=%s", priority);
-	return server(argv, port, 0) > 0 ? port : 0;
+	return tserver_start(argv, port, 0) > 0 ? port : 0;
 }
 
 static void
@@ -481,7 +416,7 @@ test_integrity_gnutls(void)
 		CU_ASSERT_EQUAL(cp_client_close(c), 0);
 		cp_client_destroy(c);
 	}
-	servers_stop();
+	tservers_stop();
 }
 
 static void
@@ -522,7 +457,7 @@ test_nginx(void)
 	CU_ASSERT_PTR_NOT_NULL_FATAL(f);
 	fputs(conf, f);
 	fclose(f);
-	CU_ASSERT_FATAL(server(argv, port, 0) > 0);
+	CU_ASSERT_FATAL(tserver_start(argv, port, 0) > 0);
 	c = cp_client_create_ssl("localhost", port, NULL, NULL,
 	    SSL_VERIFY_PEER);
 	CU_ASSERT_EQUAL_FATAL(cp_client_connect(c), 0);
@@ -537,7 +472,7 @@ test_nginx(void)
 	/* nginx ends with close_notify: the library reports a clean EOF. */
 	CU_ASSERT_EQUAL(cp_client_read(c, buf, sizeof(buf)), 0);
 	cp_client_destroy(c);
-	servers_stop();
+	tservers_stop();
 }
 
 /* The client brings its own trust anchors: the unknown root makes the
@@ -569,7 +504,7 @@ test_client_anchors(void)
 	CU_ASSERT_EQUAL(cp_client_connect(c), -1);
 	CU_ASSERT_PTR_NOT_NULL(strstr(cp_client_error(c), "/nonexistent"));
 	cp_client_destroy(c);
-	servers_stop();
+	tservers_stop();
 }
 
 static void
@@ -594,7 +529,7 @@ test_netns_tls(void)
 	}
 	CU_ASSERT_EQUAL(waitpid(pid, &status, 0), pid);
 	CU_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-	servers_stop();
+	tservers_stop();
 }
 
 /* A chain of 10 certificates of 16 KiB each must pass whole. */
@@ -613,7 +548,7 @@ test_chain_sizes(void)
 	CU_ASSERT_PTR_EQUAL(sk_X509_value(chain, 0),
 	    cp_client_get_server_certificate(c));
 	cp_client_destroy(c);
-	servers_stop();
+	tservers_stop();
 }
 
 int
