@@ -268,6 +268,8 @@ static const char *const sc_plain[] = {
 	"clock_nanosleep", "nanosleep",
 	/* signals, process */
 	"rt_sigreturn", "rt_sigprocmask", "rt_sigaction", "restart_syscall",
+	/* Only the caller's own signal stack; sanitizer runtimes need it. */
+	"sigaltstack",
 	"exit", "exit_group", "getpid", "gettid", "getppid", "getuid",
 	"geteuid", "getgid", "getegid", "getrlimit",
 	/* randomness, system facts */

@@ -224,19 +224,28 @@ tdaemon_fds(const struct tdaemon *d)
 int
 tdaemon_log_has(const struct tdaemon *d, const char *s)
 {
-	char buf[65536];
+	char buf[65536 + 1];
+	size_t keep = strlen(s), have = 0;
 	ssize_t n;
-	int fd, rv;
+	int fd, found = 0;
 
-	if ((fd = open(d->log, O_RDONLY | O_CLOEXEC)) == -1)
+	if (keep == 0 || keep >= sizeof(buf) / 2 ||
+	    (fd = open(d->log, O_RDONLY | O_CLOEXEC)) == -1)
 		return 0;
-	n = read(fd, buf, sizeof(buf) - 1);
+	/* The whole log, chunk by chunk; the tail of one chunk is kept so a
+	 * line split between two reads is still found. */
+	while (!found &&
+	    (n = read(fd, buf + have, sizeof(buf) - 1 - have)) > 0) {
+		have += (size_t)n;
+		buf[have] = '\0';
+		found = strstr(buf, s) != NULL;
+		if (have > keep) {
+			memmove(buf, buf + have - keep, keep);
+			have = keep;
+		}
+	}
 	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = '\0';
-	rv = strstr(buf, s) != NULL;
-	return rv;
+	return found;
 }
 
 int

@@ -337,9 +337,12 @@ mem_has(pid_t pid, const unsigned char *pat, size_t len)
 	while (!found && fgets(line, sizeof(line), maps) != NULL) {
 		char perms[8];
 
+		/* Reading a mapping through /proc faults its pages in: a
+		 * huge reserved one (a sanitizer's shadow) would exhaust
+		 * memory, and no heap here is that large. */
 		if (sscanf(line, "%lx-%lx %7s", &lo, &hi, perms) != 3 ||
 		    perms[0] != 'r' || strstr(line, "[vvar]") ||
-		    strstr(line, "[vsyscall]"))
+		    strstr(line, "[vsyscall]") || hi - lo > (1UL << 30))
 			continue;
 		while (!found && lo < hi) {
 			size_t want = hi - lo > (1 << 20) ? 1 << 20 : hi - lo;
