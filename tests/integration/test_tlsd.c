@@ -532,9 +532,9 @@ test_netns_tls(void)
 	tservers_stop();
 }
 
-/* A chain of 10 certificates of 16 KiB each must pass whole. */
+/* The peer chain, leaf first, as the server sent it. */
 static void
-test_chain_sizes(void)
+test_chain(void)
 {
 	uint16_t port = s_server("valid", 1, NULL, NULL, NULL, NULL);
 	cp_client *c = cp_client_create_ssl("localhost", port, NULL, NULL,
@@ -547,6 +547,65 @@ test_chain_sizes(void)
 	CU_ASSERT_EQUAL(sk_X509_num(chain), 2);
 	CU_ASSERT_PTR_EQUAL(sk_X509_value(chain, 0),
 	    cp_client_get_server_certificate(c));
+	cp_client_destroy(c);
+	tservers_stop();
+}
+
+/* A chain of 10 certificates of almost 16 KiB each passes whole: the
+ * daemon accepts it, sends every certificate, the library rebuilds it. */
+static void
+test_big_chain(void)
+{
+	char dir[128], cmd[4096], cert[160], key[160], chainf[160];
+	char portarg[32], *argv[16];
+	uint16_t port = tfree_port(AF_INET);
+	STACK_OF(X509) *chain;
+	cp_client *c;
+	int i, rv;
+
+	snprintf(dir, sizeof(dir), "%s/big", cu_tmpdir());
+	/* 900 names: each certificate just under 16 KiB. */
+	snprintf(cmd, sizeof(cmd),
+	    "set -e; mkdir -p %s; cd %s; san=DNS:localhost; i=0; "
+	    "while [ $i -lt 900 ]; do san=$san,DNS:n$(printf %%05d $i)"
+	    ".big.test; i=$((i+1)); done; : >chain.pem; for n in 0 1 2 3 4 "
+	    "5 6 7 8 9; do openssl req -x509 -newkey ec -pkeyopt "
+	    "ec_paramgen_curve:P-256 -nodes -keyout k$n.pem -out c$n.pem "
+	    "-days 2 -subj /CN=big$n -addext \"subjectAltName=$san\" "
+	    "2>/dev/null; [ $n -gt 0 ] && cat c$n.pem >>chain.pem; done; "
+	    "for n in 0 9; do s=$(openssl x509 -in c$n.pem -outform der | "
+	    "wc -c); [ $s -le 16384 ] && [ $s -gt 15000 ]; done",
+	    dir, dir);
+	CU_ASSERT_FATAL(system(cmd) == 0);
+	snprintf(cert, sizeof(cert), "%s/c0.pem", dir);
+	snprintf(key, sizeof(key), "%s/k0.pem", dir);
+	snprintf(chainf, sizeof(chainf), "%s/chain.pem", dir);
+	snprintf(portarg, sizeof(portarg), "127.0.0.1:%u", port);
+	i = 0;
+	argv[i++] = "openssl";
+	argv[i++] = "s_server";
+	argv[i++] = "-accept";
+	argv[i++] = portarg;
+	argv[i++] = "-www";
+	argv[i++] = "-cert";
+	argv[i++] = cert;
+	argv[i++] = "-key";
+	argv[i++] = key;
+	argv[i++] = "-cert_chain";
+	argv[i++] = chainf;
+	argv[i] = NULL;
+	CU_ASSERT_FATAL(tserver_start(argv, port, 0) > 0);
+	c = cp_client_create_ssl("localhost", port, NULL, NULL,
+	    SSL_VERIFY_NONE);
+	rv = cp_client_connect(c);
+	/* Self-signed and unrelated: connected, with a verify code. */
+	CU_ASSERT(rv > 0);
+	if (rv < 0)
+		fprintf(stderr, "  big chain: %s\n", cp_client_error(c));
+	chain = cp_client_get_peer_chain(c);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(chain);
+	CU_ASSERT_EQUAL(sk_X509_num(chain), 10);
+	CU_ASSERT(http_get(c));
 	cp_client_destroy(c);
 	tservers_stop();
 }
@@ -565,6 +624,7 @@ main(void)
 	cu_test(s, "nginx", test_nginx);
 	cu_test(s, "client trust anchors", test_client_anchors);
 	cu_test(s, "network-less namespace over TLS", test_netns_tls);
-	cu_test(s, "peer chain", test_chain_sizes);
+	cu_test(s, "peer chain", test_chain);
+	cu_test(s, "10 certificates of 16 KiB", test_big_chain);
 	return cu_finish();
 }
