@@ -130,7 +130,7 @@ run: deps all
 	@sh scripts/run.sh $(B)
 
 check: deps tests
-	@B=$(B) sh tests/run.sh
+	@B=$(B) SAN=$(SAN) sh tests/run.sh
 
 bench: deps benches
 	@B=$(B) sh bench/run.sh

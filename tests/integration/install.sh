@@ -8,7 +8,7 @@ cd "$(dirname "$0")/../.." || exit 2
 
 D=$T_TMP/root
 U=$D/usr
-make -s B="$B" install DESTDIR="$D" PREFIX=/usr >"$T_TMP/install.log" 2>&1
+make -s B="$B" SAN="${SAN:-}" install DESTDIR="$D" PREFIX=/usr >"$T_TMP/install.log" 2>&1
 check "make install exits 0" [ $? -eq 0 ] || sed 's/^/    /' "$T_TMP/install.log"
 
 check "sbin/cpconnectd executable" [ -x "$U/sbin/cpconnectd" ]
@@ -74,7 +74,7 @@ check "tcp_echo runs on the installed library (fails closed: exit 1)" [ $? -eq 1
 check "tcp_echo says the daemon is not reachable" \
     grep -q 'cpconnectd not reachable' "$T_TMP/run.err"
 
-make -s B="$B" uninstall DESTDIR="$D" PREFIX=/usr >"$T_TMP/uninstall.log" 2>&1
+make -s B="$B" SAN="${SAN:-}" uninstall DESTDIR="$D" PREFIX=/usr >"$T_TMP/uninstall.log" 2>&1
 check "make uninstall exits 0" [ $? -eq 0 ]
 left=$(find "$D" -type f -o -type l | sed "s|^$D||")
 check "make uninstall leaves no file behind" [ -z "$left" ] ||
