@@ -13,11 +13,11 @@ args="-d -s $sock"
 if [ "$(id -u)" = 0 ]; then
 	# As root the engines drop to the system user of the packaged service.
 	if ! getent passwd cpconnect >/dev/null; then
-		if command -v systemd-sysusers >/dev/null 2>&1; then
-			systemd-sysusers systemd/sysusers.d/cpconnect.conf
-		else
-			useradd --system --no-create-home --shell /usr/sbin/nologin cpconnect
-		fi
+		# sysusers takes a relative argument for a name to look up.
+		systemd-sysusers "$(pwd)/systemd/sysusers.d/cpconnect.conf" \
+			2>/dev/null ||
+			useradd --system --no-create-home \
+				--shell /usr/sbin/nologin cpconnect
 	fi
 fi
 cat <<MSG
