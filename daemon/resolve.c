@@ -237,8 +237,8 @@ literal6(const char *host, uint16_t port, struct sockaddr_in6 *sin6)
 
 /*
  * RFC 6761 6.3: "localhost" and names below it are loopback, answered
- * here and never sent to a resolver.  (c-ares 1.18 also leaks a string on
- * every hosts-file answer, see c-ares issue 439.)
+ * here and never sent to a resolver.  (c-ares 1.18.1 also leaks the name
+ * on each of its own localhost answers; valgrind, cf. c-ares issue 439.)
  */
 static int
 localhost_name(const char *h)
