@@ -950,7 +950,7 @@ session_dispatch(struct session *s, const struct imsg *m)
 	}
 	switch (m->hdr.type) {
 	case CP_MSG_HELLO:
-		if (s->hello && m->datalen > 0 && s->reqs != NULL) {
+		if (s->hello) {
 			session_error(s, m->hdr.peerid, CP_E_PROTO, EPROTO,
 			    "second HELLO");
 			return;
@@ -1002,16 +1002,7 @@ session_update_events(struct session *s)
 static void
 session_flush(struct session *s)
 {
-	int rv, rounds = 0;
-
-	/* A frame with a descriptor starts its own sendmsg(): keep writing
-	 * while the socket takes it, so a reply is never left queued behind
-	 * the frame before it. */
-	do {
-		errno = 0;
-		rv = imsg_write(&s->ib);
-	} while (rv == 1 && errno != EAGAIN && ++rounds < 64);
-	if (rv == -1) {
+	if (imsg_write(&s->ib) == -1) {
 		if (errno != EPIPE && errno != ECONNRESET)
 			log_warn("uid %u: write", (unsigned)s->peer.uid);
 		s->closing = 2; /* peer gone: nothing left to flush */

@@ -56,12 +56,6 @@ ev_free(struct ev *ev)
 	free(ev);
 }
 
-uint64_t
-ev_now(struct ev *ev)
-{
-	return ev->now;
-}
-
 int
 ev_io_start(struct ev *ev, struct ev_io *io, int fd, uint32_t events,
     ev_io_cb *cb, void *arg)

@@ -47,8 +47,7 @@ void ev_timer_init(struct ev_timer *, ev_timer_cb *cb, void *arg);
 int ev_timer_start(struct ev *, struct ev_timer *, uint64_t ms);
 void ev_timer_stop(struct ev *, struct ev_timer *);
 
-/* Monotonic milliseconds, cached per loop iteration. */
-uint64_t ev_now(struct ev *);
+/* Monotonic milliseconds. */
 uint64_t ev_clock_ms(void);
 
 /* Wait at most max_ms (-1: until a timer or event), dispatch, return the

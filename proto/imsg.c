@@ -261,8 +261,10 @@ imsg_compose(struct imsgbuf *ib, uint32_t type, uint32_t peerid, uint32_t pid,
 	return 0;
 }
 
-int
-imsg_write(struct imsgbuf *ib)
+/* One sendmsg(): -1 error, 0 queue empty, 1 progress and more queued,
+ * 2 the socket would block. */
+static int
+write_once(struct imsgbuf *ib)
 {
 	union {
 		struct cmsghdr hdr;
@@ -305,7 +307,7 @@ imsg_write(struct imsgbuf *ib)
 		n = sendmsg(ib->fd, &mh, MSG_NOSIGNAL);
 	} while (n == -1 && errno == EINTR);
 	if (n == -1)
-		return errno == EAGAIN ? 1 : -1;
+		return errno == EAGAIN ? 2 : -1;
 
 	if (ib->whead->fd != -1) {
 		close(ib->whead->fd);
@@ -323,6 +325,22 @@ imsg_write(struct imsgbuf *ib)
 	else
 		ib->whead->off += left;
 	return ib->whead != NULL;
+}
+
+/* A frame with a descriptor starts its own sendmsg(): keep going while
+ * the socket takes more, so no frame waits behind the one before it. */
+int
+imsg_write(struct imsgbuf *ib)
+{
+	int r;
+
+	while ((r = write_once(ib)) == 1)
+		;
+	if (r == 2) {
+		errno = EAGAIN;
+		return 1;
+	}
+	return r;
 }
 
 int

@@ -7,8 +7,9 @@
  * descriptor travels with the frame; it is sent with the frame's first byte.
  * At most one descriptor per frame.
  *
- * The buffers work on blocking and non-blocking sockets: imsg_read() and
- * imsg_write() do at most one system call each and report EAGAIN.
+ * The buffers work on blocking and non-blocking sockets: imsg_read() does
+ * at most one system call, imsg_write() writes until the queue is empty or
+ * the socket would block; both report EAGAIN.
  */
 #ifndef CP_IMSG_H
 #define CP_IMSG_H
@@ -85,8 +86,9 @@ int imsg_get(struct imsgbuf *, struct imsg *m);
 int imsg_compose(struct imsgbuf *, uint32_t type, uint32_t peerid,
     uint32_t pid, int fd, const void *data, size_t len);
 
-/* Write queued frames once.  Returns 0 when all is written, 1 when bytes
- * remain (EAGAIN), -1 on error with errno. */
+/* Write queued frames until done or the socket would block.  Returns 0
+ * when all is written, 1 when bytes remain (errno EAGAIN), -1 on error
+ * with errno. */
 int imsg_write(struct imsgbuf *);
 
 /* Write until the queue is empty (blocking sockets), or -1 with errno. */

@@ -543,6 +543,14 @@ test_hostile_order_and_version(void)
 	CU_ASSERT_EQUAL(expect_error_then_close(fd, &closed, 3000), CP_E_PROTO);
 	CU_ASSERT(closed);
 	close(fd);
+
+	/* HELLO starts a session once. */
+	fd = raw_session();
+	CU_ASSERT_EQUAL(send_hello(fd, CP_PROTO_VERSION), 0);
+	CU_ASSERT_EQUAL(send_hello(fd, CP_PROTO_VERSION), 0);
+	CU_ASSERT_EQUAL(expect_error_then_close(fd, &closed, 3000), CP_E_PROTO);
+	CU_ASSERT(closed);
+	close(fd);
 }
 
 /* 500 idle sessions while others are served; descriptors come back. */
