@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -418,4 +419,51 @@ tservers_stop(void)
 {
 	while (nservers > 0)
 		tkill(servers[--nservers]);
+}
+
+char *
+tpath(const char *dir, const char *name)
+{
+	static char buf[8][256];
+	static int i;
+
+	i = (i + 1) % 8;
+	snprintf(buf[i], sizeof(buf[i]), "%s/%s", dir, name);
+	return buf[i];
+}
+
+uint16_t
+ts_server(const char *pki, uint16_t port, int v6, const char *leaf,
+    int with_int, ...)
+{
+	char portarg[32], cert[64], key[64];
+	const char *argv[32], *a;
+	va_list ap;
+	int i = 0;
+
+	if (port == 0)
+		port = tfree_port(v6 ? AF_INET6 : AF_INET);
+	snprintf(portarg, sizeof(portarg), v6 ? "[::1]:%u" : "127.0.0.1:%u",
+	    port);
+	snprintf(cert, sizeof(cert), "%s.pem", leaf);
+	snprintf(key, sizeof(key), "%s.key", leaf);
+	argv[i++] = "openssl";
+	argv[i++] = "s_server";
+	argv[i++] = "-accept";
+	argv[i++] = portarg;
+	argv[i++] = "-www";
+	argv[i++] = "-cert";
+	argv[i++] = tpath(pki, cert);
+	argv[i++] = "-key";
+	argv[i++] = tpath(pki, key);
+	if (with_int) {
+		argv[i++] = "-cert_chain";
+		argv[i++] = tpath(pki, "int.pem");
+	}
+	va_start(ap, with_int);
+	while (i < 31 && (a = va_arg(ap, const char *)) != NULL)
+		argv[i++] = a;
+	va_end(ap);
+	argv[i] = NULL;
+	return tserver_start((char *const *)argv, port, v6) > 0 ? port : 0;
 }

@@ -57,4 +57,14 @@ int tport_open(uint16_t port, int v6);
 pid_t tserver_start(char *const argv[], uint16_t port, int v6);
 void tservers_stop(void);
 
+/* "dir/name" in one of 8 rotating buffers, for argument lists. */
+char *tpath(const char *dir, const char *name);
+/*
+ * openssl s_server -www on 127.0.0.1 (or [::1]) port (0: a free one) with
+ * pki/<leaf>.pem and pki/<leaf>.key, pki/int.pem as the chain when
+ * with_int, then the extra arguments up to a NULL.  The port, or 0.
+ */
+uint16_t ts_server(const char *pki, uint16_t port, int v6, const char *leaf,
+    int with_int, ...);
+
 #endif

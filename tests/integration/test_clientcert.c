@@ -38,19 +38,6 @@ static struct tdaemon dmn;
 static char pki[128], cc[128];
 static uint16_t port_ec, port_rsa13, port_rsa12, port_none;
 
-
-
-static char *
-path(const char *dir, const char *name)
-{
-	static char buf[8][256];
-	static int i;
-
-	i = (i + 1) % 8;
-	snprintf(buf[i], sizeof(buf[i]), "%s/%s", dir, name);
-	return buf[i];
-}
-
 static int
 sh(const char *fmt, ...)
 {
@@ -87,40 +74,15 @@ client_cert(const char *name, const char *type, const char *cn)
 	    name);
 }
 
-
-/* openssl s_server -www requiring a client certificate from the test CA;
- * extra arguments a1..a3 may be NULL. */
+/* s_server -www requiring a client certificate from the test CA; extra
+ * arguments a1..a3 may be NULL.  0, or -1. */
 static int
 s_server(uint16_t port, const char *a1, const char *a2, const char *a3)
 {
-	char portarg[32];
-	char *argv[24];
-	int i = 0;
-
-	snprintf(portarg, sizeof(portarg), "127.0.0.1:%u", port);
-	argv[i++] = "openssl";
-	argv[i++] = "s_server";
-	argv[i++] = "-accept";
-	argv[i++] = portarg;
-	argv[i++] = "-www";
-	argv[i++] = "-cert";
-	argv[i++] = path(pki, "valid.pem");
-	argv[i++] = "-key";
-	argv[i++] = path(pki, "valid.key");
-	argv[i++] = "-cert_chain";
-	argv[i++] = path(pki, "int.pem");
-	argv[i++] = "-Verify";
-	argv[i++] = "1";
-	argv[i++] = "-CAfile";
-	argv[i++] = path(pki, "ca.pem");
-	if (a1)
-		argv[i++] = (char *)a1;
-	if (a2)
-		argv[i++] = (char *)a2;
-	if (a3)
-		argv[i++] = (char *)a3;
-	argv[i] = NULL;
-	return tserver_start(argv, port, 0) > 0 ? 0 : -1;
+	return ts_server(pki, port, 0, "valid", 1, "-Verify", "1", "-CAfile",
+	           tpath(pki, "ca.pem"), a1, a2, a3, (char *)NULL) != 0
+	    ? 0
+	    : -1;
 }
 
 static void
@@ -137,9 +99,9 @@ conf_text(char *buf, size_t bufsz, const char *ec_name)
 	    "destination \"127.0.0.1\" port %u,%u {\n"
 	    "\tclient-certificate \"%s\" key \"%s\"\n"
 	    "}\n",
-	    path(pki, "ca.pem"), path(cc, ec_name), path(cc, "ec.key"),
-	    port_rsa13, port_rsa12, path(cc, "rsa-chain.pem"),
-	    path(cc, "rsa.key"));
+	    tpath(pki, "ca.pem"), tpath(cc, ec_name), tpath(cc, "ec.key"),
+	    port_rsa13, port_rsa12, tpath(cc, "rsa-chain.pem"),
+	    tpath(cc, "rsa.key"));
 }
 
 static void
@@ -373,7 +335,7 @@ test_engine_has_no_key(void)
 	int i, n, uid;
 
 	/* The engines could not have read it... */
-	CU_ASSERT_EQUAL_FATAL(stat(path(cc, "ec.key"), &sb), 0);
+	CU_ASSERT_EQUAL_FATAL(stat(tpath(cc, "ec.key"), &sb), 0);
 	CU_ASSERT_EQUAL(sb.st_mode & 07777, 0600);
 	CU_ASSERT_EQUAL(sb.st_uid, 0);
 	n = tdaemon_engines(&dmn, pids, 64);
@@ -393,7 +355,7 @@ test_engine_has_no_key(void)
 	}
 	/* ...and do not hold it: the scalar is in the parent, which signed
 	 * (test_ec), and in no engine. */
-	CU_ASSERT_EQUAL_FATAL(ec_scalar(path(cc, "ec.key"), d), 0);
+	CU_ASSERT_EQUAL_FATAL(ec_scalar(tpath(cc, "ec.key"), d), 0);
 	CU_ASSERT_EQUAL(mem_has(dmn.pid, d, sizeof(d)), 1);
 	for (i = 0; i < n; i++)
 		CU_ASSERT_EQUAL(mem_has(pids[i], d, sizeof(d)), 0);
@@ -419,8 +381,8 @@ test_hostile_requests(void)
 	    "\tclient-certificate \"%s\" key \"%s\"\n}\n"
 	    "destination \"b.example\" {\n"
 	    "\tclient-certificate \"%s\" key \"%s\"\n}\n",
-	    path(cc, "ec-chain.pem"), path(cc, "ec.key"),
-	    path(cc, "rsa-chain.pem"), path(cc, "rsa.key"));
+	    tpath(cc, "ec-chain.pem"), tpath(cc, "ec.key"),
+	    tpath(cc, "rsa-chain.pem"), tpath(cc, "rsa.key"));
 	CU_ASSERT_EQUAL_FATAL(
 	    conf_parse(&cf, "t.conf", text, strlen(text), err, sizeof(err)), 0);
 	CU_ASSERT_EQUAL_FATAL(keytab_load(&t, cf, err, sizeof(err)), 0);
@@ -476,7 +438,7 @@ test_hostile_requests(void)
 	keytab_sign(t, &rq, sizeof(rq), &rep);
 	CU_ASSERT_EQUAL(rep.status, 0);
 	CU_ASSERT_EQUAL(rep.seq, 7);
-	CU_ASSERT_FATAL((f = fopen(path(cc, "ec.pem"), "r")) != NULL);
+	CU_ASSERT_FATAL((f = fopen(tpath(cc, "ec.pem"), "r")) != NULL);
 	x = PEM_read_X509(f, NULL, NULL, NULL);
 	fclose(f);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(x);
@@ -524,19 +486,19 @@ test_check(void)
 	    "allow from any to any\n"
 	    "destination \"x.example\" {\n"
 	    "\tclient-certificate \"%s\" key \"%s\"\n}\n",
-	    path(cc, "ec-chain.pem"), path(cc, "other.key"));
+	    tpath(cc, "ec-chain.pem"), tpath(cc, "other.key"));
 	CU_ASSERT_EQUAL(check_conf(text, out, sizeof(out)), 1);
 	snprintf(want, sizeof(want),
 	    "check.conf:2: key %s does not match "
 	    "certificate %s",
-	    path(cc, "other.key"), path(cc, "ec-chain.pem"));
+	    tpath(cc, "other.key"), tpath(cc, "ec-chain.pem"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(out, want));
 	/* Unreadable. */
 	snprintf(text, sizeof(text),
 	    "allow from any to any\n"
 	    "destination \"x.example\" {\n"
 	    "\tclient-certificate \"%s\" key \"/nonexistent/k.pem\"\n}\n",
-	    path(cc, "ec-chain.pem"));
+	    tpath(cc, "ec-chain.pem"));
 	CU_ASSERT_EQUAL(check_conf(text, out, sizeof(out)), 1);
 	CU_ASSERT_PTR_NOT_NULL(strstr(out, "check.conf:2: key "
 	                                   "/nonexistent/k.pem: No such file"));
@@ -551,7 +513,7 @@ test_check(void)
 	snprintf(text, sizeof(text),
 	    "client-certificate \"%s\" key \"%s\"\n"
 	    "allow from any to any\n",
-	    path(cc, "p521.pem"), path(cc, "p521.key"));
+	    tpath(cc, "p521.pem"), tpath(cc, "p521.key"));
 	CU_ASSERT_EQUAL(check_conf(text, out, sizeof(out)), 1);
 	CU_ASSERT_PTR_NOT_NULL(strstr(out, "unsupported key type"));
 	/* Both keys good. */
@@ -560,8 +522,8 @@ test_check(void)
 	    "allow from any to any\n"
 	    "destination \"x.example\" {\n"
 	    "\tclient-certificate \"%s\" key \"%s\"\n}\n",
-	    path(cc, "ec-chain.pem"), path(cc, "ec.key"),
-	    path(cc, "rsa-chain.pem"), path(cc, "rsa.key"));
+	    tpath(cc, "ec-chain.pem"), tpath(cc, "ec.key"),
+	    tpath(cc, "rsa-chain.pem"), tpath(cc, "rsa.key"));
 	CU_ASSERT_EQUAL(check_conf(text, out, sizeof(out)), 0);
 	CU_ASSERT_PTR_NOT_NULL(strstr(out, "configuration OK"));
 }

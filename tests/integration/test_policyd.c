@@ -32,9 +32,6 @@ static char pki[128];
 static uint16_t echo_a, echo_b; /* two loopback echo servers */
 static pid_t echo_a_pid, echo_b_pid;
 
-
-
-
 static int
 daemon_up(struct tdaemon *d, const char *conf, const char *extra)
 {
@@ -62,48 +59,13 @@ has(const char *hay, const char *needle)
 
 /* ---- servers ---- */
 
-
-static char *
-pkifile(const char *name)
-{
-	static char buf[8][256];
-	static int i;
-
-	i = (i + 1) % 8;
-	snprintf(buf[i], sizeof(buf[i]), "%s/%s", pki, name);
-	return buf[i];
-}
-
-/* openssl s_server -www on 127.0.0.1 with leaf, its key and the
- * intermediate; one optional extra argument.  The port, or 0. */
+/* s_server -www on 127.0.0.1 with leaf and the intermediate; one optional
+ * extra argument.  The port, or 0. */
 static uint16_t
 s_server(const char *leaf, const char *extra)
 {
-	char portarg[32], cert[64], key[64];
-	char *argv[16];
-	uint16_t port = tfree_port(AF_INET);
-	int i = 0;
-
-	snprintf(portarg, sizeof(portarg), "127.0.0.1:%u", port);
-	snprintf(cert, sizeof(cert), "%s.pem", leaf);
-	snprintf(key, sizeof(key), "%s.key", leaf);
-	argv[i++] = "openssl";
-	argv[i++] = "s_server";
-	argv[i++] = "-accept";
-	argv[i++] = portarg;
-	argv[i++] = "-www";
-	argv[i++] = "-cert";
-	argv[i++] = pkifile(cert);
-	argv[i++] = "-key";
-	argv[i++] = pkifile(key);
-	argv[i++] = "-cert_chain";
-	argv[i++] = pkifile("int.pem");
-	if (extra != NULL)
-		argv[i++] = (char *)extra;
-	argv[i] = NULL;
-	return tserver_start(argv, port, 0) > 0 ? port : 0;
+	return ts_server(pki, 0, 0, leaf, 1, extra, (char *)NULL);
 }
-
 
 /* ---- clients ---- */
 
@@ -574,9 +536,9 @@ test_tls_policy(void)
 	uint16_t w, w2, p, cf, t12;
 
 	CU_ASSERT_FATAL(
-	    spki_pin(pkifile("valid.pem"), good, sizeof(good)) == 0);
+	    spki_pin(tpath(pki, "valid.pem"), good, sizeof(good)) == 0);
 	CU_ASSERT_FATAL(
-	    spki_pin(pkifile("valid-rsa.pem"), other, sizeof(other)) == 0);
+	    spki_pin(tpath(pki, "valid-rsa.pem"), other, sizeof(other)) == 0);
 	CU_ASSERT(strcmp(good, other) != 0);
 	w = s_server("wrongname", NULL);
 	w2 = s_server("wrongname", NULL);
@@ -642,7 +604,7 @@ test_tls_policy(void)
 
 	/* client-ca forbidden: a CA_file is refused, the daemon's store
 	 * is fine. */
-	attempt("localhost", cf, SSL_VERIFY_PEER, pkifile("ca.pem"), NULL, &o);
+	attempt("localhost", cf, SSL_VERIFY_PEER, tpath(pki, "ca.pem"), NULL, &o);
 	CU_ASSERT_EQUAL(o.rv, -1);
 	CU_ASSERT_EQUAL(o.err, EACCES);
 	CU_ASSERT(has(o.text, "trust anchors"));
@@ -651,7 +613,7 @@ test_tls_policy(void)
 	attempt("localhost", cf, SSL_VERIFY_PEER, NULL, NULL, &o);
 	CU_ASSERT_EQUAL(o.rv, 0);
 	/* Elsewhere client anchors are allowed. */
-	attempt("localhost", p, SSL_VERIFY_PEER, pkifile("ca.pem"), NULL, &o);
+	attempt("localhost", p, SSL_VERIFY_PEER, tpath(pki, "ca.pem"), NULL, &o);
 	CU_ASSERT_EQUAL(o.rv, 0);
 	if (o.rv != 0)
 		show("client-ca allowed", &o);
@@ -685,7 +647,7 @@ test_tls_policy_sni(void)
 	uint16_t p, w, t12;
 
 	CU_ASSERT_FATAL(
-	    spki_pin(pkifile("valid-rsa.pem"), other, sizeof(other)) == 0);
+	    spki_pin(tpath(pki, "valid-rsa.pem"), other, sizeof(other)) == 0);
 	p = s_server("valid", NULL);
 	w = s_server("unknownca", NULL);
 	t12 = s_server("valid", "-tls1_2");

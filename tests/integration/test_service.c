@@ -32,8 +32,6 @@
 static uint16_t echo_port;
 static pid_t echo_pid;
 
-
-
 static int
 has(const char *hay, const char *needle)
 {

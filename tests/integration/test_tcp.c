@@ -48,7 +48,6 @@ static const struct fakedns_rec names[] = {
 	{"private.test", FAKEDNS_A, "10.1.2.3", 0},
 };
 
-
 static int
 suite_init(void)
 {

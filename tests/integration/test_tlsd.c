@@ -31,64 +31,15 @@
 static struct tdaemon dmn;
 static char pki[128];
 
-
-
-
 /* Start a server process and wait (bounded) until it accepts on port. */
 
-
-static char *
-pkifile(const char *name)
-{
-	static char buf[8][256];
-	static int i;
-
-	i = (i + 1) % 8;
-	snprintf(buf[i], sizeof(buf[i]), "%s/%s", pki, name);
-	return buf[i];
-}
-
-/* openssl s_server -www with a leaf, its key and optionally the
- * intermediate; extra arguments (NULL terminated) follow. */
+/* s_server on [::1] or 127.0.0.1; unused extra arguments are NULL. */
 static uint16_t
 s_server6(int v6, const char *leaf, int with_int, const char *a1,
     const char *a2, const char *a3, const char *a4)
 {
-	char portarg[32], cert[64], key[64];
-	char *argv[24];
-	uint16_t port = tfree_port(AF_INET);
-	int i = 0;
-
-	if (v6) {
-		port = tfree_port(AF_INET6);
-		snprintf(portarg, sizeof(portarg), "[::1]:%u", port);
-	} else
-		snprintf(portarg, sizeof(portarg), "127.0.0.1:%u", port);
-	snprintf(cert, sizeof(cert), "%s.pem", leaf);
-	snprintf(key, sizeof(key), "%s.key", leaf);
-	argv[i++] = "openssl";
-	argv[i++] = "s_server";
-	argv[i++] = "-accept";
-	argv[i++] = portarg;
-	argv[i++] = "-www";
-	argv[i++] = "-cert";
-	argv[i++] = pkifile(cert);
-	argv[i++] = "-key";
-	argv[i++] = pkifile(key);
-	if (with_int) {
-		argv[i++] = "-cert_chain";
-		argv[i++] = pkifile("int.pem");
-	}
-	if (a1)
-		argv[i++] = (char *)a1;
-	if (a2)
-		argv[i++] = (char *)a2;
-	if (a3)
-		argv[i++] = (char *)a3;
-	if (a4)
-		argv[i++] = (char *)a4;
-	argv[i] = NULL;
-	return tserver_start(argv, port, v6) > 0 ? port : 0;
+	return ts_server(pki, 0, v6, leaf, with_int, a1, a2, a3, a4,
+	    (char *)NULL);
 }
 
 static uint16_t
@@ -384,8 +335,8 @@ gnutls_echo(const char *priority)
 	char port_arg[32], prio[128];
 	uint16_t port = tfree_port(AF_INET);
 	char *argv[] = {"gnutls-serv", "--echo", "-q", port_arg,
-	    "--x509certfile", pkifile("valid-chain.pem"), "--x509keyfile",
-	    pkifile("valid.key"), prio, NULL};
+	    "--x509certfile", tpath(pki, "valid-chain.pem"), "--x509keyfile",
+	    tpath(pki, "valid.key"), prio, NULL};
 
 	snprintf(port_arg, sizeof(port_arg), "--port=%u", port);
 	snprintf(prio, sizeof(prio), "--priority=%s", priority);
@@ -450,7 +401,7 @@ test_nginx(void)
 	    " ssl_certificate %s; ssl_certificate_key %s;\n"
 	    " ssl_protocols TLSv1.2 TLSv1.3;\n"
 	    " root %s/html; } }\n",
-	    dir, dir, port, pkifile("valid-chain.pem"), pkifile("valid.key"),
+	    dir, dir, port, tpath(pki, "valid-chain.pem"), tpath(pki, "valid.key"),
 	    dir);
 	snprintf(path, sizeof(path), "%s/nginx.conf", dir);
 	f = fopen(path, "w");
@@ -488,12 +439,12 @@ test_client_anchors(void)
 	CU_ASSERT_FATAL(p1 != 0 && p2 != 0);
 	for (i = 0; i < 2; i++) { /* the second time from the daemon's cache */
 		c = cp_client_create_ssl("localhost", p1,
-		    pkifile("unknown.pem"), NULL, SSL_VERIFY_PEER);
+		    tpath(pki, "unknown.pem"), NULL, SSL_VERIFY_PEER);
 		CU_ASSERT_EQUAL(cp_client_connect(c), 0);
 		CU_ASSERT(http_get(c));
 		cp_client_destroy(c);
 	}
-	c = cp_client_create_ssl("localhost", p2, pkifile("unknown.pem"), NULL,
+	c = cp_client_create_ssl("localhost", p2, tpath(pki, "unknown.pem"), NULL,
 	    SSL_VERIFY_PEER);
 	CU_ASSERT_EQUAL(cp_client_connect(c), -1);
 	CU_ASSERT_EQUAL(cp_client_get_verify_result(c),

@@ -27,6 +27,7 @@
 
 #include "cpproto.h"
 #include "../cutest.h"
+#include "../itest.h"
 #include "dial.h"
 #include "ev.h"
 
@@ -53,20 +54,6 @@ on_dial(void *arg, int fd, const struct sockaddr *sa, socklen_t len, int eclass,
 	r->family = sa != NULL ? sa->sa_family : -1;
 	r->at = ev_clock_ms();
 	snprintf(r->text, sizeof(r->text), "%s", text);
-}
-
-static int
-count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	int n = 0;
-
-	if (d == NULL)
-		return -1;
-	while (readdir(d) != NULL)
-		n++;
-	closedir(d);
-	return n;
 }
 
 static void
@@ -169,7 +156,7 @@ test_v6_first(void)
 	struct res r;
 
 	CU_ASSERT_FATAL(l4 != -1 && l6 != -1);
-	fds = count_fds();
+	fds = tfd_count(getpid());
 	add_addr(&al, "::1", p6);
 	add_addr(&al, "127.0.0.1", p4);
 	dial_wait(ev, &al, &p, NULL, &r);
@@ -187,7 +174,7 @@ test_v6_first(void)
 	if (c >= 0)
 		close(c);
 	close(r.fd);
-	CU_ASSERT_EQUAL(count_fds(), fds);
+	CU_ASSERT_EQUAL(tfd_count(getpid()), fds);
 	close(l4);
 	close(l6);
 }
@@ -197,7 +184,7 @@ test_refused(void)
 {
 	uint16_t p4, p6;
 	int b4 = bound("127.0.0.1", 0, &p4), b6 = bound("::1", 0, &p6);
-	int fds = count_fds();
+	int fds = tfd_count(getpid());
 	struct addr_list al = {0};
 	struct dial_params p = params(2, 20, 5000, 20000, 250);
 	struct res r;
@@ -213,7 +200,7 @@ test_refused(void)
 	CU_ASSERT_EQUAL(r.attempts, 6); /* 3 rounds x 2 addresses */
 	CU_ASSERT(strstr(r.text, "Connection refused (6 attempts)") != NULL);
 	CU_ASSERT(strstr(r.text, "connect to ") == r.text);
-	CU_ASSERT_EQUAL(count_fds(), fds);
+	CU_ASSERT_EQUAL(tfd_count(getpid()), fds);
 	close(b4);
 	close(b6);
 }
@@ -241,7 +228,7 @@ test_late_listener(void)
 	struct dial_params p = params(8, 200, 5000, 30000, 250);
 	struct res r;
 	uint64_t t0 = ev_clock_ms();
-	int fds = count_fds();
+	int fds = tfd_count(getpid());
 
 	l.fd = bound("127.0.0.1", 0, &port);
 	CU_ASSERT_FATAL(l.fd != -1);
@@ -257,7 +244,7 @@ test_late_listener(void)
 		close(r.fd);
 	ev_timer_stop(ev, &l.t);
 	close(l.fd);
-	CU_ASSERT_EQUAL(count_fds(), fds);
+	CU_ASSERT_EQUAL(tfd_count(getpid()), fds);
 }
 
 /* Backoff (300, 600, 1200 ms...) outgrows a 1 s deadline long before
@@ -266,7 +253,7 @@ static void
 test_deadline_vs_retries(void)
 {
 	uint16_t port;
-	int b = bound("127.0.0.1", 0, &port), fds = count_fds();
+	int b = bound("127.0.0.1", 0, &port), fds = tfd_count(getpid());
 	struct addr_list al = {0};
 	struct dial_params p = params(10, 300, 5000, 1000, 250);
 	struct res r;
@@ -279,7 +266,7 @@ test_deadline_vs_retries(void)
 	CU_ASSERT_EQUAL(r.eclass, CP_E_REFUSED);
 	CU_ASSERT(r.attempts >= 1 && r.attempts <= 3);
 	CU_ASSERT(r.at - t0 <= 1000 + 5000);
-	CU_ASSERT_EQUAL(count_fds(), fds);
+	CU_ASSERT_EQUAL(tfd_count(getpid()), fds);
 	close(b);
 }
 
@@ -310,7 +297,7 @@ static void
 test_filter(void)
 {
 	uint16_t p4;
-	int l4 = bound("127.0.0.1", 1, &p4), fds = count_fds();
+	int l4 = bound("127.0.0.1", 1, &p4), fds = tfd_count(getpid());
 	struct addr_list al = {0};
 	struct dial_params p = params(3, 10, 5000, 10000, 250);
 	struct res r;
@@ -334,7 +321,7 @@ test_filter(void)
 	CU_ASSERT_EQUAL(filter_calls, 2);
 	if (r.fd >= 0)
 		close(r.fd);
-	CU_ASSERT_EQUAL(count_fds(), fds);
+	CU_ASSERT_EQUAL(tfd_count(getpid()), fds);
 	close(l4);
 }
 
@@ -362,7 +349,7 @@ static void
 test_cancel_backoff(void)
 {
 	uint16_t port;
-	int b = bound("127.0.0.1", 0, &port), fds = count_fds();
+	int b = bound("127.0.0.1", 0, &port), fds = tfd_count(getpid());
 	struct addr_list al = {0};
 	struct dial_params p = params(3, 5000, 5000, 30000, 250);
 	struct res r = {0};
@@ -379,7 +366,7 @@ test_cancel_backoff(void)
 	dial_cancel(d);
 	run_for(ev, 300);
 	CU_ASSERT_EQUAL(r.done, 0);
-	CU_ASSERT_EQUAL(count_fds(), fds);
+	CU_ASSERT_EQUAL(tfd_count(getpid()), fds);
 	close(b);
 }
 
@@ -486,14 +473,14 @@ ns_cancel(struct ev *e, struct ns_out *o)
 	add_addr(&al, "192.0.2.2", 80);
 	add_addr(&al, "192.0.2.3", 80);
 	memset(&o->r[NS_CANCEL], 0, sizeof(o->r[NS_CANCEL]));
-	o->fds_before = count_fds();
+	o->fds_before = tfd_count(getpid());
 	if ((d = dial_start(e, &al, &p, NULL, on_dial, &o->r[NS_CANCEL])) ==
 	    NULL)
 		return;
 	run_for(e, 500); /* all three in flight */
-	o->fds_inflight = count_fds();
+	o->fds_inflight = tfd_count(getpid());
 	dial_cancel(d);
-	o->fds_after = count_fds();
+	o->fds_after = tfd_count(getpid());
 	run_for(e, 200);
 }
 

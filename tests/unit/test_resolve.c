@@ -12,9 +12,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cpproto.h"
 #include "../cutest.h"
+#include "../itest.h"
 #include "ev.h"
 #include "resolve.h"
 #include "../fakedns.h"
@@ -48,20 +50,6 @@ on_res(void *arg, const struct addr_list *al, int eclass, int err,
 	r->al = *al;
 	r->order = ++completions;
 	r->at = ev_clock_ms();
-}
-
-static int
-count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	int n = 0;
-
-	if (d == NULL)
-		return -1;
-	while (readdir(d) != NULL)
-		n++;
-	closedir(d);
-	return n;
 }
 
 /* Run the loop until *flag reaches want, at most max_ms. */
@@ -490,7 +478,7 @@ test_free_pending(void)
 	struct resolver *r = new_resolver();
 	struct res a[4];
 	const char *names[] = {"never.test", "slow6.test", "::1", "both.test"};
-	int fds = count_fds();
+	int fds = tfd_count(getpid());
 	size_t i;
 
 	memset(a, 0, sizeof(a));
@@ -505,7 +493,7 @@ test_free_pending(void)
 	run_for(2000);
 	for (i = 0; i < 4; i++)
 		CU_ASSERT_EQUAL(a[i].done, 0);
-	CU_ASSERT_EQUAL(count_fds(), fds);
+	CU_ASSERT_EQUAL(tfd_count(getpid()), fds);
 }
 
 static void
@@ -513,7 +501,7 @@ test_many(void)
 {
 	static struct res a[NBULK];
 	struct resolver *r = new_resolver();
-	int fds = count_fds(), ok = 0, done = 0;
+	int fds = tfd_count(getpid()), ok = 0, done = 0;
 	uint64_t end = ev_clock_ms() + 30000;
 	size_t i;
 
@@ -536,7 +524,7 @@ test_many(void)
 	}
 	CU_ASSERT_EQUAL(ok, NBULK);
 	resolver_free(r);
-	CU_ASSERT_EQUAL(count_fds(), fds);
+	CU_ASSERT_EQUAL(tfd_count(getpid()), fds);
 }
 
 static void
@@ -553,13 +541,13 @@ test_bad_servers(void)
 static void
 test_no_leak(void)
 {
-	int fds = count_fds();
+	int fds = tfd_count(getpid());
 	struct res a;
 
 	resolve_one("both.test", CP_FAMILY_ANY, 5000, &a);
 	resolve_one("never.test", CP_FAMILY_ANY, 300, &a);
 	CU_ASSERT_EQUAL(a.eclass, CP_E_TIMEDOUT);
-	CU_ASSERT_EQUAL(count_fds(), fds);
+	CU_ASSERT_EQUAL(tfd_count(getpid()), fds);
 	CU_ASSERT_EQUAL(fakedns_malformed(dns), 0);
 }
 
