@@ -135,11 +135,11 @@ server_stop(struct server *s)
 }
 
 static void
-server_child(struct server *s, int in, const char *const *args)
+server_child(struct server *s, int in, int fd, const char *const *args)
 {
 	const char *argv[48];
 	char accept[32];
-	int i = 0, j, fd;
+	int i = 0, j;
 
 	snprintf(accept, sizeof(accept), "127.0.0.1:%d", s->port);
 	argv[i++] = "openssl";
@@ -149,8 +149,6 @@ server_child(struct server *s, int in, const char *const *args)
 	for (j = 0; args[j] != NULL && i < 46; j++)
 		argv[i++] = args[j];
 	argv[i] = NULL;
-	if ((fd = open(s->log, O_WRONLY | O_CREAT | O_TRUNC, 0600)) == -1)
-		_exit(127);
 	dup2(in, 0);
 	dup2(fd, 1);
 	dup2(fd, 2);
@@ -161,20 +159,33 @@ server_child(struct server *s, int in, const char *const *args)
 static int
 server_try(struct server *s, const char *const *args)
 {
-	int p[2];
+	int p[2], log;
 	long end;
 
 	if ((s->port = free_port()) == -1 || pipe2(p, O_CLOEXEC) == -1)
 		return -1;
+	/*
+	 * Truncate the log here, not in the child: a port used earlier by this
+	 * program leaves a log saying ACCEPT, which the loop below would
+	 * otherwise read before the new server has even bound.
+	 */
 	snprintf(
 	    s->log, sizeof(s->log), "%s/s_server.%d.log", cu_tmpdir(), s->port);
-	if ((s->pid = fork()) == -1) {
+	if ((log = open(s->log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+		 0600)) == -1) {
 		close(p[0]);
 		close(p[1]);
 		return -1;
 	}
+	if ((s->pid = fork()) == -1) {
+		close(p[0]);
+		close(p[1]);
+		close(log);
+		return -1;
+	}
 	if (s->pid == 0)
-		server_child(s, p[0], args);
+		server_child(s, p[0], log, args);
+	close(log);
 	close(p[0]);
 	s->in = p[1];
 	end = now_ms() + WAIT_MS;
