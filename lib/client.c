@@ -32,6 +32,7 @@
 #include "msg.h"
 #include "record.h"
 #include "session.h"
+#include "stop.h"
 
 #define DEFAULT_RETRIES 3		/* cprops' default */
 #define WAIT_SLACK_MS 5000		/* daemon answers before its deadline */
@@ -58,6 +59,7 @@ struct cp_client_priv {
 
 static pthread_mutex_t path_mtx = PTHREAD_MUTEX_INITIALIZER;
 static char *sock_path;
+static int stop_flag; /* atomic: set from signal handlers */
 
 static int
 seterr(cp_client *c, int e, const char *fmt, ...)
@@ -76,9 +78,25 @@ seterr(cp_client *c, int e, const char *fmt, ...)
 /* Set-up and tear-down: nothing is required any more; kept so that cprops
  * programs build and behave. */
 
-void
+int
 cp_client_init(void)
 {
+	/* A program that stopped everything may start over. */
+	__atomic_store_n(&stop_flag, 0, __ATOMIC_SEQ_CST);
+	return 0;
+}
+
+/* Async-signal-safe: one lock-free store. */
+void
+cp_client_stop_all(void)
+{
+	__atomic_store_n(&stop_flag, 1, __ATOMIC_SEQ_CST);
+}
+
+int
+cp_stopped(void)
+{
+	return __atomic_load_n(&stop_flag, __ATOMIC_RELAXED);
 }
 
 void
@@ -530,6 +548,8 @@ cp_client_connect_start(cp_client *c)
 	}
 	if (c->fd != -1 || c->priv->pending != NULL)
 		return seterr(c, EISCONN, "already connected");
+	if (cp_stopped())
+		return seterr(c, ECANCELED, CP_STOPPED_MSG);
 	memset(&c->priv->res, 0, sizeof(c->priv->res));
 	if (load_anchors(c) == -1)
 		return -1;
@@ -590,6 +610,15 @@ cp_client_connect(cp_client *c)
 	rv = cpd_wait(c->priv->pending, &rep, wait_budget(c), err,
 	    sizeof(err));
 	return finish(c, rv, &rep, err);
+}
+
+int
+cp_client_connect_ssl(cp_client *c)
+{
+	if (c != NULL && !c->use_ssl)
+		return seterr(c, EINVAL,
+		    "cp_client_connect_ssl: not a TLS client (use cp_client_create_ssl)");
+	return cp_client_connect(c);
 }
 
 int
@@ -679,6 +708,8 @@ cp_client_read(cp_client *c, char *buf, int len)
 		return seterr(c, EINVAL, "bad argument");
 	if (c->fd == -1)
 		return seterr(c, ENOTCONN, "not connected");
+	if (cp_stopped())
+		return seterr(c, ECANCELED, CP_STOPPED_MSG);
 	if (c->priv->rec != NULL) {
 		n = tls_rec_read(c->priv->rec, buf, (size_t)len);
 		if (n == -1 && errno != EAGAIN)
@@ -686,7 +717,9 @@ cp_client_read(cp_client *c, char *buf, int len)
 	} else {
 		do {
 			n = recv(c->fd, buf, (size_t)len, 0);
-		} while (n == -1 && errno == EINTR);
+		} while (n == -1 && errno == EINTR && !cp_stopped());
+		if (n == -1 && errno == EINTR)
+			return seterr(c, ECANCELED, CP_STOPPED_MSG);
 	}
 	if (n > 0)
 		c->bytes_read += (unsigned long)n;
@@ -703,6 +736,8 @@ cp_client_write(cp_client *c, const char *buf, int len)
 		return seterr(c, EINVAL, "bad argument");
 	if (c->fd == -1)
 		return seterr(c, ENOTCONN, "not connected");
+	if (cp_stopped())
+		return seterr(c, ECANCELED, CP_STOPPED_MSG);
 	if (c->priv->rec != NULL) {
 		n = tls_rec_write(c->priv->rec, buf, (size_t)len);
 		if (n == -1 && errno != EAGAIN)
@@ -714,8 +749,10 @@ cp_client_write(cp_client *c, const char *buf, int len)
 	/* All of it, like SSL_write; MSG_NOSIGNAL: no SIGPIPE, ever. */
 	while (off < (size_t)len) {
 		n = send(c->fd, buf + off, (size_t)len - off, MSG_NOSIGNAL);
-		if (n == -1 && errno == EINTR)
+		if (n == -1 && errno == EINTR && !cp_stopped())
 			continue;
+		if (n == -1 && errno == EINTR)
+			return seterr(c, ECANCELED, CP_STOPPED_MSG);
 		if (n == -1) {
 			if (off > 0 && errno == EAGAIN)
 				break;
@@ -725,6 +762,67 @@ cp_client_write(cp_client *c, const char *buf, int len)
 	}
 	c->bytes_sent += off;
 	return (int)off;
+}
+
+/*
+ * cprops' cp_string comes from the program (libcprops, or its own): weak
+ * references, so that programs without it still link and load.
+ */
+extern cp_string *cp_string_cat_bin(cp_string *, void *, int)
+    __attribute__((weak));
+extern char *cp_string_data(cp_string *) __attribute__((weak));
+extern int cp_string_len(cp_string *) __attribute__((weak));
+
+#define STRING_CHUNK 4096
+
+static int
+no_cp_string(cp_client *c, const char *fn)
+{
+	return seterr(c, ENOSYS,
+	    "%s: this program has no cp_string (link with libcprops)", fn);
+}
+
+int
+cp_client_read_string(cp_client *c, cp_string *str, int len)
+{
+	char buf[STRING_CHUNK];
+	int n, want, total = 0;
+
+	if (c == NULL || str == NULL || len < 0)
+		return seterr(c, EINVAL, "bad argument");
+	if (cp_string_cat_bin == NULL)
+		return no_cp_string(c, "cp_client_read_string");
+	/* len 0 reads to the end of the stream, but never past INT_MAX. */
+	while ((len == 0 && total <= INT_MAX - STRING_CHUNK) || total < len) {
+		want = len == 0 || len - total > STRING_CHUNK ? STRING_CHUNK
+		                                              : len - total;
+		if ((n = cp_client_read(c, buf, want)) <= 0) {
+			if (n == -1 && total == 0)
+				total = -1;
+			break;
+		}
+		cp_string_cat_bin(str, buf, n);
+		total += n;
+	}
+	/* The plaintext may be a secret of the caller's. */
+	explicit_bzero(buf, sizeof(buf));
+	return total;
+}
+
+int
+cp_client_write_string(cp_client *c, cp_string *str)
+{
+	int len;
+
+	if (c == NULL || str == NULL)
+		return seterr(c, EINVAL, "bad argument");
+	if (cp_string_data == NULL || cp_string_len == NULL)
+		return no_cp_string(c, "cp_client_write_string");
+	if ((len = cp_string_len(str)) < 0)
+		return seterr(c, EINVAL, "bad cp_string length");
+	if (len == 0)
+		return 0;
+	return cp_client_write(c, cp_string_data(str), len);
 }
 
 /* Results */

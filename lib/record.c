@@ -30,6 +30,7 @@
 #include "msg.h"
 #include "record.h"
 #include "record_kdf.h"
+#include "stop.h"
 
 #define HDR 5
 #define TAG 16
@@ -376,8 +377,10 @@ wr_flush(struct tls_rec *r, int dontwait)
 			r->woff += (size_t)n;
 			continue;
 		}
-		if (errno == EINTR)
+		if (errno == EINTR && !cp_stopped())
 			continue;
+		if (errno == EINTR)
+			return wr_fail(r, ECANCELED);
 		if (errno == EAGAIN || errno == EWOULDBLOCK) {
 			__atomic_store_n(&r->wpend, 1, __ATOMIC_RELAXED);
 			return -1;
@@ -663,8 +666,10 @@ rd_sys(struct tls_rec *r)
 			return rec_fail(r, ECONNABORTED, -1,
 			    "truncated: connection closed without "
 			    "close_notify");
-		if (errno == EINTR)
+		if (errno == EINTR && !cp_stopped())
 			continue;
+		if (errno == EINTR)
+			return rec_fail(r, ECANCELED, -1, CP_STOPPED_MSG);
 		if (errno == EAGAIN || errno == EWOULDBLOCK)
 			return -1;
 		return rec_fail(r, errno, -1, "read: %s", strerror(errno));

@@ -22,6 +22,7 @@
 
 #include "imsg.h"
 #include "session.h"
+#include "stop.h"
 
 #define POOL_MAX 8
 
@@ -458,8 +459,13 @@ cpd_wait(struct cpd_req *q, struct cpd_reply *out, int timeout_ms, char *err,
 				    "cpconnectd did not answer in time");
 			}
 		}
-		if (poll(&p, 1, left) == -1 && errno != EINTR) {
+		if (poll(&p, 1, left) == -1) {
+			if (errno == EINTR && !cp_stopped())
+				continue;
 			q->broken = 1;
+			if (errno == EINTR)
+				return failf(err, errsz, ECANCELED,
+				    CP_STOPPED_MSG);
 			return failf(err, errsz, errno, "poll: %s",
 			    strerror(errno));
 		}

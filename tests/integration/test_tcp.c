@@ -361,6 +361,28 @@ test_unconnected(void)
 	cp_client_destroy(NULL);
 }
 
+/* This program links no cp_string: the string calls say so. */
+static void
+test_no_cp_string(void)
+{
+	cp_client *c = cp_client_create("127.0.0.1", echo4_port);
+	cp_string *fake = (cp_string *)(void *)&c; /* never touched */
+	char b[3];
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+	CU_ASSERT_EQUAL_FATAL(cp_client_connect(c), 0);
+	CU_ASSERT_EQUAL(cp_client_read_string(c, fake, 4), -1);
+	CU_ASSERT_EQUAL(errno, ENOSYS);
+	CU_ASSERT_PTR_NOT_NULL(strstr(cp_client_error(c), "libcprops"));
+	CU_ASSERT_EQUAL(cp_client_write_string(c, fake), -1);
+	CU_ASSERT_EQUAL(errno, ENOSYS);
+	/* The connection is untouched. */
+	CU_ASSERT_EQUAL(cp_client_write(c, "abc", 3), 3);
+	CU_ASSERT_EQUAL(cp_client_read(c, b, 3), 3);
+	CU_ASSERT(memcmp(b, "abc", 3) == 0);
+	cp_client_destroy(c);
+}
+
 /* Hostile clients, by hand on the raw socket. */
 
 static int
@@ -630,6 +652,7 @@ main(void)
 	cu_test(s, "daemon absent: fail closed", test_daemon_absent);
 	cu_test(s, "no SIGPIPE", test_no_sigpipe);
 	cu_test(s, "unconnected client", test_unconnected);
+	cu_test(s, "string calls without cp_string", test_no_cp_string);
 	cu_test(s, "hostile: garbage", test_hostile_garbage);
 	cu_test(s, "hostile: lying length", test_hostile_lying_length);
 	cu_test(s, "hostile: half message", test_hostile_half_message);

@@ -61,9 +61,16 @@ typedef struct _cp_client {
 	struct cp_client_priv *priv;  /* libcpconnect's own state */
 } cp_client;
 
-/* Library set-up; optional, kept for cprops compatibility. */
-void cp_client_init(void);
+/* Library set-up; optional, kept for cprops compatibility.  cp_client_init
+ * returns 0, as cprops' did on success. */
+int cp_client_init(void);
 void cp_client_shutdown(void);
+/*
+ * Stop every client of the process; safe in a signal handler.  Calls in
+ * progress that the signal interrupts, and every later read, write and
+ * connect, fail with ECANCELED until cp_client_init is called again.
+ */
+void cp_client_stop_all(void);
 void cp_client_ssl_init(void);
 void cp_client_ssl_shutdown(void);
 
@@ -95,6 +102,9 @@ void *cp_client_get_owner(cp_client *client);
  * presented no certificate gives X509_V_ERR_APPLICATION_VERIFICATION.
  */
 int cp_client_connect(cp_client *client);
+/* cprops' TLS half of cp_client_connect: the same call for a client made
+ * with cp_client_create_ssl; -1 with EINVAL for a plain TCP client. */
+int cp_client_connect_ssl(cp_client *client);
 int cp_client_reopen(cp_client *client, const char *host, int port);
 int cp_client_close(cp_client *client);
 void cp_client_destroy(cp_client *client);
@@ -103,6 +113,17 @@ void cp_client_destroy(cp_client *client);
  * stream, -1 with errno (EAGAIN on a non-blocking descriptor). */
 int cp_client_read(cp_client *client, char *buf, int len);
 int cp_client_write(cp_client *client, const char *buf, int len);
+
+/*
+ * cprops' string I/O, for programs that also use cprops' cp_string
+ * (<cprops/str.h>, linked from libcprops).  read_string appends up to len
+ * bytes (0: until end of stream) to str; write_string writes all of str.
+ * Both return the number of bytes moved, or -1 with errno when nothing
+ * was; ENOSYS when the program has no cp_string implementation linked.
+ */
+typedef struct _cp_string cp_string;
+int cp_client_read_string(cp_client *client, cp_string *str, int len);
+int cp_client_write_string(cp_client *client, cp_string *str);
 
 /* End our direction only: TCP shutdown(SHUT_WR); TLS sends close_notify
  * first.  Reading stays possible.  0 or -1 with errno. */
