@@ -852,6 +852,7 @@ kw_client_cert(struct parser *p, const struct kwdef *k, struct tok *a, int n)
 	struct dest_tls *t = scope_tls(p);
 
 	t->set |= TLSSET_CERT;
+	t->cert_line = p->line;
 	if (n == 1 && is_word(&a[0], "none"))
 		return 0;
 	if (n != 3 || !is_value(&a[0]) || !is_word(&a[1], "key") ||
@@ -1197,6 +1198,7 @@ merge(struct cpconf *c)
 		if (o->set & TLSSET_CERT) {
 			m->cert_file = o->cert_file;
 			m->key_file = o->key_file;
+			m->cert_line = o->cert_line;
 		}
 		if (o->set & TLSSET_VERIFY)
 			m->verify = o->verify;

@@ -141,6 +141,7 @@ struct dest_tls {
 	char *alpn[CONF_MAX_ALPN];
 	char *cert_file; /* client certificate chain (PEM) and its key */
 	char *key_file;
+	int cert_line;    /* of client-certificate, for errors about it */
 	const char *file; /* the destination block; NULL for global */
 	int line;
 	unsigned set; /* TLSSET_* */

@@ -260,13 +260,13 @@ keytab_load(
 	if ((t = calloc(1, sizeof(*t))) == NULL)
 		return kerr(err, errsz, "out of memory");
 	t->refs = 1;
-	/* The global part keeps no line number: name the keyword. */
-	snprintf(where, sizeof(where), "%s: client-certificate", cf->file);
+	/* Errors name the line of the client-certificate keyword. */
+	snprintf(where, sizeof(where), "%s:%d", cf->file, cf->tls.cert_line);
 	if (keytab_add(t, &cf->tls, where, err, errsz) == -1)
 		goto fail;
 	for (i = 0; i < cf->ndests; i++) {
 		snprintf(where, sizeof(where), "%s:%d", cf->dests[i].file,
-		    cf->dests[i].line);
+		    cf->dests[i].own.cert_line);
 		if (keytab_add(t, &cf->dests[i].own, where, err, errsz) == -1)
 			goto fail;
 	}

@@ -481,7 +481,7 @@ test_check(void)
 {
 	char text[2048], out[2048], want[512];
 
-	/* A key that is not the certificate's, in a block at line 2. */
+	/* A key that is not the certificate's, in a block, on line 3. */
 	snprintf(text, sizeof(text),
 	    "allow from any to any\n"
 	    "destination \"x.example\" {\n"
@@ -489,7 +489,7 @@ test_check(void)
 	    tpath(cc, "ec-chain.pem"), tpath(cc, "other.key"));
 	CU_ASSERT_EQUAL(check_conf(text, out, sizeof(out)), 1);
 	snprintf(want, sizeof(want),
-	    "check.conf:2: key %s does not match "
+	    "check.conf:3: key %s does not match "
 	    "certificate %s",
 	    tpath(cc, "other.key"), tpath(cc, "ec-chain.pem"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(out, want));
@@ -500,7 +500,7 @@ test_check(void)
 	    "\tclient-certificate \"%s\" key \"/nonexistent/k.pem\"\n}\n",
 	    tpath(cc, "ec-chain.pem"));
 	CU_ASSERT_EQUAL(check_conf(text, out, sizeof(out)), 1);
-	CU_ASSERT_PTR_NOT_NULL(strstr(out, "check.conf:2: key "
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "check.conf:3: key "
 	                                   "/nonexistent/k.pem: No such file"));
 	/* An unsupported key type: P-521. */
 	CU_ASSERT_EQUAL(sh("cd '%s' && umask 077 && openssl genpkey "
@@ -516,6 +516,15 @@ test_check(void)
 	    tpath(cc, "p521.pem"), tpath(cc, "p521.key"));
 	CU_ASSERT_EQUAL(check_conf(text, out, sizeof(out)), 1);
 	CU_ASSERT_PTR_NOT_NULL(strstr(out, "unsupported key type"));
+	/* The global keyword has its line too (here the second). */
+	snprintf(text, sizeof(text),
+	    "allow from any to any\n"
+	    "client-certificate \"%s\" key \"%s\"\n",
+	    tpath(cc, "ec-chain.pem"), tpath(cc, "other.key"));
+	CU_ASSERT_EQUAL(check_conf(text, out, sizeof(out)), 1);
+	snprintf(want, sizeof(want), "check.conf:2: key %s does not match",
+	    tpath(cc, "other.key"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, want));
 	/* Both keys good. */
 	snprintf(text, sizeof(text),
 	    "client-certificate \"%s\" key \"%s\"\n"
