@@ -27,6 +27,7 @@
 
 #include "cprops/client.h"
 #include "castore.h"
+#include "certcache.h"
 #include "cpproto.h"
 #include "hostcheck.h"
 #include "msg.h"
@@ -104,6 +105,7 @@ cp_client_shutdown(void)
 {
 	cpd_pool_clear();
 	ca_cache_clear();
+	cert_cache_clear();
 }
 
 void
@@ -116,6 +118,7 @@ void
 cp_client_ssl_shutdown(void)
 {
 	ca_cache_clear();
+	cert_cache_clear();
 }
 
 int
@@ -426,7 +429,6 @@ static int
 take_chain(cp_client *c, struct cpd_reply *rep)
 {
 	struct cp_client_priv *p = c->priv;
-	const unsigned char *q;
 	int i;
 
 	for (i = 0; i < rep->nder; i++) {
@@ -438,9 +440,7 @@ take_chain(cp_client *c, struct cpd_reply *rep)
 	rep->nder = 0;
 	if (p->nder == 0)
 		return 0;
-	q = p->der[0];
-	if ((p->leaf = d2i_X509(NULL, &q, (long)p->derlen[0])) == NULL ||
-	    q != p->der[0] + p->derlen[0])
+	if ((p->leaf = cert_decode(p->der[0], p->derlen[0])) == NULL)
 		return seterr(c, EPROTO, "peer certificate: bad DER");
 	c->server_certificate = p->leaf;
 	return 0;
@@ -914,7 +914,6 @@ STACK_OF(X509) *
 cp_client_get_peer_chain(cp_client *c)
 {
 	struct cp_client_priv *p;
-	const unsigned char *q;
 	X509 *x;
 	int i;
 
@@ -932,8 +931,7 @@ cp_client_get_peer_chain(cp_client *c)
 		return NULL;
 	}
 	for (i = 1; i < p->nder; i++) {
-		q = p->der[i];
-		if ((x = d2i_X509(NULL, &q, (long)p->derlen[i])) == NULL)
+		if ((x = cert_decode(p->der[i], p->derlen[i])) == NULL)
 			break; /* the verified part stays usable */
 		if (!sk_X509_push(p->chain, x)) {
 			X509_free(x);
