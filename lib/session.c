@@ -6,6 +6,7 @@
  * daemon.  A session taken from the pool that turns out to be closed (the
  * daemon's idle timeout) is replaced once, transparently.
  */
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 
@@ -50,6 +51,49 @@ struct cpd_req {
 static pthread_mutex_t pool_mtx = PTHREAD_MUTEX_INITIALIZER;
 static struct dconn *pool;
 static int npool;
+
+static pthread_once_t pid_once = PTHREAD_ONCE_INIT;
+static pid_t *pid_page;
+
+static void
+pid_page_init(void)
+{
+	long sz = sysconf(_SC_PAGESIZE);
+	void *p;
+
+	if (sz <= 0)
+		return;
+	p = mmap(NULL, (size_t)sz, PROT_READ | PROT_WRITE,
+	    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return;
+	if (madvise(p, (size_t)sz, MADV_WIPEONFORK) == -1) {
+		munmap(p, (size_t)sz);
+		return;
+	}
+	pid_page = p;
+}
+
+/*
+ * Our pid, to tell our sessions from those inherited across fork, without
+ * a system call per request (getpid costs a microsecond on a VM): it is
+ * kept in a page the kernel zeroes in every child, however it was forked.
+ * Without such a page, getpid() each time.
+ */
+static pid_t
+my_pid(void)
+{
+	pid_t pid;
+
+	pthread_once(&pid_once, pid_page_init);
+	if (pid_page == NULL)
+		return getpid();
+	if ((pid = __atomic_load_n(pid_page, __ATOMIC_RELAXED)) == 0) {
+		pid = getpid();
+		__atomic_store_n(pid_page, pid, __ATOMIC_RELAXED);
+	}
+	return pid;
+}
 
 static int
 failf(char *err, size_t errsz, int e, const char *fmt, ...)
@@ -108,7 +152,7 @@ dconn_open(const char *path, char *err, size_t errsz)
 	}
 	imsgbuf_init(&dc->ib, fd, CP_MAX_MSG);
 	dc->ib.accept_fds = 1;
-	dc->pid = getpid();
+	dc->pid = my_pid();
 	snprintf(dc->path, sizeof(dc->path), "%s", path);
 	return dc;
 }
@@ -119,7 +163,7 @@ static struct dconn *
 pool_get(const char *path)
 {
 	struct dconn *dc, **dp;
-	pid_t me = getpid();
+	pid_t me = my_pid();
 
 	pthread_mutex_lock(&pool_mtx);
 	for (dp = &pool; (dc = *dp) != NULL;) {
@@ -147,7 +191,7 @@ static void
 pool_put(struct dconn *dc)
 {
 	pthread_mutex_lock(&pool_mtx);
-	if (npool < POOL_MAX && dc->pid == getpid()) {
+	if (npool < POOL_MAX && dc->pid == my_pid()) {
 		dc->next = pool;
 		pool = dc;
 		npool++;

@@ -68,7 +68,13 @@ check "tcp_echo NEEDs libcpconnect.so.0" sh -c "readelf -d '$T_TMP/tcp_echo' |
     grep -q 'NEEDED.*\[libcpconnect.so.0\]'"
 check "tcp_echo resolves libcpconnect in the staging tree" sh -c \
     "LD_LIBRARY_PATH='$U/lib' ldd '$T_TMP/tcp_echo' | grep -q 'libcpconnect.so.0 => $U/lib/'"
-LD_LIBRARY_PATH=$U/lib CPCONNECT_SOCKET=$T_TMP/none.sock \
+# A sanitizer build of the library needs its runtime loaded first; the
+# program itself is built with the pkg-config flags alone.
+pre=
+if [ -n "${SAN:-}" ]; then
+	pre="$(cc -print-file-name=libasan.so) $(cc -print-file-name=libubsan.so)"
+fi
+LD_PRELOAD=$pre LD_LIBRARY_PATH=$U/lib CPCONNECT_SOCKET=$T_TMP/none.sock \
     "$T_TMP/tcp_echo" 127.0.0.1 7 >/dev/null 2>"$T_TMP/run.err"
 check "tcp_echo runs on the installed library (fails closed: exit 1)" [ $? -eq 1 ]
 check "tcp_echo says the daemon is not reachable" \

@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 
 #include <errno.h>
 #include <signal.h>
@@ -201,6 +202,42 @@ test_connect_ssl(void)
 	str_free(&r);
 }
 
+/*
+ * A forked child never talks over its parent's pooled daemon session: the
+ * daemon's audit line names the child's own pid (SO_PEERCRED is taken
+ * when a session is opened).
+ */
+static void
+test_fork_own_session(void)
+{
+	char needle[64];
+	cp_client *c;
+	pid_t pid;
+	int st, i;
+
+	c = cp_client_create("127.0.0.1", echo_port);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+	CU_ASSERT_EQUAL_FATAL(cp_client_connect(c), 0); /* pools a session */
+	cp_client_close(c);
+	pid = fork();
+	CU_ASSERT_FATAL(pid != -1);
+	if (pid == 0) {
+		st = cp_client_connect(c) == 0 ? 0 : 1;
+		cp_client_destroy(c);
+		cp_client_shutdown();
+		_exit(st);
+	}
+	CU_ASSERT_EQUAL(waitpid(pid, &st, 0), pid);
+	CU_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	snprintf(needle, sizeof(needle), "pid %d: tcp 127.0.0.1", (int)pid);
+	for (i = 0; i < 200 && !tdaemon_log_has(&dmn, needle); i++)
+		tmsleep(10);
+	CU_ASSERT(tdaemon_log_has(&dmn, needle));
+	/* The parent's pooled session still works, and still is ours. */
+	CU_ASSERT_EQUAL(cp_client_connect(c), 0);
+	cp_client_destroy(c);
+}
+
 static void
 on_alarm(int sig)
 {
@@ -333,6 +370,8 @@ main(void)
 	cu_test(s, "cp_client_init returns 0", test_init_returns_int);
 	cu_test(s, "cp_string read and write", test_string_io);
 	cu_test(s, "cp_client_connect_ssl", test_connect_ssl);
+	cu_test(s, "a forked child has its own daemon session",
+	    test_fork_own_session);
 	cu_test(s, "cp_client_stop_all: blocked TCP read", test_stop_all_tcp);
 	cu_test(s, "cp_client_stop_all: blocked TLS read", test_stop_all_tls);
 	cu_test(s, "cp_client_stop_all: waiting for the daemon",
