@@ -85,7 +85,7 @@ static const struct suite suites[] = {
 enum { DOWN, UP, NDIRS };
 static const char *const dirname[NDIRS] = {"down", "up"};
 
-static char pki[64];
+static char tmpd[64], pki[96];
 static pid_t servers[NSERVERS];
 static uint16_t ports[NSERVERS];
 static struct tdaemon td;
@@ -108,11 +108,11 @@ cleanup(void)
 		tdaemon_stop(&td);
 		td_up = 0;
 	}
-	if (pki[0] != '\0') {
-		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", pki);
+	if (tmpd[0] != '\0') {
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpd);
 		if (system(cmd) != 0)
-			fprintf(stderr, "bench_tls: cannot remove %s\n", pki);
-		pki[0] = '\0';
+			fprintf(stderr, "bench_tls: cannot remove %s\n", tmpd);
+		tmpd[0] = '\0';
 	}
 }
 
@@ -558,16 +558,14 @@ watchdog(int sig)
 static void
 setup(void)
 {
-	char conf[256], cmd[128];
+	char conf[256];
 
-	snprintf(pki, sizeof(pki), "/tmp/cpbench.XXXXXX");
-	if (mkdtemp(pki) == NULL) {
-		pki[0] = '\0';
+	snprintf(tmpd, sizeof(tmpd), "/tmp/cpbench.XXXXXX");
+	if (mkdtemp(tmpd) == NULL) {
+		tmpd[0] = '\0';
 		fail("mkdtemp: %s", strerror(errno));
 	}
-	snprintf(
-	    cmd, sizeof(cmd), "sh tests/pki/mkpki.sh '%s' >/dev/null", pki);
-	if (system(cmd) != 0)
+	if (tpki_make(pki, sizeof(pki), tmpd) == -1)
 		fail("cannot generate the test PKI (tests/pki/mkpki.sh)");
 	snprintf(conf, sizeof(conf),
 	    "user nobody\n"

@@ -421,6 +421,19 @@ tservers_stop(void)
 		tkill(servers[--nservers]);
 }
 
+int
+tpki_make(char *out, size_t outsz, const char *dir)
+{
+	char cmd[PATH_MAX + 64];
+	int n;
+
+	n = snprintf(out, outsz, "%s/pki", dir);
+	if (n < 0 || (size_t)n >= outsz || strchr(out, '\'') != NULL)
+		return -1;
+	snprintf(cmd, sizeof(cmd), "sh tests/pki/mkpki.sh '%s' >/dev/null", out);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
 char *
 tpath(const char *dir, const char *name)
 {

@@ -7,6 +7,7 @@
 
 #include <sys/types.h>
 
+#include <stddef.h>
 #include <stdint.h>
 
 struct tdaemon {
@@ -56,6 +57,10 @@ int tport_open(uint16_t port, int v6);
  */
 pid_t tserver_start(char *const argv[], uint16_t port, int v6);
 void tservers_stop(void);
+
+/* The test PKI (tests/pki/mkpki.sh) generated into dir/pki, whose path
+ * goes to out.  0, or -1 with the script's output left on stderr. */
+int tpki_make(char *out, size_t outsz, const char *dir);
 
 /* "dir/name" in one of 8 rotating buffers, for argument lists. */
 char *tpath(const char *dir, const char *name);

@@ -122,9 +122,8 @@ suite_init(void)
 {
 	char text[4096];
 
-	snprintf(pki, sizeof(pki), "%s/pki", cu_tmpdir());
 	snprintf(cc, sizeof(cc), "%s/cc", cu_tmpdir());
-	if (sh("sh tests/pki/mkpki.sh %s >/dev/null", pki) != 0 ||
+	if (tpki_make(pki, sizeof(pki), cu_tmpdir()) == -1 ||
 	    sh("mkdir -p '%s' && chmod 755 '%s'", cc, cc) != 0 ||
 	    client_cert("ec", "ec", "cpconnect test ec client") != 0 ||
 	    client_cert("rsa", "rsa", "cpconnect test rsa client") != 0 ||

@@ -77,12 +77,10 @@ str_free(cp_string *s)
 static int
 suite_init(void)
 {
-	char conf[512], cmd[512];
+	char conf[512];
 	int l;
 
-	snprintf(pki, sizeof(pki), "%s/pki", cu_tmpdir());
-	snprintf(cmd, sizeof(cmd), "sh tests/pki/mkpki.sh %s >/dev/null", pki);
-	if (system(cmd) != 0)
+	if (tpki_make(pki, sizeof(pki), cu_tmpdir()) == -1)
 		return -1;
 	snprintf(conf, sizeof(conf),
 	    "user nobody\n"

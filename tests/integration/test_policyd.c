@@ -183,12 +183,9 @@ as_user(uid_t uid, gid_t gid, const gid_t *groups, int ngroups, uint16_t port,
 static int
 suite_init(void)
 {
-	char cmd[512];
 	int la, lb;
 
-	snprintf(pki, sizeof(pki), "%s/pki", cu_tmpdir());
-	snprintf(cmd, sizeof(cmd), "sh tests/pki/mkpki.sh %s >/dev/null", pki);
-	if (system(cmd) != 0)
+	if (tpki_make(pki, sizeof(pki), cu_tmpdir()) == -1)
 		return -1;
 	echo_a = echo_b = 0;
 	if ((la = tlisten(AF_INET, &echo_a)) == -1 ||

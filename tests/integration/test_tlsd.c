@@ -52,11 +52,9 @@ s_server(const char *leaf, int with_int, const char *a1, const char *a2,
 static int
 suite_init(void)
 {
-	char conf[512], cmd[512];
+	char conf[512];
 
-	snprintf(pki, sizeof(pki), "%s/pki", cu_tmpdir());
-	snprintf(cmd, sizeof(cmd), "sh tests/pki/mkpki.sh %s >/dev/null", pki);
-	if (system(cmd) != 0)
+	if (tpki_make(pki, sizeof(pki), cu_tmpdir()) == -1)
 		return -1;
 	snprintf(conf, sizeof(conf),
 	    "user nobody\n"

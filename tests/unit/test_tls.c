@@ -31,6 +31,7 @@
 #include "cacache.h"
 #include "cahash.h"
 #include "cpproto.h"
+#include "itest.h"
 #include "msg.h"
 #include "record.h"
 #include "tls.h"
@@ -1433,13 +1434,11 @@ static int
 suite_init(void)
 {
 	struct tls_settings ts;
-	char cmd[PATH_MAX + 64], ca[PATH_MAX], err[512];
+	char ca[PATH_MAX], err[512];
 
 	signal(SIGPIPE, SIG_IGN);
-	snprintf(pki, sizeof(pki), "%s/pki", cu_tmpdir());
-	snprintf(cmd, sizeof(cmd), "sh tests/pki/mkpki.sh '%s'", pki);
-	if (system(cmd) != 0) {
-		fprintf(stderr, "%s failed\n", cmd);
+	if (tpki_make(pki, sizeof(pki), cu_tmpdir()) == -1) {
+		fprintf(stderr, "tests/pki/mkpki.sh failed\n");
 		return -1;
 	}
 	memset(&ts, 0, sizeof(ts));
