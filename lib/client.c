@@ -801,7 +801,12 @@ cp_client_read_string(cp_client *c, cp_string *str, int len)
 				total = -1;
 			break;
 		}
-		cp_string_cat_bin(str, buf, n);
+		if (cp_string_cat_bin(str, buf, n) == NULL) {
+			/* What was read is lost: say so, never silently. */
+			seterr(c, ENOMEM, "cp_string_cat_bin: out of memory");
+			total = total == 0 ? -1 : total;
+			break;
+		}
 		total += n;
 	}
 	/* The plaintext may be a secret of the caller's. */

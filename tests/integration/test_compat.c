@@ -39,10 +39,17 @@ cp_string *cp_string_cat_bin(cp_string *, void *, int);
 char *cp_string_data(cp_string *);
 int cp_string_len(cp_string *);
 
+static int cat_fails; /* the next cp_string_cat_bin runs out of memory */
+
 cp_string *
 cp_string_cat_bin(cp_string *s, void *bin, int len)
 {
 	char *p;
+
+	if (cat_fails) {
+		cat_fails = 0;
+		return NULL;
+	}
 
 	if (s->len + len > s->size) {
 		if ((p = realloc(s->data, (size_t)(s->len + len))) == NULL)
@@ -144,6 +151,16 @@ test_string_io(void)
 	CU_ASSERT(in.len == 10000 && memcmp(in.data, out.data, 10000) == 0);
 	CU_ASSERT_EQUAL(c->bytes_read, 10000);
 	CU_ASSERT_EQUAL(c->bytes_sent, 10000);
+	cp_client_close(c);
+	/* The program's cp_string runs out of memory: an error, not a short
+	 * read that looks like success. */
+	CU_ASSERT_EQUAL_FATAL(cp_client_connect(c), 0);
+	CU_ASSERT_EQUAL(cp_client_write(c, "abcd", 4), 4);
+	cat_fails = 1;
+	CU_ASSERT_EQUAL(cp_client_read_string(c, &in, 4), -1);
+	CU_ASSERT_EQUAL(errno, ENOMEM);
+	CU_ASSERT_PTR_NOT_NULL(strstr(cp_client_error(c), "out of memory"));
+	CU_ASSERT_EQUAL(in.len, 10000);
 	/* Hostile arguments. */
 	CU_ASSERT_EQUAL(cp_client_read_string(c, NULL, 0), -1);
 	CU_ASSERT_EQUAL(errno, EINVAL);
