@@ -182,6 +182,7 @@ struct conf_global {
 	unsigned max_req;         /* max-requests: 1024 in flight, all users */
 	unsigned session_idle_ms; /* session-idle-timeout: 5m */
 	unsigned max_sessions;    /* max-sessions: 1024 client sessions */
+	unsigned max_sessions_per_uid; /* max-sessions-per-user: 256 */
 };
 
 struct cpconf {
@@ -197,6 +198,13 @@ struct cpconf {
 /* Parse text[0..len) named name (used in messages).  0 or -1 and err. */
 int conf_parse(struct cpconf **out, const char *name, const char *text,
     size_t len, char *err, size_t errsz);
+/*
+ * Read a regular file of at most CONF_MAX_FILE bytes into *text (malloc'd,
+ * not terminated).  With path NULL, CONF_DEFAULT_PATH is read if it exists.
+ * 1 read, 0 no default file (the built-in policy applies), -1 and err.
+ */
+int conf_read(const char *path, char **text, size_t *len, char *err,
+    size_t errsz);
 /*
  * Read and parse a regular file of at most CONF_MAX_FILE bytes.  With path
  * NULL, CONF_DEFAULT_PATH is read if it exists, and the built-in default

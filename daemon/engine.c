@@ -43,6 +43,13 @@
 #define MAX_REQ_PER_SESSION 64 /* requests in flight on one session */
 #define STAGGER_MS 250	       /* RFC 8305 connection attempt delay */
 #define DRAIN_MS 5000	       /* bound on flushing replies when stopping */
+/* Replies a session may have queued before we stop reading its requests:
+ * a client that never reads cannot make us buffer without bound. */
+#define SESSION_WQ_MAX (64 * 1024)
+
+/* Kinds of rate-limited log lines (log_info_rl), besides the audit
+ * line's outcome classes. */
+enum { LK_OK = 0, LK_SESSION = 1000, LK_LIMIT, LK_REFUSED };
 
 struct session;
 
@@ -71,7 +78,8 @@ struct request {
 struct uidcount {
 	struct uidcount *next;
 	uid_t uid;
-	uint32_t n;
+	uint32_t n;	   /* requests in flight */
+	uint32_t sessions; /* sessions open */
 };
 
 struct session {
@@ -84,6 +92,7 @@ struct session {
 	int hello;
 	int closing; /* flushing a final error, then close */
 	struct ev_timer idle;
+	struct ev_timer resume; /* frames left in the buffer: go on */
 	struct request *reqs;
 	uint32_t nreqs;
 	struct ca_builder *cab;
@@ -102,6 +111,7 @@ struct engine {
 	int stopping;
 	uint32_t pid; /* for the imsg header, informational */
 	uint32_t uid_limit; /* this engine's share of max-requests-per-user */
+	uint32_t uid_sessions; /* ... and of max-sessions-per-user */
 	struct ev_timer stats_timer;
 };
 
@@ -132,7 +142,6 @@ sandbox_probe(void)
 
 static void session_close(struct session *);
 static void session_flush(struct session *);
-static void session_retime(struct session *);
 static void req_resolved(void *, const struct addr_list *, int, int,
     const char *);
 static void req_dialed(void *, int, const struct sockaddr *, socklen_t, int,
@@ -158,18 +167,28 @@ uid_slot(struct engine *e, uid_t uid, int create)
 }
 
 static void
-uid_release(struct engine *e, uid_t uid)
+uid_drop(struct engine *e, uid_t uid, int session)
 {
 	struct uidcount *u, **up;
 
 	for (up = &e->uids; (u = *up) != NULL; up = &u->next)
 		if (u->uid == uid) {
-			if (--u->n == 0) {
+			if (session)
+				u->sessions--;
+			else
+				u->n--;
+			if (u->n == 0 && u->sessions == 0) {
 				*up = u->next;
 				free(u);
 			}
 			return;
 		}
+}
+
+static void
+uid_release(struct engine *e, uid_t uid)
+{
+	uid_drop(e, uid, 0);
 }
 
 /* Replies */
@@ -226,8 +245,8 @@ session_error(struct session *s, uint32_t id, int eclass, int err,
 	va_start(ap, fmt);
 	error_result(&res, eclass, err, fmt, ap);
 	va_end(ap);
-	log_info("uid %u pid %d: %s", (unsigned)s->peer.uid,
-	    (int)s->peer.pid, res.errtext);
+	log_info_rl(s->peer.uid, LK_SESSION, "uid %u pid %d: %s",
+	    (unsigned)s->peer.uid, (int)s->peer.pid, res.errtext);
 	send_result(s, id, &res, -1);
 	s->closing = 1;
 	session_flush(s);
@@ -298,8 +317,10 @@ req_log(const struct request *r, const struct cp_result *res)
 {
 	const struct session *s = r->s;
 
-	log_info("uid %u gid %u pid %d: %s %s port %u -> %s port %u%s%s: "
-		 "%s%s%s, verify %u, %u attempts, %u ms",
+	log_info_rl(s->peer.uid,
+	    res->status == CP_STATUS_OK ? LK_OK : 1 + res->eclass,
+	    "uid %u gid %u pid %d: %s %s port %u -> %s port %u%s%s: "
+	    "%s%s%s, verify %u, %u attempts, %u ms",
 	    (unsigned)s->peer.uid, (unsigned)s->peer.gid, (int)s->peer.pid,
 	    r->c.tls ? "tls" : "tcp", r->c.host, r->c.port,
 	    res->peer_addr[0] ? res->peer_addr : "-", res->peer_port,
@@ -744,8 +765,8 @@ limits_ok(struct session *s, uint32_t id, const char *host)
 	res.eclass = CP_E_LIMIT;
 	res.err = EAGAIN;
 	snprintf(res.errtext, sizeof(res.errtext), "%s", why);
-	log_info("uid %u pid %d: %s: %s", (unsigned)s->peer.uid,
-	    (int)s->peer.pid, host, why);
+	log_info_rl(s->peer.uid, LK_LIMIT, "uid %u pid %d: %s: %s",
+	    (unsigned)s->peer.uid, (int)s->peer.pid, host, why);
 	s->e->st.served++;
 	s->e->st.failed++;
 	send_result(s, id, &res, -1);
@@ -979,6 +1000,12 @@ session_idle(struct ev_timer *t)
 {
 	struct session *s = t->arg;
 
+	/* A closing session whose last reply is out: close it from the
+	 * loop, never under a caller's feet. */
+	if (s->closing == 2) {
+		session_close(s);
+		return;
+	}
 	if (s->nreqs > 0) {
 		ev_timer_start(s->e->ev, &s->idle, s->e->conf->g.session_idle_ms);
 		return;
@@ -988,10 +1015,17 @@ session_idle(struct ev_timer *t)
 	session_close(s);
 }
 
+/* Replies not yet read by the client hold back its next requests. */
+static int
+session_throttled(const struct session *s)
+{
+	return s->ib.wqueued >= SESSION_WQ_MAX;
+}
+
 static void
 session_update_events(struct session *s)
 {
-	uint32_t ev = s->closing ? 0 : EPOLLIN;
+	uint32_t ev = s->closing || session_throttled(s) ? 0 : EPOLLIN;
 
 	if (imsg_pending(&s->ib))
 		ev |= EPOLLOUT;
@@ -1008,32 +1042,27 @@ session_flush(struct session *s)
 		s->closing = 2; /* peer gone: nothing left to flush */
 	}
 	if (s->closing && !imsg_pending(&s->ib)) {
-		/* Close from the loop, never under a caller's feet. */
-		session_retime(s);
+		s->closing = 2; /* session_idle() closes it */
 		ev_timer_start(s->e->ev, &s->idle, 0);
-		s->closing = 2;
 	}
 	session_update_events(s);
 }
 
+/*
+ * Handle the frames already read, a bounded number per turn of the loop
+ * so one session cannot starve the others, and none while the session's
+ * replies are not drained.  What is left waits for the resume timer or
+ * for the queue to drain (session_io).
+ */
 static void
-session_read(struct session *s)
+session_process(struct session *s)
 {
 	struct imsg m;
-	ssize_t n;
 	int rv, budget = 64;
 
-	n = imsg_read(&s->ib);
-	if (n == 0 || (n == -1 && errno != EAGAIN)) {
-		if (n == -1 && errno != ECONNRESET)
-			log_info("uid %u pid %d: %s", (unsigned)s->peer.uid,
-			    (int)s->peer.pid,
-			    errno == EBADMSG ? "descriptor not expected"
-					     : strerror(errno));
-		session_close(s);
-		return;
-	}
-	while (!s->closing && budget-- > 0 && (rv = imsg_get(&s->ib, &m)) != 0) {
+	while (!s->closing && !session_throttled(s) && budget-- > 0) {
+		if ((rv = imsg_get(&s->ib, &m)) == 0)
+			return;
 		if (rv == -1) {
 			session_error(s, 0, CP_E_PROTO, EPROTO,
 			    "malformed message: %s", strerror(errno));
@@ -1044,25 +1073,48 @@ session_read(struct session *s)
 		ev_timer_start(s->e->ev, &s->idle, s->e->conf->g.session_idle_ms);
 		session_dispatch(s, &m);
 	}
+	if (!s->closing && !session_throttled(s))
+		ev_timer_start(s->e->ev, &s->resume, 0);
+}
+
+static void
+session_resume(struct ev_timer *t)
+{
+	session_process(t->arg);
+}
+
+static void
+session_read(struct session *s)
+{
+	ssize_t n;
+
+	n = imsg_read(&s->ib);
+	if (n == 0 || (n == -1 && errno != EAGAIN)) {
+		if (n == -1 && errno != ECONNRESET)
+			log_info_rl(s->peer.uid, LK_SESSION, "uid %u pid %d: %s",
+			    (unsigned)s->peer.uid, (int)s->peer.pid,
+			    errno == EBADMSG ? "descriptor not expected"
+					     : strerror(errno));
+		session_close(s);
+		return;
+	}
+	session_process(s);
 }
 
 static void
 session_io(struct ev_io *io, uint32_t revents)
 {
 	struct session *s = io->arg;
+	int was_throttled = session_throttled(s);
 
 	if (revents & EPOLLOUT)
 		session_flush(s);
 	if (s->closing == 2 && !imsg_pending(&s->ib))
 		return;
-	if (revents & (EPOLLIN | EPOLLHUP | EPOLLERR))
+	if (was_throttled && !session_throttled(s))
+		session_process(s); /* frames held back while throttled */
+	else if (revents & (EPOLLIN | EPOLLHUP | EPOLLERR))
 		session_read(s);
-}
-
-static void
-session_close_timer(struct ev_timer *t)
-{
-	session_close(t->arg);
 }
 
 static void
@@ -1077,41 +1129,126 @@ session_close(struct session *s)
 	}
 	ev_io_stop(e->ev, &s->io);
 	ev_timer_stop(e->ev, &s->idle);
+	ev_timer_stop(e->ev, &s->resume);
 	close(s->io.fd);
 	imsgbuf_clear(&s->ib);
 	if (s->cab != NULL)
 		ca_builder_free(s->cab);
 	if ((*s->prevp = s->next) != NULL)
 		s->next->prevp = s->prevp;
+	uid_drop(e, s->peer.uid, 1);
 	e->st.sessions--;
 	free(s);
 }
 
 static void
-session_peer(struct session *s, int fd)
+session_peer(struct cp_peer *peer, gid_t *groups, int fd)
 {
 	struct ucred uc;
 	socklen_t len = sizeof(uc);
-	socklen_t glen = sizeof(s->groups);
+	socklen_t glen = MAX_GROUPS * sizeof(gid_t);
 
 	memset(&uc, 0, sizeof(uc));
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &len) == -1)
 		log_warn("SO_PEERCRED");
-	s->peer.uid = uc.uid;
-	s->peer.gid = uc.gid;
-	s->peer.pid = uc.pid;
-	s->peer.groups = s->groups;
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, s->groups, &glen) == 0)
-		s->peer.ngroups = (int)(glen / sizeof(gid_t));
+	peer->uid = uc.uid;
+	peer->gid = uc.gid;
+	peer->pid = uc.pid;
+	peer->groups = groups;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &glen) == 0)
+		peer->ngroups = (int)(glen / sizeof(gid_t));
 	else
-		s->peer.ngroups = 0; /* more than MAX_GROUPS: primary only */
+		peer->ngroups = 0; /* more than MAX_GROUPS: primary only */
+}
+
+/*
+ * A session we will not serve still gets a reason before the close, so
+ * the program reports "too many sessions" rather than a reset.  One
+ * small datagram on a fresh socket: it fits, or the client loses only the
+ * reason.
+ */
+static void
+session_refuse(struct engine *e, int fd, const struct cp_peer *peer,
+    const char *why)
+{
+	struct imsgbuf ib;
+	struct cp_result res;
+	struct abuf b;
+
+	log_info_rl(peer->uid, LK_REFUSED, "uid %u pid %d: session refused: %s",
+	    (unsigned)peer->uid, (int)peer->pid, why);
+	memset(&res, 0, sizeof(res));
+	res.status = CP_STATUS_ERROR;
+	res.eclass = CP_E_LIMIT;
+	res.err = EAGAIN;
+	snprintf(res.errtext, sizeof(res.errtext), "%s", why);
+	abuf_init(&b);
+	cp_result_encode(&b, &res);
+	imsgbuf_init(&ib, fd, CP_MAX_MSG);
+	if (!abuf_failed(&b) && imsg_compose(&ib, CP_MSG_RESULT, 0, e->pid, -1,
+				    b.buf, b.len) == 0)
+		(void)imsg_write(&ib);
+	imsgbuf_clear(&ib);
+	abuf_free(&b);
+	close(fd);
+}
+
+/* Why a new session of this peer is refused, or NULL. */
+static const char *
+session_limit(struct engine *e, const struct cp_peer *peer)
+{
+	const struct uidcount *u;
+
+	if (e->st.sessions >= e->conf->g.max_sessions)
+		return "too many sessions open";
+	u = uid_slot(e, peer->uid, 0);
+	if (u != NULL && u->sessions >= e->uid_sessions)
+		return "too many sessions open for this user";
+	return NULL;
+}
+
+static struct session *
+session_new(struct engine *e, int fd, const struct cp_peer *peer,
+    const gid_t *groups)
+{
+	struct uidcount *u;
+	struct session *s;
+
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		return NULL;
+	s->e = e;
+	s->peer = *peer;
+	memcpy(s->groups, groups, sizeof(s->groups));
+	s->peer.groups = s->groups;
+	imsgbuf_init(&s->ib, fd, CP_MAX_MSG);
+	ev_timer_init(&s->idle, session_idle, s);
+	ev_timer_init(&s->resume, session_resume, s);
+	if (ev_io_start(e->ev, &s->io, fd, EPOLLIN, session_io, s) == -1) {
+		free(s);
+		return NULL;
+	}
+	if ((u = uid_slot(e, peer->uid, 1)) == NULL) {
+		ev_io_stop(e->ev, &s->io);
+		free(s);
+		return NULL;
+	}
+	u->sessions++;
+	ev_timer_start(e->ev, &s->idle, e->conf->g.session_idle_ms);
+	if ((s->next = e->sessions) != NULL)
+		s->next->prevp = &s->next;
+	e->sessions = s;
+	s->prevp = &e->sessions;
+	e->st.sessions++;
+	return s;
 }
 
 static void
 engine_accept(struct ev_io *io, uint32_t revents)
 {
 	struct engine *e = io->arg;
-	struct session *s;
+	struct cp_peer peer;
+	gid_t groups[MAX_GROUPS];
+	const char *why;
 	int fd, budget = 32;
 
 	while (budget-- > 0) {
@@ -1123,45 +1260,20 @@ engine_accept(struct ev_io *io, uint32_t revents)
 				log_warn("accept");
 			return;
 		}
-		if (e->st.sessions >= e->conf->g.max_sessions ||
-		    (s = calloc(1, sizeof(*s))) == NULL) {
-			log_warnx("session refused: %u sessions open",
-			    e->st.sessions);
-			close(fd);
-			continue;
+		session_peer(&peer, groups, fd);
+		if ((why = session_limit(e, &peer)) != NULL)
+			session_refuse(e, fd, &peer, why);
+		else if (session_new(e, fd, &peer, groups) == NULL) {
+			log_warn("session");
+			session_refuse(e, fd, &peer, "out of memory");
 		}
-		s->e = e;
-		imsgbuf_init(&s->ib, fd, CP_MAX_MSG);
-		session_peer(s, fd);
-		ev_timer_init(&s->idle, session_idle, s);
-		if (ev_io_start(e->ev, &s->io, fd, EPOLLIN, session_io, s) ==
-		    -1) {
-			log_warn("epoll");
-			close(fd);
-			free(s);
-			continue;
-		}
-		ev_timer_start(e->ev, &s->idle, e->conf->g.session_idle_ms);
-		if ((s->next = e->sessions) != NULL)
-			s->next->prevp = &s->next;
-		e->sessions = s;
-		s->prevp = &e->sessions;
-		e->st.sessions++;
 	}
-}
-
-/* Once closing, a session's timer only closes it. */
-static void
-session_retime(struct session *s)
-{
-	ev_timer_init(&s->idle, session_close_timer, s);
 }
 
 /* Tell the parent how we are doing, for systemd's STATUS=. */
 static void
-stats_tick(struct ev_timer *t)
+stats_send(struct engine *e)
 {
-	struct engine *e = t->arg;
 	struct ctl_stats cs;
 
 	memset(&cs, 0, sizeof(cs));
@@ -1171,6 +1283,15 @@ stats_tick(struct ev_timer *t)
 		-1 &&
 	    errno != EAGAIN)
 		e->stopping = 1; /* parent gone */
+}
+
+static void
+stats_tick(struct ev_timer *t)
+{
+	struct engine *e = t->arg;
+
+	stats_send(e);
+	log_rl_flush();
 	ev_timer_start(e->ev, t, 1000);
 }
 
@@ -1221,6 +1342,16 @@ output_pending(const struct engine *e)
 	return 0;
 }
 
+/* Engines share nothing, so each takes an equal share of a per-user
+ * limit: a user never has more than the limit says. */
+static uint32_t
+share(uint32_t limit, int nengines)
+{
+	uint32_t n = nengines > 0 ? limit / (uint32_t)nengines : limit;
+
+	return n > 0 ? n : 1;
+}
+
 int
 engine_run(const struct engine_env *env)
 {
@@ -1233,13 +1364,8 @@ engine_run(const struct engine_env *env)
 	e.env = env;
 	e.conf = env->conf;
 	e.pid = (uint32_t)getpid();
-	/* Engines share nothing, so each takes an equal share of the per-user
-	 * limit: a user never has more in flight than the limit says. */
-	e.uid_limit = env->nengines > 0 ? e.conf->g.max_req_per_uid /
-		(uint32_t)env->nengines : e.conf->g.max_req_per_uid;
-	if (e.uid_limit == 0)
-		e.uid_limit = 1;
-	e.conf = env->conf;
+	e.uid_limit = share(e.conf->g.max_req_per_uid, env->nengines);
+	e.uid_sessions = share(e.conf->g.max_sessions_per_uid, env->nengines);
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_term;
 	sigaction(SIGTERM, &sa, NULL);
@@ -1286,6 +1412,10 @@ engine_run(const struct engine_env *env)
 		ev_run_once(e.ev, 100);
 	while (e.sessions != NULL)
 		session_close(e.sessions);
+	/* The last counts, so the parent's totals lose nothing. */
+	if (env->ctlfd != -1)
+		stats_send(&e);
+	log_rl_flush();
 	ev_timer_stop(e.ev, &e.stats_timer);
 	resolver_free(e.res);
 	ca_cache_free(e.cas);

@@ -524,9 +524,10 @@ test_check(void)
 	snprintf(want, sizeof(want), "check.conf:2: key %s does not match",
 	    tpath(cc, "other.key"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(out, want));
-	/* Both keys good. */
+	/* Both keys good (and, as root, the engine user exists). */
 	snprintf(text, sizeof(text),
 	    "client-certificate \"%s\" key \"%s\"\n"
+	    "user nobody\n"
 	    "allow from any to any\n"
 	    "destination \"x.example\" {\n"
 	    "\tclient-certificate \"%s\" key \"%s\"\n}\n",

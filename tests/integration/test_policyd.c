@@ -723,7 +723,9 @@ test_hostile_conf(void)
 {
 	static const struct conf_case cc[] = {
 	    {"user nobody\nallow from any to any\n", 0, NULL},
-	    {"# comment only\n\n", 0, NULL},
+	    {"# comments, and the user (root checks it exists)\n\n"
+	     "user nobody\n",
+	        0, NULL},
 	    {"user nobody\n"
 	     "destination \"x.test\" port 443 {\n"
 	     "\tverify required\n\tmin-tls 1.3\n}\n",

@@ -781,7 +781,7 @@ test_example_parses(void)
 	CU_ASSERT(c->ndests >= 1);
 	/* its comments quote this rule's line in a denial message */
 	CU_ASSERT_EQUAL(c->rules[0].action, V_DENY);
-	CU_ASSERT_EQUAL(c->rules[0].line, 96);
+	CU_ASSERT_EQUAL(c->rules[0].line, 97);
 	conf_free(c);
 }
 
