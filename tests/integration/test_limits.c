@@ -505,6 +505,51 @@ test_no_stray_descriptors(void)
 	cp_client_set_socket_path(dmn.sock);
 }
 
+/* A client process: n round trips; how many failed (capped at 250). */
+static int
+client_loop(int n)
+{
+	int fails = 0;
+
+	for (int i = 0; i < n; i++)
+		if (!served(&dmn))
+			fails++;
+	return fails > 250 ? 250 : fails;
+}
+
+/*
+ * Defect 6: reloads under load dropped requests (ECONNRESET): an old
+ * engine closed pooled sessions that a client was using.  Four client
+ * processes, twenty reloads: nothing may fail.
+ */
+static void
+test_reload_drops_nothing(void)
+{
+	pid_t kids[4], parent = parent_of(engine_pid(&dmn));
+	int i, st, failed = 0, exited = 0;
+
+	CU_ASSERT_FATAL(parent > 0);
+	cp_client_shutdown();
+	for (i = 0; i < 4; i++)
+		if ((kids[i] = fork()) == 0)
+			_exit(client_loop(400));
+	for (i = 0; i < 20; i++) {
+		tmsleep(60);
+		CU_ASSERT(kill(parent, SIGHUP) == 0);
+	}
+	for (i = 0; i < 4; i++)
+		if (kids[i] > 0 && waitpid(kids[i], &st, 0) == kids[i] &&
+		    WIFEXITED(st)) {
+			exited++;
+			failed += WEXITSTATUS(st);
+		}
+	CU_ASSERT_EQUAL(exited, 4);
+	CU_ASSERT_EQUAL(failed, 0);
+	if (failed)
+		fprintf(stderr, "  %d of 1600 requests failed\n", failed);
+	CU_ASSERT(tdaemon_log_has(&dmn, "configuration reloaded"));
+}
+
 int
 main(void)
 {
@@ -525,5 +570,7 @@ main(void)
 	    test_crash_loop_gives_up);
 	cu_test(
 	    s, "no stray descriptors in engines", test_no_stray_descriptors);
+	cu_test(s, "reloads under load drop nothing",
+	    test_reload_drops_nothing);
 	return cu_finish();
 }
