@@ -91,6 +91,7 @@ struct session {
 	gid_t groups[MAX_GROUPS];
 	int hello;
 	int closing; /* flushing a final error, then close */
+	int eof;     /* no more requests: close once the last reply is out */
 	struct ev_timer idle;
 	struct ev_timer resume; /* frames left in the buffer: go on */
 	struct request *reqs;
@@ -1025,7 +1026,8 @@ session_throttled(const struct session *s)
 static void
 session_update_events(struct session *s)
 {
-	uint32_t ev = s->closing || session_throttled(s) ? 0 : EPOLLIN;
+	uint32_t ev = s->closing || s->eof || session_throttled(s) ? 0
+								      : EPOLLIN;
 
 	if (imsg_pending(&s->ib))
 		ev |= EPOLLOUT;
@@ -1041,7 +1043,8 @@ session_flush(struct session *s)
 			log_warn("uid %u: write", (unsigned)s->peer.uid);
 		s->closing = 2; /* peer gone: nothing left to flush */
 	}
-	if (s->closing && !imsg_pending(&s->ib)) {
+	if ((s->closing || (s->eof && s->nreqs == 0)) &&
+	    !imsg_pending(&s->ib)) {
 		s->closing = 2; /* session_idle() closes it */
 		ev_timer_start(s->e->ev, &s->idle, 0);
 	}
@@ -1089,6 +1092,15 @@ session_read(struct session *s)
 	ssize_t n;
 
 	n = imsg_read(&s->ib);
+	if (n == 0 && !s->eof && (s->nreqs > 0 || imsg_pending(&s->ib) ||
+				     s->ib.rpos < s->ib.rlen)) {
+		/* Half-closed, or shut by a draining engine: answer what
+		 * was asked, then close. */
+		s->eof = 1;
+		session_process(s);
+		session_flush(s);
+		return;
+	}
 	if (n == 0 || (n == -1 && errno != EAGAIN)) {
 		if (n == -1 && errno != ECONNRESET)
 			log_info_rl(s->peer.uid, LK_SESSION, "uid %u pid %d: %s",
@@ -1107,6 +1119,10 @@ session_io(struct ev_io *io, uint32_t revents)
 	struct session *s = io->arg;
 	int was_throttled = session_throttled(s);
 
+	if (s->eof && (revents & (EPOLLHUP | EPOLLERR))) {
+		session_close(s); /* the peer is gone altogether */
+		return;
+	}
 	if (revents & EPOLLOUT)
 		session_flush(s);
 	if (s->closing == 2 && !imsg_pending(&s->ib))
@@ -1330,6 +1346,36 @@ ctl_io(struct ev_io *io, uint32_t revents)
 	}
 }
 
+/*
+ * Drain: no new sessions, and no new requests on the open ones.  Shutting
+ * the read side makes a client's next request fail at its own write
+ * (EPIPE, and the library replays it on a new session, served by the new
+ * engines), while everything already sent is still read, answered and
+ * flushed before the session closes.  No request is lost in between.
+ */
+static void
+engine_drain(struct engine *e)
+{
+	struct session *s;
+
+	ev_io_stop(e->ev, &e->lio);
+	for (s = e->sessions; s != NULL; s = s->next)
+		if (shutdown(s->io.fd, SHUT_RD) == -1 && errno != ENOTCONN)
+			log_warn("uid %u: shutdown", (unsigned)s->peer.uid);
+}
+
+/* Done draining: every session has closed, or nothing is in flight and
+ * the clients that do not read their replies had DRAIN_MS. */
+static int
+engine_drained(const struct engine *e, uint64_t drain_start)
+{
+	if (!e->stopping)
+		return 0;
+	if (e->sessions == NULL)
+		return 1;
+	return e->st.inflight == 0 && ev_clock_ms() - drain_start > DRAIN_MS;
+}
+
 /* Replies still queued: a draining engine sends them before it exits. */
 static int
 output_pending(const struct engine *e)
@@ -1394,15 +1440,16 @@ engine_run(const struct engine_env *env)
 		ev_timer_start(e.ev, &e.stats_timer, 0);
 	}
 
-	while (!got_term && !(e.stopping && e.st.inflight == 0 &&
-			       (!output_pending(&e) ||
-				   ev_clock_ms() - drain_start > DRAIN_MS))) {
+	for (;;) {
 		if (keyring_stop_seen())
 			e.stopping = 1;
-		if (e.stopping && e.lio.active) {
-			ev_io_stop(e.ev, &e.lio);
+		/* Drain before judging whether draining is done. */
+		if (e.stopping && drain_start == 0) {
+			engine_drain(&e);
 			drain_start = ev_clock_ms();
 		}
+		if (got_term || engine_drained(&e, drain_start))
+			break;
 		if (ev_run_once(e.ev, e.stopping ? 100 : 1000) == -1)
 			fatal("epoll_wait");
 	}

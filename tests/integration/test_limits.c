@@ -570,7 +570,7 @@ main(void)
 	    test_crash_loop_gives_up);
 	cu_test(
 	    s, "no stray descriptors in engines", test_no_stray_descriptors);
-	cu_test(s, "reloads under load drop nothing",
-	    test_reload_drops_nothing);
+	cu_test(
+	    s, "reloads under load drop nothing", test_reload_drops_nothing);
 	return cu_finish();
 }
