@@ -128,8 +128,10 @@ enum tls_client_ca {
  *
  * Pins are SHA-256 digests of a certificate's SubjectPublicKeyInfo; when
  * there are any, at least one certificate of the verified chain must match
- * one of them.  nalpn == 0 means any ALPN protocol may be requested;
- * otherwise every protocol a client offers must be in the list.
+ * one of them.  nalpn == 0 means any ALPN protocol may be requested, unless
+ * alpn_none is set; otherwise every protocol a client offers must be in the
+ * list.  alpn_none only appears in the policy of a request whose blocks'
+ * lists have no protocol in common (policy_tls_request()).
  */
 struct dest_tls {
 	enum tls_verify verify;
@@ -139,6 +141,7 @@ struct dest_tls {
 	uint8_t pins[CONF_MAX_PINS][32];
 	int nalpn;
 	char *alpn[CONF_MAX_ALPN];
+	int alpn_none;   /* no protocol may be offered */
 	char *cert_file; /* client certificate chain (PEM) and its key */
 	char *key_file;
 	int cert_line;    /* of client-certificate, for errors about it */
