@@ -278,38 +278,41 @@ tls_alpn_ok(const unsigned char *p, size_t len)
 	return 1;
 }
 
+/*
+ * The name the certificate is checked against: the server name when the
+ * client set one (it is also the SNI), else the host.  An address is
+ * checked against IP subjectAltNames and sent as no SNI (RFC 6066 has
+ * none for addresses).
+ */
 static int
 tls_conn_names(SSL *ssl, const struct tls_params *p, char *err, size_t errsz)
 {
 	X509_VERIFY_PARAM *vp = SSL_get0_param(ssl);
-	char host[CP_MAX_HOST + 1], sni[CP_MAX_HOST + 1];
-	int ip = tls_is_ip(p->host);
+	char name[CP_MAX_HOST + 1];
+	const char *sni = p->sni != NULL && p->sni[0] != '\0' ? p->sni : NULL;
 
-	sni[0] = '\0';
 	X509_VERIFY_PARAM_set_hostflags(
 	    vp, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
-	if (ip) {
+	if (sni == NULL && tls_is_ip(p->host)) {
 		if (!X509_VERIFY_PARAM_set1_ip_asc(vp, p->host)) {
 			snprintf(err, errsz, "bad address: %s", p->host);
 			return -1;
 		}
-	} else {
-		if (tls_dns_name(p->host, host) == -1) {
-			snprintf(err, errsz, "bad host name");
-			return -1;
-		}
-		if (!X509_VERIFY_PARAM_set1_host(vp, host, 0)) {
-			snprintf(err, errsz, "cannot set host name");
-			return -1;
-		}
-		memcpy(sni, host, sizeof(sni));
+		return 0;
 	}
-	if (p->sni != NULL && p->sni[0] != '\0' &&
-	    (tls_is_ip(p->sni) || tls_dns_name(p->sni, sni) == -1)) {
+	if (sni != NULL && (tls_is_ip(sni) || tls_dns_name(sni, name) == -1)) {
 		snprintf(err, errsz, "bad server name (SNI)");
 		return -1;
 	}
-	if (sni[0] != '\0' && !SSL_set_tlsext_host_name(ssl, sni)) {
+	if (sni == NULL && tls_dns_name(p->host, name) == -1) {
+		snprintf(err, errsz, "bad host name");
+		return -1;
+	}
+	if (!X509_VERIFY_PARAM_set1_host(vp, name, 0)) {
+		snprintf(err, errsz, "cannot set host name");
+		return -1;
+	}
+	if (!SSL_set_tlsext_host_name(ssl, name)) {
 		tls_ossl_err(err, errsz, "server name");
 		return -1;
 	}

@@ -31,9 +31,12 @@ struct tls_settings {
 SSL_CTX *tls_ctx_new(const struct tls_settings *, char *err, size_t errsz);
 
 struct tls_params {
-	const char *host; /* checked against the certificate; sent as SNI
-	                     unless it is an IP literal (no brackets) */
-	const char *sni;  /* SNI override; NULL or "": from host */
+	const char *host; /* without sni: checked against the certificate
+	                     and sent as SNI unless it is an IP literal (no
+	                     brackets) */
+	const char *sni;  /* the server name: sent as SNI and checked
+	                     against the certificate instead of host; NULL
+	                     or "": none */
 	const unsigned char *alpn; /* wire format, may be NULL */
 	size_t alpnlen;
 	int verify_peer;     /* 1: a bad chain or name fails the handshake;

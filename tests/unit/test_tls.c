@@ -1043,6 +1043,51 @@ test_sni(void)
 	X509_STORE_free(st);
 }
 
+/* One handshake to port for host with server name sni: its verify result,
+ * or -1 when the handshake did not complete. */
+static long
+name_case(int port, const char *host, const char *sni)
+{
+	struct tls_params p;
+	struct hs h;
+	long vr = -1;
+
+	memset(&p, 0, sizeof(p));
+	p.host = host;
+	p.sni = sni;
+	hs_run(&h, ctx, port, &p);
+	if (h.rc == 1)
+		vr = tls_conn_verify_result(h.c);
+	hs_done(&h);
+	return vr;
+}
+
+/* With a server name set, the certificate is checked for that name and
+ * the host does not count. */
+static void
+test_sni_verified(void)
+{
+	struct server s;
+
+	CU_ASSERT_FATAL(
+	    leaf_server(&s, "wrongname", "int", 4, NULL, NULL) == 0);
+	CU_ASSERT_EQUAL(
+	    name_case(s.port, "127.0.0.1", "wrong.example"), X509_V_OK);
+	CU_ASSERT_EQUAL(
+	    name_case(s.port, "localhost", "WRONG.example."), X509_V_OK);
+	CU_ASSERT_EQUAL(name_case(s.port, "127.0.0.1", NULL),
+	    X509_V_ERR_IP_ADDRESS_MISMATCH);
+	CU_ASSERT_EQUAL(name_case(s.port, "wrong.example", "localhost"),
+	    X509_V_ERR_HOSTNAME_MISMATCH);
+	server_stop(&s);
+	CU_ASSERT_FATAL(leaf_server(&s, "valid", "int", 2, NULL, NULL) == 0);
+	CU_ASSERT_EQUAL(name_case(s.port, "localhost", "wrong.example"),
+	    X509_V_ERR_HOSTNAME_MISMATCH);
+	CU_ASSERT_EQUAL(name_case(s.port, "127.0.0.1", "other.example"),
+	    X509_V_ERR_HOSTNAME_MISMATCH);
+	server_stop(&s);
+}
+
 /*
  * A hostile peer, in process: after the ClientHello it either resets the
  * connection, closes it, or answers with something that is not TLS.
@@ -1494,6 +1539,7 @@ main(void)
 	cu_test(s, "versions and ciphers", test_versions);
 	cu_test(s, "ALPN", test_alpn);
 	cu_test(s, "SNI", test_sni);
+	cu_test(s, "server name verified, not the host", test_sni_verified);
 	cu_test(s, "hand-off", test_handoff);
 	cu_test(s, "client anchors", test_anchors);
 	cu_test(s, "store in memory", test_store_in_memory);
