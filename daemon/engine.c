@@ -637,6 +637,7 @@ req_tls_start(struct request *r)
 	/* "verify required": the client's SSL_VERIFY_NONE is not honoured. */
 	p.verify_peer = r->c.verify == CP_VERIFY_PEER ||
 	    dt->verify == TLSV_REQUIRED;
+	p.cn_fallback = dt->cn_fallback;
 	p.anchors = r->anchors;
 	/* A client certificate: its key stays in the parent, which signs
 	 * for us (keys.h). */

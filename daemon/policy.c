@@ -453,6 +453,8 @@ tls_fold(struct tls_policy *p, const struct dest_tls *t, long idx)
 		m->client_ca = CLIENT_CA_FORBIDDEN;
 	if (t->min_version > m->min_version)
 		m->min_version = t->min_version;
+	if (!t->cn_fallback)
+		m->cn_fallback = 0;
 	alpn_meet(m, t);
 	if (t->npins == 0)
 		return;
@@ -567,6 +569,7 @@ policy_tls_request(const struct cpconf *c, const char *host, const char *sni,
 	out->t.verify = TLSV_OPTIONAL;
 	out->t.client_ca = CLIENT_CA_ALLOWED;
 	out->t.min_version = CONF_TLS12;
+	out->t.cn_fallback = 1; /* every policy folded in must say yes */
 	tname_init(&h, host);
 	tls_fold_name(out, c, &h, port);
 	/* No server name: only the host's blocks. */

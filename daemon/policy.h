@@ -69,6 +69,7 @@ int policy_check_addr(const struct cpconf *, const struct cp_peer *,
  *	verify		required if any says so
  *	client-ca	forbidden if any says so
  *	min-tls		the highest
+ *	cn-fallback	yes only if all say so
  *	alpn		only protocols that every list allows ("any" allows
  *			all; lists with nothing in common allow none)
  *	pin		every set of pins must be met (policy_pins_ok())

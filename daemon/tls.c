@@ -290,9 +290,13 @@ tls_conn_names(SSL *ssl, const struct tls_params *p, char *err, size_t errsz)
 	X509_VERIFY_PARAM *vp = SSL_get0_param(ssl);
 	char name[CP_MAX_HOST + 1];
 	const char *sni = p->sni != NULL && p->sni[0] != '\0' ? p->sni : NULL;
+	unsigned flags = X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS;
 
-	X509_VERIFY_PARAM_set_hostflags(
-	    vp, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+	/* RFC 6125: names are in subjectAltName; OpenSSL would otherwise
+	 * fall back to the CN of a certificate without DNS SAN. */
+	if (!p->cn_fallback)
+		flags |= X509_CHECK_FLAG_NEVER_CHECK_SUBJECT;
+	X509_VERIFY_PARAM_set_hostflags(vp, flags);
 	if (sni == NULL && tls_is_ip(p->host)) {
 		if (!X509_VERIFY_PARAM_set1_ip_asc(vp, p->host)) {
 			snprintf(err, errsz, "bad address: %s", p->host);

@@ -41,6 +41,8 @@ struct tls_params {
 	size_t alpnlen;
 	int verify_peer;     /* 1: a bad chain or name fails the handshake;
 	                        0: finish it and report */
+	int cn_fallback;     /* 1: a certificate without DNS subjectAltName
+	                        may match by its subject CN (legacy) */
 	X509_STORE *anchors; /* NULL: the context's store; else up-ref'd */
 	/* Client certificate, presented when the server asks: leaf, the
 	 * rest of the chain (may be NULL) and a key whose signing is

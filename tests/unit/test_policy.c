@@ -598,6 +598,43 @@ test_tls_sni(void)
 	conf_free(c);
 }
 
+/* cn-fallback holds only when every policy that applies says yes. */
+static void
+test_tls_cn_fallback(void)
+{
+	struct cpconf *c = cf("destination \"old.example\" {\n"
+	                      "  cn-fallback yes\n"
+	                      "}\n"
+	                      "destination \"*.example\" port 8443 {\n"
+	                      "  cn-fallback no\n"
+	                      "}\n");
+
+	if (c == NULL)
+		return;
+	CU_ASSERT_EQUAL(tpol(c, "old.example", NULL, 443)->cn_fallback, 1);
+	CU_ASSERT_EQUAL(tpol(c, "old.example", NULL, 8443)->cn_fallback, 0);
+	CU_ASSERT_EQUAL(tpol(c, "new.example", NULL, 443)->cn_fallback, 0);
+	CU_ASSERT_EQUAL(
+	    tpol(c, "old.example", "old.example.", 443)->cn_fallback, 1);
+	/* The other name has the global "no". */
+	CU_ASSERT_EQUAL(
+	    tpol(c, "old.example", "new.example", 443)->cn_fallback, 0);
+	CU_ASSERT_EQUAL(tpol(c, PUB4, "old.example", 443)->cn_fallback, 0);
+	conf_free(c);
+
+	c = cf("cn-fallback yes\n"
+	       "destination \"new.example\" {\n"
+	       "  cn-fallback no\n"
+	       "}\n");
+	if (c == NULL)
+		return;
+	CU_ASSERT_EQUAL(tpol(c, PUB4, "old.example", 443)->cn_fallback, 1);
+	CU_ASSERT_EQUAL(tpol(c, PUB4, "new.example", 443)->cn_fallback, 0);
+	CU_ASSERT_EQUAL(
+	    tpol(c, "new.example", "old.example", 443)->cn_fallback, 0);
+	conf_free(c);
+}
+
 static int
 alpn_ok(const struct dest_tls *t, const char *wire)
 {
@@ -991,6 +1028,7 @@ main(void)
 	cu_test(s, "bad requests", test_bad_requests);
 	cu_test(s, "TLS policy merging", test_tls_merge);
 	cu_test(s, "TLS policy of host and server name", test_tls_sni);
+	cu_test(s, "cn-fallback: no wins", test_tls_cn_fallback);
 	cu_test(s, "ALPN and pins", test_alpn_pins);
 	cu_test(s, "every set of pins", test_pin_sets);
 	cu_test(

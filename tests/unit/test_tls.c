@@ -488,15 +488,47 @@ test_ipsan(void)
 	check_leaf(ctx, NULL, "ipsan", "int", vc, 3);
 }
 
+/* No subjectAltName, CN=localhost: no name matches (RFC 6125) unless the
+ * caller allows the CN fallback; an address never matches a CN. */
 static void
 test_cnonly(void)
 {
 	static const struct vcase vc[] = {
-	    {"localhost", X509_V_OK},
+	    {"localhost", X509_V_ERR_HOSTNAME_MISMATCH},
 	    {"127.0.0.1", X509_V_ERR_IP_ADDRESS_MISMATCH},
 	};
+	struct tls_params p;
+	struct server s;
+	struct hs h;
 
 	check_leaf(ctx, NULL, "cnonly", "int", vc, 2);
+	CU_ASSERT_FATAL(leaf_server(&s, "cnonly", "int", 3, NULL, NULL) == 0);
+	memset(&p, 0, sizeof(p));
+	p.cn_fallback = 1;
+	p.verify_peer = 1;
+	p.host = "localhost";
+	hs_run(&h, ctx, s.port, &p);
+	CU_ASSERT_EQUAL(h.rc, 1);
+	if (h.c != NULL)
+		CU_ASSERT_EQUAL(tls_conn_verify_result(h.c), X509_V_OK);
+	hs_done(&h);
+	p.host = "127.0.0.1";
+	p.verify_peer = 0;
+	hs_run(&h, ctx, s.port, &p);
+	CU_ASSERT_EQUAL(h.rc, 1);
+	if (h.c != NULL)
+		CU_ASSERT_EQUAL(tls_conn_verify_result(h.c),
+		    X509_V_ERR_IP_ADDRESS_MISMATCH);
+	hs_done(&h);
+	/* The fallback applies to the server name as well. */
+	p.host = "127.0.0.1";
+	p.sni = "localhost";
+	hs_run(&h, ctx, s.port, &p);
+	CU_ASSERT_EQUAL(h.rc, 1);
+	if (h.c != NULL)
+		CU_ASSERT_EQUAL(tls_conn_verify_result(h.c), X509_V_OK);
+	hs_done(&h);
+	server_stop(&s);
 }
 
 static void
