@@ -58,6 +58,7 @@ enum req_stage { ST_RESOLVE, ST_DIAL, ST_TLS, ST_DONE };
 /* A request's TLS policy, merged once by req_tls_policy(). */
 struct req_tls {
 	int ready;
+	int pin_mismatch; /* the chain verified, the pins did not match */
 	struct tls_policy pol;
 };
 
@@ -318,24 +319,40 @@ fmt_peer(const struct request *r, char *buf, size_t sz, uint16_t *port)
 	}
 }
 
+/* The verify result as the audit line says it: "-" when no chain was
+ * checked (TCP, or a handshake that ended before the certificate). */
+static const char *
+req_verify_str(
+    const struct request *r, const struct cp_result *res, char *buf, size_t sz)
+{
+	if (r->tls == NULL || !tls_conn_verified(r->tls))
+		return "-";
+	snprintf(buf, sz, "%u%s", (unsigned)res->verify_result,
+	    r->rt.pin_mismatch ? " (chain ok, pin mismatch)" : "");
+	return buf;
+}
+
 /* The audit line: who, where, outcome, verify result, time taken. */
 static void
 req_log(const struct request *r, const struct cp_result *res)
 {
 	const struct session *s = r->s;
+	char vbuf[64];
 
+	/* The server name too: it is the name verified. */
 	log_info_rl(s->peer.uid,
 	    res->status == CP_STATUS_OK ? LK_OK : 1 + res->eclass,
-	    "uid %u gid %u pid %d: %s %s port %u -> %s port %u%s%s: "
-	    "%s%s%s, verify %u, %u attempts, %u ms",
+	    "uid %u gid %u pid %d: %s %s port %u%s%s -> %s port %u%s%s: "
+	    "%s%s%s, verify %s, %u attempts, %u ms",
 	    (unsigned)s->peer.uid, (unsigned)s->peer.gid, (int)s->peer.pid,
 	    r->c.tls ? "tls" : "tcp", r->c.host, r->c.port,
+	    r->c.sni[0] ? " server name " : "", r->c.sni,
 	    res->peer_addr[0] ? res->peer_addr : "-", res->peer_port,
 	    res->status == CP_STATUS_OK && res->alpn[0] ? " alpn " : "",
 	    res->status == CP_STATUS_OK ? res->alpn : "",
 	    res->status == CP_STATUS_OK ? "ok" : cp_eclass_str(res->eclass),
 	    res->errtext[0] ? ", " : "", res->errtext,
-	    (unsigned)res->verify_result, (unsigned)res->attempts,
+	    req_verify_str(r, res, vbuf, sizeof(vbuf)), (unsigned)res->attempts,
 	    (unsigned)res->elapsed_ms);
 }
 
@@ -707,6 +724,7 @@ tls_policy_after(struct request *r)
 		l.n = 0;
 		tls_conn_spki_each(r->tls, spki_add, &l);
 		if (!policy_pins_ok(tp, (const uint8_t(*)[32])l.d, l.n)) {
+			r->rt.pin_mismatch = l.n > 0;
 			req_fail(r, CP_E_VERIFY, EPROTO,
 			    "certificate verify failed: no certificate of "
 			    "the chain matches a pinned key for %s",

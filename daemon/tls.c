@@ -499,6 +499,15 @@ tls_conn_verify_result(const struct tls_conn *c)
 }
 
 int
+tls_conn_verified(const struct tls_conn *c)
+{
+	/* OpenSSL starts with X509_V_OK and keeps the peer certificate
+	 * only after checking its chain: either tells it was checked. */
+	return c->done || SSL_get0_peer_certificate(c->ssl) != NULL ||
+	       SSL_get_verify_result(c->ssl) != X509_V_OK;
+}
+
+int
 tls_conn_no_peer_cert(const struct tls_conn *c)
 {
 	return c->no_peer_cert;

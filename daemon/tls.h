@@ -73,6 +73,9 @@ int tls_conn_events(const struct tls_conn *);
  * X509_V_ERR_APPLICATION_VERIFICATION.
  */
 long tls_conn_verify_result(const struct tls_conn *);
+/* 1 once the server's chain has been checked (tls_conn_verify_result() is
+ * then its result), 0 while or if the handshake never got that far. */
+int tls_conn_verified(const struct tls_conn *);
 int tls_conn_no_peer_cert(const struct tls_conn *);
 /* 1 when the handshake failed because the certificate did not verify
  * (CP_E_VERIFY), 0 for any other failure (CP_E_TLS). */

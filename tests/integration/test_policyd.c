@@ -757,6 +757,82 @@ test_tls_server_name(void)
 	tservers_stop();
 }
 
+/* A line of the daemon's log has both key and want. */
+static int
+log_line_has(const struct tdaemon *d, const char *key, const char *want)
+{
+	char line[2048];
+	FILE *f = fopen(d->log, "r");
+	int found = 0;
+
+	if (f == NULL)
+		return 0;
+	while (!found && fgets(line, sizeof(line), f) != NULL)
+		found = strstr(line, key) != NULL && strstr(line, want) != NULL;
+	fclose(f);
+	if (!found)
+		fprintf(stderr, "  no log line with \"%s\" and \"%s\"\n", key,
+		    want);
+	return found;
+}
+
+/*
+ * The audit line carries the real verify result: "-" when no chain was
+ * checked, the X509_V_* code when one was, and a pin failure on a chain
+ * that verified said as such.
+ *	valid on P (block: other pin), wrongname on W (verify required),
+ *	a TCP echo server on echo_a (no TLS at all)
+ */
+static void
+test_audit_verify(void)
+{
+	struct tdaemon d;
+	struct outcome o;
+	char conf[1024], other[64], key[64];
+	uint16_t p, w;
+
+	CU_ASSERT_FATAL(
+	    spki_pin(tpath(pki, "valid-rsa.pem"), other, sizeof(other)) == 0);
+	p = s_server("valid", NULL);
+	w = s_server("wrongname", NULL);
+	CU_ASSERT_FATAL(p && w);
+	snprintf(conf, sizeof(conf),
+	    "user nobody\n"
+	    "ca-file \"%s/ca.pem\"\n"
+	    "allow from any to 127.0.0.0/8\n"
+	    "destination 127.0.0.1 port %u {\n"
+	    "	pin sha256 \"%s\"\n"
+	    "}\n"
+	    "destination 127.0.0.1 port %u {\n"
+	    "	verify required\n"
+	    "}\n",
+	    pki, p, other, w);
+	CU_ASSERT_FATAL(daemon_up(&d, conf, NULL) == 0);
+
+	attempt("127.0.0.1", p, SSL_VERIFY_PEER, NULL, NULL, &o);
+	CU_ASSERT_EQUAL(o.rv, -1);
+	snprintf(key, sizeof(key), "tls 127.0.0.1 port %u ->", p);
+	CU_ASSERT(log_line_has(&d, key, "verify 0 (chain ok, pin mismatch)"));
+	attempt("127.0.0.1", w, SSL_VERIFY_NONE, NULL, "localhost", &o);
+	CU_ASSERT_EQUAL(o.rv, -1);
+	snprintf(key, sizeof(key),
+	    "tls 127.0.0.1 port %u server name localhost ->", w);
+	CU_ASSERT(log_line_has(&d, key, ", verify 62, "));
+	/* An echo server answers the ClientHello with itself: the
+	 * handshake fails before any certificate. */
+	attempt("127.0.0.1", echo_a, SSL_VERIFY_PEER, NULL, NULL, &o);
+	CU_ASSERT_EQUAL(o.rv, -1);
+	snprintf(key, sizeof(key), "tls 127.0.0.1 port %u ->", echo_a);
+	CU_ASSERT(log_line_has(&d, key, "TLS handshake failed"));
+	CU_ASSERT(log_line_has(&d, key, ", verify -, "));
+	attempt("127.0.0.1", echo_a, -1, NULL, NULL, &o);
+	CU_ASSERT_EQUAL(o.rv, 0);
+	snprintf(key, sizeof(key), "tcp 127.0.0.1 port %u ->", echo_a);
+	CU_ASSERT(log_line_has(&d, key, ": ok, verify -, "));
+	tdaemon_stop(&d);
+	tservers_stop();
+}
+
 /* ---- hostile configuration files, checked with -n ---- */
 
 struct conf_case {
@@ -929,6 +1005,7 @@ main(void)
 	cu_test(s, "TLS policy not escaped by SNI", test_tls_policy_sni);
 	cu_test(
 	    s, "server name verified, its blocks apply", test_tls_server_name);
+	cu_test(s, "audit line: the real verify result", test_audit_verify);
 	cu_test(s, "hostile configuration files", test_hostile_conf);
 	return cu_finish();
 }

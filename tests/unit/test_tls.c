@@ -386,6 +386,7 @@ check_leaf(SSL_CTX *cx, X509_STORE *anchors, const char *name,
 			}
 			CU_ASSERT_EQUAL(
 			    tls_conn_verify_result(h.c), vc[i].want);
+			CU_ASSERT_EQUAL(tls_conn_verified(h.c), 1);
 			if (tls_conn_verify_result(h.c) != vc[i].want)
 				fprintf(stderr, "%s %s vp=%d: got %ld (%s)\n",
 				    name, vc[i].host, vp,
@@ -1171,6 +1172,10 @@ peer_case(int mode, const char *want, int want_errno)
 	CU_ASSERT_EQUAL(tls_conn_sys_errno(c), want_errno);
 	CU_ASSERT_EQUAL(tls_conn_failed_verify(c), 0);
 	CU_ASSERT_EQUAL(tls_conn_no_peer_cert(c), 0);
+	/* No certificate came: nothing was verified, whatever the (initial)
+	 * verify result says. */
+	CU_ASSERT_EQUAL(tls_conn_verified(c), 0);
+	CU_ASSERT_EQUAL(tls_conn_verify_result(c), X509_V_OK);
 	/* A failed connection stays failed and has nothing to export. */
 	CU_ASSERT_EQUAL(tls_conn_handshake(c), -1);
 	CU_ASSERT_EQUAL(tls_conn_export(c, &st, err, sizeof(err)), -1);
