@@ -655,6 +655,7 @@ req_tls_start(struct request *r)
 	p.verify_peer = r->c.verify == CP_VERIFY_PEER ||
 	    dt->verify == TLSV_REQUIRED;
 	p.cn_fallback = dt->cn_fallback;
+	p.min_version = dt->min_version;
 	p.anchors = r->anchors;
 	/* A client certificate: its key stays in the parent, which signs
 	 * for us (keys.h). */

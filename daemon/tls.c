@@ -338,6 +338,16 @@ tls_conn_setup(struct tls_conn *c, int fd, const struct tls_params *p,
 		return -1;
 	}
 	SSL_set_connect_state(ssl);
+	/* The destination's floor, which may be below the context's (the
+	 * global one) as well as above. */
+	if (p->min_version != 0 &&
+	    ((p->min_version != TLS1_2_VERSION &&
+	         p->min_version != TLS1_3_VERSION) ||
+	        !SSL_set_min_proto_version(ssl, p->min_version))) {
+		snprintf(err, errsz, "minimum TLS version 0x%04x not allowed",
+		    (unsigned)p->min_version);
+		return -1;
+	}
 	if (tls_conn_names(ssl, p, err, errsz) == -1)
 		return -1;
 	SSL_set_verify(

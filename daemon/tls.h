@@ -43,6 +43,8 @@ struct tls_params {
 	                        0: finish it and report */
 	int cn_fallback;     /* 1: a certificate without DNS subjectAltName
 	                        may match by its subject CN (legacy) */
+	int min_version;     /* TLS1_2_VERSION or TLS1_3_VERSION, this
+	                        connection's floor; 0: the context's */
 	X509_STORE *anchors; /* NULL: the context's store; else up-ref'd */
 	/* Client certificate, presented when the server asks: leaf, the
 	 * rest of the chain (may be NULL) and a key whose signing is

@@ -757,6 +757,46 @@ test_tls_server_name(void)
 	tservers_stop();
 }
 
+/*
+ * min-tls per block both ways: a block may ask for more than the global
+ * setting, and one may allow less (when no other block that applies keeps
+ * the global value).  TLS 1.2 servers on L (block: 1.2) and H (none).
+ */
+static void
+test_min_tls_blocks(void)
+{
+	struct tdaemon d;
+	struct outcome o;
+	char conf[1024];
+	uint16_t l, h;
+
+	l = s_server("valid", "-tls1_2");
+	h = s_server("valid", "-tls1_2");
+	CU_ASSERT_FATAL(l && h);
+	snprintf(conf, sizeof(conf),
+	    "user nobody\n"
+	    "ca-file \"%s/ca.pem\"\n"
+	    "allow from any to 127.0.0.0/8\n"
+	    "min-tls 1.3\n"
+	    "destination \"localhost\" port %u {\n"
+	    "	min-tls 1.2\n"
+	    "}\n",
+	    pki, l);
+	CU_ASSERT_FATAL(daemon_up(&d, conf, NULL) == 0);
+	attempt("localhost", l, SSL_VERIFY_PEER, NULL, NULL, &o);
+	CU_ASSERT_EQUAL(o.rv, 0);
+	if (o.rv != 0)
+		show("min-tls 1.2 in a block under a global 1.3", &o);
+	attempt("localhost", h, SSL_VERIFY_PEER, NULL, NULL, &o);
+	CU_ASSERT_EQUAL(o.rv, -1);
+	CU_ASSERT_EQUAL(o.err, EPROTO);
+	/* The address has no block: the global 1.3 holds. */
+	attempt("127.0.0.1", l, SSL_VERIFY_PEER, NULL, "localhost", &o);
+	CU_ASSERT_EQUAL(o.rv, -1);
+	tdaemon_stop(&d);
+	tservers_stop();
+}
+
 /* A line of the daemon's log has both key and want. */
 static int
 log_line_has(const struct tdaemon *d, const char *key, const char *want)
@@ -1005,6 +1045,7 @@ main(void)
 	cu_test(s, "TLS policy not escaped by SNI", test_tls_policy_sni);
 	cu_test(
 	    s, "server name verified, its blocks apply", test_tls_server_name);
+	cu_test(s, "min-tls per block, up and down", test_min_tls_blocks);
 	cu_test(s, "audit line: the real verify result", test_audit_verify);
 	cu_test(s, "hostile configuration files", test_hostile_conf);
 	return cu_finish();

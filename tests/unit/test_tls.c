@@ -813,9 +813,10 @@ test_handoff(void)
 	}
 }
 
-/* One handshake against a server started with the given options. */
+/* One handshake against a server started with the given options, with
+ * the connection's own minimum version (0: the context's). */
 static void
-version_case(SSL_CTX *cx, const char *const *opts, int want_rc,
+version_case_min(SSL_CTX *cx, int minv, const char *const *opts, int want_rc,
     int want_version, const char *want_prefix)
 {
 	struct tls_params p;
@@ -826,6 +827,7 @@ version_case(SSL_CTX *cx, const char *const *opts, int want_rc,
 	memset(&p, 0, sizeof(p));
 	p.host = "localhost";
 	p.verify_peer = 1;
+	p.min_version = minv;
 	hs_run(&h, cx, s.port, &p);
 	CU_ASSERT_EQUAL(h.rc, want_rc);
 	if (h.c != NULL && h.rc == 1) {
@@ -839,6 +841,13 @@ version_case(SSL_CTX *cx, const char *const *opts, int want_rc,
 	}
 	hs_done(&h);
 	server_stop(&s);
+}
+
+static void
+version_case(SSL_CTX *cx, const char *const *opts, int want_rc,
+    int want_version, const char *want_prefix)
+{
+	version_case_min(cx, 0, opts, want_rc, want_version, want_prefix);
 }
 
 static void
@@ -867,6 +876,10 @@ test_versions(void)
 	version_case(
 	    c13, o12, -1, 0, "handshake failed: tlsv1 alert protocol version");
 	version_case(c13, o13, 1, 0x0304, "TLS_");
+	/* A connection's floor goes below the context's, or above it. */
+	version_case_min(c13, TLS1_2_VERSION, o12, 1, 0x0303, "ECDHE-ECDSA-");
+	version_case_min(ctx, TLS1_3_VERSION, o12, -1, 0,
+	    "handshake failed: tlsv1 alert protocol version");
 	SSL_CTX_free(c13);
 }
 
@@ -1223,6 +1236,9 @@ test_bad_params(void)
 	p.host = "localhost";
 	p.sni = NULL;
 	CU_ASSERT_PTR_NULL(tls_conn_new(ctx, -1, &p, err, sizeof(err)));
+	p.min_version = TLS1_1_VERSION;
+	CU_ASSERT_PTR_NULL(tls_conn_new(ctx, fd, &p, err, sizeof(err)));
+	CU_ASSERT_STRING_EQUAL(err, "minimum TLS version 0x0302 not allowed");
 	close(fd);
 }
 
