@@ -757,6 +757,23 @@ kw_client_ca(struct parser *p, const struct kwdef *k, struct tok *a, int n)
 }
 
 static int
+kw_cn_fallback(struct parser *p, const struct kwdef *k, struct tok *a, int n)
+{
+	struct dest_tls *t = scope_tls(p);
+
+	if (one_value(p, k, a, n) == -1)
+		return -1;
+	if (strcmp(a[0].s, "yes") == 0)
+		t->cn_fallback = 1;
+	else if (strcmp(a[0].s, "no") == 0)
+		t->cn_fallback = 0;
+	else
+		return perr(p, "cn-fallback: '%.64s' is not yes or no", a[0].s);
+	t->set |= TLSSET_CN;
+	return 0;
+}
+
+static int
 kw_alpn(struct parser *p, const struct kwdef *k, struct tok *a, int n)
 {
 	struct dest_tls *t = scope_tls(p);
@@ -1047,6 +1064,7 @@ static const struct kwdef keywords[] = {
     {"alpn", kw_alpn, IN_GLOBAL | IN_BLOCK, 0, 0},
     {"pin", kw_pin, IN_GLOBAL | IN_BLOCK, 1, 0},
     {"client-certificate", kw_client_cert, IN_GLOBAL | IN_BLOCK, 0, 0},
+    {"cn-fallback", kw_cn_fallback, IN_GLOBAL | IN_BLOCK, 0, 0},
 };
 
 #define NKEYWORDS (int)(sizeof(keywords) / sizeof(keywords[0]))
@@ -1203,6 +1221,8 @@ merge(struct cpconf *c)
 			m->key_file = o->key_file;
 			m->cert_line = o->cert_line;
 		}
+		if (o->set & TLSSET_CN)
+			m->cn_fallback = o->cn_fallback;
 		if (o->set & TLSSET_VERIFY)
 			m->verify = o->verify;
 		else if (!(g->set & TLSSET_VERIFY))

@@ -55,6 +55,13 @@ struct session;
 
 enum req_stage { ST_RESOLVE, ST_DIAL, ST_TLS, ST_DONE };
 
+/* A request's TLS policy, merged once by req_tls_policy(). */
+struct req_tls {
+	int ready;
+	int pin_mismatch; /* the chain verified, the pins did not match */
+	struct tls_policy pol;
+};
+
 struct request {
 	struct request *next;
 	struct session *s;
@@ -73,6 +80,7 @@ struct request {
 	struct ev_io io; /* the socket during the handshake */
 	struct tls_conn *tls;
 	X509_STORE *anchors;
+	struct req_tls rt;
 };
 
 struct uidcount {
@@ -312,24 +320,40 @@ fmt_peer(const struct request *r, char *buf, size_t sz, uint16_t *port)
 	}
 }
 
+/* The verify result as the audit line says it: "-" when no chain was
+ * checked (TCP, or a handshake that ended before the certificate). */
+static const char *
+req_verify_str(
+    const struct request *r, const struct cp_result *res, char *buf, size_t sz)
+{
+	if (r->tls == NULL || !tls_conn_verified(r->tls))
+		return "-";
+	snprintf(buf, sz, "%u%s", (unsigned)res->verify_result,
+	    r->rt.pin_mismatch ? " (chain ok, pin mismatch)" : "");
+	return buf;
+}
+
 /* The audit line: who, where, outcome, verify result, time taken. */
 static void
 req_log(const struct request *r, const struct cp_result *res)
 {
 	const struct session *s = r->s;
+	char vbuf[64];
 
+	/* The server name too: it is the name verified. */
 	log_info_rl(s->peer.uid,
 	    res->status == CP_STATUS_OK ? LK_OK : 1 + res->eclass,
-	    "uid %u gid %u pid %d: %s %s port %u -> %s port %u%s%s: "
-	    "%s%s%s, verify %u, %u attempts, %u ms",
+	    "uid %u gid %u pid %d: %s %s port %u%s%s -> %s port %u%s%s: "
+	    "%s%s%s, verify %s, %u attempts, %u ms",
 	    (unsigned)s->peer.uid, (unsigned)s->peer.gid, (int)s->peer.pid,
 	    r->c.tls ? "tls" : "tcp", r->c.host, r->c.port,
+	    r->c.sni[0] ? " server name " : "", r->c.sni,
 	    res->peer_addr[0] ? res->peer_addr : "-", res->peer_port,
 	    res->status == CP_STATUS_OK && res->alpn[0] ? " alpn " : "",
 	    res->status == CP_STATUS_OK ? res->alpn : "",
 	    res->status == CP_STATUS_OK ? "ok" : cp_eclass_str(res->eclass),
 	    res->errtext[0] ? ", " : "", res->errtext,
-	    (unsigned)res->verify_result, (unsigned)res->attempts,
+	    req_verify_str(r, res, vbuf, sizeof(vbuf)), (unsigned)res->attempts,
 	    (unsigned)res->elapsed_ms);
 }
 
@@ -589,24 +613,40 @@ req_reply_tls(struct request *r)
 	req_finish(r, &res, fd);
 }
 
-/* The TLS policy follows the host that is connected and verified, never
- * the server name a client may choose: otherwise any SNI would step
- * around a destination's pins or "verify required". */
-static const struct dest_tls *
-req_tls_policy(const struct request *r)
+/*
+ * The TLS policy of the request: the blocks of the host and of the server
+ * name together, the strictest setting winning (policy.h), so that neither
+ * name gets around the other's pins or "verify required".  Merged on the
+ * first call; NULL when the blocks conflict, and the request is failed.
+ */
+static const struct tls_policy *
+req_tls_policy(struct request *r)
 {
-	return policy_tls(r->s->e->conf, r->c.host, r->c.port);
+	char err[256];
+
+	if (r->rt.ready)
+		return &r->rt.pol;
+	if (policy_tls_request(r->s->e->conf, r->c.host, r->c.sni, r->c.port,
+	        &r->rt.pol, err, sizeof(err)) == -1) {
+		req_fail(r, CP_E_DENIED, EACCES, "policy: %s", err);
+		return NULL;
+	}
+	r->rt.ready = 1;
+	return &r->rt.pol;
 }
 
 static void
 req_tls_start(struct request *r)
 {
+	const struct tls_policy *tp;
 	const struct dest_tls *dt;
 	struct tls_params p;
 	char err[256];
 	int64_t left;
 
-	dt = req_tls_policy(r);
+	if ((tp = req_tls_policy(r)) == NULL)
+		return;
+	dt = &tp->t;
 	memset(&p, 0, sizeof(p));
 	p.host = r->c.host;
 	p.sni = r->c.sni[0] ? r->c.sni : NULL;
@@ -615,6 +655,8 @@ req_tls_start(struct request *r)
 	/* "verify required": the client's SSL_VERIFY_NONE is not honoured. */
 	p.verify_peer = r->c.verify == CP_VERIFY_PEER ||
 	    dt->verify == TLSV_REQUIRED;
+	p.cn_fallback = dt->cn_fallback;
+	p.min_version = dt->min_version;
 	p.anchors = r->anchors;
 	/* A client certificate: its key stays in the parent, which signs
 	 * for us (keys.h). */
@@ -650,10 +692,19 @@ req_tls_start(struct request *r)
 		req_fail(r, CP_E_INTERNAL, errno, "epoll: %s", strerror(errno));
 }
 
+/* The SPKI digests of the verified chain, for the pin check. */
+struct spki_list {
+	int n;
+	uint8_t d[CP_MAX_CHAIN + 2][32]; /* the chain and its anchor */
+};
+
 static int
-pin_cb(void *arg, const uint8_t *spki)
+spki_add(void *arg, const uint8_t *spki)
 {
-	return policy_pin_match(arg, spki) == 1;
+	struct spki_list *l = arg;
+
+	memcpy(l->d[l->n++], spki, 32);
+	return l->n == (int)(sizeof(l->d) / sizeof(l->d[0]));
 }
 
 /* Policy on the finished handshake: minimum version and SPKI pins.  The
@@ -661,19 +712,27 @@ pin_cb(void *arg, const uint8_t *spki)
 static int
 tls_policy_after(struct request *r)
 {
-	const struct dest_tls *dt = req_tls_policy(r);
+	const struct tls_policy *tp = req_tls_policy(r);
+	struct spki_list l;
 
-	if (tls_conn_version(r->tls) < dt->min_version) {
+	if (tp == NULL)
+		return 0;
+	if (tls_conn_version(r->tls) < tp->t.min_version) {
 		req_fail(r, CP_E_DENIED, EACCES, "policy: TLS version below "
 		    "the minimum for %s", r->c.host);
 		return 0;
 	}
-	if (dt->npins > 0 &&
-	    !tls_conn_spki_each(r->tls, pin_cb, (void *)dt)) {
-		req_fail(r, CP_E_VERIFY, EPROTO, "certificate verify failed: "
-		    "no certificate of the chain matches a pinned key for %s",
-		    r->c.host);
-		return 0;
+	if (tp->npinsets > 0) {
+		l.n = 0;
+		tls_conn_spki_each(r->tls, spki_add, &l);
+		if (!policy_pins_ok(tp, (const uint8_t(*)[32])l.d, l.n)) {
+			r->rt.pin_mismatch = l.n > 0;
+			req_fail(r, CP_E_VERIFY, EPROTO,
+			    "certificate verify failed: no certificate of "
+			    "the chain matches a pinned key for %s",
+			    r->c.host);
+			return 0;
+		}
 	}
 	return 1;
 }
@@ -777,13 +836,14 @@ limits_ok(struct session *s, uint32_t id, const char *host)
 static int
 anchors_ok(struct request *r)
 {
-	const struct dest_tls *dt;
+	const struct tls_policy *tp;
 	struct cp_result res;
 
 	if (!r->c.has_ca_hash)
 		return 1;
-	dt = req_tls_policy(r);
-	if (dt->client_ca != CLIENT_CA_ALLOWED) {
+	if ((tp = req_tls_policy(r)) == NULL)
+		return 0;
+	if (tp->t.client_ca != CLIENT_CA_ALLOWED) {
 		req_fail(r, CP_E_DENIED, EACCES, "policy: client trust "
 		    "anchors are not accepted for %s", r->c.host);
 		return 0;
@@ -800,14 +860,17 @@ anchors_ok(struct request *r)
 	return 0;
 }
 
-/* TLS policy decisions that need no network: ALPN allowed. */
+/* TLS policy decisions that need no network: the blocks agree, ALPN
+ * allowed. */
 static int
 tls_policy_ok(struct request *r)
 {
-	const struct dest_tls *dt = req_tls_policy(r);
+	const struct tls_policy *tp = req_tls_policy(r);
 
+	if (tp == NULL)
+		return 0;
 	if (r->c.alpnlen > 0 &&
-	    policy_alpn_allowed(dt, r->c.alpn, r->c.alpnlen) != 1) {
+	    policy_alpn_allowed(&tp->t, r->c.alpn, r->c.alpnlen) != 1) {
 		req_fail(r, CP_E_DENIED, EACCES, "policy: ALPN protocols not "
 		    "allowed for %s", r->c.host);
 		return 0;
