@@ -646,6 +646,8 @@ req_tls_start(struct request *r)
 
 	if ((tp = req_tls_policy(r)) == NULL)
 		return;
+	policy_tls_fold_addr(&r->rt.pol, (const struct sockaddr *)&r->peer,
+	    r->c.port);
 	dt = &tp->t;
 	memset(&p, 0, sizeof(p));
 	p.host = r->c.host;

@@ -484,6 +484,25 @@ tls_fold_name(struct tls_policy *p, const struct cpconf *c,
 		tls_fold(p, &c->tls, -1);
 }
 
+void
+policy_tls_fold_addr(struct tls_policy *p, const struct sockaddr *sa,
+    uint16_t port)
+{
+	const struct cpconf *c = p->conf;
+	struct tname n;
+	size_t i;
+
+	memset(&n, 0, sizeof(n));
+	if (paddr_from_sa(sa, &n.pa) == -1)
+		return;
+	n.s = "";
+	n.lit = 1;
+	for (i = 0; i < c->ndests && i < CONF_MAX_DESTS; i++)
+		if (c->dests[i].dst.kind != DEST_ANY &&
+		    dest_applies(&c->dests[i], &n, port))
+			tls_fold(p, &c->dests[i].merged, (long)i);
+}
+
 static int
 str_same(const char *a, const char *b)
 {

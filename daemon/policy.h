@@ -98,6 +98,15 @@ int policy_tls_request(const struct cpconf *, const char *host, const char *sni,
     uint16_t port, struct tls_policy *out, char *err, size_t errsz);
 
 /*
+ * After the dial: fold in the blocks naming the address actually connected
+ * (an address or range), so a client cannot step around
+ * "destination 10.0.0.0/8 { verify required }" by asking for a name that
+ * resolves there.  Blocks matching everything were folded in already.
+ */
+void policy_tls_fold_addr(struct tls_policy *, const struct sockaddr *sa,
+    uint16_t port);
+
+/*
  * 1 if the SHA-256 digests of the SubjectPublicKeyInfos of the verified
  * chain, spki[0..n), meet every set of pins of p: each set has a digest
  * among them.  1 as well when no pins apply.

@@ -679,6 +679,13 @@ test_tls_policy_sni(void)
 	CU_ASSERT_EQUAL(o.rv, -1);
 	if (o.rv != -1)
 		show("min-tls escaped by SNI", &o);
+	/* An address block applies to the address connected, also when the
+	 * client asked for a name that resolves there. */
+	attempt("localhost", w, SSL_VERIFY_NONE, NULL, NULL, &o);
+	CU_ASSERT_EQUAL(o.rv, -1);
+	CU_ASSERT_EQUAL(o.err, EPROTO);
+	if (o.rv != -1)
+		show("verify required escaped by a name", &o);
 	tdaemon_stop(&d);
 	tservers_stop();
 }
