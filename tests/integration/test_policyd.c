@@ -530,7 +530,7 @@ test_tls_policy(void)
 	struct tdaemon d;
 	struct outcome o;
 	char conf[2048], good[64], other[64];
-	uint16_t w, w2, p, cf, t12;
+	uint16_t w, w2, p, p2, cf, t12;
 
 	CU_ASSERT_FATAL(
 	    spki_pin(tpath(pki, "valid.pem"), good, sizeof(good)) == 0);
@@ -540,9 +540,10 @@ test_tls_policy(void)
 	w = s_server("wrongname", NULL);
 	w2 = s_server("wrongname", NULL);
 	p = s_server("valid", NULL);
+	p2 = s_server("valid", NULL);
 	cf = s_server("valid", NULL);
 	t12 = s_server("valid", "-tls1_2");
-	CU_ASSERT_FATAL(w && w2 && p && cf && t12);
+	CU_ASSERT_FATAL(w && w2 && p && p2 && cf && t12);
 	snprintf(conf, sizeof(conf),
 	    "user nobody\n"
 	    "ca-file \"%s/ca.pem\"\n"
@@ -556,13 +557,16 @@ test_tls_policy(void)
 	    "destination 127.0.0.1 port %u {\n"
 	    "	pin sha256 \"%s\"\n"
 	    "}\n"
+	    "destination \"localhost\" port %u {\n"
+	    "	pin sha256 \"%s\"\n"
+	    "}\n"
 	    "destination any port %u {\n"
 	    "	client-ca forbidden\n"
 	    "}\n"
 	    "destination \"localhost\" port %u {\n"
 	    "	min-tls 1.3\n"
 	    "}\n",
-	    pki, w, p, good, p, other, cf, t12);
+	    pki, w, p, good, p, other, p2, good, cf, t12);
 	CU_ASSERT_FATAL(daemon_up(&d, conf, NULL) == 0);
 
 	/* Without a block the client's SSL_VERIFY_NONE stands. */
@@ -579,14 +583,18 @@ test_tls_policy(void)
 		show("wrongname, verify required", &o);
 
 	/* Pins: the right key, by name. */
-	attempt("localhost", p, SSL_VERIFY_PEER, NULL, NULL, &o);
+	attempt("localhost", p2, SSL_VERIFY_PEER, NULL, NULL, &o);
 	CU_ASSERT_EQUAL(o.rv, 0);
 	if (o.rv != 0)
 		show("pin match", &o);
 	/* A pin implies "verify required": SSL_VERIFY_NONE changes nothing
 	 * for a chain that verifies. */
-	attempt("localhost", p, SSL_VERIFY_NONE, NULL, NULL, &o);
+	attempt("localhost", p2, SSL_VERIFY_NONE, NULL, NULL, &o);
 	CU_ASSERT_EQUAL(o.rv, 0);
+	/* By name, to an address whose block pins another key: both apply. */
+	attempt("localhost", p, SSL_VERIFY_PEER, NULL, NULL, &o);
+	CU_ASSERT_EQUAL(o.rv, -1);
+	CU_ASSERT(has(o.text, "pinned"));
 	/* Another key, by address literal. */
 	attempt("127.0.0.1", p, SSL_VERIFY_PEER, NULL, NULL, &o);
 	CU_ASSERT_EQUAL(o.rv, -1);
@@ -610,7 +618,8 @@ test_tls_policy(void)
 	attempt("localhost", cf, SSL_VERIFY_PEER, NULL, NULL, &o);
 	CU_ASSERT_EQUAL(o.rv, 0);
 	/* Elsewhere client anchors are allowed. */
-	attempt("localhost", p, SSL_VERIFY_PEER, tpath(pki, "ca.pem"), NULL, &o);
+	attempt("localhost", p2, SSL_VERIFY_PEER, tpath(pki, "ca.pem"), NULL,
+	    &o);
 	CU_ASSERT_EQUAL(o.rv, 0);
 	if (o.rv != 0)
 		show("client-ca allowed", &o);
