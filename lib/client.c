@@ -35,7 +35,6 @@
 #include "session.h"
 #include "stop.h"
 
-#define DEFAULT_RETRIES 3		/* cprops' default */
 #define WAIT_SLACK_MS 5000		/* daemon answers before its deadline */
 #define WAIT_DEFAULT_MS (10 * 60 * 1000) /* daemon decides the deadline */
 

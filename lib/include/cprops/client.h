@@ -29,6 +29,16 @@ extern "C" {
 
 #define CP_CONNECT_VERSION "0.1.0"
 
+/*
+ * cprops' defaults, with cprops' values.  A new client makes
+ * DEFAULT_RETRIES retries after its first attempt.  DEFAULT_CLIENT_TIMEOUT
+ * is cprops' suggested response timeout in seconds, for programs to pass
+ * to cp_client_set_timeout; a client without a timeout of its own waits
+ * as long as the daemon's request-timeout allows (cp_client_connect(3)).
+ */
+#define DEFAULT_CLIENT_TIMEOUT 300
+#define DEFAULT_RETRIES 3
+
 struct hostent;
 struct cp_client_priv;
 
@@ -135,6 +145,9 @@ X509 *cp_client_get_server_certificate(cp_client *client);
  * used for the connection, 0 when it does not or there is none. */
 int cp_client_verify_hostname(cp_client *client);
 char *ssl_verification_error_str(int code);
+/* The name of an SSL_get_error() code, such as "SSL_ERROR_WANT_READ", or
+ * "unknown"; static. */
+char *ssl_err_inf(int err);
 
 /* Additions to the cprops API. */
 
