@@ -8,7 +8,7 @@
  *
  *   client                         daemon
  *   HELLO {VERSION}         ->
- *                           <-     HELLO {VERSION}  or  RESULT{status=ERROR}
+ *                           <-     HELLO {VERSION, limits}  or  RESULT{status=ERROR}
  *   CONNECT {HOST, PORT...} ->
  *                           <-     RESULT {status=NEED_CA}      (unknown anchors)
  *   CA_CERT {CERT} ...      ->
@@ -58,6 +58,11 @@ enum cp_attr_tag {
 	/* HELLO */
 	CP_A_VERSION = 1, /* u32 */
 	CP_A_SOFTWARE,	  /* str, informational */
+	/* The daemon's limits, in its HELLO only, all three or none (a daemon
+	 * before them sends none): the library's wait follows them. */
+	CP_A_REQUEST_TIMEOUT_MS,   /* u32, request-timeout */
+	CP_A_HANDSHAKE_TIMEOUT_MS, /* u32, handshake-timeout */
+	CP_A_MIN_RETRY_DELAY_MS,   /* u32, retry-delay */
 
 	/* CONNECT */
 	CP_A_HOST = 10,		/* str, required */
