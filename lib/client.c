@@ -35,9 +35,6 @@
 #include "session.h"
 #include "stop.h"
 
-#define WAIT_SLACK_MS 5000		/* daemon answers before its deadline */
-#define WAIT_DEFAULT_MS (10 * 60 * 1000) /* daemon decides the deadline */
-
 struct cp_client_priv {
 	int verify_mode;
 	char *ca_file, *ca_path;
@@ -523,20 +520,10 @@ connect_done(cp_client *c, struct cpd_reply *rep)
 	return 0;
 }
 
+/* Send the request; the session layer bounds the wait for its answer
+ * by the request's budget. */
 static int
-wait_budget(const cp_client *c)
-{
-	uint64_t t = tv_ms(&c->timeout);
-
-	if (t == 0)
-		return WAIT_DEFAULT_MS;
-	/* Attempts and the backoff between them, bounded by the daemon. */
-	t = t * (uint64_t)(c->retry + 1) * 2 + WAIT_SLACK_MS;
-	return t > WAIT_DEFAULT_MS ? WAIT_DEFAULT_MS : (int)t;
-}
-
-int
-cp_client_connect_start(cp_client *c)
+start(cp_client *c)
 {
 	struct cp_connect req;
 	char err[CP_MAX_ERRTEXT];
@@ -557,7 +544,30 @@ cp_client_connect_start(cp_client *c)
 	    c->priv->cas, err, sizeof(err));
 	if (c->priv->pending == NULL)
 		return seterr(c, errno, "%s", err);
-	return cpd_fd(c->priv->pending);
+	return 0;
+}
+
+/*
+ * Not the session socket but a descriptor of the request's own, readable
+ * whenever connect_finish has work: the program waits for reading only,
+ * and the library still gets to write the trust anchors the daemon asked
+ * for, however many, and to give up at the deadline.
+ */
+int
+cp_client_connect_start(cp_client *c)
+{
+	char err[CP_MAX_ERRTEXT];
+	int fd, e;
+
+	if (start(c) == -1)
+		return -1;
+	if ((fd = cpd_event_fd(c->priv->pending, err, sizeof(err))) == -1) {
+		e = errno;
+		cpd_free(c->priv->pending);
+		c->priv->pending = NULL;
+		return seterr(c, e, "%s", err);
+	}
+	return fd;
 }
 
 static int
@@ -585,10 +595,8 @@ cp_client_connect_finish(cp_client *c)
 		return seterr(c, EINVAL, "no connect in progress");
 	memset(&rep, 0, sizeof(rep));
 	rep.fd = -1;
-	/* Partial replies stay in the session's buffer until complete. */
-	rv = cpd_step(c->priv->pending, &rep, err, sizeof(err));
-	if (rv == 0) {
-		cpd_reply_clear(&rep);
+	/* A partial answer stays with the request until it is complete. */
+	if ((rv = cpd_step(c->priv->pending, &rep, err, sizeof(err))) == 0) {
 		errno = EAGAIN;
 		return -2;
 	}
@@ -602,12 +610,11 @@ cp_client_connect(cp_client *c)
 	char err[CP_MAX_ERRTEXT];
 	int rv;
 
-	if (cp_client_connect_start(c) == -1)
+	if (start(c) == -1)
 		return -1;
 	memset(&rep, 0, sizeof(rep));
 	rep.fd = -1;
-	rv = cpd_wait(c->priv->pending, &rep, wait_budget(c), err,
-	    sizeof(err));
+	rv = cpd_wait(c->priv->pending, &rep, err, sizeof(err));
 	return finish(c, rv, &rep, err);
 }
 

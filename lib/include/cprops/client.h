@@ -99,7 +99,8 @@ cp_client *cp_client_create_ssl_addr(struct sockaddr *addr,
     const char *CA_file, const char *CA_path);
 
 /* Settings.  retry_count: retries after the first attempt (0: one attempt).
- * The timeout bounds each connection attempt and each read and write. */
+ * The timeout bounds each connection attempt and each read and write, and
+ * with the retries the whole connect (cp_client_connect(3), Time limits). */
 void cp_client_set_retry(cp_client *client, int retry_count);
 void cp_client_set_timeout(cp_client *client, int sec, int usec);
 void cp_client_set_owner(cp_client *client, void *owner);
@@ -180,8 +181,11 @@ STACK_OF(X509) *cp_client_get_peer_chain(cp_client *client);
 /*
  * Event-loop use: cp_client_connect_start() sends the request and returns
  * a descriptor to wait on for reading (or -1); call cp_client_connect_finish()
- * when it is readable.  It returns what cp_client_connect() would, or -2
- * with errno EAGAIN if the answer is not complete yet.
+ * each time it is readable.  It returns what cp_client_connect() would, or
+ * -2 with errno EAGAIN if the answer is not complete yet.  The descriptor
+ * is the library's own: it is readable whenever connect_finish has work,
+ * writing to the daemon and the request's deadline included, so waiting
+ * for reading alone never stalls a connect.
  */
 int cp_client_connect_start(cp_client *client);
 int cp_client_connect_finish(cp_client *client);
