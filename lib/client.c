@@ -705,6 +705,43 @@ cp_client_destroy(cp_client *c)
 
 /* I/O */
 
+/* "1", "0.5", "2.25": seconds as a person wrote them. */
+static void
+secs_str(const struct timeval *tv, char *buf, size_t sz)
+{
+	int n = snprintf(buf, sz, "%ld.%06ld", (long)tv->tv_sec,
+	    (long)tv->tv_usec);
+
+	while (n > 0 && (size_t)n < sz && buf[n - 1] == '0')
+		buf[--n] = '\0';
+	if (n > 0 && (size_t)n < sz && buf[n - 1] == '.')
+		buf[--n] = '\0';
+}
+
+/*
+ * EAGAIN from a blocking descriptor is the timeout of
+ * cp_client_set_timeout running out (SO_RCVTIMEO, SO_SNDTIMEO): say so,
+ * errno stays EAGAIN as recv's.  From a descriptor the program made
+ * non-blocking it only means "not now", and no message is set.
+ */
+static int
+io_again(cp_client *c, int opt, const char *what)
+{
+	struct timeval tv;
+	socklen_t len = sizeof(tv);
+	char s[32];
+	int fl = fcntl(c->fd, F_GETFL);
+
+	if (fl != -1 && !(fl & O_NONBLOCK) &&
+	    getsockopt(c->fd, SOL_SOCKET, opt, &tv, &len) == 0 &&
+	    (tv.tv_sec != 0 || tv.tv_usec != 0)) {
+		secs_str(&tv, s, sizeof(s));
+		seterr(c, EAGAIN, "%s timed out after %s s", what, s);
+	}
+	errno = EAGAIN;
+	return -1;
+}
+
 int
 cp_client_read(cp_client *c, char *buf, int len)
 {
@@ -727,6 +764,8 @@ cp_client_read(cp_client *c, char *buf, int len)
 		if (n == -1 && errno == EINTR)
 			return seterr(c, ECANCELED, CP_STOPPED_MSG);
 	}
+	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		return io_again(c, SO_RCVTIMEO, "read");
 	if (n > 0)
 		c->bytes_read += (unsigned long)n;
 	return (int)n;
@@ -746,7 +785,9 @@ cp_client_write(cp_client *c, const char *buf, int len)
 		return seterr(c, ECANCELED, CP_STOPPED_MSG);
 	if (c->priv->rec != NULL) {
 		n = tls_rec_write(c->priv->rec, buf, (size_t)len);
-		if (n == -1 && errno != EAGAIN)
+		if (n == -1 && errno == EAGAIN)
+			return io_again(c, SO_SNDTIMEO, "write");
+		if (n == -1)
 			seterr(c, errno, "%s", tls_rec_error(c->priv->rec));
 		if (n > 0)
 			c->bytes_sent += (unsigned long)n;
@@ -762,6 +803,8 @@ cp_client_write(cp_client *c, const char *buf, int len)
 		if (n == -1) {
 			if (off > 0 && errno == EAGAIN)
 				break;
+			if (errno == EAGAIN)
+				return io_again(c, SO_SNDTIMEO, "write");
 			return seterr(c, errno, "write: %s", strerror(errno));
 		}
 		off += (size_t)n;
