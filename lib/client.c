@@ -356,7 +356,10 @@ build_request(const cp_client *c, struct cp_connect *r)
 	r->family = p->family == AF_INET    ? CP_FAMILY_INET4
 		    : p->family == AF_INET6 ? CP_FAMILY_INET6
 					    : CP_FAMILY_ANY;
-	r->retries = c->retry < 0 ? 0 : (uint32_t)c->retry;
+	/* The daemon bounds retries far below this anyway. */
+	r->retries = c->retry < 0		 ? 0
+		     : c->retry > CP_MAX_RETRIES ? CP_MAX_RETRIES
+						 : (uint32_t)c->retry;
 	r->connect_timeout_ms = tv_ms(&c->timeout);
 	if (c->use_ssl) {
 		snprintf(r->sni, sizeof(r->sni), "%s", p->sni);

@@ -38,6 +38,7 @@
 #define CP_MAX_ALPN 255	  /* wire-format protocol list */
 #define CP_MAX_ERRTEXT 512
 #define CP_MAX_CA_CERTS 4096 /* anchors in one client-supplied set */
+#define CP_MAX_RETRIES 1000  /* a CONNECT's retries (retry-max: at most 100) */
 #define CP_MAX_SECRET 64
 #define CP_MAX_KEY 32
 #define CP_IV_LEN 12

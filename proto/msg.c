@@ -136,7 +136,7 @@ static const struct attr_rule connect_rules[C_N] = {
 	[C_VERIFY] = {CP_A_VERIFY, AT_U8, 0, 0, 1, "verify"},
 	[C_SNI] = {CP_A_SNI, AT_STR, 0, 1, CP_MAX_HOST, "server name"},
 	[C_ALPN] = {CP_A_ALPN, AT_BYTES, 0, 2, CP_MAX_ALPN, "alpn"},
-	[C_RETRIES] = {CP_A_RETRIES, AT_U32, 0, 0, 1000, "retries"},
+	[C_RETRIES] = {CP_A_RETRIES, AT_U32, 0, 0, CP_MAX_RETRIES, "retries"},
 	[C_DELAY] = {CP_A_RETRY_DELAY_MS, AT_U32, 0, 0, MAX_MS, "retry delay"},
 	[C_CTIMEOUT] = {CP_A_CONNECT_TIMEOUT_MS, AT_U32, 0, 0, MAX_MS,
 	    "connect timeout"},

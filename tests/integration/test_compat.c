@@ -392,6 +392,22 @@ test_header_macros(void)
 	cp_client_destroy(c);
 }
 
+/* cprops took any retry count; the daemon's retry-max bounds it anyway,
+ * so a large one must not make the request malformed. */
+static void
+test_many_retries(void)
+{
+	cp_client *c = cp_client_create("127.0.0.1", echo_port);
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+	cp_client_set_retry(c, 100000);
+	CU_ASSERT_EQUAL(cp_client_connect(c), 0);
+	if (cp_client_fd(c) == -1)
+		fprintf(stderr, "\n  retry 100000: %s", cp_client_error(c));
+	CU_ASSERT_EQUAL(c->retry, 100000);
+	cp_client_destroy(c);
+}
+
 /* cprops' socket code names SSL_get_error codes with ssl_err_inf. */
 static void
 test_ssl_err_inf(void)
@@ -449,5 +465,6 @@ main(void)
 	cu_test(s, "DEFAULT_RETRIES and DEFAULT_CLIENT_TIMEOUT",
 	    test_header_macros);
 	cu_test(s, "ssl_err_inf", test_ssl_err_inf);
+	cu_test(s, "a retry count above the protocol's", test_many_retries);
 	return cu_finish();
 }
