@@ -25,7 +25,8 @@
 
 #include <stdint.h>
 
-#define CP_PROTO_VERSION 1
+/* 2: HELLO carries the daemon's request limits (the request budget). */
+#define CP_PROTO_VERSION 2
 
 /* Default path of the daemon socket; CPCONNECT_SOCKET overrides it. */
 #define CP_DEFAULT_SOCKET "/run/cpconnect/cpconnect.sock"
