@@ -30,6 +30,7 @@
 #include "certcache.h"
 #include "cpproto.h"
 #include "hostcheck.h"
+#include "hostname.h"
 #include "msg.h"
 #include "record.h"
 #include "session.h"
@@ -287,8 +288,13 @@ cp_client_get_owner(cp_client *c)
 int
 cp_client_set_server_name(cp_client *c, const char *name)
 {
-	if (c == NULL || (name != NULL && strlen(name) > CP_MAX_HOST))
-		return seterr(c, EINVAL, "server name too long");
+	if (c == NULL)
+		return seterr(c, EINVAL, "no client");
+	/* A server name is a host name, never an address (RFC 6066). */
+	if (name != NULL && *name != '\0' &&
+	    !cp_hostname_ok(name, strnlen(name, CP_MAX_HOST + 2)))
+		return seterr(c, EINVAL, "\"%.*s\" is not a host name",
+		    CP_MAX_HOST, name);
 	snprintf(c->priv->sni, sizeof(c->priv->sni), "%s",
 	    name != NULL ? name : "");
 	return 0;
@@ -539,6 +545,9 @@ start(cp_client *c)
 		return seterr(c, EISCONN, "already connected");
 	if (cp_stopped())
 		return seterr(c, ECANCELED, CP_STOPPED_MSG);
+	if (c->host == NULL || !cp_host_ok(c->host))
+		return seterr(c, EINVAL, "\"%.*s\" is not a host name or "
+		    "address", CP_MAX_HOST, c->host ? c->host : "");
 	memset(&c->priv->res, 0, sizeof(c->priv->res));
 	if (load_anchors(c) == -1)
 		return -1;
