@@ -479,6 +479,8 @@ test_no_stray_descriptors(void)
 
 	CU_ASSERT_FATAL(
 	    tdaemon_start(&d, conf_text, "7</etc/passwd", NULL) == 0);
+	/* Served: the engine is past its exec, not a child still forking. */
+	CU_ASSERT(served(&d));
 	n = tdaemon_engines(&d, e, 4);
 	CU_ASSERT_FATAL(n >= 1);
 	for (i = 0; i < n; i++) {
@@ -500,7 +502,6 @@ test_no_stray_descriptors(void)
 	}
 	CU_ASSERT_EQUAL(stray, 0);
 	CU_ASSERT_EQUAL(devnull, n);
-	CU_ASSERT(served(&d));
 	tdaemon_stop(&d);
 	cp_client_set_socket_path(dmn.sock);
 }
