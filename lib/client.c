@@ -57,7 +57,6 @@ struct cp_client_priv {
 
 static pthread_mutex_t path_mtx = PTHREAD_MUTEX_INITIALIZER;
 static char *sock_path;
-static int stop_flag; /* atomic: set from signal handlers */
 
 static int
 seterr(cp_client *c, int e, const char *fmt, ...)
@@ -79,22 +78,14 @@ seterr(cp_client *c, int e, const char *fmt, ...)
 int
 cp_client_init(void)
 {
-	/* A program that stopped everything may start over. */
-	__atomic_store_n(&stop_flag, 0, __ATOMIC_SEQ_CST);
+	cp_stop_set(0); /* a program that stopped everything may start over */
 	return 0;
 }
 
-/* Async-signal-safe: one lock-free store. */
 void
 cp_client_stop_all(void)
 {
-	__atomic_store_n(&stop_flag, 1, __ATOMIC_SEQ_CST);
-}
-
-int
-cp_stopped(void)
-{
-	return __atomic_load_n(&stop_flag, __ATOMIC_RELAXED);
+	cp_stop_set(1);
 }
 
 void

@@ -29,7 +29,7 @@
 
 #include "msg.h"
 #include "record.h"
-#include "record_kdf.h"
+#include "kdf.h"
 #include "stop.h"
 
 #define HDR 5
