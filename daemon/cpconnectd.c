@@ -344,7 +344,6 @@ engine_main(const struct opts *o)
 		if (rv == 1)
 			log_warnx("sandbox: %s", err);
 	}
-	env.test_hooks = getenv("CPCONNECTD_TEST_HOOKS") != NULL;
 	rv = engine_run(&env);
 	SSL_CTX_free(env.ssl);
 	keyring_free(env.keys);

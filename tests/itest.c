@@ -47,6 +47,8 @@ sock_answers(const char *path)
 	return rv;
 }
 
+const char *tdaemon_bin = "cpconnectd";
+
 int
 tdaemon_start(struct tdaemon *d, const char *conf_text, const char *extra,
     const char *netns_cmd)
@@ -69,9 +71,9 @@ tdaemon_start(struct tdaemon *d, const char *conf_text, const char *extra,
 	fclose(f);
 	if (realpath(cu_builddir(), daemon) == NULL)
 		return -1;
-	snprintf(cmd, sizeof(cmd), "%.1024s%s/cpconnectd -d -v -f %s -s %s "
+	snprintf(cmd, sizeof(cmd), "%.1024s%s/%s -d -v -f %s -s %s "
 		 "%.512s >%s 2>&1",
-	    netns_cmd ? netns_cmd : "exec ", daemon, d->conf, d->sock,
+	    netns_cmd ? netns_cmd : "exec ", daemon, tdaemon_bin, d->conf, d->sock,
 	    extra ? extra : "", d->log);
 	if ((d->pid = fork()) == -1)
 		return -1;

@@ -26,6 +26,9 @@ struct tdaemon {
  */
 int tdaemon_start(struct tdaemon *, const char *conf_text, const char *extra,
     const char *netns_cmd);
+/* The daemon tdaemon_start() runs, relative to the build directory:
+ * "cpconnectd", or "tests/cpconnectd-hooks" for the test hooks. */
+extern const char *tdaemon_bin;
 void tdaemon_stop(struct tdaemon *);
 /* Engine pids (children of the parent), at most max; count returned. */
 int tdaemon_engines(const struct tdaemon *, pid_t *pids, int max);
