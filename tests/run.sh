@@ -7,6 +7,9 @@ export B
 cd "$(dirname "$0")/.." || exit 2
 LOG=${TESTLOG:-$B/tests/log}
 mkdir -p "$LOG"
+# Daemon logs kept by a failing suite (tests/itest.c, tests/lib.sh) belong
+# to the run that kept them.
+rm -f "$LOG"/*.daemon*.log
 pass=0 fail=0
 run_one() {
 	name=$1
