@@ -938,6 +938,10 @@ handle_hello(struct session *s, const struct imsg *m)
 	if (send_msg(s, CP_MSG_HELLO, m->hdr.peerid, -1, &b) == -1)
 		log_warn("hello");
 	abuf_free(&b);
+	/* The library sends its first CONNECT with the HELLO, and that
+	 * RESULT used to carry this out too; a client that waits for the
+	 * answer first must get it now. */
+	session_flush(s);
 }
 
 static void
