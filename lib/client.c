@@ -55,6 +55,10 @@ struct cp_client_priv {
 	struct cp_result res;
 	char err[CP_MAX_ERRTEXT + 128];
 	struct cpd_req *pending;
+	/* What the daemon sent so far for the pending request: its
+	 * messages (chain, TLS state, result) may come over several calls
+	 * of cp_client_connect_finish(). */
+	struct cpd_reply prep;
 	const struct ca_set *cas;
 };
 
@@ -554,6 +558,8 @@ cp_client_connect_start(cp_client *c)
 	if (load_anchors(c) == -1)
 		return -1;
 	build_request(c, &req);
+	memset(&c->priv->prep, 0, sizeof(c->priv->prep));
+	c->priv->prep.fd = -1;
 	c->priv->pending = cpd_start(cp_client_socket_path(), &req,
 	    c->priv->cas, err, sizeof(err));
 	if (c->priv->pending == NULL)
@@ -578,22 +584,20 @@ finish(cp_client *c, int rv, struct cpd_reply *rep, const char *err)
 int
 cp_client_connect_finish(cp_client *c)
 {
-	struct cpd_reply rep;
 	char err[CP_MAX_ERRTEXT];
 	int rv;
 
 	if (c == NULL || c->priv->pending == NULL)
 		return seterr(c, EINVAL, "no connect in progress");
-	memset(&rep, 0, sizeof(rep));
-	rep.fd = -1;
-	/* Partial replies stay in the session's buffer until complete. */
-	rv = cpd_step(c->priv->pending, &rep, err, sizeof(err));
+	/* Messages taken from the session so far stay in prep until the
+	 * RESULT completes them: clearing them here lost the chain and the
+	 * TLS state whenever the reply came in more than one read. */
+	rv = cpd_step(c->priv->pending, &c->priv->prep, err, sizeof(err));
 	if (rv == 0) {
-		cpd_reply_clear(&rep);
 		errno = EAGAIN;
 		return -2;
 	}
-	return finish(c, rv, &rep, err);
+	return finish(c, rv, &c->priv->prep, err);
 }
 
 int
@@ -651,6 +655,7 @@ cp_client_close(cp_client *c)
 	if (p->pending != NULL) {
 		cpd_free(p->pending);
 		p->pending = NULL;
+		cpd_reply_clear(&p->prep); /* a descriptor, secrets */
 	}
 	c->closing = 1;
 	if (p->rec != NULL) {
