@@ -228,7 +228,7 @@ keep_log(const char *log, char *out, size_t outsz)
 {
 	static int serial;
 	const char *dir = getenv("TESTLOG");
-	char dflt[1100], cmd[3 * 1200];
+	char dflt[1100], cmd[4 * 1200];
 
 	if (dir == NULL || *dir == '\0') {
 		snprintf(
@@ -237,8 +237,11 @@ keep_log(const char *log, char *out, size_t outsz)
 	}
 	snprintf(out, outsz, "%.1024s/%.64s.daemon%d.log", dir,
 	    program_invocation_short_name, ++serial);
-	snprintf(cmd, sizeof(cmd), "mkdir -p '%.1100s' && cp '%.64s' '%.1100s'",
-	    dir, log, out);
+	/* Sandboxed engines cannot symbolize their own sanitizer reports. */
+	snprintf(cmd, sizeof(cmd),
+	    "mkdir -p '%.1100s' && cp '%.64s' '%.1100s' && "
+	    "{ sh tests/symbolize.sh '%.1100s' 2>/dev/null || :; }",
+	    dir, log, out, out);
 	if (strchr(out, '\'') != NULL || system(cmd) != 0)
 		snprintf(out, outsz, "(not kept: %.64s)", log);
 }

@@ -90,7 +90,8 @@ t_daemon_stop() {
 	if t_log_alarms "$T_TMP/d.log" >"$T_TMP/alarms"; then
 		T_NDLOG=$((T_NDLOG + 1))
 		_kept=$T_LOGDIR/$T_NAME.daemon$T_NDLOG.log
-		mkdir -p "$T_LOGDIR" && cp "$T_TMP/d.log" "$_kept"
+		mkdir -p "$T_LOGDIR" && cp "$T_TMP/d.log" "$_kept" &&
+		    sh tests/symbolize.sh "$_kept"
 		bad "daemon log: no sanitizer report, no engine crash" \
 		    "(kept: $_kept)"
 		head -n 5 "$T_TMP/alarms" | sed 's/^/    /'
