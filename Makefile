@@ -31,7 +31,8 @@ ALLCFLAGS = -std=gnu11 $(OPT) $(WARN) -fPIC -fstack-protector-strong \
           -D_FORTIFY_SOURCE=2 $(CFLAGS)
 LDFLAGS ?=
 ifeq ($(SAN),1)
-ALLCFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -U_FORTIFY_SOURCE
+ALLCFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -U_FORTIFY_SOURCE \
+             -DCP_DEBUG
 LDFLAGS   += -fsanitize=address,undefined
 endif
 

@@ -592,6 +592,7 @@ static const struct numdef {
     {G(max_req), 1, 1000000, 0, "1..1000000"},
     {G(session_idle_ms), 1000, 86400000, 1, "1s..24h"},
     {G(max_sessions), 1, 1000000, 0, "1..1000000"},
+    {G(max_sessions_per_uid), 1, 1000000, 0, "1..1000000"},
 #undef G
 };
 
@@ -752,6 +753,23 @@ kw_client_ca(struct parser *p, const struct kwdef *k, struct tok *a, int n)
 		return perr(p, "client-ca: '%.64s' is not allowed or forbidden",
 		    a[0].s);
 	t->set |= TLSSET_CLIENT_CA;
+	return 0;
+}
+
+static int
+kw_cn_fallback(struct parser *p, const struct kwdef *k, struct tok *a, int n)
+{
+	struct dest_tls *t = scope_tls(p);
+
+	if (one_value(p, k, a, n) == -1)
+		return -1;
+	if (strcmp(a[0].s, "yes") == 0)
+		t->cn_fallback = 1;
+	else if (strcmp(a[0].s, "no") == 0)
+		t->cn_fallback = 0;
+	else
+		return perr(p, "cn-fallback: '%.64s' is not yes or no", a[0].s);
+	t->set |= TLSSET_CN;
 	return 0;
 }
 
@@ -1039,12 +1057,14 @@ static const struct kwdef keywords[] = {
     {"max-requests", kw_number, IN_GLOBAL, 0, 7},
     {"session-idle-timeout", kw_number, IN_GLOBAL, 0, 8},
     {"max-sessions", kw_number, IN_GLOBAL, 0, 9},
+    {"max-sessions-per-user", kw_number, IN_GLOBAL, 0, 10},
     {"min-tls", kw_min_tls, IN_GLOBAL | IN_BLOCK, 0, 0},
     {"verify", kw_verify, IN_GLOBAL | IN_BLOCK, 0, 0},
     {"client-ca", kw_client_ca, IN_GLOBAL | IN_BLOCK, 0, 0},
     {"alpn", kw_alpn, IN_GLOBAL | IN_BLOCK, 0, 0},
     {"pin", kw_pin, IN_GLOBAL | IN_BLOCK, 1, 0},
     {"client-certificate", kw_client_cert, IN_GLOBAL | IN_BLOCK, 0, 0},
+    {"cn-fallback", kw_cn_fallback, IN_GLOBAL | IN_BLOCK, 0, 0},
 };
 
 #define NKEYWORDS (int)(sizeof(keywords) / sizeof(keywords[0]))
@@ -1158,6 +1178,7 @@ conf_new(const char *name)
 	c->g.max_req = 1024;
 	c->g.session_idle_ms = 300000;
 	c->g.max_sessions = 1024;
+	c->g.max_sessions_per_uid = 256;
 	c->tls.verify = TLSV_OPTIONAL;
 	c->tls.client_ca = CLIENT_CA_ALLOWED;
 	c->tls.min_version = CONF_TLS12;
@@ -1200,6 +1221,8 @@ merge(struct cpconf *c)
 			m->key_file = o->key_file;
 			m->cert_line = o->cert_line;
 		}
+		if (o->set & TLSSET_CN)
+			m->cn_fallback = o->cn_fallback;
 		if (o->set & TLSSET_VERIFY)
 			m->verify = o->verify;
 		else if (!(g->set & TLSSET_VERIFY))
@@ -1316,27 +1339,41 @@ read_file(int fd, const char *path, char **bufp, size_t *lenp, char *err,
 }
 
 int
-conf_load(struct cpconf **out, const char *path, int unprivileged, char *err,
+conf_read(const char *path, char **text, size_t *len, char *err,
     size_t errsz)
 {
 	const char *p = path != NULL ? path : CONF_DEFAULT_PATH;
-	char *buf;
-	size_t len;
 	int fd, r;
 
-	*out = NULL;
+	*text = NULL;
+	*len = 0;
 	fd = open(p, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd == -1 && errno == ENOENT && path == NULL)
+		return 0;
+	if (fd == -1)
+		return ferr(err, errsz, p, strerror(errno));
+	r = read_file(fd, p, text, len, err, errsz);
+	close(fd);
+	return r == -1 ? -1 : 1;
+}
+
+int
+conf_load(struct cpconf **out, const char *path, int unprivileged, char *err,
+    size_t errsz)
+{
+	char *buf;
+	size_t len;
+	int r;
+
+	*out = NULL;
+	if ((r = conf_read(path, &buf, &len, err, errsz)) == -1)
+		return -1;
+	if (r == 0)
 		return conf_default(out, unprivileged) == 0
 		           ? 0
 		           : ferr(err, errsz, BUILTIN_NAME, "out of memory");
-	if (fd == -1)
-		return ferr(err, errsz, p, strerror(errno));
-	r = read_file(fd, p, &buf, &len, err, errsz);
-	close(fd);
-	if (r == -1)
-		return -1;
-	r = conf_parse(out, p, buf, len, err, errsz);
+	r = conf_parse(out, path != NULL ? path : CONF_DEFAULT_PATH, buf, len,
+	    err, errsz);
 	free(buf);
 	return r;
 }

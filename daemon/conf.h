@@ -11,7 +11,8 @@
  *	setting value			(socket, engines, connect-timeout, ...)
  *	allow|deny [from CLIENT] [to DEST] [port PORTS] [tcp] [tls]
  *	destination DEST [port PORTS] {
- *		verify, client-ca, min-tls, alpn, pin, client-certificate
+ *		verify, client-ca, min-tls, alpn, pin, client-certificate,
+ *		cn-fallback
  *	}
  *	CLIENT: any | user NAME|UID | group NAME|GID | uid UID | gid GID
  *	DEST:   any | name | "*.example.com" | address | address/prefix
@@ -114,11 +115,12 @@ enum tls_client_ca {
 #define TLSSET_PINS 0x08
 #define TLSSET_ALPN 0x10
 #define TLSSET_CERT 0x20
+#define TLSSET_CN 0x40
 
 /*
  * TLS policy.  The global one has these defaults:
  *	verify optional, client-ca allowed, min-tls 1.2, alpn any, no pins,
- *	no client certificate.
+ *	no client certificate, cn-fallback no.
  * "verify optional" by default lets unchanged cprops programs that use
  * SSL_VERIFY_NONE keep working; a destination block may say
  * "verify required".  When neither the block nor the global part says
@@ -128,8 +130,14 @@ enum tls_client_ca {
  *
  * Pins are SHA-256 digests of a certificate's SubjectPublicKeyInfo; when
  * there are any, at least one certificate of the verified chain must match
- * one of them.  nalpn == 0 means any ALPN protocol may be requested;
- * otherwise every protocol a client offers must be in the list.
+ * one of them.  nalpn == 0 means any ALPN protocol may be requested, unless
+ * alpn_none is set; otherwise every protocol a client offers must be in the
+ * list.  alpn_none only appears in the policy of a request whose blocks'
+ * lists have no protocol in common (policy_tls_request()).
+ *
+ * A certificate matches a name by its DNS subjectAltNames only, as RFC 6125
+ * and the CA/Browser Forum require; cn_fallback lets one without any DNS
+ * subjectAltName match by its subject common name, for legacy servers.
  */
 struct dest_tls {
 	enum tls_verify verify;
@@ -139,6 +147,8 @@ struct dest_tls {
 	uint8_t pins[CONF_MAX_PINS][32];
 	int nalpn;
 	char *alpn[CONF_MAX_ALPN];
+	int alpn_none;   /* no protocol may be offered */
+	int cn_fallback; /* 1: the subject CN counts without a DNS SAN */
 	char *cert_file; /* client certificate chain (PEM) and its key */
 	char *key_file;
 	int cert_line;    /* of client-certificate, for errors about it */
@@ -182,6 +192,7 @@ struct conf_global {
 	unsigned max_req;         /* max-requests: 1024 in flight, all users */
 	unsigned session_idle_ms; /* session-idle-timeout: 5m */
 	unsigned max_sessions;    /* max-sessions: 1024 client sessions */
+	unsigned max_sessions_per_uid; /* max-sessions-per-user: 256 */
 };
 
 struct cpconf {
@@ -197,6 +208,13 @@ struct cpconf {
 /* Parse text[0..len) named name (used in messages).  0 or -1 and err. */
 int conf_parse(struct cpconf **out, const char *name, const char *text,
     size_t len, char *err, size_t errsz);
+/*
+ * Read a regular file of at most CONF_MAX_FILE bytes into *text (malloc'd,
+ * not terminated).  With path NULL, CONF_DEFAULT_PATH is read if it exists.
+ * 1 read, 0 no default file (the built-in policy applies), -1 and err.
+ */
+int conf_read(const char *path, char **text, size_t *len, char *err,
+    size_t errsz);
 /*
  * Read and parse a regular file of at most CONF_MAX_FILE bytes.  With path
  * NULL, CONF_DEFAULT_PATH is read if it exists, and the built-in default

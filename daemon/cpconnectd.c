@@ -12,8 +12,15 @@
  * the parent first sends the client certificates, the engine sends
  * struct ctl_stats once a second and a signing request whenever a
  * handshake needs its client key, which only the parent holds; CTL_DRAIN
- * or the end of file tells the engine to drain and exit.
+ * or the end of file tells the engine to drain and exit.  5 = the
+ * configuration text the parent validated (a sealed memfd), when the
+ * engine is started with -c NAME; without -c the built-in policy applies.
+ * Engines never open the configuration file: an edited or broken file
+ * changes nothing until a reload succeeds, and a restarted engine runs
+ * what its generation started with.  stdin and stdout are /dev/null;
+ * nothing else the parent inherited reaches an engine.
  */
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
@@ -27,6 +34,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,7 +56,16 @@
 
 #define ENGINE_LFD 3
 #define ENGINE_CTLFD 4
+#define ENGINE_CONFFD 5
 #define MAX_ENGINES 64
+/* An engine that dies within EARLY_MS of its start never served: its
+ * restarts back off (RESTART_MS doubling up to RESTART_MAX_MS), and after
+ * MAX_EARLY such deaths in a row the daemon gives up with an error
+ * systemd can see, rather than looping. */
+#define EARLY_MS 2000
+#define RESTART_MS 250
+#define RESTART_MAX_MS 8000
+#define MAX_EARLY 6
 
 struct child {
 	pid_t pid;
@@ -57,6 +74,7 @@ struct child {
 	int badmsg;   /* malformed datagrams seen (logged once) */
 	struct keytab *keys; /* its generation's keys */
 	int gen;
+	int id; /* engine number in its generation */
 	struct engine_stats st;
 	uint64_t started;
 };
@@ -64,6 +82,7 @@ struct child {
 struct opts {
 	int foreground, verbose, check, engine, nosandbox, nengines;
 	const char *conffile, *sockpath, *resolvers;
+	const char *confname; /* engine: -c, the text is on ENGINE_CONFFD */
 	int engine_id;
 	char *const *argv;
 };
@@ -73,6 +92,14 @@ static int nkids;
 static int generation;
 static int nengines_cur; /* engines in the current generation */
 static struct keytab *cur_keys; /* the current generation's keys */
+/* The current generation's validated configuration: a sealed memfd with
+ * its text and the name it was parsed under, or -1 for the built-in
+ * policy. */
+static int cur_conffd = -1;
+static char cur_confname[PATH_MAX];
+/* Counts of engines that are gone, so STATUS= totals never go back. */
+static uint64_t retired_served, retired_failed;
+static int early_deaths; /* in a row; see MAX_EARLY */
 /* Our own executable, resolved once: exec'ing "/proc/self/exe" would
  * start a tool such as valgrind's instead of the daemon under it. */
 static char self_exe[PATH_MAX] = "/proc/self/exe";
@@ -85,32 +112,135 @@ usage(void)
 	exit(2);
 }
 
-/* An explicit -f must exist; the default file may be absent, and then the
- * built-in default policy applies. */
-static struct cpconf *
-load_conf(const struct opts *o, char *err, size_t errsz)
+/* A sealed, read-only copy of the text: engines cannot change what the
+ * next engine of their generation will run. */
+static int
+conf_snapshot(const char *text, size_t len, char *err, size_t errsz)
 {
-	struct cpconf *cf = NULL;
+	int fd;
 
-	if (conf_load(&cf, o->conffile, geteuid() != 0, err, errsz) == -1)
-		return NULL;
-	return cf;
+	if ((fd = memfd_create("cpconnectd.conf", MFD_CLOEXEC |
+			       MFD_ALLOW_SEALING)) == -1)
+		goto fail;
+	for (size_t off = 0; off < len;) {
+		ssize_t n = write(fd, text + off, len - off);
+
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			goto fail;
+		off += (size_t)n;
+	}
+	if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE |
+		F_SEAL_SEAL) == -1)
+		goto fail;
+	return fd;
+fail:
+	snprintf(err, errsz, "configuration snapshot: %s", strerror(errno));
+	if (fd != -1)
+		close(fd);
+	return -1;
 }
 
-/* The parent's part: the configuration and every client key it names. */
-static struct cpconf *
-load_conf_keys(const struct opts *o, struct keytab **keys, char *err,
+/* As root the engines drop to the configured user: it must exist now,
+ * not only when an engine first needs it. */
+static int
+check_user(const struct opts *o, const struct cpconf *cf, char *err,
     size_t errsz)
 {
-	struct cpconf *cf;
+	if (geteuid() != 0 || o->nosandbox)
+		return 0;
+	errno = 0;
+	if (getpwnam(cf->g.user) != NULL)
+		return 0;
+	snprintf(err, errsz, "engine user '%s' does not exist: create it "
+	    "(systemd-sysusers) or set 'user'", cf->g.user);
+	return -1;
+}
 
-	if ((cf = load_conf(o, err, errsz)) == NULL)
+/*
+ * Read, parse and check the configuration, load every client key it
+ * names, and keep the text for the engines.  An explicit -f must exist;
+ * the default file may be absent, and then the built-in policy applies
+ * (*conffd -1).
+ */
+static struct cpconf *
+load_conf(const struct opts *o, struct keytab **keys, int *conffd, char *err,
+    size_t errsz)
+{
+	const char *name = o->conffile ? o->conffile : CONF_DEFAULT_PATH;
+	struct cpconf *cf = NULL;
+	char *text;
+	size_t len;
+	int r;
+
+	*conffd = -1;
+	if ((r = conf_read(o->conffile, &text, &len, err, errsz)) == -1)
 		return NULL;
-	if (keytab_load(keys, cf, err, errsz) == -1) {
+	if (r == 0)
+		r = conf_default(&cf, geteuid() != 0) == 0
+		    ? 0
+		    : (snprintf(err, errsz, "out of memory"), -1);
+	else {
+		r = conf_parse(&cf, name, text, len, err, errsz);
+		if (r == 0 &&
+		    (*conffd = conf_snapshot(text, len, err, errsz)) == -1)
+			r = -1;
+		free(text);
+	}
+	if (r == 0 && keytab_load(keys, cf, err, errsz) == -1)
+		r = -1;
+	if (r == 0 && check_user(o, cf, err, errsz) == -1) {
+		keytab_free(*keys);
+		*keys = NULL;
+		r = -1;
+	}
+	if (r == -1) {
+		if (*conffd != -1)
+			close(*conffd);
+		*conffd = -1;
 		conf_free(cf);
 		return NULL;
 	}
 	return cf;
+}
+
+/* The engine's part: the text its parent validated, parsed again here
+ * (the parsed form holds pointers: it cannot travel). */
+static struct cpconf *
+engine_conf(const struct opts *o, char *err, size_t errsz)
+{
+	struct cpconf *cf = NULL;
+	struct stat st;
+	char *text;
+	ssize_t n;
+	int r;
+
+	if (o->confname == NULL) {
+		if (conf_default(&cf, geteuid() != 0) == -1)
+			snprintf(err, errsz, "out of memory");
+		return cf;
+	}
+	if (fstat(ENGINE_CONFFD, &st) == -1 || st.st_size > CONF_MAX_FILE) {
+		snprintf(err, errsz, "configuration from the parent: %s",
+		    strerror(errno ? errno : EFBIG));
+		return NULL;
+	}
+	if ((text = malloc((size_t)st.st_size + 1)) == NULL) {
+		snprintf(err, errsz, "out of memory");
+		return NULL;
+	}
+	n = pread(ENGINE_CONFFD, text, (size_t)st.st_size, 0);
+	close(ENGINE_CONFFD);
+	if (n != st.st_size) {
+		snprintf(err, errsz, "configuration from the parent: short "
+		    "read");
+		free(text);
+		return NULL;
+	}
+	r = conf_parse(&cf, o->confname, text, (size_t)n, err, errsz);
+	free(text);
+	return r == 0 ? cf : NULL;
 }
 
 static void
@@ -120,8 +250,11 @@ parse_opts(struct opts *o, int argc, char *argv[])
 
 	memset(o, 0, sizeof(*o));
 	o->argv = argv;
-	while ((ch = getopt(argc, argv, "dE:f:N:nR:s:Sv")) != -1) {
+	while ((ch = getopt(argc, argv, "c:dE:f:N:nR:s:Sv")) != -1) {
 		switch (ch) {
+		case 'c':
+			o->confname = optarg;
+			break;
 		case 'd':
 			o->foreground = 1;
 			break;
@@ -202,7 +335,7 @@ engine_main(const struct opts *o)
 
 	snprintf(name, sizeof(name), "engine %d", o->engine_id);
 	log_procname(name);
-	if ((cf = load_conf(o, err, sizeof(err))) == NULL)
+	if ((cf = engine_conf(o, err, sizeof(err))) == NULL)
 		fatalx("%s", err);
 	memset(&env, 0, sizeof(env));
 	env.id = o->engine_id;
@@ -309,6 +442,31 @@ engine_count(const struct cpconf *cf)
 	return n > MAX_ENGINES ? MAX_ENGINES : (int)n;
 }
 
+/*
+ * In the child, before exec: /dev/null on 0 and 1, stderr kept for the
+ * log, the listening socket on 3, the channel on 4, the configuration on
+ * 5, and nothing else, whatever the parent inherited.  Sources first go
+ * above the targets so no dup2() overwrites one still needed.
+ */
+static void
+engine_fds(int lfd, int ctl, int conffd)
+{
+	int null, src[3] = {lfd, ctl, conffd}, i;
+
+	for (i = 0; i < 3; i++)
+		if (src[i] != -1 &&
+		    (src[i] = fcntl(src[i], F_DUPFD_CLOEXEC, 10)) == -1)
+			_exit(127);
+	if ((null = open("/dev/null", O_RDWR | O_CLOEXEC)) == -1 ||
+	    dup2(null, STDIN_FILENO) == -1 || dup2(null, STDOUT_FILENO) == -1)
+		_exit(127);
+	for (i = 0; i < 3; i++)
+		if (src[i] != -1 && dup2(src[i], ENGINE_LFD + i) == -1)
+			_exit(127);
+	if (close_range(ENGINE_CONFFD + (conffd != -1), ~0U, 0) == -1)
+		_exit(127);
+}
+
 static void
 spawn(const struct opts *o, int lfd, int id)
 {
@@ -334,9 +492,9 @@ spawn(const struct opts *o, int lfd, int id)
 		argv[i++] = "-v";
 	if (o->nosandbox)
 		argv[i++] = "-S";
-	if (o->conffile) {
-		argv[i++] = "-f";
-		argv[i++] = (char *)o->conffile;
+	if (cur_conffd != -1) {
+		argv[i++] = "-c";
+		argv[i++] = cur_confname;
 	}
 	if (o->resolvers) {
 		argv[i++] = "-R";
@@ -347,13 +505,7 @@ spawn(const struct opts *o, int lfd, int id)
 	if ((pid = fork()) == -1)
 		fatal("fork");
 	if (pid == 0) {
-		/* Exactly two descriptors survive the exec, at 3 and 4. */
-		if (dup2(lfd, ENGINE_LFD) == -1 ||
-		    dup2(sv[1], ENGINE_CTLFD) == -1)
-			_exit(127);
-		if (fcntl(ENGINE_LFD, F_SETFD, 0) == -1 ||
-		    fcntl(ENGINE_CTLFD, F_SETFD, 0) == -1)
-			_exit(127);
+		engine_fds(lfd, sv[1], cur_conffd);
 		prctl(PR_SET_PDEATHSIG, SIGTERM);
 		execv(self_exe, argv);
 		_exit(127);
@@ -370,6 +522,7 @@ spawn(const struct opts *o, int lfd, int id)
 	kids[nkids].ctl = sv[0];
 	kids[nkids].keys = keytab_ref(cur_keys);
 	kids[nkids].gen = generation;
+	kids[nkids].id = id;
 	kids[nkids].started = ev_clock_ms();
 	memset(&kids[nkids].st, 0, sizeof(kids[nkids].st));
 	nkids++;
@@ -463,38 +616,78 @@ stats_read(void)
 static void
 report_status(void)
 {
-	uint64_t served = 0;
+	uint64_t served = retired_served, failed = retired_failed;
 	uint32_t inflight = 0, sessions = 0;
 	int i, live = 0;
 
 	stats_read();
 	for (i = 0; i < nkids; i++) {
 		served += kids[i].st.served;
+		failed += kids[i].st.failed;
 		inflight += kids[i].st.inflight;
 		sessions += kids[i].st.sessions;
 		if (kids[i].gen == generation)
 			live++;
 	}
 	if (keytab_count(cur_keys) > 0 || keys_signatures() > 0)
-		notify_status("%d engines, %llu requests served, %u in flight, "
-			      "%u sessions, %llu signatures",
-		    live, (unsigned long long)served, inflight, sessions,
+		notify_status("%d engines, %llu requests served (%llu failed), "
+			      "%u in flight, %u sessions, %llu signatures",
+		    live, (unsigned long long)served,
+		    (unsigned long long)failed, inflight, sessions,
 		    (unsigned long long)keys_signatures());
 	else
-		notify_status("%d engines, %llu requests served, %u in flight, "
-			      "%u sessions",
-		    live, (unsigned long long)served, inflight, sessions);
+		notify_status("%d engines, %llu requests served (%llu failed), "
+			      "%u in flight, %u sessions",
+		    live, (unsigned long long)served,
+		    (unsigned long long)failed, inflight, sessions);
 }
 
+/* Restarts due, by engine number, and when the next may start. */
+static int restart_ids[2 * MAX_ENGINES];
+static int nrestart;
+static uint64_t next_restart;
+
 /*
- * Reap engines.  One of the current generation that died is restarted; a
- * restart is delayed when the engine lived less than a second, so a crash
- * loop cannot spin.  Returns how many restarts are due now.
+ * A current engine died: restart it, at once if it had been serving, with
+ * a growing delay if it died at start.  Persistent failure at start ends
+ * the daemon (exit 1), so systemd sees it.
  */
-static int
-reap(int stopping, int *delayed)
+static void
+engine_died(const struct child *k, int status)
 {
-	int status, i, due = 0;
+	uint64_t now = ev_clock_ms(), delay = 0;
+
+	if (WIFSIGNALED(status))
+		log_warnx("engine pid %d killed by signal %d", (int)k->pid,
+		    WTERMSIG(status));
+	else
+		log_warnx("engine pid %d exited with status %d", (int)k->pid,
+		    WEXITSTATUS(status));
+	if (now - k->started < EARLY_MS) {
+		if (++early_deaths >= MAX_EARLY) {
+			log_warnx("engines failed %d times in a row within "
+				  "%d ms of their start: giving up",
+			    early_deaths, EARLY_MS);
+			return;
+		}
+		delay = (uint64_t)RESTART_MS << (early_deaths - 1);
+		if (delay > RESTART_MAX_MS)
+			delay = RESTART_MAX_MS;
+		log_warnx("restarting engine %d in %llu ms", k->id,
+		    (unsigned long long)delay);
+	} else
+		early_deaths = 0;
+	if (nrestart < (int)(sizeof(restart_ids) / sizeof(restart_ids[0])))
+		restart_ids[nrestart++] = k->id;
+	if (next_restart < now + delay)
+		next_restart = now + delay;
+}
+
+/* Reap engines; their last statistics join the retired totals. */
+static void
+reap(int stopping)
+{
+	int status, i;
 	pid_t pid;
 
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
@@ -502,27 +695,27 @@ reap(int stopping, int *delayed)
 			;
 		if (i == nkids)
 			continue;
+		ctl_read(&kids[i]);
+		retired_served += kids[i].st.served;
+		retired_failed += kids[i].st.failed;
 		if (kids[i].ctl != -1)
 			close(kids[i].ctl);
 		keytab_free(kids[i].keys);
-		if (kids[i].gen == generation && !stopping) {
-			if (WIFSIGNALED(status))
-				log_warnx("engine pid %d killed by signal %d; "
-					  "restarting",
-				    (int)pid, WTERMSIG(status));
-			else
-				log_warnx("engine pid %d exited with status "
-					  "%d; restarting",
-				    (int)pid, WEXITSTATUS(status));
-			if (ev_clock_ms() - kids[i].started < 1000)
-				(*delayed)++;
-			else
-				due++;
-		} else
+		if (kids[i].gen == generation && !stopping)
+			engine_died(&kids[i], status);
+		else
 			log_debug("engine pid %d finished", (int)pid);
 		kids[i] = kids[--nkids];
 	}
-	return due;
+}
+
+static void
+restart_due(const struct opts *o, int lfd)
+{
+	if (nrestart == 0 || ev_clock_ms() < next_restart)
+		return;
+	while (nrestart > 0)
+		spawn(o, lfd, restart_ids[--nrestart]);
 }
 
 static int
@@ -554,31 +747,45 @@ start_generation(const struct opts *o, int lfd, int n)
 		spawn(o, lfd, i);
 }
 
+/* The current generation's configuration becomes this one. */
+static void
+set_current(struct keytab *keys, int conffd, const struct opts *o)
+{
+	keytab_free(cur_keys); /* old engines keep their own references */
+	cur_keys = keys;
+	if (cur_conffd != -1)
+		close(cur_conffd);
+	cur_conffd = conffd;
+	snprintf(cur_confname, sizeof(cur_confname), "%s",
+	    o->conffile ? o->conffile : CONF_DEFAULT_PATH);
+}
+
 /* SIGHUP: a bad file keeps the old policy.  A good one gets a new
  * generation of engines; the old one finishes its requests and exits, so
  * requests in flight end under the policy they started with. */
 static int
-reload(const struct opts *o, int lfd, int *nengines)
+reload(const struct opts *o, int lfd)
 {
 	struct cpconf *cf;
 	struct keytab *keys = NULL;
 	char err[512];
+	int conffd, n;
 
 	notify_reloading();
-	if ((cf = load_conf_keys(o, &keys, err, sizeof(err))) == NULL) {
+	if ((cf = load_conf(o, &keys, &conffd, err, sizeof(err))) == NULL) {
 		log_warnx("reload failed, keeping the running configuration: "
 			  "%s",
 		    err);
 		notify_ready();
 		return -1;
 	}
-	*nengines = engine_count(cf);
+	n = engine_count(cf);
 	conf_free(cf);
-	/* The old engines keep their references to the old keys. */
-	keytab_free(cur_keys);
-	cur_keys = keys;
+	set_current(keys, conffd, o);
+	early_deaths = 0;
+	nrestart = 0; /* the new generation replaces the dead engines */
 	drain_generation(generation);
-	start_generation(o, lfd, *nengines);
+	start_generation(o, lfd, n);
 	log_info("configuration reloaded");
 	notify_ready();
 	return 0;
@@ -596,120 +803,153 @@ raise_nofile(void)
 	}
 }
 
+/* The listening socket, and the state the main loop needs. */
+struct parent {
+	const struct opts *o;
+	int lfd, sfd, bound, stopping;
+	const char *path;
+	uint64_t wd_usec, next_wd, next_status;
+};
+
+static void
+parent_listen(struct parent *p, const struct cpconf *cf)
+{
+	mode_t mode = (mode_t)cf->g.socket_mode;
+
+	p->path = p->o->sockpath ? p->o->sockpath : cf->g.socket_path;
+	/* A user's own daemon under the built-in policy serves that user:
+	 * another user's sandboxed service must not borrow its network. */
+	if (geteuid() != 0 && p->o->conffile == NULL &&
+	    access(CONF_DEFAULT_PATH, F_OK) == -1)
+		mode = 0600;
+	p->lfd = listen_socket(p->path, mode, cf->g.socket_gid, &p->bound);
+}
+
+static void
+parent_stop(struct parent *p, const char *why)
+{
+	if (p->stopping)
+		return;
+	log_info("stopping%s%s", why ? ": " : "", why ? why : "");
+	notify_stopping();
+	p->stopping = 1;
+	drain_generation(generation);
+	for (int i = 0; i < nkids; i++)
+		kill(kids[i].pid, SIGTERM);
+}
+
+static void
+parent_timers(struct parent *p)
+{
+	uint64_t now = ev_clock_ms();
+
+	if (p->wd_usec && now >= p->next_wd) {
+		notify_watchdog();
+		p->next_wd = now + p->wd_usec / 2000;
+	}
+	if (now >= p->next_status) {
+		report_status();
+		p->next_status = now + 1000;
+	}
+	if (!p->stopping)
+		restart_due(p->o, p->lfd);
+}
+
+/* The signals and every engine's channel: signing requests are answered
+ * as soon as they arrive. */
+static void
+parent_poll(struct parent *p)
+{
+	struct pollfd pfd[1 + 2 * MAX_ENGINES];
+	int npfd = 1;
+
+	pfd[0].fd = p->sfd;
+	pfd[0].events = POLLIN;
+	for (int i = 0; i < nkids; i++) {
+		if (kids[i].ctl == -1)
+			continue;
+		pfd[npfd].fd = kids[i].ctl;
+		pfd[npfd].events = POLLIN;
+		npfd++;
+	}
+	if (poll(pfd, (nfds_t)npfd, 250) == -1 && errno != EINTR)
+		fatal("poll");
+	for (int i = 1; i < npfd; i++)
+		if (pfd[i].revents & (POLLIN | POLLHUP | POLLERR))
+			for (int j = 0; j < nkids; j++)
+				if (kids[j].ctl == pfd[i].fd)
+					ctl_read(&kids[j]);
+}
+
+static void
+parent_signals(struct parent *p)
+{
+	struct signalfd_siginfo si;
+
+	while (read(p->sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		switch (si.ssi_signo) {
+		case SIGCHLD:
+			reap(p->stopping);
+			if (early_deaths >= MAX_EARLY)
+				parent_stop(p, "engines keep failing");
+			break;
+		case SIGHUP:
+			if (!p->stopping)
+				reload(p->o, p->lfd);
+			break;
+		default:
+			parent_stop(p, NULL);
+		}
+	}
+	if (p->stopping)
+		reap(1);
+}
+
 static int
 parent_main(const struct opts *o)
 {
+	struct parent p = {.o = o};
 	struct cpconf *cf;
+	struct keytab *keys = NULL;
 	char err[512];
-	const char *path;
-	uint64_t wd_usec = 0, next_wd = 0, next_status = 0, next_restart = 0;
-	int lfd, sfd, bound, nengines, delayed = 0, stopping = 0;
-	mode_t mode;
+	int conffd, n;
 
-	if ((cf = load_conf_keys(o, &cur_keys, err, sizeof(err))) == NULL)
+	if ((cf = load_conf(o, &keys, &conffd, err, sizeof(err))) == NULL)
 		fatalx("%s", err);
 	if (o->check) {
 		printf("configuration OK\n");
-		keytab_free(cur_keys);
+		keytab_free(keys);
 		conf_free(cf);
 		return 0;
 	}
+	set_current(keys, conffd, o);
 	if (keytab_count(cur_keys) > 0)
 		log_info("%d client keys loaded", keytab_count(cur_keys));
 	raise_nofile();
-	path = o->sockpath ? o->sockpath : cf->g.socket_path;
-	mode = (mode_t)cf->g.socket_mode;
-	/* A user's own daemon under the built-in policy serves that user:
-	 * another user's sandboxed service must not borrow its network. */
-	if (geteuid() != 0 && o->conffile == NULL &&
-	    access(CONF_DEFAULT_PATH, F_OK) == -1)
-		mode = 0600;
-	lfd = listen_socket(path, mode, cf->g.socket_gid, &bound);
-	nengines = engine_count(cf);
+	parent_listen(&p, cf);
+	n = engine_count(cf);
 	conf_free(cf);
 	/* The OpenBSD habit: without -d, go to the background once the
 	 * socket is ours, so errors before this point reach the terminal. */
 	if (!o->foreground && daemon(0, 0) == -1)
 		fatal("daemon");
-	sfd = signals_fd();
-	start_generation(o, lfd, nengines);
-	if (bound)
-		log_info("listening on %s", path);
-	log_info("%d engines started", nengines);
+	p.sfd = signals_fd();
+	start_generation(o, p.lfd, n);
+	if (p.bound)
+		log_info("listening on %s", p.path);
+	log_info("%d engines started", n);
 	notify_ready();
-	if (notify_watchdog_usec(&wd_usec) > 0)
-		next_wd = ev_clock_ms();
-
-	while (!stopping || nkids > 0) {
-		struct pollfd pfd[1 + 2 * MAX_ENGINES];
-		struct signalfd_siginfo si;
-		uint64_t now = ev_clock_ms();
-		int npfd = 1;
-
-		if (wd_usec && now >= next_wd) {
-			notify_watchdog();
-			next_wd = now + wd_usec / 2000;
-		}
-		if (now >= next_status) {
-			report_status();
-			next_status = now + 1000;
-		}
-		/* An engine that died young is restarted at most once a
-		 * second, so a crash loop cannot spin. */
-		if (delayed > 0 && !stopping && now >= next_restart) {
-			delayed--;
-			spawn(o, lfd, nkids);
-			next_restart = now + 1000;
-		}
-		/* The signals and every engine's channel: signing requests
-		 * are answered as soon as they arrive. */
-		pfd[0].fd = sfd;
-		pfd[0].events = POLLIN;
-		for (int i = 0; i < nkids; i++) {
-			if (kids[i].ctl == -1)
-				continue;
-			pfd[npfd].fd = kids[i].ctl;
-			pfd[npfd].events = POLLIN;
-			npfd++;
-		}
-		if (poll(pfd, (nfds_t)npfd, 250) == -1 && errno != EINTR)
-			fatal("poll");
-		for (int i = 1; i < npfd; i++)
-			if (pfd[i].revents & (POLLIN | POLLHUP | POLLERR))
-				for (int j = 0; j < nkids; j++)
-					if (kids[j].ctl == pfd[i].fd)
-						ctl_read(&kids[j]);
-		while (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
-			switch (si.ssi_signo) {
-			case SIGCHLD: {
-				int due = reap(stopping, &delayed);
-
-				while (due-- > 0)
-					spawn(o, lfd, nkids);
-				break;
-			}
-			case SIGHUP:
-				if (!stopping)
-					reload(o, lfd, &nengines);
-				break;
-			default:
-				if (!stopping) {
-					log_info("stopping");
-					notify_stopping();
-					stopping = 1;
-					drain_generation(generation);
-					for (int i = 0; i < nkids; i++)
-						kill(kids[i].pid, SIGTERM);
-				}
-			}
-		}
-		if (stopping)
-			reap(1, &delayed);
+	if (notify_watchdog_usec(&p.wd_usec) > 0)
+		p.next_wd = ev_clock_ms();
+	while (!p.stopping || nkids > 0) {
+		parent_timers(&p);
+		parent_poll(&p);
+		parent_signals(&p);
 	}
-	if (bound)
-		unlink(path);
+	if (p.bound)
+		unlink(p.path);
 	keytab_free(cur_keys);
-	return 0;
+	return early_deaths >= MAX_EARLY ? 1 : 0;
 }
 
 int

@@ -43,10 +43,24 @@
 #define MAX_REQ_PER_SESSION 64 /* requests in flight on one session */
 #define STAGGER_MS 250	       /* RFC 8305 connection attempt delay */
 #define DRAIN_MS 5000	       /* bound on flushing replies when stopping */
+/* Replies a session may have queued before we stop reading its requests:
+ * a client that never reads cannot make us buffer without bound. */
+#define SESSION_WQ_MAX (64 * 1024)
+
+/* Kinds of rate-limited log lines (log_info_rl), besides the audit
+ * line's outcome classes. */
+enum { LK_OK = 0, LK_SESSION = 1000, LK_LIMIT, LK_REFUSED };
 
 struct session;
 
 enum req_stage { ST_RESOLVE, ST_DIAL, ST_TLS, ST_DONE };
+
+/* A request's TLS policy, merged once by req_tls_policy(). */
+struct req_tls {
+	int ready;
+	int pin_mismatch; /* the chain verified, the pins did not match */
+	struct tls_policy pol;
+};
 
 struct request {
 	struct request *next;
@@ -66,12 +80,14 @@ struct request {
 	struct ev_io io; /* the socket during the handshake */
 	struct tls_conn *tls;
 	X509_STORE *anchors;
+	struct req_tls rt;
 };
 
 struct uidcount {
 	struct uidcount *next;
 	uid_t uid;
-	uint32_t n;
+	uint32_t n;	   /* requests in flight */
+	uint32_t sessions; /* sessions open */
 };
 
 struct session {
@@ -83,7 +99,9 @@ struct session {
 	gid_t groups[MAX_GROUPS];
 	int hello;
 	int closing; /* flushing a final error, then close */
+	int eof;     /* no more requests: close once the last reply is out */
 	struct ev_timer idle;
+	struct ev_timer resume; /* frames left in the buffer: go on */
 	struct request *reqs;
 	uint32_t nreqs;
 	struct ca_builder *cab;
@@ -102,6 +120,7 @@ struct engine {
 	int stopping;
 	uint32_t pid; /* for the imsg header, informational */
 	uint32_t uid_limit; /* this engine's share of max-requests-per-user */
+	uint32_t uid_sessions; /* ... and of max-sessions-per-user */
 	struct ev_timer stats_timer;
 };
 
@@ -132,7 +151,6 @@ sandbox_probe(void)
 
 static void session_close(struct session *);
 static void session_flush(struct session *);
-static void session_retime(struct session *);
 static void req_resolved(void *, const struct addr_list *, int, int,
     const char *);
 static void req_dialed(void *, int, const struct sockaddr *, socklen_t, int,
@@ -158,18 +176,28 @@ uid_slot(struct engine *e, uid_t uid, int create)
 }
 
 static void
-uid_release(struct engine *e, uid_t uid)
+uid_drop(struct engine *e, uid_t uid, int session)
 {
 	struct uidcount *u, **up;
 
 	for (up = &e->uids; (u = *up) != NULL; up = &u->next)
 		if (u->uid == uid) {
-			if (--u->n == 0) {
+			if (session)
+				u->sessions--;
+			else
+				u->n--;
+			if (u->n == 0 && u->sessions == 0) {
 				*up = u->next;
 				free(u);
 			}
 			return;
 		}
+}
+
+static void
+uid_release(struct engine *e, uid_t uid)
+{
+	uid_drop(e, uid, 0);
 }
 
 /* Replies */
@@ -226,8 +254,8 @@ session_error(struct session *s, uint32_t id, int eclass, int err,
 	va_start(ap, fmt);
 	error_result(&res, eclass, err, fmt, ap);
 	va_end(ap);
-	log_info("uid %u pid %d: %s", (unsigned)s->peer.uid,
-	    (int)s->peer.pid, res.errtext);
+	log_info_rl(s->peer.uid, LK_SESSION, "uid %u pid %d: %s",
+	    (unsigned)s->peer.uid, (int)s->peer.pid, res.errtext);
 	send_result(s, id, &res, -1);
 	s->closing = 1;
 	session_flush(s);
@@ -292,22 +320,40 @@ fmt_peer(const struct request *r, char *buf, size_t sz, uint16_t *port)
 	}
 }
 
+/* The verify result as the audit line says it: "-" when no chain was
+ * checked (TCP, or a handshake that ended before the certificate). */
+static const char *
+req_verify_str(
+    const struct request *r, const struct cp_result *res, char *buf, size_t sz)
+{
+	if (r->tls == NULL || !tls_conn_verified(r->tls))
+		return "-";
+	snprintf(buf, sz, "%u%s", (unsigned)res->verify_result,
+	    r->rt.pin_mismatch ? " (chain ok, pin mismatch)" : "");
+	return buf;
+}
+
 /* The audit line: who, where, outcome, verify result, time taken. */
 static void
 req_log(const struct request *r, const struct cp_result *res)
 {
 	const struct session *s = r->s;
+	char vbuf[64];
 
-	log_info("uid %u gid %u pid %d: %s %s port %u -> %s port %u%s%s: "
-		 "%s%s%s, verify %u, %u attempts, %u ms",
+	/* The server name too: it is the name verified. */
+	log_info_rl(s->peer.uid,
+	    res->status == CP_STATUS_OK ? LK_OK : 1 + res->eclass,
+	    "uid %u gid %u pid %d: %s %s port %u%s%s -> %s port %u%s%s: "
+	    "%s%s%s, verify %s, %u attempts, %u ms",
 	    (unsigned)s->peer.uid, (unsigned)s->peer.gid, (int)s->peer.pid,
 	    r->c.tls ? "tls" : "tcp", r->c.host, r->c.port,
+	    r->c.sni[0] ? " server name " : "", r->c.sni,
 	    res->peer_addr[0] ? res->peer_addr : "-", res->peer_port,
 	    res->status == CP_STATUS_OK && res->alpn[0] ? " alpn " : "",
 	    res->status == CP_STATUS_OK ? res->alpn : "",
 	    res->status == CP_STATUS_OK ? "ok" : cp_eclass_str(res->eclass),
 	    res->errtext[0] ? ", " : "", res->errtext,
-	    (unsigned)res->verify_result, (unsigned)res->attempts,
+	    req_verify_str(r, res, vbuf, sizeof(vbuf)), (unsigned)res->attempts,
 	    (unsigned)res->elapsed_ms);
 }
 
@@ -567,24 +613,42 @@ req_reply_tls(struct request *r)
 	req_finish(r, &res, fd);
 }
 
-/* The TLS policy follows the host that is connected and verified, never
- * the server name a client may choose: otherwise any SNI would step
- * around a destination's pins or "verify required". */
-static const struct dest_tls *
-req_tls_policy(const struct request *r)
+/*
+ * The TLS policy of the request: the blocks of the host and of the server
+ * name together, the strictest setting winning (policy.h), so that neither
+ * name gets around the other's pins or "verify required".  Merged on the
+ * first call; NULL when the blocks conflict, and the request is failed.
+ */
+static const struct tls_policy *
+req_tls_policy(struct request *r)
 {
-	return policy_tls(r->s->e->conf, r->c.host, r->c.port);
+	char err[256];
+
+	if (r->rt.ready)
+		return &r->rt.pol;
+	if (policy_tls_request(r->s->e->conf, r->c.host, r->c.sni, r->c.port,
+	        &r->rt.pol, err, sizeof(err)) == -1) {
+		req_fail(r, CP_E_DENIED, EACCES, "policy: %s", err);
+		return NULL;
+	}
+	r->rt.ready = 1;
+	return &r->rt.pol;
 }
 
 static void
 req_tls_start(struct request *r)
 {
+	const struct tls_policy *tp;
 	const struct dest_tls *dt;
 	struct tls_params p;
 	char err[256];
 	int64_t left;
 
-	dt = req_tls_policy(r);
+	if ((tp = req_tls_policy(r)) == NULL)
+		return;
+	policy_tls_fold_addr(&r->rt.pol, (const struct sockaddr *)&r->peer,
+	    r->c.port);
+	dt = &tp->t;
 	memset(&p, 0, sizeof(p));
 	p.host = r->c.host;
 	p.sni = r->c.sni[0] ? r->c.sni : NULL;
@@ -593,6 +657,8 @@ req_tls_start(struct request *r)
 	/* "verify required": the client's SSL_VERIFY_NONE is not honoured. */
 	p.verify_peer = r->c.verify == CP_VERIFY_PEER ||
 	    dt->verify == TLSV_REQUIRED;
+	p.cn_fallback = dt->cn_fallback;
+	p.min_version = dt->min_version;
 	p.anchors = r->anchors;
 	/* A client certificate: its key stays in the parent, which signs
 	 * for us (keys.h). */
@@ -628,10 +694,19 @@ req_tls_start(struct request *r)
 		req_fail(r, CP_E_INTERNAL, errno, "epoll: %s", strerror(errno));
 }
 
+/* The SPKI digests of the verified chain, for the pin check. */
+struct spki_list {
+	int n;
+	uint8_t d[CP_MAX_CHAIN + 2][32]; /* the chain and its anchor */
+};
+
 static int
-pin_cb(void *arg, const uint8_t *spki)
+spki_add(void *arg, const uint8_t *spki)
 {
-	return policy_pin_match(arg, spki) == 1;
+	struct spki_list *l = arg;
+
+	memcpy(l->d[l->n++], spki, 32);
+	return l->n == (int)(sizeof(l->d) / sizeof(l->d[0]));
 }
 
 /* Policy on the finished handshake: minimum version and SPKI pins.  The
@@ -639,19 +714,27 @@ pin_cb(void *arg, const uint8_t *spki)
 static int
 tls_policy_after(struct request *r)
 {
-	const struct dest_tls *dt = req_tls_policy(r);
+	const struct tls_policy *tp = req_tls_policy(r);
+	struct spki_list l;
 
-	if (tls_conn_version(r->tls) < dt->min_version) {
+	if (tp == NULL)
+		return 0;
+	if (tls_conn_version(r->tls) < tp->t.min_version) {
 		req_fail(r, CP_E_DENIED, EACCES, "policy: TLS version below "
 		    "the minimum for %s", r->c.host);
 		return 0;
 	}
-	if (dt->npins > 0 &&
-	    !tls_conn_spki_each(r->tls, pin_cb, (void *)dt)) {
-		req_fail(r, CP_E_VERIFY, EPROTO, "certificate verify failed: "
-		    "no certificate of the chain matches a pinned key for %s",
-		    r->c.host);
-		return 0;
+	if (tp->npinsets > 0) {
+		l.n = 0;
+		tls_conn_spki_each(r->tls, spki_add, &l);
+		if (!policy_pins_ok(tp, (const uint8_t(*)[32])l.d, l.n)) {
+			r->rt.pin_mismatch = l.n > 0;
+			req_fail(r, CP_E_VERIFY, EPROTO,
+			    "certificate verify failed: no certificate of "
+			    "the chain matches a pinned key for %s",
+			    r->c.host);
+			return 0;
+		}
 	}
 	return 1;
 }
@@ -744,8 +827,8 @@ limits_ok(struct session *s, uint32_t id, const char *host)
 	res.eclass = CP_E_LIMIT;
 	res.err = EAGAIN;
 	snprintf(res.errtext, sizeof(res.errtext), "%s", why);
-	log_info("uid %u pid %d: %s: %s", (unsigned)s->peer.uid,
-	    (int)s->peer.pid, host, why);
+	log_info_rl(s->peer.uid, LK_LIMIT, "uid %u pid %d: %s: %s",
+	    (unsigned)s->peer.uid, (int)s->peer.pid, host, why);
 	s->e->st.served++;
 	s->e->st.failed++;
 	send_result(s, id, &res, -1);
@@ -755,13 +838,14 @@ limits_ok(struct session *s, uint32_t id, const char *host)
 static int
 anchors_ok(struct request *r)
 {
-	const struct dest_tls *dt;
+	const struct tls_policy *tp;
 	struct cp_result res;
 
 	if (!r->c.has_ca_hash)
 		return 1;
-	dt = req_tls_policy(r);
-	if (dt->client_ca != CLIENT_CA_ALLOWED) {
+	if ((tp = req_tls_policy(r)) == NULL)
+		return 0;
+	if (tp->t.client_ca != CLIENT_CA_ALLOWED) {
 		req_fail(r, CP_E_DENIED, EACCES, "policy: client trust "
 		    "anchors are not accepted for %s", r->c.host);
 		return 0;
@@ -778,14 +862,17 @@ anchors_ok(struct request *r)
 	return 0;
 }
 
-/* TLS policy decisions that need no network: ALPN allowed. */
+/* TLS policy decisions that need no network: the blocks agree, ALPN
+ * allowed. */
 static int
 tls_policy_ok(struct request *r)
 {
-	const struct dest_tls *dt = req_tls_policy(r);
+	const struct tls_policy *tp = req_tls_policy(r);
 
+	if (tp == NULL)
+		return 0;
 	if (r->c.alpnlen > 0 &&
-	    policy_alpn_allowed(dt, r->c.alpn, r->c.alpnlen) != 1) {
+	    policy_alpn_allowed(&tp->t, r->c.alpn, r->c.alpnlen) != 1) {
 		req_fail(r, CP_E_DENIED, EACCES, "policy: ALPN protocols not "
 		    "allowed for %s", r->c.host);
 		return 0;
@@ -983,6 +1070,12 @@ session_idle(struct ev_timer *t)
 {
 	struct session *s = t->arg;
 
+	/* A closing session whose last reply is out: close it from the
+	 * loop, never under a caller's feet. */
+	if (s->closing == 2) {
+		session_close(s);
+		return;
+	}
 	if (s->nreqs > 0) {
 		ev_timer_start(s->e->ev, &s->idle, s->e->conf->g.session_idle_ms);
 		return;
@@ -992,10 +1085,18 @@ session_idle(struct ev_timer *t)
 	session_close(s);
 }
 
+/* Replies not yet read by the client hold back its next requests. */
+static int
+session_throttled(const struct session *s)
+{
+	return s->ib.wqueued >= SESSION_WQ_MAX;
+}
+
 static void
 session_update_events(struct session *s)
 {
-	uint32_t ev = s->closing ? 0 : EPOLLIN;
+	uint32_t ev = s->closing || s->eof || session_throttled(s) ? 0
+								      : EPOLLIN;
 
 	if (imsg_pending(&s->ib))
 		ev |= EPOLLOUT;
@@ -1011,33 +1112,29 @@ session_flush(struct session *s)
 			log_warn("uid %u: write", (unsigned)s->peer.uid);
 		s->closing = 2; /* peer gone: nothing left to flush */
 	}
-	if (s->closing && !imsg_pending(&s->ib)) {
-		/* Close from the loop, never under a caller's feet. */
-		session_retime(s);
+	if ((s->closing || (s->eof && s->nreqs == 0)) &&
+	    !imsg_pending(&s->ib)) {
+		s->closing = 2; /* session_idle() closes it */
 		ev_timer_start(s->e->ev, &s->idle, 0);
-		s->closing = 2;
 	}
 	session_update_events(s);
 }
 
+/*
+ * Handle the frames already read, a bounded number per turn of the loop
+ * so one session cannot starve the others, and none while the session's
+ * replies are not drained.  What is left waits for the resume timer or
+ * for the queue to drain (session_io).
+ */
 static void
-session_read(struct session *s)
+session_process(struct session *s)
 {
 	struct imsg m;
-	ssize_t n;
 	int rv, budget = 64;
 
-	n = imsg_read(&s->ib);
-	if (n == 0 || (n == -1 && errno != EAGAIN)) {
-		if (n == -1 && errno != ECONNRESET)
-			log_info("uid %u pid %d: %s", (unsigned)s->peer.uid,
-			    (int)s->peer.pid,
-			    errno == EBADMSG ? "descriptor not expected"
-					     : strerror(errno));
-		session_close(s);
-		return;
-	}
-	while (!s->closing && budget-- > 0 && (rv = imsg_get(&s->ib, &m)) != 0) {
+	while (!s->closing && !session_throttled(s) && budget-- > 0) {
+		if ((rv = imsg_get(&s->ib, &m)) == 0)
+			return;
 		if (rv == -1) {
 			session_error(s, 0, CP_E_PROTO, EPROTO,
 			    "malformed message: %s", strerror(errno));
@@ -1048,25 +1145,61 @@ session_read(struct session *s)
 		ev_timer_start(s->e->ev, &s->idle, s->e->conf->g.session_idle_ms);
 		session_dispatch(s, &m);
 	}
+	if (!s->closing && !session_throttled(s))
+		ev_timer_start(s->e->ev, &s->resume, 0);
+}
+
+static void
+session_resume(struct ev_timer *t)
+{
+	session_process(t->arg);
+}
+
+static void
+session_read(struct session *s)
+{
+	ssize_t n;
+
+	n = imsg_read(&s->ib);
+	if (n == 0 && !s->eof && (s->nreqs > 0 || imsg_pending(&s->ib) ||
+				     s->ib.rpos < s->ib.rlen)) {
+		/* Half-closed, or shut by a draining engine: answer what
+		 * was asked, then close. */
+		s->eof = 1;
+		session_process(s);
+		session_flush(s);
+		return;
+	}
+	if (n == 0 || (n == -1 && errno != EAGAIN)) {
+		if (n == -1 && errno != ECONNRESET)
+			log_info_rl(s->peer.uid, LK_SESSION, "uid %u pid %d: %s",
+			    (unsigned)s->peer.uid, (int)s->peer.pid,
+			    errno == EBADMSG ? "descriptor not expected"
+					     : strerror(errno));
+		session_close(s);
+		return;
+	}
+	session_process(s);
 }
 
 static void
 session_io(struct ev_io *io, uint32_t revents)
 {
 	struct session *s = io->arg;
+	int was_throttled = session_throttled(s);
 
+	if (s->eof && (revents & (EPOLLHUP | EPOLLERR))) {
+		session_close(s); /* the peer is gone altogether */
+		return;
+	}
 	if (revents & EPOLLOUT)
 		session_flush(s);
 	if (s->closing == 2 && !imsg_pending(&s->ib))
 		return;
-	if (revents & (EPOLLIN | EPOLLHUP | EPOLLERR))
+	if (was_throttled && !session_throttled(s))
+		session_process(s); /* frames held back while throttled */
+	else if (revents & (EPOLLIN | EPOLLHUP | EPOLLERR))
 		session_read(s);
-}
-
-static void
-session_close_timer(struct ev_timer *t)
-{
-	session_close(t->arg);
 }
 
 static void
@@ -1081,41 +1214,126 @@ session_close(struct session *s)
 	}
 	ev_io_stop(e->ev, &s->io);
 	ev_timer_stop(e->ev, &s->idle);
+	ev_timer_stop(e->ev, &s->resume);
 	close(s->io.fd);
 	imsgbuf_clear(&s->ib);
 	if (s->cab != NULL)
 		ca_builder_free(s->cab);
 	if ((*s->prevp = s->next) != NULL)
 		s->next->prevp = s->prevp;
+	uid_drop(e, s->peer.uid, 1);
 	e->st.sessions--;
 	free(s);
 }
 
 static void
-session_peer(struct session *s, int fd)
+session_peer(struct cp_peer *peer, gid_t *groups, int fd)
 {
 	struct ucred uc;
 	socklen_t len = sizeof(uc);
-	socklen_t glen = sizeof(s->groups);
+	socklen_t glen = MAX_GROUPS * sizeof(gid_t);
 
 	memset(&uc, 0, sizeof(uc));
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &len) == -1)
 		log_warn("SO_PEERCRED");
-	s->peer.uid = uc.uid;
-	s->peer.gid = uc.gid;
-	s->peer.pid = uc.pid;
-	s->peer.groups = s->groups;
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, s->groups, &glen) == 0)
-		s->peer.ngroups = (int)(glen / sizeof(gid_t));
+	peer->uid = uc.uid;
+	peer->gid = uc.gid;
+	peer->pid = uc.pid;
+	peer->groups = groups;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &glen) == 0)
+		peer->ngroups = (int)(glen / sizeof(gid_t));
 	else
-		s->peer.ngroups = 0; /* more than MAX_GROUPS: primary only */
+		peer->ngroups = 0; /* more than MAX_GROUPS: primary only */
+}
+
+/*
+ * A session we will not serve still gets a reason before the close, so
+ * the program reports "too many sessions" rather than a reset.  One
+ * small datagram on a fresh socket: it fits, or the client loses only the
+ * reason.
+ */
+static void
+session_refuse(struct engine *e, int fd, const struct cp_peer *peer,
+    const char *why)
+{
+	struct imsgbuf ib;
+	struct cp_result res;
+	struct abuf b;
+
+	log_info_rl(peer->uid, LK_REFUSED, "uid %u pid %d: session refused: %s",
+	    (unsigned)peer->uid, (int)peer->pid, why);
+	memset(&res, 0, sizeof(res));
+	res.status = CP_STATUS_ERROR;
+	res.eclass = CP_E_LIMIT;
+	res.err = EAGAIN;
+	snprintf(res.errtext, sizeof(res.errtext), "%s", why);
+	abuf_init(&b);
+	cp_result_encode(&b, &res);
+	imsgbuf_init(&ib, fd, CP_MAX_MSG);
+	if (!abuf_failed(&b) && imsg_compose(&ib, CP_MSG_RESULT, 0, e->pid, -1,
+				    b.buf, b.len) == 0)
+		(void)imsg_write(&ib);
+	imsgbuf_clear(&ib);
+	abuf_free(&b);
+	close(fd);
+}
+
+/* Why a new session of this peer is refused, or NULL. */
+static const char *
+session_limit(struct engine *e, const struct cp_peer *peer)
+{
+	const struct uidcount *u;
+
+	if (e->st.sessions >= e->conf->g.max_sessions)
+		return "too many sessions open";
+	u = uid_slot(e, peer->uid, 0);
+	if (u != NULL && u->sessions >= e->uid_sessions)
+		return "too many sessions open for this user";
+	return NULL;
+}
+
+static struct session *
+session_new(struct engine *e, int fd, const struct cp_peer *peer,
+    const gid_t *groups)
+{
+	struct uidcount *u;
+	struct session *s;
+
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		return NULL;
+	s->e = e;
+	s->peer = *peer;
+	memcpy(s->groups, groups, sizeof(s->groups));
+	s->peer.groups = s->groups;
+	imsgbuf_init(&s->ib, fd, CP_MAX_MSG);
+	ev_timer_init(&s->idle, session_idle, s);
+	ev_timer_init(&s->resume, session_resume, s);
+	if (ev_io_start(e->ev, &s->io, fd, EPOLLIN, session_io, s) == -1) {
+		free(s);
+		return NULL;
+	}
+	if ((u = uid_slot(e, peer->uid, 1)) == NULL) {
+		ev_io_stop(e->ev, &s->io);
+		free(s);
+		return NULL;
+	}
+	u->sessions++;
+	ev_timer_start(e->ev, &s->idle, e->conf->g.session_idle_ms);
+	if ((s->next = e->sessions) != NULL)
+		s->next->prevp = &s->next;
+	e->sessions = s;
+	s->prevp = &e->sessions;
+	e->st.sessions++;
+	return s;
 }
 
 static void
 engine_accept(struct ev_io *io, uint32_t revents)
 {
 	struct engine *e = io->arg;
-	struct session *s;
+	struct cp_peer peer;
+	gid_t groups[MAX_GROUPS];
+	const char *why;
 	int fd, budget = 32;
 
 	while (budget-- > 0) {
@@ -1127,45 +1345,20 @@ engine_accept(struct ev_io *io, uint32_t revents)
 				log_warn("accept");
 			return;
 		}
-		if (e->st.sessions >= e->conf->g.max_sessions ||
-		    (s = calloc(1, sizeof(*s))) == NULL) {
-			log_warnx("session refused: %u sessions open",
-			    e->st.sessions);
-			close(fd);
-			continue;
+		session_peer(&peer, groups, fd);
+		if ((why = session_limit(e, &peer)) != NULL)
+			session_refuse(e, fd, &peer, why);
+		else if (session_new(e, fd, &peer, groups) == NULL) {
+			log_warn("session");
+			session_refuse(e, fd, &peer, "out of memory");
 		}
-		s->e = e;
-		imsgbuf_init(&s->ib, fd, CP_MAX_MSG);
-		session_peer(s, fd);
-		ev_timer_init(&s->idle, session_idle, s);
-		if (ev_io_start(e->ev, &s->io, fd, EPOLLIN, session_io, s) ==
-		    -1) {
-			log_warn("epoll");
-			close(fd);
-			free(s);
-			continue;
-		}
-		ev_timer_start(e->ev, &s->idle, e->conf->g.session_idle_ms);
-		if ((s->next = e->sessions) != NULL)
-			s->next->prevp = &s->next;
-		e->sessions = s;
-		s->prevp = &e->sessions;
-		e->st.sessions++;
 	}
-}
-
-/* Once closing, a session's timer only closes it. */
-static void
-session_retime(struct session *s)
-{
-	ev_timer_init(&s->idle, session_close_timer, s);
 }
 
 /* Tell the parent how we are doing, for systemd's STATUS=. */
 static void
-stats_tick(struct ev_timer *t)
+stats_send(struct engine *e)
 {
-	struct engine *e = t->arg;
 	struct ctl_stats cs;
 
 	memset(&cs, 0, sizeof(cs));
@@ -1175,6 +1368,15 @@ stats_tick(struct ev_timer *t)
 		-1 &&
 	    errno != EAGAIN)
 		e->stopping = 1; /* parent gone */
+}
+
+static void
+stats_tick(struct ev_timer *t)
+{
+	struct engine *e = t->arg;
+
+	stats_send(e);
+	log_rl_flush();
 	ev_timer_start(e->ev, t, 1000);
 }
 
@@ -1213,6 +1415,36 @@ ctl_io(struct ev_io *io, uint32_t revents)
 	}
 }
 
+/*
+ * Drain: no new sessions, and no new requests on the open ones.  Shutting
+ * the read side makes a client's next request fail at its own write
+ * (EPIPE, and the library replays it on a new session, served by the new
+ * engines), while everything already sent is still read, answered and
+ * flushed before the session closes.  No request is lost in between.
+ */
+static void
+engine_drain(struct engine *e)
+{
+	struct session *s;
+
+	ev_io_stop(e->ev, &e->lio);
+	for (s = e->sessions; s != NULL; s = s->next)
+		if (shutdown(s->io.fd, SHUT_RD) == -1 && errno != ENOTCONN)
+			log_warn("uid %u: shutdown", (unsigned)s->peer.uid);
+}
+
+/* Done draining: every session has closed, or nothing is in flight and
+ * the clients that do not read their replies had DRAIN_MS. */
+static int
+engine_drained(const struct engine *e, uint64_t drain_start)
+{
+	if (!e->stopping)
+		return 0;
+	if (e->sessions == NULL)
+		return 1;
+	return e->st.inflight == 0 && ev_clock_ms() - drain_start > DRAIN_MS;
+}
+
 /* Replies still queued: a draining engine sends them before it exits. */
 static int
 output_pending(const struct engine *e)
@@ -1223,6 +1455,16 @@ output_pending(const struct engine *e)
 		if (imsg_pending(&s->ib) && s->closing != 2)
 			return 1;
 	return 0;
+}
+
+/* Engines share nothing, so each takes an equal share of a per-user
+ * limit: a user never has more than the limit says. */
+static uint32_t
+share(uint32_t limit, int nengines)
+{
+	uint32_t n = nengines > 0 ? limit / (uint32_t)nengines : limit;
+
+	return n > 0 ? n : 1;
 }
 
 int
@@ -1237,13 +1479,8 @@ engine_run(const struct engine_env *env)
 	e.env = env;
 	e.conf = env->conf;
 	e.pid = (uint32_t)getpid();
-	/* Engines share nothing, so each takes an equal share of the per-user
-	 * limit: a user never has more in flight than the limit says. */
-	e.uid_limit = env->nengines > 0 ? e.conf->g.max_req_per_uid /
-		(uint32_t)env->nengines : e.conf->g.max_req_per_uid;
-	if (e.uid_limit == 0)
-		e.uid_limit = 1;
-	e.conf = env->conf;
+	e.uid_limit = share(e.conf->g.max_req_per_uid, env->nengines);
+	e.uid_sessions = share(e.conf->g.max_sessions_per_uid, env->nengines);
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_term;
 	sigaction(SIGTERM, &sa, NULL);
@@ -1272,15 +1509,16 @@ engine_run(const struct engine_env *env)
 		ev_timer_start(e.ev, &e.stats_timer, 0);
 	}
 
-	while (!got_term && !(e.stopping && e.st.inflight == 0 &&
-			       (!output_pending(&e) ||
-				   ev_clock_ms() - drain_start > DRAIN_MS))) {
+	for (;;) {
 		if (keyring_stop_seen())
 			e.stopping = 1;
-		if (e.stopping && e.lio.active) {
-			ev_io_stop(e.ev, &e.lio);
+		/* Drain before judging whether draining is done. */
+		if (e.stopping && drain_start == 0) {
+			engine_drain(&e);
 			drain_start = ev_clock_ms();
 		}
+		if (got_term || engine_drained(&e, drain_start))
+			break;
 		if (ev_run_once(e.ev, e.stopping ? 100 : 1000) == -1)
 			fatal("epoll_wait");
 	}
@@ -1290,6 +1528,10 @@ engine_run(const struct engine_env *env)
 		ev_run_once(e.ev, 100);
 	while (e.sessions != NULL)
 		session_close(e.sessions);
+	/* The last counts, so the parent's totals lose nothing. */
+	if (env->ctlfd != -1)
+		stats_send(&e);
+	log_rl_flush();
 	ev_timer_stop(e.ev, &e.stats_timer);
 	resolver_free(e.res);
 	ca_cache_free(e.cas);

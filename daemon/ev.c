@@ -1,9 +1,13 @@
 /*
  * epoll loop and a binary heap of timers.
+ *
+ * Builds with CP_DEBUG check the heap's invariants (order, and every
+ * slot pointing back at its timer) after each change.
  */
 #include <sys/epoll.h>
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -49,8 +53,15 @@ ev_new(void)
 void
 ev_free(struct ev *ev)
 {
+	size_t i;
+
 	if (ev == NULL)
 		return;
+	/* Timers still armed outlive the loop: leave them unarmed. */
+	for (i = 0; i < ev->nheap; i++) {
+		ev->heap[i]->slot = 0;
+		ev->heap[i]->ev = NULL;
+	}
 	close(ev->epfd);
 	free(ev->heap);
 	free(ev);
@@ -130,7 +141,8 @@ heap_down(struct ev *ev, size_t i)
 	size_t c;
 
 	while ((c = 2 * i + 1) < ev->nheap) {
-		if (c + 1 < ev->nheap && ev->heap[c + 1]->when < ev->heap[c]->when)
+		if (c + 1 < ev->nheap &&
+		    ev->heap[c + 1]->when < ev->heap[c]->when)
 			c++;
 		if (ev->heap[c]->when >= t->when)
 			break;
@@ -140,9 +152,57 @@ heap_down(struct ev *ev, size_t i)
 	heap_place(ev, i, t);
 }
 
+static void __attribute__((noreturn)) heap_corrupt(const char *what)
+{
+	/* Going on would call a callback through freed or foreign memory. */
+	fprintf(stderr, "ev: timer heap corrupt: %s\n", what);
+	abort();
+}
+
+static void
+heap_check(const struct ev *ev)
+{
+#ifdef CP_DEBUG
+	size_t i;
+
+	for (i = 0; i < ev->nheap; i++) {
+		if (ev->heap[i]->slot != i + 1 || ev->heap[i]->ev != ev)
+			heap_corrupt("slot does not match");
+		if (i > 0 && ev->heap[(i - 1) / 2]->when > ev->heap[i]->when)
+			heap_corrupt("order");
+	}
+#else
+	(void)ev;
+#endif
+}
+
+static void
+heap_remove(struct ev *ev, struct ev_timer *t)
+{
+	struct ev_timer *moved;
+	size_t i = t->slot - 1;
+
+	if (i >= ev->nheap || ev->heap[i] != t)
+		heap_corrupt("stopping a timer that is not in this heap");
+	t->slot = 0;
+	t->ev = NULL;
+	if (--ev->nheap != i) {
+		moved = ev->heap[ev->nheap];
+		heap_place(ev, i, moved);
+		heap_up(ev, i);
+		heap_down(ev, moved->slot - 1);
+	}
+	heap_check(ev);
+}
+
 void
 ev_timer_init(struct ev_timer *t, ev_timer_cb *cb, void *arg)
 {
+	if (t->slot != 0) {
+		if (t->ev == NULL)
+			heap_corrupt("armed timer without a loop");
+		heap_remove(t->ev, t);
+	}
 	memset(t, 0, sizeof(*t));
 	t->cb = cb;
 	t->arg = arg;
@@ -151,19 +211,11 @@ ev_timer_init(struct ev_timer *t, ev_timer_cb *cb, void *arg)
 void
 ev_timer_stop(struct ev *ev, struct ev_timer *t)
 {
-	struct ev_timer *moved;
-	size_t i;
-
 	if (t->slot == 0)
 		return;
-	i = t->slot - 1;
-	t->slot = 0;
-	if (--ev->nheap == i)
-		return;
-	moved = ev->heap[ev->nheap];
-	heap_place(ev, i, moved);
-	heap_up(ev, i);
-	heap_down(ev, moved->slot - 1);
+	if (t->ev != ev)
+		heap_corrupt("timer armed on another loop");
+	heap_remove(ev, t);
 }
 
 int
@@ -180,9 +232,17 @@ ev_timer_start(struct ev *ev, struct ev_timer *t, uint64_t ms)
 		ev->heapcap = cap;
 	}
 	t->when = ev_clock_ms() + ms;
+	t->ev = ev;
 	heap_place(ev, ev->nheap++, t);
 	heap_up(ev, ev->nheap - 1);
+	heap_check(ev);
 	return 0;
+}
+
+size_t
+ev_timer_count(const struct ev *ev)
+{
+	return ev->nheap;
 }
 
 static int

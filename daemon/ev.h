@@ -28,7 +28,8 @@ struct ev_timer {
 	uint64_t when; /* monotonic milliseconds */
 	ev_timer_cb *cb;
 	void *arg;
-	size_t slot; /* heap index + 1; 0 when not armed */
+	struct ev *ev; /* the loop whose heap holds it, while armed */
+	size_t slot;   /* heap index + 1; 0 when not armed */
 };
 
 struct ev *ev_new(void);
@@ -42,10 +43,25 @@ int ev_io_set(struct ev *, struct ev_io *, uint32_t events);
  * pending in the current batch. */
 void ev_io_stop(struct ev *, struct ev_io *);
 
+/*
+ * Timers live in the caller's memory, which must be zeroed (or a stopped
+ * timer) before the first ev_timer_init().  A timer knows the heap that
+ * holds it, so no call can leave a stale entry behind: init and start
+ * take an armed timer out of its heap before changing it, stop is a no-op
+ * on an unarmed one.  A slot that does not point back at its timer is
+ * memory corruption and aborts.
+ */
 void ev_timer_init(struct ev_timer *, ev_timer_cb *cb, void *arg);
 /* Arm (or re-arm) to fire after ms milliseconds. */
 int ev_timer_start(struct ev *, struct ev_timer *, uint64_t ms);
 void ev_timer_stop(struct ev *, struct ev_timer *);
+static inline int
+ev_timer_armed(const struct ev_timer *t)
+{
+	return t->slot != 0;
+}
+/* Timers armed on the loop (for tests and the debug checks). */
+size_t ev_timer_count(const struct ev *);
 
 /* Monotonic milliseconds. */
 uint64_t ev_clock_ms(void);

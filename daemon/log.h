@@ -15,9 +15,20 @@ void log_warn(const char *, ...) __attribute__((format(printf, 1, 2)));
 void log_warnx(const char *, ...) __attribute__((format(printf, 1, 2)));
 void log_info(const char *, ...) __attribute__((format(printf, 1, 2)));
 void log_debug(const char *, ...) __attribute__((format(printf, 1, 2)));
-void fatal(const char *, ...)
-    __attribute__((format(printf, 1, 2), noreturn));
-void fatalx(const char *, ...)
-    __attribute__((format(printf, 1, 2), noreturn));
+/*
+ * Lines a local user can cause at will, limited per (uid, kind): a burst
+ * of LOG_RL_BURST lines, then LOG_RL_RATE a second.  What is held back is
+ * counted and reported by log_rl_flush() (once a second from the engine
+ * loop) as "uid U: N similar lines suppressed".  Bounded memory: a fixed
+ * table; the least recently used entry is reported and reused.
+ */
+#define LOG_RL_BURST 200
+#define LOG_RL_RATE 50
+void log_info_rl(unsigned uid, int kind, const char *, ...)
+    __attribute__((format(printf, 3, 4)));
+void log_rl_flush(void);
+
+void fatal(const char *, ...) __attribute__((format(printf, 1, 2), noreturn));
+void fatalx(const char *, ...) __attribute__((format(printf, 1, 2), noreturn));
 
 #endif

@@ -383,26 +383,246 @@ policy_check_name(const struct cpconf *c, const struct cp_peer *peer,
 	return no_rule(res, peer, host, port, tls);
 }
 
-const struct dest_tls *
-policy_tls(const struct cpconf *c, const char *host, uint16_t port)
+/* ---- the TLS policy of a request ---- */
+
+/* A name a destination block may match: a host name or an address. */
+struct tname {
+	const char *s;
+	int lit; /* an address literal, in pa */
+	struct paddr pa;
+};
+
+static int
+tname_init(struct tname *n, const char *s)
 {
 	struct sockaddr_storage ss;
-	struct paddr pa;
-	const struct destination *d;
-	size_t i;
-	int lit;
 
-	lit = host != NULL && host_len(host) > 0 && literal(host, &ss) == 0 &&
-	      paddr_from_sa((struct sockaddr *)&ss, &pa) == 0;
-	for (i = 0; i < c->ndests; i++) {
-		d = &c->dests[i];
-		if (!port_match(&d->ports, port))
-			continue;
-		if (d->dst.kind == DEST_ANY ||
-		    (lit ? addr_in(&d->dst, &pa) : name_match(&d->dst, host)))
-			return &d->merged;
+	memset(n, 0, sizeof(*n));
+	if (s == NULL || host_len(s) == 0)
+		return -1;
+	n->s = s;
+	n->lit = literal(s, &ss) == 0 &&
+	         paddr_from_sa((struct sockaddr *)&ss, &n->pa) == 0;
+	return 0;
+}
+
+static int
+dest_applies(const struct destination *d, const struct tname *n, uint16_t port)
+{
+	if (n->s == NULL || !port_match(&d->ports, port))
+		return 0;
+	if (d->dst.kind == DEST_ANY)
+		return 1;
+	return n->lit ? addr_in(&d->dst, &n->pa) : name_match(&d->dst, n->s);
+}
+
+/* Keep in m only the ALPN protocols that t allows too. */
+static void
+alpn_meet(struct dest_tls *m, const struct dest_tls *t)
+{
+	int i, j, n = 0;
+
+	if (m->alpn_none || (t->nalpn == 0 && !t->alpn_none))
+		return;
+	if (m->nalpn == 0) {
+		m->nalpn = t->nalpn;
+		memcpy(m->alpn, t->alpn, sizeof(m->alpn));
+		m->alpn_none = t->alpn_none;
+		return;
 	}
-	return &c->tls;
+	for (i = 0; i < m->nalpn; i++)
+		for (j = 0; j < t->nalpn; j++)
+			if (strcmp(m->alpn[i], t->alpn[j]) == 0) {
+				m->alpn[n++] = m->alpn[i];
+				break;
+			}
+	m->nalpn = n;
+	m->alpn_none = n == 0;
+}
+
+/* One applicable policy (a block's merged one, or the global one) joins
+ * the request's; idx is the block's index, -1 for the global policy. */
+static void
+tls_fold(struct tls_policy *p, const struct dest_tls *t, long idx)
+{
+	struct dest_tls *m = &p->t;
+
+	if (t->verify == TLSV_REQUIRED)
+		m->verify = TLSV_REQUIRED;
+	if (t->client_ca == CLIENT_CA_FORBIDDEN)
+		m->client_ca = CLIENT_CA_FORBIDDEN;
+	if (t->min_version > m->min_version)
+		m->min_version = t->min_version;
+	if (!t->cn_fallback)
+		m->cn_fallback = 0;
+	alpn_meet(m, t);
+	if (t->npins == 0)
+		return;
+	if (idx < 0 && !p->global_pins) {
+		p->global_pins = 1;
+		p->npinsets++;
+	} else if (idx >= 0 && !(p->pinned[idx / 8] & (1u << (idx % 8)))) {
+		p->pinned[idx / 8] |= 1u << (idx % 8);
+		p->npinsets++;
+	}
+}
+
+/* Fold in the blocks that apply to name, or the global policy if none. */
+static void
+tls_fold_name(struct tls_policy *p, const struct cpconf *c,
+    const struct tname *n, uint16_t port)
+{
+	size_t i;
+	int found = 0;
+
+	for (i = 0; i < c->ndests && i < CONF_MAX_DESTS; i++)
+		if (dest_applies(&c->dests[i], n, port)) {
+			tls_fold(p, &c->dests[i].merged, (long)i);
+			found = 1;
+		}
+	if (!found)
+		tls_fold(p, &c->tls, -1);
+}
+
+void
+policy_tls_fold_addr(struct tls_policy *p, const struct sockaddr *sa,
+    uint16_t port)
+{
+	const struct cpconf *c = p->conf;
+	struct tname n;
+	size_t i;
+
+	memset(&n, 0, sizeof(n));
+	if (paddr_from_sa(sa, &n.pa) == -1)
+		return;
+	n.s = "";
+	n.lit = 1;
+	for (i = 0; i < c->ndests && i < CONF_MAX_DESTS; i++)
+		if (c->dests[i].dst.kind != DEST_ANY &&
+		    dest_applies(&c->dests[i], &n, port))
+			tls_fold(p, &c->dests[i].merged, (long)i);
+}
+
+static int
+str_same(const char *a, const char *b)
+{
+	return a == b || (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+static int
+cert_same(const struct dest_tls *a, const struct dest_tls *b)
+{
+	return str_same(a->cert_file, b->cert_file) &&
+	       str_same(a->key_file, b->key_file);
+}
+
+static int
+cert_conflict(const struct cpconf *c, const struct dest_tls *a,
+    const struct dest_tls *b, char *err, size_t errsz)
+{
+	char wa[128], wb[128];
+	const struct dest_tls *t[2] = {a, b};
+	char *w[2] = {wa, wb};
+	int i;
+
+	for (i = 0; i < 2; i++)
+		if (t[i]->cert_line > 0)
+			snprintf(w[i], sizeof(wa), "%.96s:%d",
+			    t[i]->file != NULL ? t[i]->file : c->file,
+			    t[i]->cert_line);
+		else
+			snprintf(w[i], sizeof(wa), "the global default");
+	snprintf(err, errsz,
+	    "destination blocks name different client certificates "
+	    "(%s and %s)",
+	    wa, wb);
+	return -1;
+}
+
+/*
+ * The host decides the client certificate (what its blocks name, else the
+ * global setting); the server name may only agree with it.  Blocks that
+ * do not name one do not count.
+ */
+static int
+tls_pick_cert(struct tls_policy *p, const struct cpconf *c,
+    const struct tname *host, const struct tname *sni, uint16_t port, char *err,
+    size_t errsz)
+{
+	const struct dest_tls *pick = NULL, *o;
+	size_t i;
+
+	for (i = 0; i < c->ndests && i < CONF_MAX_DESTS; i++) {
+		o = &c->dests[i].own;
+		if (!(o->set & TLSSET_CERT) ||
+		    !dest_applies(&c->dests[i], host, port))
+			continue;
+		if (pick == NULL)
+			pick = o;
+		else if (!cert_same(pick, o))
+			return cert_conflict(c, pick, o, err, errsz);
+	}
+	if (pick == NULL)
+		pick = &c->tls;
+	for (i = 0; i < c->ndests && i < CONF_MAX_DESTS; i++) {
+		o = &c->dests[i].own;
+		if ((o->set & TLSSET_CERT) &&
+		    dest_applies(&c->dests[i], sni, port) &&
+		    !cert_same(pick, o))
+			return cert_conflict(c, pick, o, err, errsz);
+	}
+	p->t.cert_file = pick->cert_file;
+	p->t.key_file = pick->key_file;
+	p->t.cert_line = pick->cert_line;
+	return 0;
+}
+
+int
+policy_tls_request(const struct cpconf *c, const char *host, const char *sni,
+    uint16_t port, struct tls_policy *out, char *err, size_t errsz)
+{
+	struct tname h, n;
+
+	memset(out, 0, sizeof(*out));
+	out->conf = c;
+	out->t.verify = TLSV_OPTIONAL;
+	out->t.client_ca = CLIENT_CA_ALLOWED;
+	out->t.min_version = CONF_TLS12;
+	out->t.cn_fallback = 1; /* every policy folded in must say yes */
+	tname_init(&h, host);
+	tls_fold_name(out, c, &h, port);
+	/* No server name: only the host's blocks. */
+	if (tname_init(&n, sni) == 0)
+		tls_fold_name(out, c, &n, port);
+	return tls_pick_cert(out, c, &h, &n, port, err, errsz);
+}
+
+static int
+pins_met(const struct dest_tls *t, const uint8_t (*spki)[32], int n)
+{
+	int i;
+
+	for (i = 0; i < n; i++)
+		if (policy_pin_match(t, spki[i]))
+			return 1;
+	return 0;
+}
+
+int
+policy_pins_ok(const struct tls_policy *p, const uint8_t (*spki)[32], int n)
+{
+	const struct cpconf *c = p->conf;
+	size_t i;
+
+	if (p->npinsets == 0)
+		return 1;
+	if (p->global_pins && !pins_met(&c->tls, spki, n))
+		return 0;
+	for (i = 0; i < c->ndests && i < CONF_MAX_DESTS; i++)
+		if ((p->pinned[i / 8] & (1u << (i % 8))) &&
+		    !pins_met(&c->dests[i].merged, spki, n))
+			return 0;
+	return 1;
 }
 
 int
@@ -415,7 +635,7 @@ policy_alpn_allowed(const struct dest_tls *t, const uint8_t *wire, size_t len)
 		l = wire[i];
 		if (l == 0 || l > len - i - 1)
 			return -1;
-		found = t->nalpn == 0;
+		found = t->nalpn == 0 && !t->alpn_none;
 		for (j = 0; j < t->nalpn && !found; j++)
 			found = strlen(t->alpn[j]) == l &&
 			        memcmp(t->alpn[j], wire + i + 1, l) == 0;

@@ -1,6 +1,6 @@
 /*
  * Access policy: first-match allow/deny rules on (client, destination,
- * port, tcp/tls), and the TLS policy that applies to a destination.
+ * port, tcp/tls), and the TLS policy that applies to a request.
  *
  * Everything here is a pure function of the parsed configuration and its
  * arguments: no I/O, no DNS, no allocation.
@@ -57,12 +57,62 @@ int policy_check_addr(const struct cpconf *, const struct cp_peer *,
     struct policy_result *r);
 
 /*
- * The TLS policy for host (the name to be verified: the SNI name when the
- * client sets one, else the host) and port: the first destination block that
- * matches, merged over the global policy, or the global policy.  Never NULL.
+ * The TLS policy of one request, merged once when the request arrives.
+ *
+ * Every destination block whose port matches and whose destination matches
+ * the host applies, and so does every block that matches the server name
+ * the client set (sni: NULL or "" for none); for a name that no block
+ * matches, the global policy stands in.  A block is taken with the global
+ * settings it does not override (struct destination.merged).  The
+ * strictest setting wins, field by field, so no client gets around a pin
+ * or "verify required" by its choice of host or server name:
+ *	verify		required if any says so
+ *	client-ca	forbidden if any says so
+ *	min-tls		the highest
+ *	cn-fallback	yes only if all say so
+ *	alpn		only protocols that every list allows ("any" allows
+ *			all; lists with nothing in common allow none)
+ *	pin		every set of pins must be met (policy_pins_ok())
+ *	client-certificate
+ *			chosen by the host: the blocks matching the host that
+ *			name one must name the same, else the global one
+ *			applies; a block matching the server name that names
+ *			another one makes the request fail, so a server name
+ *			neither brings a certificate meant for another
+ *			destination nor drops the host's.
+ *
+ * Address blocks match a host that is an address literal, never a name
+ * that resolves into them.  The result borrows the configuration's strings
+ * and refers to it for the pins: the configuration must outlive it.
+ * Returns 0, or -1 with err set when the client certificates conflict.
  */
-const struct dest_tls *policy_tls(
-    const struct cpconf *, const char *host, uint16_t port);
+struct tls_policy {
+	struct dest_tls t; /* merged settings; t.npins is 0, see below */
+	const struct cpconf *conf;
+	int npinsets;    /* sets of pins that apply */
+	int global_pins; /* the global pins are one of them */
+	uint8_t pinned[(CONF_MAX_DESTS + 7) / 8]; /* bit i: dests[i] */
+};
+
+int policy_tls_request(const struct cpconf *, const char *host, const char *sni,
+    uint16_t port, struct tls_policy *out, char *err, size_t errsz);
+
+/*
+ * After the dial: fold in the blocks naming the address actually connected
+ * (an address or range), so a client cannot step around
+ * "destination 10.0.0.0/8 { verify required }" by asking for a name that
+ * resolves there.  Blocks matching everything were folded in already.
+ */
+void policy_tls_fold_addr(struct tls_policy *, const struct sockaddr *sa,
+    uint16_t port);
+
+/*
+ * 1 if the SHA-256 digests of the SubjectPublicKeyInfos of the verified
+ * chain, spki[0..n), meet every set of pins of p: each set has a digest
+ * among them.  1 as well when no pins apply.
+ */
+int policy_pins_ok(
+    const struct tls_policy *p, const uint8_t (*spki)[32], int n);
 
 /* 1 if the ALPN wire list (length-prefixed names) is allowed by t, 0 if
  * not, -1 if the list is malformed. */

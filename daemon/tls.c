@@ -278,38 +278,45 @@ tls_alpn_ok(const unsigned char *p, size_t len)
 	return 1;
 }
 
+/*
+ * The name the certificate is checked against: the server name when the
+ * client set one (it is also the SNI), else the host.  An address is
+ * checked against IP subjectAltNames and sent as no SNI (RFC 6066 has
+ * none for addresses).
+ */
 static int
 tls_conn_names(SSL *ssl, const struct tls_params *p, char *err, size_t errsz)
 {
 	X509_VERIFY_PARAM *vp = SSL_get0_param(ssl);
-	char host[CP_MAX_HOST + 1], sni[CP_MAX_HOST + 1];
-	int ip = tls_is_ip(p->host);
+	char name[CP_MAX_HOST + 1];
+	const char *sni = p->sni != NULL && p->sni[0] != '\0' ? p->sni : NULL;
+	unsigned flags = X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS;
 
-	sni[0] = '\0';
-	X509_VERIFY_PARAM_set_hostflags(
-	    vp, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
-	if (ip) {
+	/* RFC 6125: names are in subjectAltName; OpenSSL would otherwise
+	 * fall back to the CN of a certificate without DNS SAN. */
+	if (!p->cn_fallback)
+		flags |= X509_CHECK_FLAG_NEVER_CHECK_SUBJECT;
+	X509_VERIFY_PARAM_set_hostflags(vp, flags);
+	if (sni == NULL && tls_is_ip(p->host)) {
 		if (!X509_VERIFY_PARAM_set1_ip_asc(vp, p->host)) {
 			snprintf(err, errsz, "bad address: %s", p->host);
 			return -1;
 		}
-	} else {
-		if (tls_dns_name(p->host, host) == -1) {
-			snprintf(err, errsz, "bad host name");
-			return -1;
-		}
-		if (!X509_VERIFY_PARAM_set1_host(vp, host, 0)) {
-			snprintf(err, errsz, "cannot set host name");
-			return -1;
-		}
-		memcpy(sni, host, sizeof(sni));
+		return 0;
 	}
-	if (p->sni != NULL && p->sni[0] != '\0' &&
-	    (tls_is_ip(p->sni) || tls_dns_name(p->sni, sni) == -1)) {
+	if (sni != NULL && (tls_is_ip(sni) || tls_dns_name(sni, name) == -1)) {
 		snprintf(err, errsz, "bad server name (SNI)");
 		return -1;
 	}
-	if (sni[0] != '\0' && !SSL_set_tlsext_host_name(ssl, sni)) {
+	if (sni == NULL && tls_dns_name(p->host, name) == -1) {
+		snprintf(err, errsz, "bad host name");
+		return -1;
+	}
+	if (!X509_VERIFY_PARAM_set1_host(vp, name, 0)) {
+		snprintf(err, errsz, "cannot set host name");
+		return -1;
+	}
+	if (!SSL_set_tlsext_host_name(ssl, name)) {
 		tls_ossl_err(err, errsz, "server name");
 		return -1;
 	}
@@ -331,6 +338,16 @@ tls_conn_setup(struct tls_conn *c, int fd, const struct tls_params *p,
 		return -1;
 	}
 	SSL_set_connect_state(ssl);
+	/* The destination's floor, which may be below the context's (the
+	 * global one) as well as above. */
+	if (p->min_version != 0 &&
+	    ((p->min_version != TLS1_2_VERSION &&
+	         p->min_version != TLS1_3_VERSION) ||
+	        !SSL_set_min_proto_version(ssl, p->min_version))) {
+		snprintf(err, errsz, "minimum TLS version 0x%04x not allowed",
+		    (unsigned)p->min_version);
+		return -1;
+	}
 	if (tls_conn_names(ssl, p, err, errsz) == -1)
 		return -1;
 	SSL_set_verify(
@@ -489,6 +506,15 @@ tls_conn_verify_result(const struct tls_conn *c)
 	if (vr == X509_V_OK && c->no_peer_cert)
 		return X509_V_ERR_APPLICATION_VERIFICATION;
 	return vr;
+}
+
+int
+tls_conn_verified(const struct tls_conn *c)
+{
+	/* OpenSSL starts with X509_V_OK and keeps the peer certificate
+	 * only after checking its chain: either tells it was checked. */
+	return c->done || SSL_get0_peer_certificate(c->ssl) != NULL ||
+	       SSL_get_verify_result(c->ssl) != X509_V_OK;
 }
 
 int

@@ -31,13 +31,20 @@ struct tls_settings {
 SSL_CTX *tls_ctx_new(const struct tls_settings *, char *err, size_t errsz);
 
 struct tls_params {
-	const char *host; /* checked against the certificate; sent as SNI
-	                     unless it is an IP literal (no brackets) */
-	const char *sni;  /* SNI override; NULL or "": from host */
+	const char *host; /* without sni: checked against the certificate
+	                     and sent as SNI unless it is an IP literal (no
+	                     brackets) */
+	const char *sni;  /* the server name: sent as SNI and checked
+	                     against the certificate instead of host; NULL
+	                     or "": none */
 	const unsigned char *alpn; /* wire format, may be NULL */
 	size_t alpnlen;
 	int verify_peer;     /* 1: a bad chain or name fails the handshake;
 	                        0: finish it and report */
+	int cn_fallback;     /* 1: a certificate without DNS subjectAltName
+	                        may match by its subject CN (legacy) */
+	int min_version;     /* TLS1_2_VERSION or TLS1_3_VERSION, this
+	                        connection's floor; 0: the context's */
 	X509_STORE *anchors; /* NULL: the context's store; else up-ref'd */
 	/* Client certificate, presented when the server asks: leaf, the
 	 * rest of the chain (may be NULL) and a key whose signing is
@@ -68,6 +75,9 @@ int tls_conn_events(const struct tls_conn *);
  * X509_V_ERR_APPLICATION_VERIFICATION.
  */
 long tls_conn_verify_result(const struct tls_conn *);
+/* 1 once the server's chain has been checked (tls_conn_verify_result() is
+ * then its result), 0 while or if the handshake never got that far. */
+int tls_conn_verified(const struct tls_conn *);
 int tls_conn_no_peer_cert(const struct tls_conn *);
 /* 1 when the handshake failed because the certificate did not verify
  * (CP_E_VERIFY), 0 for any other failure (CP_E_TLS). */

@@ -3,8 +3,11 @@
  * starts with HELLO; HELLO and the first CONNECT are sent together, so a
  * new session costs no extra round trip.  Finished sessions are kept in a
  * small per-process pool: a connect then costs one round trip to the
- * daemon.  A session taken from the pool that turns out to be closed (the
- * daemon's idle timeout) is replaced once, transparently.
+ * daemon.  A session that the daemon closes before any reply to our
+ * request (its idle timeout on a pooled session, or an engine draining
+ * for a reload) is replaced, at most REPLAYS times, transparently: the
+ * daemon never answers part of a request and then closes, so nothing
+ * was done for it that a replay would repeat.
  */
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -26,6 +29,7 @@
 #include "stop.h"
 
 #define POOL_MAX 8
+#define REPLAYS 2
 
 struct dconn {
 	struct dconn *next;
@@ -44,6 +48,7 @@ struct cpd_req {
 	uint32_t id;
 	int pooled;	/* dc came from the pool: may be stale */
 	int got_reply;	/* some message for this request arrived */
+	int replays;	/* times sent again on a new session */
 	int sent_ca;
 	int done, broken;
 };
@@ -295,6 +300,22 @@ req_attach(struct cpd_req *q, int allow_pool, char *err, size_t errsz)
 	return 0;
 }
 
+/* The session closed under a request it did not answer: send it again
+ * on a new one.  1 when sent, 0 when that is not allowed (err kept). */
+static int
+replay(struct cpd_req *q, char *err, size_t errsz)
+{
+	int e = errno;
+
+	if (q->got_reply || q->dc == NULL || q->replays >= REPLAYS ||
+	    (e != EPIPE && e != ECONNRESET && e != ECONNABORTED))
+		return 0;
+	q->replays++;
+	dconn_close(q->dc);
+	q->dc = NULL;
+	return req_attach(q, 0, err, errsz) == 0;
+}
+
 struct cpd_req *
 cpd_start(const char *path, const struct cp_connect *c,
     const struct ca_set *cas, char *err, size_t errsz)
@@ -309,18 +330,11 @@ cpd_start(const char *path, const struct cp_connect *c,
 	snprintf(q->path, sizeof(q->path), "%s", path);
 	q->c = *c;
 	q->cas = cas;
-	if (req_attach(q, 1, err, errsz) == -1) {
-		/* A stale pooled session: try once more on a fresh one. */
-		if (q->pooled) {
-			dconn_close(q->dc);
-			q->dc = NULL;
-		}
-		if (!q->pooled || req_attach(q, 0, err, errsz) == -1) {
-			e = errno;
-			cpd_free(q);
-			errno = e;
-			return NULL;
-		}
+	if (req_attach(q, 1, err, errsz) == -1 && !replay(q, err, errsz)) {
+		e = errno;
+		cpd_free(q);
+		errno = e;
+		return NULL;
 	}
 	return q;
 }
@@ -460,15 +474,12 @@ cpd_step(struct cpd_req *q, struct cpd_reply *out, char *err, size_t errsz)
 		q->broken = 1;
 	return rv;
 lost:
-	/* The daemon closed a pooled session before seeing our request:
-	 * replay it once on a new session. */
-	if (q->pooled && !q->got_reply) {
-		dconn_close(q->dc);
-		q->dc = NULL;
-		if (req_attach(q, 0, err, errsz) == -1)
-			return -1;
+	if (n == 0)
+		errno = ECONNRESET;
+	if (replay(q, err, errsz))
 		return 0;
-	}
+	if (q->dc == NULL)
+		return -1; /* the replay failed: err says why */
 	q->broken = 1;
 	if (n == 0)
 		return failf(err, errsz, ECONNRESET, "cpconnectd closed the "

@@ -248,6 +248,53 @@ test_no_cert(void)
 	    get_page("127.0.0.1", port_none, page, sizeof(page)), -1);
 }
 
+/* A connect with server name sni; its error text into err.  The result of
+ * cp_client_connect, errno in *e. */
+static int
+connect_sni(const char *host, uint16_t port, const char *sni, int *e, char *err,
+    size_t errsz)
+{
+	cp_client *c;
+	int rv;
+
+	c = cp_client_create_ssl(host, port, NULL, NULL, SSL_VERIFY_PEER);
+	if (c == NULL || cp_client_set_server_name(c, sni) == -1)
+		return -2;
+	errno = 0;
+	rv = cp_client_connect(c);
+	*e = errno;
+	snprintf(err, errsz, "%s", cp_client_error(c));
+	cp_client_destroy(c);
+	return rv;
+}
+
+/*
+ * The host decides the certificate: a server name whose block names
+ * another one is refused before any connection, so that no client makes
+ * the daemon present a destination's certificate elsewhere.
+ */
+static void
+test_server_name(void)
+{
+	char err[512];
+	int e;
+
+	/* 127.0.0.1 on this port has no certificate, localhost has one. */
+	CU_ASSERT_EQUAL(
+	    connect_sni("127.0.0.1", port_ec, "localhost", &e, err, 512), -1);
+	CU_ASSERT_EQUAL(e, EACCES);
+	CU_ASSERT_PTR_NOT_NULL(
+	    strstr(err, "name different client certificates"));
+	if (strstr(err, "client certificates") == NULL)
+		fprintf(stderr, "  127.0.0.1/localhost: %s\n", err);
+	/* A server name without a block: the host's certificate, and the
+	 * server's certificate verified for that name. */
+	CU_ASSERT_EQUAL(
+	    connect_sni("localhost", port_ec, "test.example", &e, err, 512), 0);
+	if (e != 0)
+		fprintf(stderr, "  localhost/test.example: %s\n", err);
+}
+
 /* The private scalar of an EC key file, big-endian. */
 static int
 ec_scalar(const char *file, unsigned char out[32])
@@ -524,9 +571,10 @@ test_check(void)
 	snprintf(want, sizeof(want), "check.conf:2: key %s does not match",
 	    tpath(cc, "other.key"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(out, want));
-	/* Both keys good. */
+	/* Both keys good (and, as root, the engine user exists). */
 	snprintf(text, sizeof(text),
 	    "client-certificate \"%s\" key \"%s\"\n"
+	    "user nobody\n"
 	    "allow from any to any\n"
 	    "destination \"x.example\" {\n"
 	    "\tclient-certificate \"%s\" key \"%s\"\n}\n",
@@ -576,6 +624,8 @@ main(void)
 	cu_test(s, "EC key, signed by the parent", test_ec);
 	cu_test(s, "RSA key: TLS 1.3 PSS, TLS 1.2 PKCS#1", test_rsa);
 	cu_test(s, "no certificate: refused by the server", test_no_cert);
+	cu_test(
+	    s, "server name: the host's certificate or none", test_server_name);
 	cu_test(s, "the engines never hold the key", test_engine_has_no_key);
 	cu_test(s, "hostile signing requests", test_hostile_requests);
 	cu_test(s, "cpconnectd -n on bad keys", test_check);

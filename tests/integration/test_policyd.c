@@ -530,7 +530,7 @@ test_tls_policy(void)
 	struct tdaemon d;
 	struct outcome o;
 	char conf[2048], good[64], other[64];
-	uint16_t w, w2, p, cf, t12;
+	uint16_t w, w2, p, p2, cf, t12;
 
 	CU_ASSERT_FATAL(
 	    spki_pin(tpath(pki, "valid.pem"), good, sizeof(good)) == 0);
@@ -540,9 +540,10 @@ test_tls_policy(void)
 	w = s_server("wrongname", NULL);
 	w2 = s_server("wrongname", NULL);
 	p = s_server("valid", NULL);
+	p2 = s_server("valid", NULL);
 	cf = s_server("valid", NULL);
 	t12 = s_server("valid", "-tls1_2");
-	CU_ASSERT_FATAL(w && w2 && p && cf && t12);
+	CU_ASSERT_FATAL(w && w2 && p && p2 && cf && t12);
 	snprintf(conf, sizeof(conf),
 	    "user nobody\n"
 	    "ca-file \"%s/ca.pem\"\n"
@@ -556,13 +557,16 @@ test_tls_policy(void)
 	    "destination 127.0.0.1 port %u {\n"
 	    "	pin sha256 \"%s\"\n"
 	    "}\n"
+	    "destination \"localhost\" port %u {\n"
+	    "	pin sha256 \"%s\"\n"
+	    "}\n"
 	    "destination any port %u {\n"
 	    "	client-ca forbidden\n"
 	    "}\n"
 	    "destination \"localhost\" port %u {\n"
 	    "	min-tls 1.3\n"
 	    "}\n",
-	    pki, w, p, good, p, other, cf, t12);
+	    pki, w, p, good, p, other, p2, good, cf, t12);
 	CU_ASSERT_FATAL(daemon_up(&d, conf, NULL) == 0);
 
 	/* Without a block the client's SSL_VERIFY_NONE stands. */
@@ -579,14 +583,18 @@ test_tls_policy(void)
 		show("wrongname, verify required", &o);
 
 	/* Pins: the right key, by name. */
-	attempt("localhost", p, SSL_VERIFY_PEER, NULL, NULL, &o);
+	attempt("localhost", p2, SSL_VERIFY_PEER, NULL, NULL, &o);
 	CU_ASSERT_EQUAL(o.rv, 0);
 	if (o.rv != 0)
 		show("pin match", &o);
 	/* A pin implies "verify required": SSL_VERIFY_NONE changes nothing
 	 * for a chain that verifies. */
-	attempt("localhost", p, SSL_VERIFY_NONE, NULL, NULL, &o);
+	attempt("localhost", p2, SSL_VERIFY_NONE, NULL, NULL, &o);
 	CU_ASSERT_EQUAL(o.rv, 0);
+	/* By name, to an address whose block pins another key: both apply. */
+	attempt("localhost", p, SSL_VERIFY_PEER, NULL, NULL, &o);
+	CU_ASSERT_EQUAL(o.rv, -1);
+	CU_ASSERT(has(o.text, "pinned"));
 	/* Another key, by address literal. */
 	attempt("127.0.0.1", p, SSL_VERIFY_PEER, NULL, NULL, &o);
 	CU_ASSERT_EQUAL(o.rv, -1);
@@ -610,7 +618,8 @@ test_tls_policy(void)
 	attempt("localhost", cf, SSL_VERIFY_PEER, NULL, NULL, &o);
 	CU_ASSERT_EQUAL(o.rv, 0);
 	/* Elsewhere client anchors are allowed. */
-	attempt("localhost", p, SSL_VERIFY_PEER, tpath(pki, "ca.pem"), NULL, &o);
+	attempt("localhost", p2, SSL_VERIFY_PEER, tpath(pki, "ca.pem"), NULL,
+	    &o);
 	CU_ASSERT_EQUAL(o.rv, 0);
 	if (o.rv != 0)
 		show("client-ca allowed", &o);
@@ -631,9 +640,9 @@ test_tls_policy(void)
 }
 
 /*
- * The block applies to the host the daemon connects to and verifies; a
- * client-chosen server name (SNI) must not select another block and so
- * escape pins, "verify required" or min-tls set for the host.
+ * The host's blocks apply whatever server name (SNI) a client chooses: a
+ * name with other blocks, or none, must not escape pins, "verify required"
+ * or min-tls set for the host.
  */
 static void
 test_tls_policy_sni(void)
@@ -679,6 +688,203 @@ test_tls_policy_sni(void)
 	CU_ASSERT_EQUAL(o.rv, -1);
 	if (o.rv != -1)
 		show("min-tls escaped by SNI", &o);
+	/* An address block applies to the address connected, also when the
+	 * client asked for a name that resolves there. */
+	attempt("localhost", w, SSL_VERIFY_NONE, NULL, NULL, &o);
+	CU_ASSERT_EQUAL(o.rv, -1);
+	CU_ASSERT_EQUAL(o.err, EPROTO);
+	if (o.rv != -1)
+		show("verify required escaped by a name", &o);
+	tdaemon_stop(&d);
+	tservers_stop();
+}
+
+/*
+ * The other way round: the server name is the name verified, and its
+ * blocks apply as well as the host's, so connecting by address does not
+ * get around the name's pins or "verify required".
+ *	valid on P (block "localhost": other pin)
+ *	unknownca on U (block "localhost": verify required)
+ *	valid on V and wrongname on W: no block
+ */
+static void
+test_tls_server_name(void)
+{
+	struct tdaemon d;
+	struct outcome o;
+	char conf[1024], other[64];
+	uint16_t p, u, v, w;
+
+	CU_ASSERT_FATAL(
+	    spki_pin(tpath(pki, "valid-rsa.pem"), other, sizeof(other)) == 0);
+	p = s_server("valid", NULL);
+	u = s_server("unknownca", NULL);
+	v = s_server("valid", NULL);
+	w = s_server("wrongname", NULL);
+	CU_ASSERT_FATAL(p && u && v && w);
+	snprintf(conf, sizeof(conf),
+	    "user nobody\n"
+	    "ca-file \"%s/ca.pem\"\n"
+	    "allow from any to 127.0.0.0/8\n"
+	    "destination \"localhost\" port %u {\n"
+	    "	pin sha256 \"%s\"\n"
+	    "}\n"
+	    "destination \"localhost\" port %u {\n"
+	    "	verify required\n"
+	    "}\n",
+	    pki, p, other, u);
+	CU_ASSERT_FATAL(daemon_up(&d, conf, NULL) == 0);
+
+	/* The certificate is checked for the server name, not the host. */
+	attempt("localhost", v, SSL_VERIFY_PEER, NULL, "wrong.example", &o);
+	CU_ASSERT_EQUAL(o.rv, -1);
+	CU_ASSERT_EQUAL(o.err, EPROTO);
+	CU_ASSERT_EQUAL(o.verify, X509_V_ERR_HOSTNAME_MISMATCH);
+	if (o.rv != -1)
+		show("valid, server name wrong.example", &o);
+	attempt("127.0.0.1", w, SSL_VERIFY_PEER, NULL, "wrong.example", &o);
+	CU_ASSERT_EQUAL(o.rv, 0);
+	if (o.rv != 0)
+		show("wrongname, server name wrong.example", &o);
+	attempt("127.0.0.1", w, SSL_VERIFY_NONE, NULL, "Wrong.Example.", &o);
+	CU_ASSERT_EQUAL(o.rv, 0);
+	CU_ASSERT_EQUAL(o.verify, X509_V_OK);
+	attempt("127.0.0.1", v, SSL_VERIFY_NONE, NULL, "wrong.example", &o);
+	CU_ASSERT_EQUAL(o.rv, X509_V_ERR_HOSTNAME_MISMATCH);
+
+	/* The server name's blocks apply to a connection by address. */
+	attempt("127.0.0.1", p, SSL_VERIFY_PEER, NULL, NULL, &o);
+	CU_ASSERT_EQUAL(o.rv, 0);
+	attempt("127.0.0.1", p, SSL_VERIFY_PEER, NULL, "localhost", &o);
+	CU_ASSERT_EQUAL(o.rv, -1);
+	CU_ASSERT_EQUAL(o.err, EPROTO);
+	CU_ASSERT(has(o.text, "pinned"));
+	if (!has(o.text, "pinned"))
+		show("pin escaped by address", &o);
+	attempt("127.0.0.1", u, SSL_VERIFY_NONE, NULL, NULL, &o);
+	CU_ASSERT_EQUAL(o.rv, X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY);
+	attempt("127.0.0.1", u, SSL_VERIFY_NONE, NULL, "localhost", &o);
+	CU_ASSERT_EQUAL(o.rv, -1);
+	CU_ASSERT_EQUAL(o.err, EPROTO);
+	CU_ASSERT_EQUAL(o.verify, X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY);
+	if (o.rv != -1)
+		show("verify required escaped by address", &o);
+	tdaemon_stop(&d);
+	tservers_stop();
+}
+
+/*
+ * min-tls per block both ways: a block may ask for more than the global
+ * setting, and one may allow less (when no other block that applies keeps
+ * the global value).  TLS 1.2 servers on L (block: 1.2) and H (none).
+ */
+static void
+test_min_tls_blocks(void)
+{
+	struct tdaemon d;
+	struct outcome o;
+	char conf[1024];
+	uint16_t l, h;
+
+	l = s_server("valid", "-tls1_2");
+	h = s_server("valid", "-tls1_2");
+	CU_ASSERT_FATAL(l && h);
+	snprintf(conf, sizeof(conf),
+	    "user nobody\n"
+	    "ca-file \"%s/ca.pem\"\n"
+	    "allow from any to 127.0.0.0/8\n"
+	    "min-tls 1.3\n"
+	    "destination \"localhost\" port %u {\n"
+	    "	min-tls 1.2\n"
+	    "}\n",
+	    pki, l);
+	CU_ASSERT_FATAL(daemon_up(&d, conf, NULL) == 0);
+	attempt("localhost", l, SSL_VERIFY_PEER, NULL, NULL, &o);
+	CU_ASSERT_EQUAL(o.rv, 0);
+	if (o.rv != 0)
+		show("min-tls 1.2 in a block under a global 1.3", &o);
+	attempt("localhost", h, SSL_VERIFY_PEER, NULL, NULL, &o);
+	CU_ASSERT_EQUAL(o.rv, -1);
+	CU_ASSERT_EQUAL(o.err, EPROTO);
+	/* The address has no block: the global 1.3 holds. */
+	attempt("127.0.0.1", l, SSL_VERIFY_PEER, NULL, "localhost", &o);
+	CU_ASSERT_EQUAL(o.rv, -1);
+	tdaemon_stop(&d);
+	tservers_stop();
+}
+
+/* A line of the daemon's log has both key and want. */
+static int
+log_line_has(const struct tdaemon *d, const char *key, const char *want)
+{
+	char line[2048];
+	FILE *f = fopen(d->log, "r");
+	int found = 0;
+
+	if (f == NULL)
+		return 0;
+	while (!found && fgets(line, sizeof(line), f) != NULL)
+		found = strstr(line, key) != NULL && strstr(line, want) != NULL;
+	fclose(f);
+	if (!found)
+		fprintf(stderr, "  no log line with \"%s\" and \"%s\"\n", key,
+		    want);
+	return found;
+}
+
+/*
+ * The audit line carries the real verify result: "-" when no chain was
+ * checked, the X509_V_* code when one was, and a pin failure on a chain
+ * that verified said as such.
+ *	valid on P (block: other pin), wrongname on W (verify required),
+ *	a TCP echo server on echo_a (no TLS at all)
+ */
+static void
+test_audit_verify(void)
+{
+	struct tdaemon d;
+	struct outcome o;
+	char conf[1024], other[64], key[64];
+	uint16_t p, w;
+
+	CU_ASSERT_FATAL(
+	    spki_pin(tpath(pki, "valid-rsa.pem"), other, sizeof(other)) == 0);
+	p = s_server("valid", NULL);
+	w = s_server("wrongname", NULL);
+	CU_ASSERT_FATAL(p && w);
+	snprintf(conf, sizeof(conf),
+	    "user nobody\n"
+	    "ca-file \"%s/ca.pem\"\n"
+	    "allow from any to 127.0.0.0/8\n"
+	    "destination 127.0.0.1 port %u {\n"
+	    "	pin sha256 \"%s\"\n"
+	    "}\n"
+	    "destination 127.0.0.1 port %u {\n"
+	    "	verify required\n"
+	    "}\n",
+	    pki, p, other, w);
+	CU_ASSERT_FATAL(daemon_up(&d, conf, NULL) == 0);
+
+	attempt("127.0.0.1", p, SSL_VERIFY_PEER, NULL, NULL, &o);
+	CU_ASSERT_EQUAL(o.rv, -1);
+	snprintf(key, sizeof(key), "tls 127.0.0.1 port %u ->", p);
+	CU_ASSERT(log_line_has(&d, key, "verify 0 (chain ok, pin mismatch)"));
+	attempt("127.0.0.1", w, SSL_VERIFY_NONE, NULL, "localhost", &o);
+	CU_ASSERT_EQUAL(o.rv, -1);
+	snprintf(key, sizeof(key),
+	    "tls 127.0.0.1 port %u server name localhost ->", w);
+	CU_ASSERT(log_line_has(&d, key, ", verify 62, "));
+	/* An echo server answers the ClientHello with itself: the
+	 * handshake fails before any certificate. */
+	attempt("127.0.0.1", echo_a, SSL_VERIFY_PEER, NULL, NULL, &o);
+	CU_ASSERT_EQUAL(o.rv, -1);
+	snprintf(key, sizeof(key), "tls 127.0.0.1 port %u ->", echo_a);
+	CU_ASSERT(log_line_has(&d, key, "TLS handshake failed"));
+	CU_ASSERT(log_line_has(&d, key, ", verify -, "));
+	attempt("127.0.0.1", echo_a, -1, NULL, NULL, &o);
+	CU_ASSERT_EQUAL(o.rv, 0);
+	snprintf(key, sizeof(key), "tcp 127.0.0.1 port %u ->", echo_a);
+	CU_ASSERT(log_line_has(&d, key, ": ok, verify -, "));
 	tdaemon_stop(&d);
 	tservers_stop();
 }
@@ -723,7 +929,9 @@ test_hostile_conf(void)
 {
 	static const struct conf_case cc[] = {
 	    {"user nobody\nallow from any to any\n", 0, NULL},
-	    {"# comment only\n\n", 0, NULL},
+	    {"# comments, and the user (root checks it exists)\n\n"
+	     "user nobody\n",
+	        0, NULL},
 	    {"user nobody\n"
 	     "destination \"x.test\" port 443 {\n"
 	     "\tverify required\n\tmin-tls 1.3\n}\n",
@@ -851,6 +1059,10 @@ main(void)
 	cu_test(s, "port ranges and tcp/tls kinds", test_ports_kinds);
 	cu_test(s, "TLS policy of destination blocks", test_tls_policy);
 	cu_test(s, "TLS policy not escaped by SNI", test_tls_policy_sni);
+	cu_test(
+	    s, "server name verified, its blocks apply", test_tls_server_name);
+	cu_test(s, "min-tls per block, up and down", test_min_tls_blocks);
+	cu_test(s, "audit line: the real verify result", test_audit_verify);
 	cu_test(s, "hostile configuration files", test_hostile_conf);
 	return cu_finish();
 }

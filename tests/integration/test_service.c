@@ -729,6 +729,30 @@ notif_wait(
 	return 0;
 }
 
+/* The requests-served count of the next STATUS= that reports at least
+ * one, within ms; -1 if none came. */
+static long
+status_served(struct notif *n, int ms)
+{
+	char buf[1024];
+	uint64_t t0 = tnow_ms();
+	long best = -1;
+	int left;
+
+	while ((left = ms - (int)(tnow_ms() - t0)) > 0 &&
+	    notif_next(n, buf, sizeof(buf), left)) {
+		char *p = strstr(buf, "engines, ");
+		long v;
+
+		if (p != NULL && sscanf(p, "engines, %ld requests served",
+				     &v) == 1 && v > best)
+			best = v;
+		if (best > 0)
+			break;
+	}
+	return best;
+}
+
 static void
 test_notify(void)
 {
@@ -752,12 +776,29 @@ test_notify(void)
 
 	parent = daemon_pid(&d);
 	CU_ASSERT_FATAL(parent > 0);
+	/* Five requests (refused ports: they count as served and failed). */
+	for (i = 0; i < 5; i++) {
+		cp_client *c = cp_client_create("127.0.0.1",
+		    tfree_port(AF_INET));
+
+		cp_client_set_retry(c, 0);
+		CU_ASSERT(cp_client_connect(c) == -1);
+		cp_client_destroy(c);
+	}
+	CU_ASSERT(status_served(&n, 3000) >= 5);
 	seen[0] = '\0';
 	CU_ASSERT_FATAL(kill(parent, SIGHUP) == 0);
 	CU_ASSERT(notif_wait(&n, "RELOADING=1", 3000, seen, sizeof(seen)));
 	CU_ASSERT(has(seen, "MONOTONIC_USEC="));
 	seen[0] = '\0';
 	CU_ASSERT(notif_wait(&n, "READY=1", 3000, seen, sizeof(seen)));
+	/* Totals count the engines of earlier generations too, once those
+	 * are gone. */
+	tmsleep(1500);
+	while (notif_next(&n, seen, sizeof(seen), 0))
+		;
+	seen[0] = '\0';
+	CU_ASSERT(status_served(&n, 3000) >= 5);
 	/* A failed reload still ends with READY=1. */
 	CU_ASSERT_FATAL(write_file(d.conf, "bogus-keyword yes\n") == 0);
 	CU_ASSERT_FATAL(kill(parent, SIGHUP) == 0);

@@ -37,6 +37,7 @@ static const char conf_text[] =
     "# integration tests: loopback is allowed explicitly\n"
     "user nobody\n"
     "session-idle-timeout 1s\n"
+    "max-sessions-per-user 1000\n" /* "500 idle sessions" below */
     "allow from any to 127.0.0.0/8\n"
     "allow from any to ::1\n"
     "allow from any to any\n";

@@ -107,7 +107,7 @@ static const struct pki_case cases[] = {
 	{"valid-rsa", 1, "localhost", X509_V_OK},
 	{"wildcard", 1, "127.0.0.1", X509_V_ERR_IP_ADDRESS_MISMATCH},
 	{"ipsan", 1, "127.0.0.1", X509_V_OK},
-	{"cnonly", 1, "localhost", X509_V_OK},
+	{"cnonly", 1, "localhost", X509_V_ERR_HOSTNAME_MISMATCH},
 	{"expired", 1, "localhost", X509_V_ERR_CERT_HAS_EXPIRED},
 	{"notyet", 1, "localhost", X509_V_ERR_CERT_NOT_YET_VALID},
 	{"wrongname", 1, "localhost", X509_V_ERR_HOSTNAME_MISMATCH},
@@ -241,6 +241,84 @@ test_alpn_sni(void)
 	CU_ASSERT_STRING_EQUAL(cp_client_get_alpn(c), "http/1.1");
 	CU_ASSERT(cp_client_verify_hostname(c));
 	cp_client_destroy(c);
+	tservers_stop();
+}
+
+/* A connect under SSL_VERIFY_PEER: 0, or the verify result when it
+ * failed (-1 for a failure with none). */
+static long
+verify_peer(const char *host, const char *sni, uint16_t port)
+{
+	cp_client *c =
+	    cp_client_create_ssl(host, port, NULL, NULL, SSL_VERIFY_PEER);
+	long rv = -1;
+
+	if (c == NULL)
+		return -1;
+	if (sni != NULL)
+		cp_client_set_server_name(c, sni);
+	if (cp_client_connect(c) == 0)
+		rv = 0;
+	else if (cp_client_get_verify_result(c) != X509_V_OK)
+		rv = cp_client_get_verify_result(c);
+	cp_client_destroy(c);
+	return rv;
+}
+
+/*
+ * A certificate with a CN and no subjectAltName matches no name (the PKI
+ * case above) unless the policy says "cn-fallback yes"; when the blocks
+ * that apply disagree, "no" wins.
+ *	cnonly on P (block "localhost": yes) and N (also "any": no)
+ */
+static void
+test_cn_fallback(void)
+{
+	struct tdaemon d;
+	char conf[1024];
+	uint16_t p, n;
+
+	p = s_server("cnonly", 1, NULL, NULL, NULL, NULL);
+	n = s_server("cnonly", 1, NULL, NULL, NULL, NULL);
+	CU_ASSERT_FATAL(p != 0 && n != 0);
+	snprintf(conf, sizeof(conf),
+	    "user nobody\n"
+	    "ca-file \"%s/ca.pem\"\n"
+	    "allow from any to 127.0.0.0/8\n"
+	    "destination \"localhost\" port %u,%u {\n"
+	    "	cn-fallback yes\n"
+	    "}\n"
+	    "destination any port %u {\n"
+	    "	cn-fallback no\n"
+	    "}\n",
+	    pki, p, n, n);
+	CU_ASSERT_FATAL(tdaemon_start(&d, conf, NULL, NULL) == 0);
+	cp_client_set_socket_path(d.sock);
+	CU_ASSERT_EQUAL(verify_peer("localhost", NULL, p), 0);
+	CU_ASSERT_EQUAL(verify_peer("127.0.0.1", "localhost", p),
+	    X509_V_ERR_HOSTNAME_MISMATCH); /* the address's policy: no */
+	CU_ASSERT_EQUAL(
+	    verify_peer("localhost", NULL, n), X509_V_ERR_HOSTNAME_MISMATCH);
+	tdaemon_stop(&d);
+
+	/* Globally, and a block that says no. */
+	snprintf(conf, sizeof(conf),
+	    "user nobody\n"
+	    "ca-file \"%s/ca.pem\"\n"
+	    "allow from any to 127.0.0.0/8\n"
+	    "cn-fallback yes\n"
+	    "destination any port %u {\n"
+	    "	cn-fallback no\n"
+	    "}\n",
+	    pki, n);
+	CU_ASSERT_FATAL(tdaemon_start(&d, conf, NULL, NULL) == 0);
+	cp_client_set_socket_path(d.sock);
+	CU_ASSERT_EQUAL(verify_peer("localhost", NULL, p), 0);
+	CU_ASSERT_EQUAL(verify_peer("127.0.0.1", "localhost", p), 0);
+	CU_ASSERT_EQUAL(
+	    verify_peer("localhost", NULL, n), X509_V_ERR_HOSTNAME_MISMATCH);
+	tdaemon_stop(&d);
+	cp_client_set_socket_path(dmn.sock);
 	tservers_stop();
 }
 
@@ -569,6 +647,7 @@ main(void)
 	cu_test(s, "PKI cases, both verification modes", test_pki_cases);
 	cu_test(s, "versions and AEAD ciphers", test_versions_ciphers);
 	cu_test(s, "ALPN and server name", test_alpn_sni);
+	cu_test(s, "cn-fallback: CN-only certificates", test_cn_fallback);
 	cu_test(s, "64 MiB each way via gnutls-serv", test_integrity_gnutls);
 	cu_test(s, "nginx", test_nginx);
 	cu_test(s, "client trust anchors", test_client_anchors);

@@ -232,8 +232,40 @@ test_defaults_empty(void)
 	CU_ASSERT_EQUAL(c->tls.nalpn, 0);
 	CU_ASSERT_EQUAL(c->tls.npins, 0);
 	CU_ASSERT_PTR_NULL(c->tls.cert_file);
+	CU_ASSERT_EQUAL(c->tls.cn_fallback, 0);
 	CU_ASSERT_EQUAL(c->nrules, 0);
 	CU_ASSERT_EQUAL(c->ndests, 0);
+	conf_free(c);
+}
+
+/* cn-fallback: global, per block, and inherited like the rest. */
+static void
+test_cn_fallback(void)
+{
+	struct cpconf *c = parse_ok("cn-fallback yes\n"
+	                            "destination a.example {\n"
+	                            "  cn-fallback no\n"
+	                            "}\n"
+	                            "destination b.example {\n"
+	                            "  min-tls 1.3\n"
+	                            "}\n");
+
+	if (c == NULL)
+		return;
+	CU_ASSERT_EQUAL(c->tls.cn_fallback, 1);
+	CU_ASSERT(c->tls.set & TLSSET_CN);
+	CU_ASSERT_EQUAL(c->dests[0].merged.cn_fallback, 0);
+	CU_ASSERT_EQUAL(c->dests[1].merged.cn_fallback, 1);
+	CU_ASSERT(!(c->dests[1].own.set & TLSSET_CN));
+	conf_free(c);
+
+	c = parse_ok("destination a.example {\n"
+	             "  cn-fallback yes\n"
+	             "}\n");
+	if (c == NULL)
+		return;
+	CU_ASSERT_EQUAL(c->tls.cn_fallback, 0);
+	CU_ASSERT_EQUAL(c->dests[0].merged.cn_fallback, 1);
 	conf_free(c);
 }
 
@@ -301,6 +333,11 @@ static const struct bad {
         "bad.conf:1: verify: 'maybe' is not optional or required"},
     {"client-ca yes\n",
         "bad.conf:1: client-ca: 'yes' is not allowed or forbidden"},
+    {"cn-fallback maybe\n",
+        "bad.conf:1: cn-fallback: 'maybe' is not yes or no"},
+    {"cn-fallback\n", "bad.conf:1: 'cn-fallback' needs a value"},
+    {"destination a.example {\n cn-fallback yes\n cn-fallback no\n}\n",
+        "bad.conf:3: duplicate 'cn-fallback' (first at line 2)"},
     {"pin sha256 \"abc\"\n",
         "bad.conf:1: pin: 'abc' is not a base64 SHA-256 digest"},
     /* 32 bytes, but the last symbol carries bits past the end */
@@ -781,7 +818,7 @@ test_example_parses(void)
 	CU_ASSERT(c->ndests >= 1);
 	/* its comments quote this rule's line in a denial message */
 	CU_ASSERT_EQUAL(c->rules[0].action, V_DENY);
-	CU_ASSERT_EQUAL(c->rules[0].line, 96);
+	CU_ASSERT_EQUAL(c->rules[0].line, 103);
 	conf_free(c);
 }
 
@@ -842,6 +879,7 @@ main(void)
 	cu_test(s, "good file: rules", test_good_rules);
 	cu_test(s, "good file: destination blocks", test_good_destinations);
 	cu_test(s, "empty file: documented defaults", test_defaults_empty);
+	cu_test(s, "cn-fallback", test_cn_fallback);
 	cu_test(s, "bad files: exact messages", test_bad_table);
 	cu_test(s, "bad files: NUL, long lines", test_bad_generated);
 	cu_test(s, "rule count limit", test_too_many_rules);

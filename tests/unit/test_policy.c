@@ -465,6 +465,20 @@ test_bad_requests(void)
 	conf_free(c);
 }
 
+/* The request's TLS policy; fails the test when the blocks conflict. */
+static const struct dest_tls *
+tpol(const struct cpconf *c, const char *host, const char *sni, uint16_t port)
+{
+	static struct tls_policy tp;
+	char err[256];
+
+	if (policy_tls_request(c, host, sni, port, &tp, err, sizeof(err))) {
+		fprintf(stderr, "tls policy %s/%s: %s\n", host, sni, err);
+		CU_FAIL("policy_tls_request");
+	}
+	return &tp.t;
+}
+
 static void
 test_tls_merge(void)
 {
@@ -485,38 +499,146 @@ test_tls_merge(void)
 
 	if (c == NULL)
 		return;
-	t = policy_tls(c, "api.example.com", 443);
-	CU_ASSERT_PTR_EQUAL(t, &c->dests[0].merged);
+	/* Both blocks match: each gives its strictest field. */
+	t = tpol(c, "api.example.com", NULL, 443);
 	CU_ASSERT_EQUAL(t->verify, TLSV_REQUIRED);
 	CU_ASSERT_EQUAL(t->min_version, CONF_TLS13);
 	CU_ASSERT_EQUAL(t->nalpn, 2);
-	CU_ASSERT_EQUAL(t->client_ca, CLIENT_CA_ALLOWED);
-	CU_ASSERT_EQUAL(t->line, 4);
-	CU_ASSERT_STRING_EQUAL(t->file, "p.conf");
-	CU_ASSERT_PTR_EQUAL(policy_tls(c, "API.Example.COM.", 443), t);
+	CU_ASSERT_EQUAL(t->client_ca, CLIENT_CA_FORBIDDEN);
+	t = tpol(c, "API.Example.COM.", NULL, 443);
+	CU_ASSERT_EQUAL(t->min_version, CONF_TLS13);
 
-	/* another port: the pattern block */
-	t = policy_tls(c, "api.example.com", 8443);
-	CU_ASSERT_PTR_EQUAL(t, &c->dests[1].merged);
+	/* another port: the pattern block only */
+	t = tpol(c, "api.example.com", NULL, 8443);
 	CU_ASSERT_EQUAL(t->verify, TLSV_OPTIONAL);
 	CU_ASSERT_EQUAL(t->client_ca, CLIENT_CA_FORBIDDEN);
 	CU_ASSERT_EQUAL(t->min_version, CONF_TLS12);
 	CU_ASSERT_EQUAL(t->nalpn, 2);
 	CU_ASSERT_STRING_EQUAL(t->alpn[1], "http/1.1");
 
-	t = policy_tls(c, PUB4, 443);
-	CU_ASSERT_PTR_EQUAL(t, &c->dests[2].merged);
+	t = tpol(c, PUB4, NULL, 443);
 	CU_ASSERT_EQUAL(t->nalpn, 0);
-	CU_ASSERT_PTR_EQUAL(policy_tls(c, "::ffff:" PUB4, 443), t);
+	CU_ASSERT_EQUAL(t->alpn_none, 0);
+	CU_ASSERT_EQUAL(tpol(c, "::ffff:" PUB4, NULL, 443)->nalpn, 0);
 
-	CU_ASSERT_PTR_EQUAL(policy_tls(c, "example.com", 443), &c->tls);
-	CU_ASSERT_PTR_EQUAL(policy_tls(c, "other.org", 443), &c->tls);
-	CU_ASSERT_PTR_EQUAL(policy_tls(c, "93.184.217.1", 443), &c->tls);
-	CU_ASSERT_PTR_EQUAL(policy_tls(c, NULL, 443), &c->tls);
-	CU_ASSERT_PTR_EQUAL(policy_tls(c, "", 443), &c->tls);
+	/* No block: the global policy. */
+	CU_ASSERT_EQUAL(tpol(c, "example.com", NULL, 443)->nalpn, 2);
+	t = tpol(c, "other.org", NULL, 443);
+	CU_ASSERT_EQUAL(t->verify, TLSV_OPTIONAL);
+	CU_ASSERT_EQUAL(t->client_ca, CLIENT_CA_ALLOWED);
+	CU_ASSERT_EQUAL(tpol(c, "93.184.217.1", NULL, 443)->nalpn, 2);
+	CU_ASSERT_EQUAL(tpol(c, NULL, NULL, 443)->nalpn, 2);
+	CU_ASSERT_EQUAL(tpol(c, "", "", 443)->nalpn, 2);
 	CU_ASSERT_EQUAL(c->tls.nalpn, 2);
 	CU_ASSERT_PTR_NULL(c->tls.file);
 	conf_free(c);
+}
+
+/*
+ * The server name's blocks apply as well as the host's, and a name with no
+ * block brings the global policy: whichever name a client picks, the
+ * stricter setting stays.
+ */
+static void
+test_tls_sni(void)
+{
+	struct cpconf *c = cf("destination \"secure.example\" {\n"
+	                      "  verify required\n"
+	                      "  min-tls 1.3\n"
+	                      "}\n"
+	                      "destination 192.0.2.0/24 {\n"
+	                      "  client-ca forbidden\n"
+	                      "}\n"
+	                      "destination \"legacy.example\" {\n"
+	                      "  verify optional\n"
+	                      "}\n");
+	const struct dest_tls *t;
+
+	if (c == NULL)
+		return;
+	/* By address, with the name of a stricter block. */
+	t = tpol(c, "192.0.2.7", "secure.example", 443);
+	CU_ASSERT_EQUAL(t->verify, TLSV_REQUIRED);
+	CU_ASSERT_EQUAL(t->min_version, CONF_TLS13);
+	CU_ASSERT_EQUAL(t->client_ca, CLIENT_CA_FORBIDDEN);
+	/* The host's block stands whatever the server name. */
+	t = tpol(c, "secure.example", "legacy.example", 443);
+	CU_ASSERT_EQUAL(t->verify, TLSV_REQUIRED);
+	CU_ASSERT_EQUAL(t->min_version, CONF_TLS13);
+	t = tpol(c, "secure.example", "nothing.example", 443);
+	CU_ASSERT_EQUAL(t->verify, TLSV_REQUIRED);
+	t = tpol(c, "192.0.2.7", "legacy.example", 443);
+	CU_ASSERT_EQUAL(t->verify, TLSV_OPTIONAL);
+	CU_ASSERT_EQUAL(t->client_ca, CLIENT_CA_FORBIDDEN);
+	/* An address as the server name (the handshake refuses it) only
+	 * makes the policy stricter. */
+	t = tpol(c, "legacy.example", "192.0.2.7", 443);
+	CU_ASSERT_EQUAL(t->client_ca, CLIENT_CA_FORBIDDEN);
+	conf_free(c);
+
+	/* A name without a block brings the global setting back. */
+	c = cf("verify required\n"
+	       "min-tls 1.3\n"
+	       "destination \"legacy.example\" {\n"
+	       "  verify optional\n"
+	       "  min-tls 1.2\n"
+	       "}\n");
+	if (c == NULL)
+		return;
+	t = tpol(c, "legacy.example", NULL, 443);
+	CU_ASSERT_EQUAL(t->verify, TLSV_OPTIONAL);
+	CU_ASSERT_EQUAL(t->min_version, CONF_TLS12);
+	t = tpol(c, "legacy.example", "legacy.example.", 443);
+	CU_ASSERT_EQUAL(t->verify, TLSV_OPTIONAL);
+	t = tpol(c, "other.example", "legacy.example", 443);
+	CU_ASSERT_EQUAL(t->verify, TLSV_REQUIRED);
+	CU_ASSERT_EQUAL(t->min_version, CONF_TLS13);
+	t = tpol(c, "legacy.example", "other.example", 443);
+	CU_ASSERT_EQUAL(t->verify, TLSV_REQUIRED);
+	conf_free(c);
+}
+
+/* cn-fallback holds only when every policy that applies says yes. */
+static void
+test_tls_cn_fallback(void)
+{
+	struct cpconf *c = cf("destination \"old.example\" {\n"
+	                      "  cn-fallback yes\n"
+	                      "}\n"
+	                      "destination \"*.example\" port 8443 {\n"
+	                      "  cn-fallback no\n"
+	                      "}\n");
+
+	if (c == NULL)
+		return;
+	CU_ASSERT_EQUAL(tpol(c, "old.example", NULL, 443)->cn_fallback, 1);
+	CU_ASSERT_EQUAL(tpol(c, "old.example", NULL, 8443)->cn_fallback, 0);
+	CU_ASSERT_EQUAL(tpol(c, "new.example", NULL, 443)->cn_fallback, 0);
+	CU_ASSERT_EQUAL(
+	    tpol(c, "old.example", "old.example.", 443)->cn_fallback, 1);
+	/* The other name has the global "no". */
+	CU_ASSERT_EQUAL(
+	    tpol(c, "old.example", "new.example", 443)->cn_fallback, 0);
+	CU_ASSERT_EQUAL(tpol(c, PUB4, "old.example", 443)->cn_fallback, 0);
+	conf_free(c);
+
+	c = cf("cn-fallback yes\n"
+	       "destination \"new.example\" {\n"
+	       "  cn-fallback no\n"
+	       "}\n");
+	if (c == NULL)
+		return;
+	CU_ASSERT_EQUAL(tpol(c, PUB4, "old.example", 443)->cn_fallback, 1);
+	CU_ASSERT_EQUAL(tpol(c, PUB4, "new.example", 443)->cn_fallback, 0);
+	CU_ASSERT_EQUAL(
+	    tpol(c, "new.example", "old.example", 443)->cn_fallback, 0);
+	conf_free(c);
+}
+
+static int
+alpn_ok(const struct dest_tls *t, const char *wire)
+{
+	return policy_alpn_allowed(t, (const uint8_t *)wire, strlen(wire));
 }
 
 static void
@@ -533,8 +655,8 @@ test_alpn_pins(void)
 
 	if (c == NULL)
 		return;
-	g = policy_tls(c, "b.example", 443);
-	d = policy_tls(c, "a.example", 443);
+	g = &c->tls;
+	d = &c->dests[0].merged;
 	CU_ASSERT_EQUAL(policy_alpn_allowed(g, (const uint8_t *)"", 0), 1);
 	CU_ASSERT_EQUAL(policy_alpn_allowed(g, (const uint8_t *)"\2h2", 3), 1);
 	CU_ASSERT_EQUAL(
@@ -555,6 +677,204 @@ test_alpn_pins(void)
 	CU_ASSERT_EQUAL(pin[0], 0xca);
 	CU_ASSERT_EQUAL(policy_pin_match(d, pin), 1);
 	CU_ASSERT_EQUAL(d->verify, TLSV_REQUIRED); /* pins imply it */
+
+	/* The request's lists meet: "any" leaves the other list. */
+	CU_ASSERT_EQUAL(
+	    alpn_ok(tpol(c, "a.example", "b.example", 443), "\2h2\10http/1.1"),
+	    1);
+	CU_ASSERT_EQUAL(
+	    alpn_ok(tpol(c, "a.example", "b.example", 443), "\2h3"), 0);
+	conf_free(c);
+
+	c = cf("destination a.example {\n"
+	       "  alpn h2 http/1.1\n"
+	       "}\n"
+	       "destination b.example {\n"
+	       "  alpn http/1.1 spdy/3\n"
+	       "}\n"
+	       "destination c.example {\n"
+	       "  alpn h3\n"
+	       "}\n");
+	if (c == NULL)
+		return;
+	d = tpol(c, "a.example", "b.example", 443);
+	CU_ASSERT_EQUAL_FATAL(d->nalpn, 1);
+	CU_ASSERT_STRING_EQUAL(d->alpn[0], "http/1.1");
+	CU_ASSERT_EQUAL(alpn_ok(d, "\10http/1.1"), 1);
+	CU_ASSERT_EQUAL(alpn_ok(d, "\2h2"), 0);
+	/* Nothing in common: no protocol at all, not "any". */
+	d = tpol(c, "a.example", "c.example", 443);
+	CU_ASSERT_EQUAL(d->nalpn, 0);
+	CU_ASSERT_EQUAL(d->alpn_none, 1);
+	CU_ASSERT_EQUAL(alpn_ok(d, "\2h2"), 0);
+	CU_ASSERT_EQUAL(alpn_ok(d, "\2h3"), 0);
+	CU_ASSERT_EQUAL(alpn_ok(d, ""), 1); /* offering none is fine */
+	conf_free(c);
+}
+
+#define PIN_A "ypeBEsobvcr6wjGzmiPcTaeG7/gUfE5yuYB3ha/uSLs="
+#define PIN_B "PiPoFgA5WUoziU9lZOGxNIu9egCI1CxKy3PurtWcAJ0="
+#define PIN_G "LhrnIkB/lKWTHAaq5QPzZfLB9Ar4yMdUtmKuSp4gvvE="
+
+/* Every block's pins are met, each by some certificate of the chain. */
+static void
+test_pin_sets(void)
+{
+	struct cpconf *c = cf("pin sha256 " PIN_G "\n"
+	                      "destination a.example {\n"
+	                      "  pin sha256 " PIN_A "\n"
+	                      "}\n"
+	                      "destination *.example {\n"
+	                      "  pin sha256 " PIN_B "\n"
+	                      "}\n"
+	                      "destination any port 8443 {\n"
+	                      "  verify required\n"
+	                      "}\n");
+	struct tls_policy tp;
+	uint8_t spki[3][32];
+	char err[256];
+
+	if (c == NULL)
+		return;
+	memcpy(spki[0], c->dests[0].own.pins[0], 32); /* A */
+	memcpy(spki[1], c->dests[1].own.pins[0], 32); /* B */
+	memcpy(spki[2], c->tls.pins[0], 32);          /* G */
+	CU_ASSERT_EQUAL_FATAL(policy_tls_request(c, "a.example", NULL, 443, &tp,
+	                          err, sizeof(err)),
+	    0);
+	CU_ASSERT_EQUAL(tp.npinsets, 2);
+	CU_ASSERT_EQUAL(tp.t.verify, TLSV_REQUIRED);
+	CU_ASSERT_EQUAL(policy_pins_ok(&tp, spki, 2), 1);
+	CU_ASSERT_EQUAL(policy_pins_ok(&tp, spki, 1), 0);
+	CU_ASSERT_EQUAL(policy_pins_ok(&tp, spki + 1, 2), 0);
+	CU_ASSERT_EQUAL(policy_pins_ok(&tp, spki, 0), 0);
+
+	/* The "any" block inherits the global pins: all three sets. */
+	CU_ASSERT_EQUAL_FATAL(policy_tls_request(c, "a.example", NULL, 8443,
+	                          &tp, err, sizeof(err)),
+	    0);
+	CU_ASSERT_EQUAL(tp.npinsets, 3);
+	CU_ASSERT_EQUAL(policy_pins_ok(&tp, spki, 3), 1);
+	CU_ASSERT_EQUAL(policy_pins_ok(&tp, spki, 2), 0);
+
+	/* By address with a pinned server name: its pins and, for the
+	 * address, which no block matches, the global ones. */
+	CU_ASSERT_EQUAL_FATAL(policy_tls_request(c, PUB4, "x.example", 443, &tp,
+	                          err, sizeof(err)),
+	    0);
+	CU_ASSERT_EQUAL(tp.npinsets, 2);
+	CU_ASSERT_EQUAL(policy_pins_ok(&tp, spki + 1, 2), 1);
+	CU_ASSERT_EQUAL(policy_pins_ok(&tp, spki + 2, 1), 0);
+	CU_ASSERT_EQUAL(policy_pins_ok(&tp, spki + 1, 1), 0);
+	conf_free(c);
+
+	c = cf("destination a.example {\n"
+	       "  min-tls 1.3\n"
+	       "}\n");
+	if (c == NULL)
+		return;
+	CU_ASSERT_EQUAL_FATAL(policy_tls_request(c, "a.example", "b.example",
+	                          443, &tp, err, sizeof(err)),
+	    0);
+	CU_ASSERT_EQUAL(tp.npinsets, 0);
+	CU_ASSERT_EQUAL(policy_pins_ok(&tp, spki, 0), 1);
+	conf_free(c);
+}
+
+/* 0, or -1 with the conflict message in err. */
+static int
+cert_of(const struct cpconf *c, const char *host, const char *sni,
+    const char **file, char *err, size_t errsz)
+{
+	struct tls_policy tp;
+
+	*file = "(failed)";
+	if (policy_tls_request(c, host, sni, 443, &tp, err, errsz) == -1)
+		return -1;
+	*file = tp.t.cert_file != NULL ? tp.t.cert_file : "none";
+	return 0;
+}
+
+/* The host chooses the client certificate; the server name may only
+ * agree with it. */
+static void
+test_client_cert_rule(void)
+{
+	struct cpconf *c = cf("client-certificate /g.crt key /g.key\n"
+	                      "destination \"a.example\" {\n"
+	                      "  client-certificate /a.crt key /a.key\n"
+	                      "}\n"
+	                      "destination \"*.a.example\" {\n"
+	                      "  client-certificate /a.crt key /a.key\n"
+	                      "}\n"
+	                      "destination \"b.example\" {\n"
+	                      "  client-certificate none\n"
+	                      "}\n"
+	                      "destination \"*.b.example\" {\n"
+	                      "  client-certificate /b.crt key /b.key\n"
+	                      "}\n"
+	                      "destination any {\n"
+	                      "  min-tls 1.2\n"
+	                      "}\n");
+	const char *f;
+	char err[256];
+
+	if (c == NULL)
+		return;
+	CU_ASSERT_EQUAL(cert_of(c, "a.example", NULL, &f, err, 256), 0);
+	CU_ASSERT_STRING_EQUAL(f, "/a.crt");
+	CU_ASSERT_EQUAL(
+	    cert_of(c, "x.a.example", "a.example", &f, err, 256), 0);
+	CU_ASSERT_STRING_EQUAL(f, "/a.crt");
+	/* "any" names none: it does not count. */
+	CU_ASSERT_EQUAL(cert_of(c, "other.example", NULL, &f, err, 256), 0);
+	CU_ASSERT_STRING_EQUAL(f, "/g.crt");
+	CU_ASSERT_EQUAL(cert_of(c, "b.example", NULL, &f, err, 256), 0);
+	CU_ASSERT_STRING_EQUAL(f, "none");
+	/* A server name without a block of its own agrees with anything. */
+	CU_ASSERT_EQUAL(
+	    cert_of(c, "a.example", "other.example", &f, err, 256), 0);
+	CU_ASSERT_STRING_EQUAL(f, "/a.crt");
+	/* A server name cannot bring another destination's certificate, nor
+	 * remove the host's. */
+	CU_ASSERT_EQUAL(
+	    cert_of(c, "other.example", "a.example", &f, err, 256), -1);
+	CU_ASSERT_STRING_EQUAL(err,
+	    "destination blocks name different client certificates "
+	    "(p.conf:1 and p.conf:3)");
+	CU_ASSERT_EQUAL(cert_of(c, PUB4, "a.example", &f, err, 256), -1);
+	CU_ASSERT_EQUAL(cert_of(c, "a.example", "b.example", &f, err, 256), -1);
+	CU_ASSERT_STRING_EQUAL(err,
+	    "destination blocks name different client certificates "
+	    "(p.conf:3 and p.conf:9)");
+	/* The pattern block names one, "any" none: no conflict. */
+	CU_ASSERT_EQUAL(cert_of(c, "x.b.example", NULL, &f, err, 256), 0);
+	CU_ASSERT_STRING_EQUAL(f, "/b.crt");
+	conf_free(c);
+
+	c = cf("destination \"*.example\" {\n"
+	       "  client-certificate /w.crt key /w.key\n"
+	       "}\n"
+	       "destination \"a.example\" {\n"
+	       "  client-certificate /a.crt key /a.key\n"
+	       "}\n"
+	       "destination \"k.example\" {\n"
+	       "  client-certificate /w.crt key /k.key\n"
+	       "}\n");
+	if (c == NULL)
+		return;
+	CU_ASSERT_EQUAL(cert_of(c, "a.example", NULL, &f, err, 256), -1);
+	CU_ASSERT_STRING_EQUAL(err,
+	    "destination blocks name different client certificates "
+	    "(p.conf:2 and p.conf:5)");
+	CU_ASSERT_EQUAL(cert_of(c, "k.example", NULL, &f, err, 256), -1);
+	CU_ASSERT_EQUAL(cert_of(c, "w.example", NULL, &f, err, 256), 0);
+	CU_ASSERT_STRING_EQUAL(f, "/w.crt");
+	/* No global certificate: "the global default" disagrees. */
+	CU_ASSERT_EQUAL(cert_of(c, PUB4, "w.example", &f, err, 256), -1);
+	CU_ASSERT_STRING_EQUAL(err,
+	    "destination blocks name different client certificates "
+	    "(the global default and p.conf:2)");
 	conf_free(c);
 }
 
@@ -707,7 +1027,12 @@ main(void)
 	cu_test(s, "special ranges opened by CIDR rules", test_special_named);
 	cu_test(s, "bad requests", test_bad_requests);
 	cu_test(s, "TLS policy merging", test_tls_merge);
+	cu_test(s, "TLS policy of host and server name", test_tls_sni);
+	cu_test(s, "cn-fallback: no wins", test_tls_cn_fallback);
 	cu_test(s, "ALPN and pins", test_alpn_pins);
+	cu_test(s, "every set of pins", test_pin_sets);
+	cu_test(
+	    s, "client certificate chosen by the host", test_client_cert_rule);
 	cu_test(s, "default policy, unprivileged", test_default_unprivileged);
 	cu_test(s, "special-purpose table", test_special_table);
 	cu_test(s, "no rules: deny", test_no_rules);

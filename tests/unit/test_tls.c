@@ -386,6 +386,7 @@ check_leaf(SSL_CTX *cx, X509_STORE *anchors, const char *name,
 			}
 			CU_ASSERT_EQUAL(
 			    tls_conn_verify_result(h.c), vc[i].want);
+			CU_ASSERT_EQUAL(tls_conn_verified(h.c), 1);
 			if (tls_conn_verify_result(h.c) != vc[i].want)
 				fprintf(stderr, "%s %s vp=%d: got %ld (%s)\n",
 				    name, vc[i].host, vp,
@@ -488,15 +489,47 @@ test_ipsan(void)
 	check_leaf(ctx, NULL, "ipsan", "int", vc, 3);
 }
 
+/* No subjectAltName, CN=localhost: no name matches (RFC 6125) unless the
+ * caller allows the CN fallback; an address never matches a CN. */
 static void
 test_cnonly(void)
 {
 	static const struct vcase vc[] = {
-	    {"localhost", X509_V_OK},
+	    {"localhost", X509_V_ERR_HOSTNAME_MISMATCH},
 	    {"127.0.0.1", X509_V_ERR_IP_ADDRESS_MISMATCH},
 	};
+	struct tls_params p;
+	struct server s;
+	struct hs h;
 
 	check_leaf(ctx, NULL, "cnonly", "int", vc, 2);
+	CU_ASSERT_FATAL(leaf_server(&s, "cnonly", "int", 3, NULL, NULL) == 0);
+	memset(&p, 0, sizeof(p));
+	p.cn_fallback = 1;
+	p.verify_peer = 1;
+	p.host = "localhost";
+	hs_run(&h, ctx, s.port, &p);
+	CU_ASSERT_EQUAL(h.rc, 1);
+	if (h.c != NULL)
+		CU_ASSERT_EQUAL(tls_conn_verify_result(h.c), X509_V_OK);
+	hs_done(&h);
+	p.host = "127.0.0.1";
+	p.verify_peer = 0;
+	hs_run(&h, ctx, s.port, &p);
+	CU_ASSERT_EQUAL(h.rc, 1);
+	if (h.c != NULL)
+		CU_ASSERT_EQUAL(tls_conn_verify_result(h.c),
+		    X509_V_ERR_IP_ADDRESS_MISMATCH);
+	hs_done(&h);
+	/* The fallback applies to the server name as well. */
+	p.host = "127.0.0.1";
+	p.sni = "localhost";
+	hs_run(&h, ctx, s.port, &p);
+	CU_ASSERT_EQUAL(h.rc, 1);
+	if (h.c != NULL)
+		CU_ASSERT_EQUAL(tls_conn_verify_result(h.c), X509_V_OK);
+	hs_done(&h);
+	server_stop(&s);
 }
 
 static void
@@ -780,9 +813,10 @@ test_handoff(void)
 	}
 }
 
-/* One handshake against a server started with the given options. */
+/* One handshake against a server started with the given options, with
+ * the connection's own minimum version (0: the context's). */
 static void
-version_case(SSL_CTX *cx, const char *const *opts, int want_rc,
+version_case_min(SSL_CTX *cx, int minv, const char *const *opts, int want_rc,
     int want_version, const char *want_prefix)
 {
 	struct tls_params p;
@@ -793,6 +827,7 @@ version_case(SSL_CTX *cx, const char *const *opts, int want_rc,
 	memset(&p, 0, sizeof(p));
 	p.host = "localhost";
 	p.verify_peer = 1;
+	p.min_version = minv;
 	hs_run(&h, cx, s.port, &p);
 	CU_ASSERT_EQUAL(h.rc, want_rc);
 	if (h.c != NULL && h.rc == 1) {
@@ -806,6 +841,13 @@ version_case(SSL_CTX *cx, const char *const *opts, int want_rc,
 	}
 	hs_done(&h);
 	server_stop(&s);
+}
+
+static void
+version_case(SSL_CTX *cx, const char *const *opts, int want_rc,
+    int want_version, const char *want_prefix)
+{
+	version_case_min(cx, 0, opts, want_rc, want_version, want_prefix);
 }
 
 static void
@@ -834,6 +876,10 @@ test_versions(void)
 	version_case(
 	    c13, o12, -1, 0, "handshake failed: tlsv1 alert protocol version");
 	version_case(c13, o13, 1, 0x0304, "TLS_");
+	/* A connection's floor goes below the context's, or above it. */
+	version_case_min(c13, TLS1_2_VERSION, o12, 1, 0x0303, "ECDHE-ECDSA-");
+	version_case_min(ctx, TLS1_3_VERSION, o12, -1, 0,
+	    "handshake failed: tlsv1 alert protocol version");
 	SSL_CTX_free(c13);
 }
 
@@ -1043,6 +1089,51 @@ test_sni(void)
 	X509_STORE_free(st);
 }
 
+/* One handshake to port for host with server name sni: its verify result,
+ * or -1 when the handshake did not complete. */
+static long
+name_case(int port, const char *host, const char *sni)
+{
+	struct tls_params p;
+	struct hs h;
+	long vr = -1;
+
+	memset(&p, 0, sizeof(p));
+	p.host = host;
+	p.sni = sni;
+	hs_run(&h, ctx, port, &p);
+	if (h.rc == 1)
+		vr = tls_conn_verify_result(h.c);
+	hs_done(&h);
+	return vr;
+}
+
+/* With a server name set, the certificate is checked for that name and
+ * the host does not count. */
+static void
+test_sni_verified(void)
+{
+	struct server s;
+
+	CU_ASSERT_FATAL(
+	    leaf_server(&s, "wrongname", "int", 4, NULL, NULL) == 0);
+	CU_ASSERT_EQUAL(
+	    name_case(s.port, "127.0.0.1", "wrong.example"), X509_V_OK);
+	CU_ASSERT_EQUAL(
+	    name_case(s.port, "localhost", "WRONG.example."), X509_V_OK);
+	CU_ASSERT_EQUAL(name_case(s.port, "127.0.0.1", NULL),
+	    X509_V_ERR_IP_ADDRESS_MISMATCH);
+	CU_ASSERT_EQUAL(name_case(s.port, "wrong.example", "localhost"),
+	    X509_V_ERR_HOSTNAME_MISMATCH);
+	server_stop(&s);
+	CU_ASSERT_FATAL(leaf_server(&s, "valid", "int", 2, NULL, NULL) == 0);
+	CU_ASSERT_EQUAL(name_case(s.port, "localhost", "wrong.example"),
+	    X509_V_ERR_HOSTNAME_MISMATCH);
+	CU_ASSERT_EQUAL(name_case(s.port, "127.0.0.1", "other.example"),
+	    X509_V_ERR_HOSTNAME_MISMATCH);
+	server_stop(&s);
+}
+
 /*
  * A hostile peer, in process: after the ClientHello it either resets the
  * connection, closes it, or answers with something that is not TLS.
@@ -1094,6 +1185,10 @@ peer_case(int mode, const char *want, int want_errno)
 	CU_ASSERT_EQUAL(tls_conn_sys_errno(c), want_errno);
 	CU_ASSERT_EQUAL(tls_conn_failed_verify(c), 0);
 	CU_ASSERT_EQUAL(tls_conn_no_peer_cert(c), 0);
+	/* No certificate came: nothing was verified, whatever the (initial)
+	 * verify result says. */
+	CU_ASSERT_EQUAL(tls_conn_verified(c), 0);
+	CU_ASSERT_EQUAL(tls_conn_verify_result(c), X509_V_OK);
 	/* A failed connection stays failed and has nothing to export. */
 	CU_ASSERT_EQUAL(tls_conn_handshake(c), -1);
 	CU_ASSERT_EQUAL(tls_conn_export(c, &st, err, sizeof(err)), -1);
@@ -1141,6 +1236,9 @@ test_bad_params(void)
 	p.host = "localhost";
 	p.sni = NULL;
 	CU_ASSERT_PTR_NULL(tls_conn_new(ctx, -1, &p, err, sizeof(err)));
+	p.min_version = TLS1_1_VERSION;
+	CU_ASSERT_PTR_NULL(tls_conn_new(ctx, fd, &p, err, sizeof(err)));
+	CU_ASSERT_STRING_EQUAL(err, "minimum TLS version 0x0302 not allowed");
 	close(fd);
 }
 
@@ -1494,6 +1592,7 @@ main(void)
 	cu_test(s, "versions and ciphers", test_versions);
 	cu_test(s, "ALPN", test_alpn);
 	cu_test(s, "SNI", test_sni);
+	cu_test(s, "server name verified, not the host", test_sni_verified);
 	cu_test(s, "hand-off", test_handoff);
 	cu_test(s, "client anchors", test_anchors);
 	cu_test(s, "store in memory", test_store_in_memory);
