@@ -1706,6 +1706,42 @@ test_client_dies(void)
 	base_back(&bs, "clients that die", 5000);
 }
 
+/* Read up to want RESULTs (bounded); how many said CP_E_DENIED. */
+static uint32_t
+flood_replies(int fd, uint32_t want, int ms)
+{
+	struct imsgbuf ib;
+	struct imsg m;
+	struct cp_result res;
+	uint64_t t0 = tnow_ms();
+	uint32_t n = 0, other = 0;
+
+	imsgbuf_init(&ib, fd, CP_MAX_MSG);
+	while (n + other < want && tnow_ms() - t0 < (uint64_t)ms) {
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		ssize_t r;
+
+		if (poll(&p, 1, 50) != 1)
+			continue;
+		if ((r = imsg_read(&ib)) == 0 ||
+		    (r == -1 && errno != EAGAIN && errno != EINTR))
+			break;
+		while (imsg_get(&ib, &m) == 1) {
+			if (m.hdr.type == CP_MSG_RESULT &&
+			    cp_result_decode(
+			        m.data, m.datalen, &res, NULL, 0) == 0 &&
+			    res.eclass == CP_E_DENIED)
+				n++;
+			else if (m.hdr.type != CP_MSG_HELLO)
+				other++;
+			if (m.fd != -1)
+				close(m.fd);
+		}
+	}
+	imsgbuf_clear(&ib);
+	return n;
+}
+
 /*
  * A CONNECT flood that never reads a reply: denied requests answer at
  * once, so replies pile up for a client that does not read.  The engine
@@ -1800,6 +1836,16 @@ test_client_flood(void)
 		CU_ASSERT(max_rss - bs.rss <= FLOOD_GROWTH_KB);
 	/* Logging is bounded too: not one line per flooded request. */
 	CU_ASSERT(st.st_size - log0 <= 1024 * 1024);
+	/* Pushed back, not dropped: once the client reads, every request it
+	 * sent gets its one RESULT, denied. */
+	if (backpressure) {
+		uint32_t denied = flood_replies(fd, sent, 10000);
+
+		printf(
+		    "\n    [CONNECT flood] %u of %u replies read afterwards ",
+		    denied, sent);
+		CU_ASSERT_EQUAL(denied, sent);
+	}
 	close(fd);
 	base_back(&bs, "CONNECT flood", 10000);
 }
@@ -1820,12 +1866,12 @@ test_client_many_sessions(void)
 	struct other o;
 	struct base bs;
 	uint64_t t0;
-	int i, opened = 0, hellos = 0, refused = 0, pending;
+	int i, opened = 0, hellos = 0, refused = 0, reasons = 0, pending;
 
-	snprintf(conf, sizeof(conf), "%.900smax-sessions-per-user %d\n",
-	    "user nobody\nengines 2\n"
-	    "allow from any to 127.0.0.0/8\n",
-	    LIMIT);
+	snprintf(conf, sizeof(conf),
+	    "user nobody\nengines 2\nca-file \"%s/ca.pem\"\n"
+	    "allow from any to 127.0.0.0/8\nmax-sessions-per-user %d\n",
+	    pki, LIMIT);
 	if (tdaemon_start(&d, conf, NULL, NULL) == -1) {
 		CU_FAIL("daemon with max-sessions-per-user did not start");
 		return;
@@ -1868,14 +1914,19 @@ test_client_many_sessions(void)
 				refused++;
 			else
 				continue;
+			/* The reason comes first, unless the close beat it. */
+			if (r.eclass == CP_E_LIMIT &&
+			    has(r.text, "too many sessions open for this user"))
+				reasons++;
 			pf[i].fd = -1;
 			pending--;
 		}
 	}
-	printf("\n    [4000 sessions] %d opened, %d taken, %d refused, %d "
-	       "unanswered, %llu ms ",
-	    opened, hellos, refused, pending,
+	printf("\n    [4000 sessions] %d opened, %d taken, %d refused (%d "
+	       "with the reason), %d unanswered, %llu ms ",
+	    opened, hellos, refused, reasons, pending,
 	    (unsigned long long)(tnow_ms() - t0));
+	CU_ASSERT(reasons > 0);
 	CU_ASSERT_EQUAL(pending, 0);
 	CU_ASSERT(hellos > 0 && hellos <= LIMIT);
 	CU_ASSERT(refused >= N - LIMIT);
