@@ -10,6 +10,8 @@
  * stuck behind a poll() on the socket.
  */
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 
 #include <arpa/inet.h>
@@ -17,8 +19,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <math.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,17 +97,114 @@ usage(int status)
 	exit(status);
 }
 
-static int
-parse_port(const char *s)
+/* A bad value: say which option (as it was written) and which value. */
+static void __attribute__((noreturn, format(printf, 3, 4)))
+bad_value(const char *opt, const char *val, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "cpconnect: %s: '%s'", opt, val);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	exit(EXIT_USAGE);
+}
+
+/* An unsigned decimal number in [lo, hi], digits only; -1 if not. */
+static long
+parse_uint(const char *s, long lo, long hi)
 {
 	char *end;
 	long v;
 
+	if (*s < '0' || *s > '9')
+		return -1;
 	errno = 0;
 	v = strtol(s, &end, 10);
-	if (errno != 0 || *end != '\0' || v < 1 || v > 65535)
+	if (errno != 0 || *end != '\0' || v < lo || v > hi)
 		return -1;
-	return (int)v;
+	return v;
+}
+
+static int
+parse_port(const char *s)
+{
+	return (int)parse_uint(s, 1, 65535);
+}
+
+/* Seconds: a plain decimal number above 0, at most an hour (no sign, no
+ * "nan" or "inf", no hexadecimal). */
+static double
+parse_seconds(const char *opt, const char *s)
+{
+	char *end;
+	double v;
+
+	if ((*s < '0' || *s > '9') && *s != '.')
+		bad_value(opt, s, " is not a number of seconds");
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno != 0 || *end != '\0' || !isfinite(v) || v <= 0 ||
+	    v > 3600 || strpbrk(s, "xX") != NULL)
+		bad_value(opt, s, " is not a number of seconds (above 0, at "
+		    "most 3600)");
+	return v;
+}
+
+/* The daemon's socket: it has to fit a sockaddr_un. */
+static void
+check_socket(const char *opt, const char *s)
+{
+	struct sockaddr_un sun;
+
+	if (*s == '\0')
+		bad_value(opt, s, " is not a socket path");
+	if (strlen(s) >= sizeof(sun.sun_path))
+		bad_value(opt, s, " is longer than %zu bytes",
+		    sizeof(sun.sun_path) - 1);
+}
+
+/* The library reads the anchors at connect time; a typo is better told
+ * now, as a usage error, than as a failed connection. */
+static void
+check_path(const char *opt, const char *s, int want_dir)
+{
+	struct stat st;
+
+	if (*s == '\0')
+		bad_value(opt, s, " is not a path");
+	if (stat(s, &st) == -1)
+		bad_value(opt, s, ": %s", strerror(errno));
+	if (want_dir && !S_ISDIR(st.st_mode))
+		bad_value(opt, s, ": %s", strerror(ENOTDIR));
+	if (!want_dir && S_ISDIR(st.st_mode))
+		bad_value(opt, s, ": %s (--ca-dir takes a directory)",
+		    strerror(EISDIR));
+	if (access(s, R_OK | (want_dir ? X_OK : 0)) == -1)
+		bad_value(opt, s, ": %s", strerror(errno));
+}
+
+/* What may go in a server name: a DNS name or an address literal. */
+static void
+check_name(const char *opt, const char *s)
+{
+	size_t n = strspn(s, "abcdefghijklmnopqrstuvwxyz"
+			     "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_:");
+
+	if (*s == '\0' || s[n] != '\0' || n > CP_MAX_HOST)
+		bad_value(opt, s, " is not a host name");
+}
+
+/* The option as the user wrote it: "--timeout" or "-w". */
+static const char *
+opt_name(const struct option *lo, int li, int ch, char *buf, size_t sz)
+{
+	if (li >= 0)
+		snprintf(buf, sz, "--%s", lo[li].name);
+	else
+		snprintf(buf, sz, "-%c", ch);
+	return buf;
 }
 
 static void
@@ -128,15 +229,17 @@ parse(struct opts *o, int argc, char *argv[])
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
 	};
-	char *end;
-	int ch;
+	char nb[32];
+	const char *on;
+	int ch, li;
 
 	memset(o, 0, sizeof(*o));
 	o->verify = 1;
 	o->retries = -1;
 	/* '+': options end at the first operand (the program's own args). */
-	while ((ch = getopt_long(argc, argv, "+46hijkqr:S:tvVw:", lo, NULL)) !=
-	    -1) {
+	while ((li = -1, ch = getopt_long(argc, argv, "+46hijkqr:S:tvVw:", lo,
+			 &li)) != -1) {
+		on = opt_name(lo, li, ch, nb, sizeof(nb));
 		switch (ch) {
 		case '4':
 			o->family = AF_INET;
@@ -151,28 +254,31 @@ parse(struct opts *o, int argc, char *argv[])
 			o->verify = 0;
 			break;
 		case O_CAFILE:
+			check_path(on, optarg, 0);
 			o->cafile = optarg;
 			break;
 		case O_CADIR:
+			check_path(on, optarg, 1);
 			o->cadir = optarg;
 			break;
 		case O_SNI:
+			check_name(on, optarg);
 			o->sni = optarg;
 			break;
 		case O_ALPN:
 			o->alpn = optarg;
 			break;
 		case 'r':
-			o->retries = (int)strtol(optarg, &end, 10);
-			if (*end != '\0' || o->retries < 0 || o->retries > 1000)
-				usage(EXIT_USAGE);
+			if ((o->retries = (int)parse_uint(optarg, 0, 1000)) ==
+			    -1)
+				bad_value(on, optarg, " is not a number of "
+				    "retries (0 to 1000)");
 			break;
 		case 'w':
-			o->timeout = strtod(optarg, &end);
-			if (*end != '\0' || o->timeout <= 0 || o->timeout > 3600)
-				usage(EXIT_USAGE);
+			o->timeout = parse_seconds(on, optarg);
 			break;
 		case 'S':
+			check_socket(on, optarg);
 			o->sock = optarg;
 			break;
 		case 'i':
@@ -199,10 +305,9 @@ parse(struct opts *o, int argc, char *argv[])
 	if (argc - optind < 2)
 		usage(EXIT_USAGE);
 	o->host = argv[optind];
-	if ((o->port = parse_port(argv[optind + 1])) == -1) {
-		fprintf(stderr, "cpconnect: bad port: %s\n", argv[optind + 1]);
-		exit(EXIT_USAGE);
-	}
+	if ((o->port = parse_port(argv[optind + 1])) == -1)
+		bad_value("port", argv[optind + 1],
+		    " is not a port number (1 to 65535)");
 	if (argc - optind > 2)
 		o->prog = &argv[optind + 2];
 	if ((o->cafile || o->cadir || o->sni || o->alpn || !o->verify) &&
@@ -462,7 +567,7 @@ pipe_mode(cp_client *c, int in, int out)
 	e = in_to_conn(c, in);
 	pthread_join(t, NULL);
 	if (e != 0 || r.err != 0) {
-		fprintf(stderr, "cpconnect: %s\n",
+		fprintf(stderr, "cpconnect: %s port %d: %s\n", c->host, c->port,
 		    cp_client_error(c)[0] ? cp_client_error(c)
 					  : strerror(e ? e : r.err));
 		return EXIT_FAIL;
@@ -558,12 +663,14 @@ main(int argc, char *argv[])
 	if (o.timeout > 0)
 		cp_client_set_timeout(c, (int)o.timeout,
 		    (int)((o.timeout - (int)o.timeout) * 1e6));
-	if ((o.family && cp_client_set_family(c, o.family) == -1) ||
-	    (o.sni && cp_client_set_server_name(c, o.sni) == -1) ||
-	    (o.alpn && cp_client_set_alpn(c, o.alpn) == -1)) {
+	if (o.family && cp_client_set_family(c, o.family) == -1) {
 		fprintf(stderr, "cpconnect: %s\n", cp_client_error(c));
 		return EXIT_USAGE;
 	}
+	if (o.sni && cp_client_set_server_name(c, o.sni) == -1)
+		bad_value("--servername", o.sni, ": %s", cp_client_error(c));
+	if (o.alpn && cp_client_set_alpn(c, o.alpn) == -1)
+		bad_value("--alpn", o.alpn, ": %s", cp_client_error(c));
 	rv = cp_client_connect(c);
 	if (rv == -1) {
 		int e = errno;

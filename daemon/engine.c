@@ -1020,14 +1020,18 @@ handle_hello(struct session *s, const struct imsg *m)
 	memset(&h, 0, sizeof(h));
 	h.version = CP_PROTO_VERSION;
 	snprintf(h.software, sizeof(h.software), "cpconnectd");
+	/* The library bounds its wait for our answers by these. */
+	h.lim.known = 1;
+	h.lim.request_ms = s->e->conf->g.request_ms;
+	h.lim.handshake_ms = s->e->conf->g.handshake_ms;
+	h.lim.retry_delay_ms = s->e->conf->g.retry_delay_ms;
 	abuf_init(&b);
 	cp_hello_encode(&b, &h);
 	if (send_msg(s, CP_MSG_HELLO, m->hdr.peerid, -1, &b) == -1)
 		log_warn("hello");
 	abuf_free(&b);
-	/* The library sends its first CONNECT with the HELLO, and that
-	 * RESULT used to carry this out too; a client that waits for the
-	 * answer first must get it now. */
+	/* Now, not with the first result: the limits bound the library's
+	 * wait for that result. */
 	session_flush(s);
 }
 

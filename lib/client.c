@@ -35,10 +35,6 @@
 #include "session.h"
 #include "stop.h"
 
-#define DEFAULT_RETRIES 3		/* cprops' default */
-#define WAIT_SLACK_MS 5000		/* daemon answers before its deadline */
-#define WAIT_DEFAULT_MS (10 * 60 * 1000) /* daemon decides the deadline */
-
 struct cp_client_priv {
 	int verify_mode;
 	char *ca_file, *ca_path;
@@ -55,10 +51,6 @@ struct cp_client_priv {
 	struct cp_result res;
 	char err[CP_MAX_ERRTEXT + 128];
 	struct cpd_req *pending;
-	/* What the daemon sent so far for the pending request: its
-	 * messages (chain, TLS state, result) may come over several calls
-	 * of cp_client_connect_finish(). */
-	struct cpd_reply prep;
 	const struct ca_set *cas;
 };
 
@@ -364,7 +356,10 @@ build_request(const cp_client *c, struct cp_connect *r)
 	r->family = p->family == AF_INET    ? CP_FAMILY_INET4
 		    : p->family == AF_INET6 ? CP_FAMILY_INET6
 					    : CP_FAMILY_ANY;
-	r->retries = c->retry < 0 ? 0 : (uint32_t)c->retry;
+	/* The daemon bounds retries far below this anyway. */
+	r->retries = c->retry < 0		 ? 0
+		     : c->retry > CP_MAX_RETRIES ? CP_MAX_RETRIES
+						 : (uint32_t)c->retry;
 	r->connect_timeout_ms = tv_ms(&c->timeout);
 	if (c->use_ssl) {
 		snprintf(r->sni, sizeof(r->sni), "%s", p->sni);
@@ -528,20 +523,10 @@ connect_done(cp_client *c, struct cpd_reply *rep)
 	return 0;
 }
 
+/* Send the request; the session layer bounds the wait for its answer
+ * by the request's budget. */
 static int
-wait_budget(const cp_client *c)
-{
-	uint64_t t = tv_ms(&c->timeout);
-
-	if (t == 0)
-		return WAIT_DEFAULT_MS;
-	/* Attempts and the backoff between them, bounded by the daemon. */
-	t = t * (uint64_t)(c->retry + 1) * 2 + WAIT_SLACK_MS;
-	return t > WAIT_DEFAULT_MS ? WAIT_DEFAULT_MS : (int)t;
-}
-
-int
-cp_client_connect_start(cp_client *c)
+start(cp_client *c)
 {
 	struct cp_connect req;
 	char err[CP_MAX_ERRTEXT];
@@ -558,13 +543,34 @@ cp_client_connect_start(cp_client *c)
 	if (load_anchors(c) == -1)
 		return -1;
 	build_request(c, &req);
-	memset(&c->priv->prep, 0, sizeof(c->priv->prep));
-	c->priv->prep.fd = -1;
 	c->priv->pending = cpd_start(cp_client_socket_path(), &req,
 	    c->priv->cas, err, sizeof(err));
 	if (c->priv->pending == NULL)
 		return seterr(c, errno, "%s", err);
-	return cpd_fd(c->priv->pending);
+	return 0;
+}
+
+/*
+ * Not the session socket but a descriptor of the request's own, readable
+ * whenever connect_finish has work: the program waits for reading only,
+ * and the library still gets to write the trust anchors the daemon asked
+ * for, however many, and to give up at the deadline.
+ */
+int
+cp_client_connect_start(cp_client *c)
+{
+	char err[CP_MAX_ERRTEXT];
+	int fd, e;
+
+	if (start(c) == -1)
+		return -1;
+	if ((fd = cpd_event_fd(c->priv->pending, err, sizeof(err))) == -1) {
+		e = errno;
+		cpd_free(c->priv->pending);
+		c->priv->pending = NULL;
+		return seterr(c, e, "%s", err);
+	}
+	return fd;
 }
 
 static int
@@ -584,20 +590,20 @@ finish(cp_client *c, int rv, struct cpd_reply *rep, const char *err)
 int
 cp_client_connect_finish(cp_client *c)
 {
+	struct cpd_reply rep;
 	char err[CP_MAX_ERRTEXT];
 	int rv;
 
 	if (c == NULL || c->priv->pending == NULL)
 		return seterr(c, EINVAL, "no connect in progress");
-	/* Messages taken from the session so far stay in prep until the
-	 * RESULT completes them: clearing them here lost the chain and the
-	 * TLS state whenever the reply came in more than one read. */
-	rv = cpd_step(c->priv->pending, &c->priv->prep, err, sizeof(err));
-	if (rv == 0) {
+	memset(&rep, 0, sizeof(rep));
+	rep.fd = -1;
+	/* A partial answer stays with the request until it is complete. */
+	if ((rv = cpd_step(c->priv->pending, &rep, err, sizeof(err))) == 0) {
 		errno = EAGAIN;
 		return -2;
 	}
-	return finish(c, rv, &c->priv->prep, err);
+	return finish(c, rv, &rep, err);
 }
 
 int
@@ -607,12 +613,11 @@ cp_client_connect(cp_client *c)
 	char err[CP_MAX_ERRTEXT];
 	int rv;
 
-	if (cp_client_connect_start(c) == -1)
+	if (start(c) == -1)
 		return -1;
 	memset(&rep, 0, sizeof(rep));
 	rep.fd = -1;
-	rv = cpd_wait(c->priv->pending, &rep, wait_budget(c), err,
-	    sizeof(err));
+	rv = cpd_wait(c->priv->pending, &rep, err, sizeof(err));
 	return finish(c, rv, &rep, err);
 }
 
@@ -655,7 +660,6 @@ cp_client_close(cp_client *c)
 	if (p->pending != NULL) {
 		cpd_free(p->pending);
 		p->pending = NULL;
-		cpd_reply_clear(&p->prep); /* a descriptor, secrets */
 	}
 	c->closing = 1;
 	if (p->rec != NULL) {
@@ -704,6 +708,43 @@ cp_client_destroy(cp_client *c)
 
 /* I/O */
 
+/* "1", "0.5", "2.25": seconds as a person wrote them. */
+static void
+secs_str(const struct timeval *tv, char *buf, size_t sz)
+{
+	int n = snprintf(buf, sz, "%ld.%06ld", (long)tv->tv_sec,
+	    (long)tv->tv_usec);
+
+	while (n > 0 && (size_t)n < sz && buf[n - 1] == '0')
+		buf[--n] = '\0';
+	if (n > 0 && (size_t)n < sz && buf[n - 1] == '.')
+		buf[--n] = '\0';
+}
+
+/*
+ * EAGAIN from a blocking descriptor is the timeout of
+ * cp_client_set_timeout running out (SO_RCVTIMEO, SO_SNDTIMEO): say so,
+ * errno stays EAGAIN as recv's.  From a descriptor the program made
+ * non-blocking it only means "not now", and no message is set.
+ */
+static int
+io_again(cp_client *c, int opt, const char *what)
+{
+	struct timeval tv;
+	socklen_t len = sizeof(tv);
+	char s[32];
+	int fl = fcntl(c->fd, F_GETFL);
+
+	if (fl != -1 && !(fl & O_NONBLOCK) &&
+	    getsockopt(c->fd, SOL_SOCKET, opt, &tv, &len) == 0 &&
+	    (tv.tv_sec != 0 || tv.tv_usec != 0)) {
+		secs_str(&tv, s, sizeof(s));
+		seterr(c, EAGAIN, "%s timed out after %s s", what, s);
+	}
+	errno = EAGAIN;
+	return -1;
+}
+
 int
 cp_client_read(cp_client *c, char *buf, int len)
 {
@@ -726,6 +767,8 @@ cp_client_read(cp_client *c, char *buf, int len)
 		if (n == -1 && errno == EINTR)
 			return seterr(c, ECANCELED, CP_STOPPED_MSG);
 	}
+	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		return io_again(c, SO_RCVTIMEO, "read");
 	if (n > 0)
 		c->bytes_read += (unsigned long)n;
 	return (int)n;
@@ -745,7 +788,9 @@ cp_client_write(cp_client *c, const char *buf, int len)
 		return seterr(c, ECANCELED, CP_STOPPED_MSG);
 	if (c->priv->rec != NULL) {
 		n = tls_rec_write(c->priv->rec, buf, (size_t)len);
-		if (n == -1 && errno != EAGAIN)
+		if (n == -1 && errno == EAGAIN)
+			return io_again(c, SO_SNDTIMEO, "write");
+		if (n == -1)
 			seterr(c, errno, "%s", tls_rec_error(c->priv->rec));
 		if (n > 0)
 			c->bytes_sent += (unsigned long)n;
@@ -761,6 +806,8 @@ cp_client_write(cp_client *c, const char *buf, int len)
 		if (n == -1) {
 			if (off > 0 && errno == EAGAIN)
 				break;
+			if (errno == EAGAIN)
+				return io_again(c, SO_SNDTIMEO, "write");
 			return seterr(c, errno, "write: %s", strerror(errno));
 		}
 		off += (size_t)n;

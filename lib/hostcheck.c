@@ -70,6 +70,12 @@ hc_result(int rc, const char *host, char *err, size_t errsz)
 }
 
 static int
+hc_has_san(X509 *cert)
+{
+	return X509_get_ext_by_NID(cert, NID_subject_alt_name, -1) >= 0;
+}
+
+static int
 hc_check_ip(X509 *cert, const char *host, char *err, size_t errsz)
 {
 	int rc;
@@ -131,9 +137,19 @@ cp_hostcheck(X509 *cert, const char *host, char *err, size_t errsz)
 		    host);
 		return -1;
 	}
+	/* The subject CN is never a host name: a CA that vouches for a
+	 * name puts it in subjectAltName (RFC 6125, CA/B Baseline
+	 * Requirements), and a CN-only certificate must not match. */
 	ERR_set_mark();
-	rc = X509_check_host(
-	    cert, buf, len, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS, NULL);
+	rc = X509_check_host(cert, buf, len,
+	    X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS |
+		X509_CHECK_FLAG_NEVER_CHECK_SUBJECT,
+	    NULL);
 	ERR_pop_to_mark();
+	if (rc == 0 && !hc_has_san(cert)) {
+		hc_err(err, errsz, "certificate does not match %s: it has no "
+		    "subjectAltName (the subject CN is not used)", buf);
+		return 0;
+	}
 	return hc_result(rc, buf, err, errsz);
 }

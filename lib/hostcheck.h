@@ -2,8 +2,9 @@
  * Host name and address check of a server certificate, with the rules the
  * daemon applies (OpenSSL's X509_check_host without partial wildcards,
  * X509_check_ip_asc for address literals): subjectAltName DNS and IP
- * entries, RFC 6125 wildcards in the left-most label only, the subject CN
- * only when the certificate has no DNS subjectAltName.
+ * entries, RFC 6125 wildcards in the left-most label only, never the
+ * subject CN (the daemon's default; a destination the daemon's policy
+ * gives "cn-fallback yes" still fails this check).
  */
 #ifndef CP_HOSTCHECK_H
 #define CP_HOSTCHECK_H

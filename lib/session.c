@@ -8,9 +8,17 @@
  * for a reload) is replaced, at most REPLAYS times, transparently: the
  * daemon never answers part of a request and then closes, so nothing
  * was done for it that a replay would repeat.
+ *
+ * Every request has a deadline, the budget of budget.h from the moment it
+ * was sent; a daemon that has not answered by then is given up on.  For
+ * event loops a request can have its own epoll descriptor, readable
+ * whenever the library has something to do: an answer arrived, queued
+ * output (trust anchors) can be written, or the deadline passed.
  */
+#include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/timerfd.h>
 #include <sys/un.h>
 
 #include <errno.h>
@@ -24,6 +32,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "budget.h"
 #include "imsg.h"
 #include "session.h"
 #include "stop.h"
@@ -38,6 +47,7 @@ struct dconn {
 	pid_t pid;
 	uint32_t lastid;
 	int hello_ok;
+	struct cp_limits lim; /* the daemon's, from its HELLO */
 };
 
 struct cpd_req {
@@ -51,6 +61,11 @@ struct cpd_req {
 	int replays;	/* times sent again on a new session */
 	int sent_ca;
 	int done, broken;
+	struct cpd_reply rep;	  /* the answer so far, kept across steps */
+	uint64_t start, deadline; /* CLOCK_MONOTONIC ms */
+	int efd, tfd;		  /* event loops: epoll set, deadline timer */
+	int efd_sock;		  /* the session socket in efd, or -1 */
+	uint32_t efd_events;	  /* what efd watches it for */
 };
 
 static pthread_mutex_t pool_mtx = PTHREAD_MUTEX_INITIALIZER;
@@ -271,7 +286,72 @@ send_cas(struct cpd_req *q)
 	return compose(q->dc, CP_MSG_CA_END, q->id, &b);
 }
 
-/* Attach a session (pooled or new) and queue the request on it. */
+static uint64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* The deadline from the request's budget and what the daemon announced;
+ * the event-loop timer follows it. */
+static int
+set_deadline(struct cpd_req *q)
+{
+	struct itimerspec its;
+
+	q->deadline = q->start + cp_wait_ms(&q->c, &q->dc->lim);
+	if (q->tfd == -1)
+		return 0;
+	memset(&its, 0, sizeof(its));
+	its.it_value.tv_sec = (time_t)(q->deadline / 1000);
+	its.it_value.tv_nsec = (long)(q->deadline % 1000) * 1000000;
+	return timerfd_settime(q->tfd, TFD_TIMER_ABSTIME, &its, NULL);
+}
+
+/* Keep the epoll set watching the current session socket, for writing
+ * too while output is queued. */
+static int
+efd_sync(struct cpd_req *q)
+{
+	struct epoll_event ev;
+	uint32_t want;
+	int fd;
+
+	if (q->efd == -1 || q->dc == NULL)
+		return 0;
+	fd = q->dc->ib.fd;
+	want = EPOLLIN | (imsg_pending(&q->dc->ib) ? EPOLLOUT : 0);
+	if (fd == q->efd_sock && want == q->efd_events)
+		return 0;
+	memset(&ev, 0, sizeof(ev));
+	ev.events = want;
+	ev.data.fd = fd;
+	if (epoll_ctl(q->efd, fd == q->efd_sock ? EPOLL_CTL_MOD : EPOLL_CTL_ADD,
+		fd, &ev) == -1)
+		return -1;
+	q->efd_sock = fd;
+	q->efd_events = want;
+	return 0;
+}
+
+/* Drop the request's session (broken, stale, or the request is over). */
+static void
+req_detach(struct cpd_req *q)
+{
+	if (q->dc == NULL)
+		return;
+	if (q->efd != -1 && q->efd_sock == q->dc->ib.fd)
+		epoll_ctl(q->efd, EPOLL_CTL_DEL, q->efd_sock, NULL);
+	q->efd_sock = -1;
+	dconn_close(q->dc);
+	q->dc = NULL;
+}
+
+/* Attach a session (pooled or new) and queue the request on it; its
+ * budget starts now. */
 static int
 req_attach(struct cpd_req *q, int allow_pool, char *err, size_t errsz)
 {
@@ -292,6 +372,11 @@ req_attach(struct cpd_req *q, int allow_pool, char *err, size_t errsz)
 	if (q->id == 0)
 		q->id = ++dc->lastid;
 	q->got_reply = 0;
+	q->c.timeout_ms = cp_budget_ms(&q->c, &dc->lim);
+	q->start = now_ms();
+	if (set_deadline(q) == -1 || efd_sync(q) == -1)
+		return failf(err, errsz, errno, "request timer: %s",
+		    strerror(errno));
 	if (send_connect(q) == -1)
 		return failf(err, errsz, errno, "request: %s", strerror(errno));
 	if (imsg_write(&dc->ib) == -1)
@@ -311,8 +396,7 @@ replay(struct cpd_req *q, char *err, size_t errsz)
 	    (e != EPIPE && e != ECONNRESET && e != ECONNABORTED))
 		return 0;
 	q->replays++;
-	dconn_close(q->dc);
-	q->dc = NULL;
+	req_detach(q);
 	return req_attach(q, 0, err, errsz) == 0;
 }
 
@@ -330,6 +414,8 @@ cpd_start(const char *path, const struct cp_connect *c,
 	snprintf(q->path, sizeof(q->path), "%s", path);
 	q->c = *c;
 	q->cas = cas;
+	q->rep.fd = -1;
+	q->efd = q->tfd = q->efd_sock = -1;
 	if (req_attach(q, 1, err, errsz) == -1 && !replay(q, err, errsz)) {
 		e = errno;
 		cpd_free(q);
@@ -340,9 +426,25 @@ cpd_start(const char *path, const struct cp_connect *c,
 }
 
 int
-cpd_fd(const struct cpd_req *q)
+cpd_event_fd(struct cpd_req *q, char *err, size_t errsz)
 {
-	return q->dc != NULL ? q->dc->ib.fd : -1;
+	struct epoll_event ev;
+
+	if (q->efd != -1)
+		return q->efd;
+	if ((q->efd = epoll_create1(EPOLL_CLOEXEC)) == -1 ||
+	    (q->tfd = timerfd_create(CLOCK_MONOTONIC,
+		 TFD_CLOEXEC | TFD_NONBLOCK)) == -1)
+		return failf(err, errsz, errno, "event descriptor: %s",
+		    strerror(errno));
+	memset(&ev, 0, sizeof(ev));
+	ev.events = EPOLLIN;
+	ev.data.fd = q->tfd;
+	if (epoll_ctl(q->efd, EPOLL_CTL_ADD, q->tfd, &ev) == -1 ||
+	    set_deadline(q) == -1 || efd_sync(q) == -1)
+		return failf(err, errsz, errno, "event descriptor: %s",
+		    strerror(errno));
+	return q->efd;
 }
 
 static int
@@ -363,24 +465,36 @@ take_cert(struct cpd_reply *out, const struct imsg *m, char *err,
 	return 0;
 }
 
+/* The daemon does not know our anchors: send them, ask again, and give
+ * the repeated request a budget of its own, as the daemon does. */
 static int
-take_result(struct cpd_req *q, struct cpd_reply *out, struct imsg *m,
-    char *err, size_t errsz)
+send_anchors(struct cpd_req *q, char *err, size_t errsz)
 {
+	if (q->cas == NULL || q->sent_ca)
+		return failf(err, errsz, EPROTO, "daemon asked for trust "
+		    "anchors %s", q->cas == NULL ? "we did not offer" : "twice");
+	q->sent_ca = 1;
+	if (send_cas(q) == -1 || send_connect(q) == -1 ||
+	    imsg_write(&q->dc->ib) == -1)
+		return failf(err, errsz, errno, "cpconnectd: %s",
+		    strerror(errno));
+	q->start = now_ms();
+	if (set_deadline(q) == -1)
+		return failf(err, errsz, errno, "request timer: %s",
+		    strerror(errno));
+	return 0;
+}
+
+static int
+take_result(struct cpd_req *q, struct imsg *m, char *err, size_t errsz)
+{
+	struct cpd_reply *out = &q->rep;
+
 	if (cp_result_decode(m->data, m->datalen, &out->res, err, errsz) ==
 	    -1)
 		return -1;
-	if (out->res.status == CP_STATUS_NEED_CA) {
-		if (q->cas == NULL || q->sent_ca)
-			return failf(err, errsz, EPROTO, "daemon asked for "
-			    "trust anchors twice");
-		q->sent_ca = 1;
-		if (send_cas(q) == -1 || send_connect(q) == -1 ||
-		    imsg_write(&q->dc->ib) == -1)
-			return failf(err, errsz, errno, "cpconnectd: %s",
-			    strerror(errno));
-		return 0;
-	}
+	if (out->res.status == CP_STATUS_NEED_CA)
+		return send_anchors(q, err, errsz);
 	if ((out->res.status == CP_STATUS_OK) != (m->fd != -1))
 		return failf(err, errsz, EPROTO, "result %s a descriptor",
 		    m->fd != -1 ? "with unexpected" : "without");
@@ -390,23 +504,32 @@ take_result(struct cpd_req *q, struct cpd_reply *out, struct imsg *m,
 	return 1;
 }
 
-/* One message.  1: request complete, 0: continue, -1: broken session. */
 static int
-dispatch(struct cpd_req *q, struct cpd_reply *out, struct imsg *m,
-    char *err, size_t errsz)
+take_hello(struct cpd_req *q, const struct imsg *m, char *err, size_t errsz)
 {
 	struct cp_hello h;
 
-	if (m->hdr.type == CP_MSG_HELLO) {
-		if (cp_hello_decode(m->data, m->datalen, &h, err, errsz) == -1)
-			return -1;
-		if (h.version != CP_PROTO_VERSION)
-			return failf(err, errsz, EPROTONOSUPPORT, "daemon "
-			    "speaks protocol %u, library %u", h.version,
-			    CP_PROTO_VERSION);
-		q->dc->hello_ok = 1;
-		return 0;
-	}
+	if (cp_hello_decode(m->data, m->datalen, &h, err, errsz) == -1)
+		return -1;
+	if (h.version != CP_PROTO_VERSION)
+		return failf(err, errsz, EPROTONOSUPPORT, "daemon speaks "
+		    "protocol %u, library %u", h.version, CP_PROTO_VERSION);
+	q->dc->hello_ok = 1;
+	q->dc->lim = h.lim;
+	if (set_deadline(q) == -1)
+		return failf(err, errsz, errno, "request timer: %s",
+		    strerror(errno));
+	return 0;
+}
+
+/* One message.  1: request complete, 0: continue, -1: broken session. */
+static int
+dispatch(struct cpd_req *q, struct imsg *m, char *err, size_t errsz)
+{
+	struct cpd_reply *out = &q->rep;
+
+	if (m->hdr.type == CP_MSG_HELLO)
+		return take_hello(q, m, err, errsz);
 	/* A session-level error carries id 0. */
 	if (m->hdr.peerid != q->id && !(m->hdr.peerid == 0 &&
 					   m->hdr.type == CP_MSG_RESULT))
@@ -428,7 +551,7 @@ dispatch(struct cpd_req *q, struct cpd_reply *out, struct imsg *m,
 		out->have_state = 1;
 		return 0;
 	case CP_MSG_RESULT:
-		return take_result(q, out, m, err, errsz);
+		return take_result(q, m, err, errsz);
 	default:
 		return failf(err, errsz, EPROTO, "unexpected %s from daemon",
 		    cp_msg_str(m->hdr.type));
@@ -436,13 +559,13 @@ dispatch(struct cpd_req *q, struct cpd_reply *out, struct imsg *m,
 }
 
 static int
-drain(struct cpd_req *q, struct cpd_reply *out, char *err, size_t errsz)
+drain(struct cpd_req *q, char *err, size_t errsz)
 {
 	struct imsg m;
 	int rv;
 
 	while ((rv = imsg_get(&q->dc->ib, &m)) == 1) {
-		rv = dispatch(q, out, &m, err, errsz);
+		rv = dispatch(q, &m, err, errsz);
 		if (m.fd != -1)
 			close(m.fd);
 		if (rv != 0)
@@ -454,11 +577,22 @@ drain(struct cpd_req *q, struct cpd_reply *out, char *err, size_t errsz)
 	return 0;
 }
 
-int
-cpd_step(struct cpd_req *q, struct cpd_reply *out, char *err, size_t errsz)
+static int
+timed_out(struct cpd_req *q, char *err, size_t errsz)
+{
+	uint64_t ms = q->deadline - q->start;
+
+	q->broken = 1;
+	return failf(err, errsz, ETIMEDOUT, "cpconnectd at %s did not answer "
+	    "within %u.%u s", q->path, (unsigned)(ms / 1000),
+	    (unsigned)(ms % 1000 / 100));
+}
+
+/* Read what there is and handle it; 1, 0 or -1 as cpd_step. */
+static int
+step(struct cpd_req *q, char *err, size_t errsz)
 {
 	ssize_t n = -1;
-	int rv;
 
 	if (q->dc == NULL)
 		return failf(err, errsz, EBADF, "no session");
@@ -466,13 +600,10 @@ cpd_step(struct cpd_req *q, struct cpd_reply *out, char *err, size_t errsz)
 		goto lost;
 	n = imsg_read(&q->dc->ib);
 	if (n == -1 && errno == EAGAIN)
-		return drain(q, out, err, errsz);
+		return drain(q, err, errsz);
 	if (n <= 0)
 		goto lost;
-	rv = drain(q, out, err, errsz);
-	if (rv == -1)
-		q->broken = 1;
-	return rv;
+	return drain(q, err, errsz);
 lost:
 	if (n == 0)
 		errno = ECONNRESET;
@@ -488,13 +619,35 @@ lost:
 }
 
 int
-cpd_wait(struct cpd_req *q, struct cpd_reply *out, int timeout_ms, char *err,
-    size_t errsz)
+cpd_step(struct cpd_req *q, struct cpd_reply *out, char *err, size_t errsz)
 {
-	struct timespec t0, t1;
-	int rv, left = timeout_ms;
+	int rv = step(q, err, errsz);
 
-	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (rv == 0 && now_ms() >= q->deadline)
+		return timed_out(q, err, errsz);
+	if (rv == 0 && efd_sync(q) == -1)
+		rv = failf(err, errsz, errno, "event descriptor: %s",
+		    strerror(errno));
+	if (rv == -1) {
+		q->broken = 1;
+		return -1;
+	}
+	if (rv == 1) {
+		/* The caller owns the answer now; the secrets are moved,
+		 * not copied. */
+		*out = q->rep;
+		explicit_bzero(&q->rep, sizeof(q->rep));
+		q->rep.fd = -1;
+	}
+	return rv;
+}
+
+int
+cpd_wait(struct cpd_req *q, struct cpd_reply *out, char *err, size_t errsz)
+{
+	uint64_t now;
+	int rv;
+
 	/* The request was just sent: wait before the first read. */
 	for (rv = 0;; rv = cpd_step(q, out, err, errsz)) {
 		struct pollfd p = {.fd = cpd_fd(q), .events = POLLIN};
@@ -503,18 +656,10 @@ cpd_wait(struct cpd_req *q, struct cpd_reply *out, int timeout_ms, char *err,
 			break;
 		if (imsg_pending(&q->dc->ib))
 			p.events |= POLLOUT;
-		if (timeout_ms >= 0) {
-			clock_gettime(CLOCK_MONOTONIC, &t1);
-			left = timeout_ms -
-			    (int)((t1.tv_sec - t0.tv_sec) * 1000 +
-				(t1.tv_nsec - t0.tv_nsec) / 1000000);
-			if (left <= 0) {
-				q->broken = 1;
-				return failf(err, errsz, ETIMEDOUT,
-				    "cpconnectd did not answer in time");
-			}
-		}
-		if (poll(&p, 1, left) == -1) {
+		if ((now = now_ms()) >= q->deadline)
+			return timed_out(q, err, errsz);
+		/* The deadline may move (HELLO): wake up for it each time. */
+		if (poll(&p, 1, (int)(q->deadline - now)) == -1) {
 			if (errno == EINTR && !cp_stopped())
 				continue;
 			q->broken = 1;
@@ -528,6 +673,12 @@ cpd_wait(struct cpd_req *q, struct cpd_reply *out, int timeout_ms, char *err,
 	return rv;
 }
 
+int
+cpd_fd(const struct cpd_req *q)
+{
+	return q->dc != NULL ? q->dc->ib.fd : -1;
+}
+
 void
 cpd_free(struct cpd_req *q)
 {
@@ -536,11 +687,19 @@ cpd_free(struct cpd_req *q)
 	if (q->dc != NULL) {
 		/* Only a session with nothing left in flight is reusable. */
 		if (q->done && !q->broken && q->dc->hello_ok &&
-		    !imsg_pending(&q->dc->ib) && q->dc->ib.rpos == q->dc->ib.rlen)
+		    !imsg_pending(&q->dc->ib) &&
+		    q->dc->ib.rpos == q->dc->ib.rlen) {
+			/* Closing efd below drops it from the epoll set. */
 			pool_put(q->dc);
-		else
-			dconn_close(q->dc);
+			q->dc = NULL;
+		} else
+			req_detach(q);
 	}
+	if (q->efd != -1)
+		close(q->efd);
+	if (q->tfd != -1)
+		close(q->tfd);
+	cpd_reply_clear(&q->rep);
 	explicit_bzero(q, sizeof(*q));
 	free(q);
 }

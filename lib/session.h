@@ -25,25 +25,33 @@ struct cpd_reply {
 struct cpd_req;
 
 /*
- * Send c to the daemon at path.  cas (may be NULL) is the client's trust
- * anchor set, sent only when the daemon asks for it.  Returns NULL with
- * errno and a message in err (ECONNREFUSED: daemon not reachable).
+ * Send c to the daemon at path, with its timeout_ms set to the request's
+ * budget (budget.h).  cas (may be NULL) is the client's trust anchor set,
+ * sent only when the daemon asks for it.  Returns NULL with errno and a
+ * message in err (ECONNREFUSED: daemon not reachable).
  */
 struct cpd_req *cpd_start(const char *path, const struct cp_connect *c,
     const struct ca_set *cas, char *err, size_t errsz);
-/* The descriptor to wait on for reading. */
+/* The session socket (cpd_wait polls it). */
 int cpd_fd(const struct cpd_req *);
 /*
- * Make progress without blocking.  Returns 1 when *out is complete (the
- * request is over: free it), 0 when more input is needed, -1 on a failure
- * to talk to the daemon (errno, err).
+ * For event loops: a descriptor, owned by the request, that is readable
+ * whenever cpd_step has something to do (input arrived, queued output can
+ * be written, the deadline passed).  -1 with errno and err.
+ */
+int cpd_event_fd(struct cpd_req *, char *err, size_t errsz);
+/*
+ * Make progress without blocking.  Returns 1 with the complete answer
+ * moved to *out (the request is over: free it), 0 when more is needed
+ * (*out untouched: a partial answer stays with the request), -1 on a
+ * failure to talk to the daemon (errno, err), ETIMEDOUT once the daemon
+ * has let the deadline pass.
  */
 int cpd_step(struct cpd_req *, struct cpd_reply *out, char *err,
     size_t errsz);
-/* Wait for the reply at most timeout_ms (-1: no limit); 1 or -1 as above,
- * ETIMEDOUT when the daemon does not answer in time. */
-int cpd_wait(struct cpd_req *, struct cpd_reply *out, int timeout_ms,
-    char *err, size_t errsz);
+/* Wait for the answer until the request's deadline; 1 or -1 as above. */
+int cpd_wait(struct cpd_req *, struct cpd_reply *out, char *err,
+    size_t errsz);
 /* End the request; its session goes back to the pool if it is clean. */
 void cpd_free(struct cpd_req *);
 

@@ -8,7 +8,7 @@
  *
  *   client                         daemon
  *   HELLO {VERSION}         ->
- *                           <-     HELLO {VERSION}  or  RESULT{status=ERROR}
+ *                           <-     HELLO {VERSION, limits}  or  RESULT{status=ERROR}
  *   CONNECT {HOST, PORT...} ->
  *                           <-     RESULT {status=NEED_CA}      (unknown anchors)
  *   CA_CERT {CERT} ...      ->
@@ -25,7 +25,8 @@
 
 #include <stdint.h>
 
-#define CP_PROTO_VERSION 1
+/* 2: HELLO carries the daemon's request limits (the request budget). */
+#define CP_PROTO_VERSION 2
 
 /* Default path of the daemon socket; CPCONNECT_SOCKET overrides it. */
 #define CP_DEFAULT_SOCKET "/run/cpconnect/cpconnect.sock"
@@ -38,6 +39,7 @@
 #define CP_MAX_ALPN 255	  /* wire-format protocol list */
 #define CP_MAX_ERRTEXT 512
 #define CP_MAX_CA_CERTS 4096 /* anchors in one client-supplied set */
+#define CP_MAX_RETRIES 1000  /* a CONNECT's retries (retry-max: at most 100) */
 #define CP_MAX_SECRET 64
 #define CP_MAX_KEY 32
 #define CP_IV_LEN 12
@@ -58,6 +60,11 @@ enum cp_attr_tag {
 	/* HELLO */
 	CP_A_VERSION = 1, /* u32 */
 	CP_A_SOFTWARE,	  /* str, informational */
+	/* The daemon's limits, in its HELLO only, all three or none (a daemon
+	 * before them sends none): the library's wait follows them. */
+	CP_A_REQUEST_TIMEOUT_MS,   /* u32, request-timeout */
+	CP_A_HANDSHAKE_TIMEOUT_MS, /* u32, handshake-timeout */
+	CP_A_MIN_RETRY_DELAY_MS,   /* u32, retry-delay */
 
 	/* CONNECT */
 	CP_A_HOST = 10,		/* str, required */

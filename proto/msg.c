@@ -61,9 +61,17 @@ cp_msg_str(uint32_t t)
 
 /* HELLO */
 
-static const struct attr_rule hello_rules[] = {
-	{CP_A_VERSION, AT_U32, 1, 1, UINT32_MAX, "version"},
-	{CP_A_SOFTWARE, AT_STR, 0, 0, 63, "software"},
+enum { H_VERSION, H_SOFTWARE, H_REQUEST, H_HANDSHAKE, H_DELAY, H_N };
+
+static const struct attr_rule hello_rules[H_N] = {
+	[H_VERSION] = {CP_A_VERSION, AT_U32, 1, 1, UINT32_MAX, "version"},
+	[H_SOFTWARE] = {CP_A_SOFTWARE, AT_STR, 0, 0, 63, "software"},
+	[H_REQUEST] = {CP_A_REQUEST_TIMEOUT_MS, AT_U32, 0, 1, MAX_MS,
+	    "request timeout"},
+	[H_HANDSHAKE] = {CP_A_HANDSHAKE_TIMEOUT_MS, AT_U32, 0, 1, MAX_MS,
+	    "handshake timeout"},
+	[H_DELAY] = {CP_A_MIN_RETRY_DELAY_MS, AT_U32, 0, 0, MAX_MS,
+	    "retry delay"},
 };
 
 void
@@ -72,20 +80,34 @@ cp_hello_encode(struct abuf *b, const struct cp_hello *h)
 	abuf_u32(b, CP_A_VERSION, h->version);
 	if (h->software[0] != '\0')
 		abuf_str(b, CP_A_SOFTWARE, h->software);
+	if (h->lim.known) {
+		abuf_u32(b, CP_A_REQUEST_TIMEOUT_MS, h->lim.request_ms);
+		abuf_u32(b, CP_A_HANDSHAKE_TIMEOUT_MS, h->lim.handshake_ms);
+		abuf_u32(b, CP_A_MIN_RETRY_DELAY_MS, h->lim.retry_delay_ms);
+	}
 }
 
 int
 cp_hello_decode(const void *p, size_t len, struct cp_hello *h, char *err,
     size_t errsz)
 {
-	struct attr_val v[NRULES(hello_rules)];
+	struct attr_val v[H_N];
+	int n;
 
-	if (attr_parse(p, len, hello_rules, NRULES(hello_rules), v, err,
-		errsz) == -1)
+	if (attr_parse(p, len, hello_rules, H_N, v, err, errsz) == -1)
 		return -1;
 	memset(h, 0, sizeof(*h));
-	h->version = (uint32_t)v[0].num;
-	attr_str(&v[1], h->software, sizeof(h->software));
+	h->version = (uint32_t)v[H_VERSION].num;
+	attr_str(&v[H_SOFTWARE], h->software, sizeof(h->software));
+	/* Half a set of limits would be read as defaults for the rest. */
+	n = v[H_REQUEST].present + v[H_HANDSHAKE].present + v[H_DELAY].present;
+	if (n != 0 && n != 3)
+		return bad(err, errsz, "HELLO limits: request timeout, "
+		    "handshake timeout and retry delay come together");
+	h->lim.known = n == 3;
+	h->lim.request_ms = (uint32_t)v[H_REQUEST].num;
+	h->lim.handshake_ms = (uint32_t)v[H_HANDSHAKE].num;
+	h->lim.retry_delay_ms = (uint32_t)v[H_DELAY].num;
 	return 0;
 }
 
@@ -114,7 +136,7 @@ static const struct attr_rule connect_rules[C_N] = {
 	[C_VERIFY] = {CP_A_VERIFY, AT_U8, 0, 0, 1, "verify"},
 	[C_SNI] = {CP_A_SNI, AT_STR, 0, 1, CP_MAX_HOST, "server name"},
 	[C_ALPN] = {CP_A_ALPN, AT_BYTES, 0, 2, CP_MAX_ALPN, "alpn"},
-	[C_RETRIES] = {CP_A_RETRIES, AT_U32, 0, 0, 1000, "retries"},
+	[C_RETRIES] = {CP_A_RETRIES, AT_U32, 0, 0, CP_MAX_RETRIES, "retries"},
 	[C_DELAY] = {CP_A_RETRY_DELAY_MS, AT_U32, 0, 0, MAX_MS, "retry delay"},
 	[C_CTIMEOUT] = {CP_A_CONNECT_TIMEOUT_MS, AT_U32, 0, 0, MAX_MS,
 	    "connect timeout"},

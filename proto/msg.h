@@ -14,9 +14,18 @@
 
 #define CP_HASH_LEN 32
 
+/* What a daemon announces of its configuration in its HELLO. */
+struct cp_limits {
+	int known;		 /* 0: not announced (all fields 0) */
+	uint32_t request_ms;	 /* whole request, at most */
+	uint32_t handshake_ms;	 /* TLS handshake, at most */
+	uint32_t retry_delay_ms; /* least first delay between attempts */
+};
+
 struct cp_hello {
 	uint32_t version;
 	char software[64];
+	struct cp_limits lim; /* daemon to library only */
 };
 
 struct cp_connect {

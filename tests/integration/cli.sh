@@ -114,6 +114,53 @@ check "wrong-name certificate with -k -v: reported" \
     grep -q 'certificate not verified: IP address mismatch' "$E"
 echo hi | run --tls 127.0.0.1 "$PE"
 check "TLS to a plain TCP server: handshake failure (6)" [ $? -eq 6 ]
+# A bad option value: usage (2), and the message names the option as
+# written and the value.
+badval() { # MESSAGE ARGS...: exit 2 and MESSAGE on stderr
+	_m=$1
+	shift
+	run "$@" </dev/null
+	_rc=$?
+	check "$* : usage (2)" [ $_rc -eq 2 ]
+	check "$* : says \"$_m\"" grep -qF -- "$_m" "$E"
+}
+for v in abc 0 -1 3601 nan inf 1e9 ''; do
+	badval "cpconnect: --timeout: '$v' is not a number of seconds" \
+	    --timeout "$v" 127.0.0.1 "$PE"
+done
+badval "cpconnect: -w: 'abc' is not a number of seconds" -w abc 127.0.0.1 "$PE"
+for v in abc -1 1001 1.5 ''; do
+	badval "cpconnect: --retries: '$v' is not a number of retries" \
+	    --retries "$v" 127.0.0.1 "$PE"
+done
+badval "cpconnect: -r: 'x' is not a number of retries" -r x 127.0.0.1 "$PE"
+badval "cpconnect: --socket: '' is not a socket path" --socket '' 127.0.0.1 "$PE"
+long=$(printf '%0120d' 0)
+badval "cpconnect: -S: '/$long' is longer than 107 bytes" -S "/$long" \
+    127.0.0.1 "$PE"
+badval "cpconnect: --ca-file: '$T_TMP/none.pem': No such file or directory" \
+    -t --ca-file "$T_TMP/none.pem" 127.0.0.1 "$PV"
+badval "cpconnect: --ca-dir: '$T_PKI/ca.pem': Not a directory" \
+    -t --ca-dir "$T_PKI/ca.pem" 127.0.0.1 "$PV"
+badval "cpconnect: --servername: 'a b' is not a host name" \
+    -t --servername 'a b' 127.0.0.1 "$PV"
+badval "cpconnect: --servername: '' is not a host name" \
+    -t --servername '' 127.0.0.1 "$PV"
+badval "cpconnect: --alpn: 'h2,,x': ALPN list" -t --alpn 'h2,,x' 127.0.0.1 "$PV"
+badval "cpconnect: port: 'http' is not a port number (1 to 65535)" \
+    127.0.0.1 http
+badval "cpconnect: port: '65536' is not a port number (1 to 65535)" \
+    127.0.0.1 65536
+
+# A read that times out says so, with the timeout (the echo server stays
+# silent while stdin stays open without data).
+sleep 2 | run -w 1 127.0.0.1 "$PE"
+check "read timeout: I/O error (1)" [ $? -eq 1 ]
+check "read timeout: says so" grep -q 'read timed out after 1 s' "$E"
+check "read timeout: not EAGAIN's text" sh -c "! grep -q 'temporarily' '$E'"
+sleep 2 | run -w 0.5 -t 127.0.0.1 "$PV"
+check "TLS read timeout: says so" grep -q 'read timed out after 0.5 s' "$E"
+
 run -V </dev/null
 check "-V: exit 0 and version" grep -q '^cpconnect [0-9]' "$O"
 run -h </dev/null

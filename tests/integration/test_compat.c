@@ -1,14 +1,16 @@
 /*
  * cprops compatibility beyond the basic calls, through a real cpconnectd:
  * cp_client_init's return value, cp_client_connect_ssl, the cp_string I/O
- * functions (with a cp_string of our own, as libcprops would provide it)
- * and cp_client_stop_all from a signal handler.
+ * functions (with a cp_string of our own, as libcprops would provide it),
+ * cp_client_stop_all from a signal handler, and the macros and helper
+ * (ssl_err_inf) that cprops programs take from the header.
  */
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -375,6 +377,75 @@ test_stop_all_connect(void)
 	unlink(path);
 }
 
+/* cprops' client.h defines these; programs use them as arguments. */
+static void
+test_header_macros(void)
+{
+	cp_client *c = cp_client_create("127.0.0.1", echo_port);
+
+	CU_ASSERT_EQUAL(DEFAULT_RETRIES, 3);
+	CU_ASSERT_EQUAL(DEFAULT_CLIENT_TIMEOUT, 300);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+	CU_ASSERT_EQUAL(c->retry, DEFAULT_RETRIES);
+	cp_client_set_timeout(c, DEFAULT_CLIENT_TIMEOUT, 0);
+	CU_ASSERT_EQUAL(c->timeout.tv_sec, DEFAULT_CLIENT_TIMEOUT);
+	cp_client_destroy(c);
+}
+
+/* cprops took any retry count; the daemon's retry-max bounds it anyway,
+ * so a large one must not make the request malformed. */
+static void
+test_many_retries(void)
+{
+	cp_client *c = cp_client_create("127.0.0.1", echo_port);
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+	cp_client_set_retry(c, 100000);
+	CU_ASSERT_EQUAL(cp_client_connect(c), 0);
+	if (cp_client_fd(c) == -1)
+		fprintf(stderr, "\n  retry 100000: %s", cp_client_error(c));
+	CU_ASSERT_EQUAL(c->retry, 100000);
+	cp_client_destroy(c);
+}
+
+/* cprops' socket code names SSL_get_error codes with ssl_err_inf. */
+static void
+test_ssl_err_inf(void)
+{
+	char so[256];
+	char *(*fn)(int);
+	void *h;
+
+	CU_ASSERT_STRING_EQUAL(ssl_err_inf(SSL_ERROR_NONE), "SSL_ERROR_NONE");
+	CU_ASSERT_STRING_EQUAL(ssl_err_inf(SSL_ERROR_SSL), "SSL_ERROR_SSL");
+	CU_ASSERT_STRING_EQUAL(ssl_err_inf(SSL_ERROR_WANT_READ),
+	    "SSL_ERROR_WANT_READ");
+	CU_ASSERT_STRING_EQUAL(ssl_err_inf(SSL_ERROR_WANT_WRITE),
+	    "SSL_ERROR_WANT_WRITE");
+	CU_ASSERT_STRING_EQUAL(ssl_err_inf(SSL_ERROR_SYSCALL),
+	    "SSL_ERROR_SYSCALL");
+	CU_ASSERT_STRING_EQUAL(ssl_err_inf(SSL_ERROR_ZERO_RETURN),
+	    "SSL_ERROR_ZERO_RETURN");
+	CU_ASSERT_STRING_EQUAL(ssl_err_inf(SSL_ERROR_WANT_CONNECT),
+	    "SSL_ERROR_WANT_CONNECT");
+	CU_ASSERT_STRING_EQUAL(ssl_err_inf(SSL_ERROR_WANT_ACCEPT),
+	    "SSL_ERROR_WANT_ACCEPT");
+	CU_ASSERT_STRING_EQUAL(ssl_err_inf(SSL_ERROR_WANT_X509_LOOKUP),
+	    "SSL_ERROR_WANT_X509_LOOKUP");
+	CU_ASSERT_STRING_EQUAL(ssl_err_inf(-1), "unknown");
+	CU_ASSERT_STRING_EQUAL(ssl_err_inf(1000), "unknown");
+	/* The shared object exports it, as cprops' did. */
+	snprintf(so, sizeof(so), "%s/libcpconnect.so.0", cu_builddir());
+	h = dlopen(so, RTLD_NOW | RTLD_LOCAL);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(h);
+	*(void **)&fn = dlsym(h, "ssl_err_inf");
+	CU_ASSERT_PTR_NOT_NULL(fn);
+	if (fn != NULL)
+		CU_ASSERT_STRING_EQUAL(fn(SSL_ERROR_WANT_READ),
+		    "SSL_ERROR_WANT_READ");
+	dlclose(h);
+}
+
 int
 main(void)
 {
@@ -391,5 +462,9 @@ main(void)
 	cu_test(s, "cp_client_stop_all: blocked TLS read", test_stop_all_tls);
 	cu_test(s, "cp_client_stop_all: waiting for the daemon",
 	    test_stop_all_connect);
+	cu_test(s, "DEFAULT_RETRIES and DEFAULT_CLIENT_TIMEOUT",
+	    test_header_macros);
+	cu_test(s, "ssl_err_inf", test_ssl_err_inf);
+	cu_test(s, "a retry count above the protocol's", test_many_retries);
 	return cu_finish();
 }

@@ -277,6 +277,7 @@ test_cn_fallback(void)
 	struct tdaemon d;
 	char conf[1024];
 	uint16_t p, n;
+	cp_client *c;
 
 	p = s_server("cnonly", 1, NULL, NULL, NULL, NULL);
 	n = s_server("cnonly", 1, NULL, NULL, NULL, NULL);
@@ -295,6 +296,12 @@ test_cn_fallback(void)
 	CU_ASSERT_FATAL(tdaemon_start(&d, conf, NULL, NULL) == 0);
 	cp_client_set_socket_path(d.sock);
 	CU_ASSERT_EQUAL(verify_peer("localhost", NULL, p), 0);
+	/* The fallback is the daemon's: the library's own check still
+	 * finds no name in the certificate. */
+	c = cp_client_create_ssl("localhost", p, NULL, NULL, SSL_VERIFY_PEER);
+	CU_ASSERT_EQUAL(cp_client_connect(c), 0);
+	CU_ASSERT_EQUAL(cp_client_verify_hostname(c), 0);
+	cp_client_destroy(c);
 	CU_ASSERT_EQUAL(verify_peer("127.0.0.1", "localhost", p),
 	    X509_V_ERR_HOSTNAME_MISMATCH); /* the address's policy: no */
 	CU_ASSERT_EQUAL(

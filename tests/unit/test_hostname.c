@@ -74,15 +74,17 @@ static const struct hc_case ip_cases[] = {
     {NULL, "IP:192.0.2.10", "host.example", 0},
 };
 
+/* The subject CN never names the host (RFC 6125 6.4.4 as CAs practise
+ * it): only subjectAltName entries count. */
 static const struct hc_case cn_cases[] = {
-    {"www.example.com", NULL, "www.example.com", 1},
+    {"www.example.com", NULL, "www.example.com", 0},
     {"www.example.com", NULL, "other.example.com", 0},
-    {"*.example.com", NULL, "a.example.com", 1},
-    /* CN is ignored as soon as there is a DNS subjectAltName. */
+    {"*.example.com", NULL, "a.example.com", 0},
     {"www.example.com", "DNS:other.example.com", "www.example.com", 0},
     {"www.example.com", "DNS:other.example.com", "other.example.com", 1},
-    /* ... but an IP-only subjectAltName leaves the CN in use. */
-    {"www.example.com", "IP:192.0.2.10", "www.example.com", 1},
+    /* Not even when the subjectAltName holds addresses only. */
+    {"www.example.com", "IP:192.0.2.10", "www.example.com", 0},
+    {"www.example.com", "DNS:www.example.com", "www.example.com", 1},
     {NULL, NULL, "www.example.com", 0},
 };
 
@@ -266,7 +268,7 @@ main(void)
 	cu_test(s, "exact and case-insensitive names", test_exact);
 	cu_test(s, "wildcards", test_wildcard);
 	cu_test(s, "address literals", test_ip);
-	cu_test(s, "CN fallback", test_cn);
+	cu_test(s, "no CN fallback", test_cn);
 	cu_test(s, "refused host names", test_bad_host);
 	cu_test(s, "bad arguments", test_bad_args);
 	cu_test(s, "verification error strings", test_verify_str);

@@ -1,6 +1,6 @@
 /*
  * Typed messages: every encoder against its decoder, and every decoding
- * rule of CONNECT, RESULT, TLS_STATE and the certificate messages.
+ * rule of HELLO, CONNECT, RESULT, TLS_STATE and the certificate messages.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -127,6 +127,61 @@ t_hello(void)
 	abuf_bytes(&b, CP_A_SOFTWARE, in.software, sizeof(in.software));
 	refused(
 	    cp_hello_decode(b.buf, b.len, &out, err, sizeof(err)), "software");
+	abuf_free(&b);
+}
+
+/* The daemon's limits travel in its HELLO, all three or none. */
+static void
+t_hello_limits(void)
+{
+	struct cp_hello in, out;
+	struct abuf b;
+
+	memset(&in, 0, sizeof(in));
+	in.version = CP_PROTO_VERSION;
+	in.lim.known = 1;
+	in.lim.request_ms = 30000;
+	in.lim.handshake_ms = 10000;
+	in.lim.retry_delay_ms = 0;
+	abuf_init(&b);
+	cp_hello_encode(&b, &in);
+	memset(&out, 0xa5, sizeof(out));
+	CU_ASSERT_FATAL(
+	    cp_hello_decode(b.buf, b.len, &out, err, sizeof(err)) == 0);
+	CU_ASSERT(out.lim.known == 1 && out.lim.request_ms == 30000 &&
+	    out.lim.handshake_ms == 10000 && out.lim.retry_delay_ms == 0);
+	abuf_free(&b);
+	/* A daemon before them: not known, all zero. */
+	in.lim.known = 0;
+	abuf_init(&b);
+	cp_hello_encode(&b, &in);
+	CU_ASSERT(cp_hello_decode(b.buf, b.len, &out, err, sizeof(err)) == 0);
+	CU_ASSERT(out.lim.known == 0 && out.lim.request_ms == 0 &&
+	    out.lim.handshake_ms == 0 && out.lim.retry_delay_ms == 0);
+	abuf_free(&b);
+	/* Only some of them. */
+	abuf_init(&b);
+	abuf_u32(&b, CP_A_VERSION, 1);
+	abuf_u32(&b, CP_A_REQUEST_TIMEOUT_MS, 1000);
+	refused(cp_hello_decode(b.buf, b.len, &out, err, sizeof(err)),
+	    "together");
+	abuf_free(&b);
+	/* A request timeout of 0 or above an hour. */
+	abuf_init(&b);
+	abuf_u32(&b, CP_A_VERSION, 1);
+	abuf_u32(&b, CP_A_REQUEST_TIMEOUT_MS, 0);
+	abuf_u32(&b, CP_A_HANDSHAKE_TIMEOUT_MS, 1000);
+	abuf_u32(&b, CP_A_MIN_RETRY_DELAY_MS, 1000);
+	refused(cp_hello_decode(b.buf, b.len, &out, err, sizeof(err)),
+	    "request timeout");
+	abuf_free(&b);
+	abuf_init(&b);
+	abuf_u32(&b, CP_A_VERSION, 1);
+	abuf_u32(&b, CP_A_REQUEST_TIMEOUT_MS, 1000);
+	abuf_u32(&b, CP_A_HANDSHAKE_TIMEOUT_MS, 3600001);
+	abuf_u32(&b, CP_A_MIN_RETRY_DELAY_MS, 1000);
+	refused(cp_hello_decode(b.buf, b.len, &out, err, sizeof(err)),
+	    "handshake timeout");
 	abuf_free(&b);
 }
 
@@ -888,6 +943,7 @@ main(void)
 
 	s = cu_suite("messages", NULL, NULL);
 	cu_test(s, "HELLO", t_hello);
+	cu_test(s, "HELLO limits", t_hello_limits);
 	cu_test(s, "CONNECT round trip", t_connect_roundtrip);
 	cu_test(s, "CONNECT host characters", t_connect_host);
 	cu_test(s, "CONNECT fields", t_connect_fields);

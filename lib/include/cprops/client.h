@@ -29,6 +29,16 @@ extern "C" {
 
 #define CP_CONNECT_VERSION "0.1.0"
 
+/*
+ * cprops' defaults, with cprops' values.  A new client makes
+ * DEFAULT_RETRIES retries after its first attempt.  DEFAULT_CLIENT_TIMEOUT
+ * is cprops' suggested response timeout in seconds, for programs to pass
+ * to cp_client_set_timeout; a client without a timeout of its own waits
+ * as long as the daemon's request-timeout allows (cp_client_connect(3)).
+ */
+#define DEFAULT_CLIENT_TIMEOUT 300
+#define DEFAULT_RETRIES 3
+
 struct hostent;
 struct cp_client_priv;
 
@@ -89,7 +99,8 @@ cp_client *cp_client_create_ssl_addr(struct sockaddr *addr,
     const char *CA_file, const char *CA_path);
 
 /* Settings.  retry_count: retries after the first attempt (0: one attempt).
- * The timeout bounds each connection attempt and each read and write. */
+ * The timeout bounds each connection attempt and each read and write, and
+ * with the retries the whole connect (cp_client_connect(3), Time limits). */
 void cp_client_set_retry(cp_client *client, int retry_count);
 void cp_client_set_timeout(cp_client *client, int sec, int usec);
 void cp_client_set_owner(cp_client *client, void *owner);
@@ -135,6 +146,9 @@ X509 *cp_client_get_server_certificate(cp_client *client);
  * used for the connection, 0 when it does not or there is none. */
 int cp_client_verify_hostname(cp_client *client);
 char *ssl_verification_error_str(int code);
+/* The name of an SSL_get_error() code, such as "SSL_ERROR_WANT_READ", or
+ * "unknown"; static. */
+char *ssl_err_inf(int err);
 
 /* Additions to the cprops API. */
 
@@ -167,8 +181,11 @@ STACK_OF(X509) *cp_client_get_peer_chain(cp_client *client);
 /*
  * Event-loop use: cp_client_connect_start() sends the request and returns
  * a descriptor to wait on for reading (or -1); call cp_client_connect_finish()
- * when it is readable.  It returns what cp_client_connect() would, or -2
- * with errno EAGAIN if the answer is not complete yet.
+ * each time it is readable.  It returns what cp_client_connect() would, or
+ * -2 with errno EAGAIN if the answer is not complete yet.  The descriptor
+ * is the library's own: it is readable whenever connect_finish has work,
+ * writing to the daemon and the request's deadline included, so waiting
+ * for reading alone never stalls a connect.
  */
 int cp_client_connect_start(cp_client *client);
 int cp_client_connect_finish(cp_client *client);
