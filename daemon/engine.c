@@ -16,6 +16,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -121,6 +122,7 @@ struct engine {
 	uint32_t pid; /* for the imsg header, informational */
 	uint32_t uid_limit; /* this engine's share of max-requests-per-user */
 	uint32_t uid_sessions; /* ... and of max-sessions-per-user */
+	uint32_t peak; /* sessions + requests since the last trim */
 	struct ev_timer stats_timer;
 };
 
@@ -1254,6 +1256,21 @@ session_peer(struct cp_peer *peer, gid_t *groups, int fd)
 }
 
 /*
+ * Closing a Unix socket with unread input resets the connection, and the
+ * peer may then lose what we sent before: read (bounded) what has arrived.
+ */
+static void
+discard_input(int fd)
+{
+	char buf[4096];
+	int i;
+
+	shutdown(fd, SHUT_RD);
+	for (i = 0; i < 16 && recv(fd, buf, sizeof(buf), MSG_DONTWAIT) > 0; i++)
+		;
+}
+
+/*
  * A session we will not serve still gets a reason before the close, so
  * the program reports "too many sessions" rather than a reset.  One
  * small datagram on a fresh socket: it fits, or the client loses only the
@@ -1282,6 +1299,7 @@ session_refuse(struct engine *e, int fd, const struct cp_peer *peer,
 		(void)imsg_write(&ib);
 	imsgbuf_clear(&ib);
 	abuf_free(&b);
+	discard_input(fd);
 	close(fd);
 }
 
@@ -1377,6 +1395,21 @@ stats_send(struct engine *e)
 		e->stopping = 1; /* parent gone */
 }
 
+/* After a burst (many sessions or requests that are gone), give the
+ * memory back: the allocator otherwise keeps it for the next one. */
+static void
+trim_after_burst(struct engine *e)
+{
+	uint32_t now = e->st.sessions + e->st.inflight;
+
+	if (now > e->peak)
+		e->peak = now;
+	if (e->peak - now >= 64 && now < e->peak / 2) {
+		malloc_trim(0);
+		e->peak = now;
+	}
+}
+
 static void
 stats_tick(struct ev_timer *t)
 {
@@ -1384,6 +1417,7 @@ stats_tick(struct ev_timer *t)
 
 	stats_send(e);
 	log_rl_flush();
+	trim_after_burst(e);
 	ev_timer_start(e->ev, t, 1000);
 }
 
