@@ -157,6 +157,14 @@ uninstall:
 	-rmdir $(DESTDIR)$(INCDIR)/cprops 2>/dev/null
 	@sh scripts/install-extra.sh -u "$(DESTDIR)" "$(MANDIR)" "$(UNITDIR)" "$(SYSCONFDIR)" "$(PREFIX)"
 
+# Debian packages (debian/, see debian/README.source): make deb builds them
+# into $(B)/deb.
+deb:
+	@sh scripts/deps.sh deb
+	@sh scripts/mkdeb.sh $(B)/deb
+
+.PHONY: deb
+
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
