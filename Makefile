@@ -158,12 +158,17 @@ uninstall:
 	@sh scripts/install-extra.sh -u "$(DESTDIR)" "$(MANDIR)" "$(UNITDIR)" "$(SYSCONFDIR)" "$(PREFIX)"
 
 # Debian packages (debian/, see debian/README.source): make deb builds them
-# into $(B)/deb.
+# into $(B)/deb; make deb-check builds, installs (root), exercises and
+# purges them, and ends with "N passed, N failed".
 deb:
 	@sh scripts/deps.sh deb
 	@sh scripts/mkdeb.sh $(B)/deb
 
-.PHONY: deb
+deb-check:
+	@sh scripts/deps.sh deb
+	@B=$(B) sh tests/deb/check.sh
+
+.PHONY: deb deb-check
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
