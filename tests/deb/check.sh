@@ -65,10 +65,14 @@ for p in $PKGS; do
 	fi
 done
 # What exists before, to compare with what is left after the purge.
+# In /run only its top level: systemd keeps per-unit state below
+# /run/systemd for a while after a unit stops.
 snapshot() {
-	find /usr /etc /var/lib/systemd /run -path /run/user -prune -o \
-	    \( -name '*cpconnect*' -o -path '*/cprops/client.h' \) -print \
-	    2>/dev/null | sort
+	{
+		find /usr /etc /var/lib/systemd \( -name '*cpconnect*' -o \
+		    -path '*/cprops/client.h' \) -print 2>/dev/null
+		find /run -maxdepth 1 -name '*cpconnect*' -print
+	} | sort
 }
 snapshot >"$T_TMP/before"
 user_before=$(getent passwd cpconnect)
