@@ -26,7 +26,18 @@ OPT     ?= -O2 -g
 WARN    = -Wall -Wextra -Werror -Wshadow -Wpointer-arith -Wstrict-prototypes \
           -Wmissing-prototypes -Wno-unused-parameter
 CFLAGS  ?=
-CPPFLAGS += -D_GNU_SOURCE -Iproto -Ilib -Ilib/include -Idaemon -Itests
+CPPFLAGS += -D_GNU_SOURCE
+# Each layer sees only what it may use: proto/ nothing else, the daemon
+# proto/, the library proto/ and its own, the CLI (and the examples) only
+# the public header.  Tests and benchmarks may see everything.
+INC_ALL = -Iproto -Ilib -Ilib/include -Idaemon -Itests
+$(B)/obj/proto/%.o: INC = -Iproto
+$(B)/obj/daemon/%.o: INC = -Iproto -Idaemon
+$(B)/obj/lib/%.o: INC = -Iproto -Ilib -Ilib/include
+$(B)/obj/cli/%.o: INC = -Ilib/include
+$(B)/obj/tests/%.o: INC = $(INC_ALL) -DCP_TEST_HOOKS
+$(B)/obj/bench/%.o: INC = $(INC_ALL)
+$(B)/obj/hooks/%.o: INC = $(INC_ALL)
 ALLCFLAGS = -std=gnu11 $(OPT) $(WARN) -fPIC -fstack-protector-strong \
           -D_FORTIFY_SOURCE=2 $(CFLAGS)
 LDFLAGS ?=
@@ -54,6 +65,9 @@ obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
 PROTO_A  = $(B)/libcpproto.a
 DAEMON_A = $(B)/libcpdaemon.a
 LIB_A    = $(B)/libcpconnect.a
+LIBINT_A = $(B)/libcplib.a
+DAEMONT_A = $(B)/libcpdaemon-hooks.a
+HOOKD    = $(B)/tests/cpconnectd-hooks
 LIB_SO   = $(B)/libcpconnect.so.$(SOMAJOR)
 DAEMON   = $(B)/cpconnectd
 CLI      = $(B)/cpconnect
@@ -63,12 +77,21 @@ BENCHES  = $(patsubst bench/%.c,$(B)/bench/%,$(BENCH_SRC))
 EXAMPLES = $(patsubst examples/%.c,$(B)/examples/%,$(EXAMPLE_SRC))
 
 all: $(DAEMON) $(LIB_SO) $(B)/libcpconnect.so $(LIB_A) $(CLI) $(B)/cpconnect.pc
-tests: all $(UNITS) $(TESTCS) $(EXAMPLES)
+tests: all $(HOOKD) $(UNITS) $(TESTCS) $(EXAMPLES)
 benches: all $(BENCHES)
 
 $(B)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(ALLCFLAGS) -MMD -MP -c -o $@ $<
+	$(CC) $(CPPFLAGS) $(INC) $(ALLCFLAGS) -MMD -MP -c -o $@ $<
+
+# Test hooks (CP_TEST_HOOKS) exist only in these second builds of the
+# files that have them, linked into the tests and a test daemon, never into
+# what is installed.
+HOOK_SRC = daemon/engine.c lib/record.c
+hobj = $(patsubst %.c,$(B)/obj/hooks/%.o,$(1))
+$(B)/obj/hooks/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(INC) -DCP_TEST_HOOKS $(ALLCFLAGS) -MMD -MP -c -o $@ $<
 
 -include $(shell find $(B)/obj -name '*.d' 2>/dev/null)
 
@@ -78,9 +101,30 @@ $(PROTO_A): $(call obj,$(PROTO_SRC))
 $(DAEMON_A): $(call obj,$(DAEMON_SRC))
 	@rm -f $@
 	ar rcs $@ $^
+# The installed archive is one relocatable object in which only the
+# public names stay global, as the version script does for the .so: a
+# program linking it statically meets no imsg_* or tls_rec_* of ours.
+PUBLIC_SYMS = -w --keep-global-symbol='cp_client_*' \
+	      --keep-global-symbol=ssl_verification_error_str \
+	      --keep-global-symbol=ssl_err_inf
 $(LIB_A): $(call obj,$(LIB_SRC) $(PROTO_SRC))
+	@rm -f $@ $(B)/libcpconnect.o
+	$(LD) -r -o $(B)/libcpconnect.o $^
+	objcopy $(PUBLIC_SYMS) $(B)/libcpconnect.o
+	ar rcs $@ $(B)/libcpconnect.o
+# Every internal module of the library, hooks included, for tests and
+# benchmarks; the same for the daemon.
+$(LIBINT_A): $(call obj,$(filter-out $(HOOK_SRC),$(LIB_SRC))) \
+	     $(call hobj,$(filter $(HOOK_SRC),$(LIB_SRC)))
 	@rm -f $@
 	ar rcs $@ $^
+$(DAEMONT_A): $(call obj,$(filter-out $(HOOK_SRC),$(DAEMON_SRC))) \
+	      $(call hobj,$(filter $(HOOK_SRC),$(DAEMON_SRC)))
+	@rm -f $@
+	ar rcs $@ $^
+$(HOOKD): $(call obj,daemon/cpconnectd.c) $(DAEMONT_A) $(PROTO_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALLCFLAGS) $(LDFLAGS) -o $@ $^ $(DAEMON_LIBS)
 
 $(DAEMON): $(call obj,daemon/cpconnectd.c) $(DAEMON_A) $(PROTO_A)
 	$(CC) $(ALLCFLAGS) $(LDFLAGS) -o $@ $^ $(DAEMON_LIBS)
@@ -98,18 +142,18 @@ $(CLI): $(call obj,$(wildcard cli/*.c)) $(LIB_A)
 # Tests and benchmarks may use any internal module of the daemon or the
 # library; the archives pull in only what a program refers to.
 TESTLIB_A = $(B)/libcptest.a
-TEST_LINK = -Wl,--start-group $(TESTLIB_A) $(DAEMON_A) $(LIB_A) $(PROTO_A) -Wl,--end-group \
+TEST_LINK = -Wl,--start-group $(TESTLIB_A) $(DAEMONT_A) $(LIBINT_A) $(PROTO_A) -Wl,--end-group \
             $(DAEMON_LIBS) $(LIB_LIBS) -lcunit
 $(TESTLIB_A): $(call obj,$(TESTLIB_SRC))
 	@rm -f $@
 	ar rcs $@ $^
-$(B)/tests/%: $(B)/obj/tests/unit/%.o $(TESTLIB_A) $(DAEMON_A) $(LIB_A) $(PROTO_A)
+$(B)/tests/%: $(B)/obj/tests/unit/%.o $(TESTLIB_A) $(DAEMONT_A) $(LIBINT_A) $(PROTO_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALLCFLAGS) $(LDFLAGS) -o $@ $< $(TEST_LINK)
-$(B)/tests/%: $(B)/obj/tests/integration/%.o $(TESTLIB_A) $(DAEMON_A) $(LIB_A) $(PROTO_A)
+$(B)/tests/%: $(B)/obj/tests/integration/%.o $(TESTLIB_A) $(DAEMONT_A) $(LIBINT_A) $(PROTO_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALLCFLAGS) $(LDFLAGS) -o $@ $< $(TEST_LINK)
-$(B)/bench/%: $(B)/obj/bench/%.o $(TESTLIB_A) $(DAEMON_A) $(LIB_A) $(PROTO_A)
+$(B)/bench/%: $(B)/obj/bench/%.o $(TESTLIB_A) $(DAEMONT_A) $(LIBINT_A) $(PROTO_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALLCFLAGS) $(LDFLAGS) -o $@ $< $(TEST_LINK)
 # Examples are built exactly as a user would: public header and library only.

@@ -126,8 +126,10 @@ struct engine {
 
 static volatile sig_atomic_t got_term;
 
+#ifdef CP_TEST_HOOKS
 /*
- * Test hook (CPCONNECTD_TEST_HOOKS in the environment): prove the sandbox
+ * Test hook, only in the test build (CPCONNECTD_TEST_HOOKS in the
+ * environment of build/tests/cpconnectd-hooks): prove the sandbox
  * from inside a real engine by trying what it must not do.  Harmless by
  * construction: with the sandbox up both attempts fail; without it the
  * engine is replaced by /bin/true, exits, and the test sees that.
@@ -148,6 +150,7 @@ sandbox_probe(void)
 	execv("/bin/true", argv);
 	log_info("test hook: exec /bin/true refused: %s", strerror(errno));
 }
+#endif
 
 static void session_close(struct session *);
 static void session_flush(struct session *);
@@ -1493,8 +1496,10 @@ engine_run(const struct engine_env *env)
 	sigaction(SIGPIPE, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
 
-	if (env->test_hooks)
+#ifdef CP_TEST_HOOKS
+	if (getenv("CPCONNECTD_TEST_HOOKS") != NULL)
 		sandbox_probe();
+#endif
 	if ((e.ev = ev_new()) == NULL)
 		fatal("event loop");
 	if ((e.res = resolver_new(e.ev, env->resolvers, err, sizeof(err))) ==

@@ -36,7 +36,6 @@ struct engine_env {
 	SSL_CTX *ssl;		/* client context with the trust store */
 	struct keyring *keys;	/* client certificates (keys.h), or NULL */
 	const char *resolvers;	/* c-ares server list, NULL: system */
-	int test_hooks;		/* CPCONNECTD_TEST_HOOKS: sandbox probes */
 };
 
 /* Run until told to stop (SIGTERM, or the parent's channel closing).

@@ -23,6 +23,7 @@
 #include <openssl/x509v3.h>
 
 #include "cpproto.h"
+#include "hostname.h"
 #include "tls.h"
 #include "tlsexport.h"
 
@@ -226,37 +227,16 @@ tls_is_ip(const char *s)
 	       inet_pton(AF_INET6, s, buf) == 1;
 }
 
-/*
- * A DNS name as the daemon accepts it: letters, digits, '-', '_', dots
- * between non-empty labels of at most 63 bytes, one optional trailing dot.
- * Copies it without the trailing dot into out (CP_MAX_HOST + 1 bytes).
- */
+/* A host name (hostname.h), copied without its trailing dot into out
+ * (CP_MAX_HOST + 1 bytes). */
 static int
 tls_dns_name(const char *s, char *out)
 {
-	size_t len = strnlen(s, CP_MAX_HOST + 2), i, label = 0;
+	size_t len = strnlen(s, CP_MAX_HOST + 2);
 
-	if (len == 0 || len > CP_MAX_HOST)
+	if (!cp_hostname_ok(s, len))
 		return -1;
-	if (s[len - 1] == '.')
-		len--;
-	for (i = 0; i < len; i++) {
-		unsigned char ch = (unsigned char)s[i];
-
-		if (ch == '.') {
-			if (label == 0)
-				return -1;
-			label = 0;
-			continue;
-		}
-		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-		        (ch >= '0' && ch <= '9') || ch == '-' || ch == '_'))
-			return -1;
-		if (++label > 63)
-			return -1;
-	}
-	if (len == 0 || label == 0)
-		return -1;
+	len = cp_hostname_len(s, len);
 	memcpy(out, s, len);
 	out[len] = '\0';
 	return 0;

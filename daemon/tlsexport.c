@@ -11,7 +11,7 @@
 #include <openssl/kdf.h>
 #include <openssl/ssl.h>
 
-#include "record_kdf.h"
+#include "kdf.h"
 #include "tlsexport.h"
 
 #define RANDOM_LEN 32

@@ -30,6 +30,7 @@
 #include "certcache.h"
 #include "cpproto.h"
 #include "hostcheck.h"
+#include "hostname.h"
 #include "msg.h"
 #include "record.h"
 #include "session.h"
@@ -56,7 +57,6 @@ struct cp_client_priv {
 
 static pthread_mutex_t path_mtx = PTHREAD_MUTEX_INITIALIZER;
 static char *sock_path;
-static int stop_flag; /* atomic: set from signal handlers */
 
 static int
 seterr(cp_client *c, int e, const char *fmt, ...)
@@ -78,22 +78,14 @@ seterr(cp_client *c, int e, const char *fmt, ...)
 int
 cp_client_init(void)
 {
-	/* A program that stopped everything may start over. */
-	__atomic_store_n(&stop_flag, 0, __ATOMIC_SEQ_CST);
+	cp_stop_set(0); /* a program that stopped everything may start over */
 	return 0;
 }
 
-/* Async-signal-safe: one lock-free store. */
 void
 cp_client_stop_all(void)
 {
-	__atomic_store_n(&stop_flag, 1, __ATOMIC_SEQ_CST);
-}
-
-int
-cp_stopped(void)
-{
-	return __atomic_load_n(&stop_flag, __ATOMIC_RELAXED);
+	cp_stop_set(1);
 }
 
 void
@@ -287,8 +279,13 @@ cp_client_get_owner(cp_client *c)
 int
 cp_client_set_server_name(cp_client *c, const char *name)
 {
-	if (c == NULL || (name != NULL && strlen(name) > CP_MAX_HOST))
-		return seterr(c, EINVAL, "server name too long");
+	if (c == NULL)
+		return seterr(c, EINVAL, "no client");
+	/* A server name is a host name, never an address (RFC 6066). */
+	if (name != NULL && *name != '\0' &&
+	    !cp_hostname_ok(name, strnlen(name, CP_MAX_HOST + 2)))
+		return seterr(c, EINVAL, "\"%.*s\" is not a host name",
+		    CP_MAX_HOST, name);
 	snprintf(c->priv->sni, sizeof(c->priv->sni), "%s",
 	    name != NULL ? name : "");
 	return 0;
@@ -539,6 +536,9 @@ start(cp_client *c)
 		return seterr(c, EISCONN, "already connected");
 	if (cp_stopped())
 		return seterr(c, ECANCELED, CP_STOPPED_MSG);
+	if (c->host == NULL || !cp_host_ok(c->host))
+		return seterr(c, EINVAL, "\"%.*s\" is not a host name or "
+		    "address", CP_MAX_HOST, c->host ? c->host : "");
 	memset(&c->priv->res, 0, sizeof(c->priv->res));
 	if (load_anchors(c) == -1)
 		return -1;

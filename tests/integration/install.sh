@@ -16,6 +16,16 @@ check "bin/cpconnect executable" [ -x "$U/bin/cpconnect" ]
 check "lib/libcpconnect.so.0 present" [ -e "$U/lib/libcpconnect.so.0" ]
 check "lib/libcpconnect.so development link" [ -L "$U/lib/libcpconnect.so" ]
 check "lib/libcpconnect.a present" [ -f "$U/lib/libcpconnect.a" ]
+# Only the public API is visible, in the archive as in the shared object:
+# internal names (imsg_*, tls_rec_*) would collide with a program's own.
+check "libcpconnect.a exports only the public API" \
+	sh -c "[ -z \"\$(nm -g --defined-only '$U/lib/libcpconnect.a' | awk 'NF >= 3 { print \$3 }' | grep -Ev '^(cp_client_[a-z_]+|ssl_verification_error_str|ssl_err_inf)\$')\" ]"
+check "no test hooks in the installed daemon" \
+	sh -c "! grep -q 'test hook' '$U/sbin/cpconnectd'"
+check "no test hooks in the installed library" \
+	sh -c "! nm '$U/lib/libcpconnect.a' | grep -q 'tls_rec_send_raw\|tls_rec_set_rekey_limit'"
+check "libcpconnect.so exports only the public API" \
+	sh -c "[ -z \"\$(nm -D -g --defined-only '$U/lib/libcpconnect.so.0' | awk 'NF >= 3 { print \$3 }' | sed 's/@.*//' | grep -Ev '^(cp_client_[a-z_]+|ssl_verification_error_str|ssl_err_inf|CPCONNECT_0)\$')\" ]"
 check "soname is libcpconnect.so.0" sh -c "readelf -d '$U/lib/libcpconnect.so.0' |
     grep -q 'SONAME.*\[libcpconnect.so.0\]'"
 check "include/cprops/client.h identical to the source" \

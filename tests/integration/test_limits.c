@@ -470,6 +470,35 @@ test_crash_loop_gives_up(void)
  * /etc/passwd, at 7) showed up in the engines.  Only 0-2 (stdin and
  * stdout on /dev/null) and the engine's own survive.
  */
+/* The engine has exec'd (its command line says -E): the descriptors it
+ * has now are the ones it keeps.  Right after the fork it is still a copy
+ * of the parent, the starter's descriptors included, for as long as the
+ * child takes to reach close_range(): seen under ASan with a busy CPU. */
+static int
+engine_execd(pid_t pid, int ms)
+{
+	uint64_t t0 = tnow_ms();
+	char path[64], buf[512];
+	ssize_t n, i;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+	do {
+		if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+			return 0;
+		n = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		for (i = 0; i < n; i++)
+			if (buf[i] == '\0')
+				buf[i] = ' ';
+		buf[n > 0 ? n : 0] = '\0';
+		if (strstr(buf, " -E ") != NULL)
+			return 1;
+		tmsleep(20);
+	} while (tnow_ms() - t0 < (uint64_t)ms);
+	return 0;
+}
+
 static void
 test_no_stray_descriptors(void)
 {
@@ -479,9 +508,12 @@ test_no_stray_descriptors(void)
 
 	CU_ASSERT_FATAL(
 	    tdaemon_start(&d, conf_text, "7</etc/passwd", NULL) == 0);
+	/* Served: the engine is past its exec, not a child still forking. */
+	CU_ASSERT(served(&d));
 	n = tdaemon_engines(&d, e, 4);
 	CU_ASSERT_FATAL(n >= 1);
 	for (i = 0; i < n; i++) {
+		CU_ASSERT(engine_execd(e[i], 5000));
 		for (int fd = 0; fd < 64; fd++) {
 			char path[64], target[PATH_MAX];
 			ssize_t len;
@@ -500,7 +532,6 @@ test_no_stray_descriptors(void)
 	}
 	CU_ASSERT_EQUAL(stray, 0);
 	CU_ASSERT_EQUAL(devnull, n);
-	CU_ASSERT(served(&d));
 	tdaemon_stop(&d);
 	cp_client_set_socket_path(dmn.sock);
 }
