@@ -303,6 +303,13 @@ else
 	kill "$DPID" 2>/dev/null
 	wait "$DPID" 2>/dev/null
 	DPID=
+	# lib.sh's test for a sanitizer report or an engine crash.
+	if t_log_alarms "$T_TMP/d.log" >"$T_TMP/alarms"; then
+		bad "packaged daemon's log: no engine crash"
+		show "$T_TMP/alarms"
+	else
+		ok "packaged daemon's log: no engine crash"
+	fi
 fi
 # shellcheck disable=SC2086
 dpkg -L $PKGS 2>/dev/null | sort -u >"$T_TMP/files"
