@@ -201,6 +201,19 @@ uninstall:
 	-rmdir $(DESTDIR)$(INCDIR)/cprops 2>/dev/null
 	@sh scripts/install-extra.sh -u "$(DESTDIR)" "$(MANDIR)" "$(UNITDIR)" "$(SYSCONFDIR)" "$(PREFIX)"
 
+# Debian packages (debian/, see debian/README.source): make deb builds them
+# into $(B)/deb; make deb-check builds, installs (root), exercises and
+# purges them, and ends with "N passed, N failed".
+deb:
+	@sh scripts/deps.sh deb
+	@sh scripts/mkdeb.sh $(B)/deb
+
+deb-check:
+	@sh scripts/deps.sh deb
+	@B=$(B) sh tests/deb/check.sh
+
+.PHONY: deb deb-check
+
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 

@@ -4,6 +4,11 @@ set -eu
 PKGS="build-essential pkg-config libssl-dev openssl libbsd-dev libsystemd-dev
 libseccomp-dev libcunit1-dev libc-ares-dev gnutls-bin nginx-light mandoc
 iproute2 util-linux systemd procps"
+# Packaging tools: only for make deb and make deb-check (deps.sh deb).
+DEB_PKGS="dpkg-dev debhelper lintian fakeroot"
+if [ "${1:-}" = deb ]; then
+	PKGS="$PKGS $DEB_PKGS"
+fi
 missing=
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
