@@ -4,6 +4,8 @@ set -eu
 PKGS="build-essential pkg-config libssl-dev openssl libbsd-dev libsystemd-dev
 libseccomp-dev libcunit1-dev libc-ares-dev gnutls-bin nginx-light mandoc
 iproute2 util-linux systemd procps"
+# cpconnect-run's tests run these unmodified programs.
+PKGS="$PKGS curl wget git netcat-openbsd python3"
 missing=
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
