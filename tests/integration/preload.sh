@@ -20,6 +20,18 @@ for p in curl wget git nc "$PY"; do
 done
 unshare -rn true 2>/dev/null || { bad "unshare -rn does not work here"; finish; }
 
+# The preload lives in other programs: it must not bring symbols of its
+# own (they would clash with theirs) nor libraries (OpenSSL) into them.
+SO=$B/libcpconnect-preload.so
+exp=$(nm -D --defined-only "$SO" | awk '{print $3}' | sed 's/@.*//' | sort | tr '\n' ' ')
+check "the preload exports only what it interposes" [ "$exp" = \
+    "connect getaddrinfo gethostbyaddr gethostbyaddr_r gethostbyname gethostbyname2 gethostbyname2_r gethostbyname_r getnameinfo sendmmsg sendmsg sendto socket " ] ||
+    echo "    exports: $exp"
+need=$(readelf -d "$SO" | sed -n 's/.*NEEDED.*\[\(.*\)\]/\1/p' |
+    grep -Ev '^(libc\.so\.6|ld-linux.*)$' | tr '\n' ' ')
+check "the preload needs libc and the loader alone" [ -z "$need" ] ||
+    echo "    also needs: $need"
+
 O=$T_TMP/out
 E=$T_TMP/err
 # in NAME CMD...: CMD in a namespace without a network, through
