@@ -222,3 +222,60 @@ clean:
 
 .PHONY: all tests benches deps run check bench install uninstall format clean
 .SECONDARY:
+
+# ---- cpconnect-run(1): unmodified programs through the daemon ----
+# libcpconnect-preload.so holds the library's session code, not the
+# library: no OpenSSL in every program it is loaded into.  Its version
+# script exports the interposed functions only.
+# It is loaded into programs built without sanitizers, where a sanitizer
+# runtime cannot come first: never instrumented, even under SAN=1, so its
+# objects have a directory of their own.
+PRELOAD_SO  = $(B)/libcpconnect-preload.so
+RUN         = $(B)/cpconnect-run
+PRELOAD_SRC = $(wildcard preload/*.c)
+PRELOAD_CFLAGS = $(filter-out -fsanitize=% -fno-omit-frame-pointer,$(ALLCFLAGS))
+PRELOAD_LDFLAGS = $(filter-out -fsanitize=%,$(LDFLAGS))
+pobj = $(patsubst %.c,$(B)/obj-preload/%.o,$(1))
+PRELOAD_OBJ = $(call pobj,$(PRELOAD_SRC) lib/session.c lib/stop.c \
+                proto/imsg.c proto/msg.c proto/attr.c proto/budget.c \
+                proto/hostname.c)
+RUN_OBJ     = $(call obj,$(wildcard preload/run/*.c))
+
+all: $(PRELOAD_SO) $(RUN)
+
+# The layers' include rules, for the preload's own copies of their objects;
+# the preload sees the protocol and the session, cpconnect-run the protocol
+# and the public header.
+$(B)/obj-preload/proto/%.o: INC = -Iproto
+$(B)/obj-preload/lib/%.o: INC = -Iproto -Ilib -Ilib/include
+$(B)/obj-preload/preload/%.o: INC = -Iproto -Ilib
+$(B)/obj/preload/run/%.o: INC = -Iproto -Ilib/include
+$(B)/obj-preload/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(INC) $(PRELOAD_CFLAGS) -MMD -MP -c -o $@ $<
+-include $(shell find $(B)/obj-preload -name '*.d' 2>/dev/null)
+
+$(PRELOAD_SO): $(PRELOAD_OBJ) preload/preload.map
+	$(CC) $(PRELOAD_CFLAGS) $(PRELOAD_LDFLAGS) -shared \
+	  -Wl,--version-script=preload/preload.map -Wl,-z,relro,-z,now -Wl,-z,defs \
+	  -o $@ $(PRELOAD_OBJ) -ldl -lpthread
+# It finds the preload next to itself, in ../lib, or here.
+$(B)/obj/preload/run/cpconnect-run.o: CPPFLAGS += -DCP_LIBDIR='"$(LIBDIR)"'
+$(RUN): $(RUN_OBJ)
+	$(CC) $(ALLCFLAGS) $(LDFLAGS) -o $@ $^
+
+# The placeholder table's unit test links the table itself.
+$(B)/tests/test_phtable: $(call obj,preload/phtable.c)
+$(B)/tests/test_phtable: TEST_LINK += $(call obj,preload/phtable.c)
+
+install: install-preload
+install-preload: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR)
+	install -m 755 $(RUN) $(DESTDIR)$(BINDIR)/cpconnect-run
+	install -m 755 $(PRELOAD_SO) $(DESTDIR)$(LIBDIR)/libcpconnect-preload.so
+uninstall: uninstall-preload
+uninstall-preload:
+	rm -f $(DESTDIR)$(BINDIR)/cpconnect-run \
+	  $(DESTDIR)$(LIBDIR)/libcpconnect-preload.so
+
+.PHONY: install-preload uninstall-preload

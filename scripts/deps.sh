@@ -4,6 +4,8 @@ set -eu
 PKGS="build-essential pkg-config libssl-dev openssl libbsd-dev libsystemd-dev
 libseccomp-dev libcunit1-dev libc-ares-dev gnutls-bin nginx-light mandoc
 iproute2 util-linux systemd procps"
+# cpconnect-run's tests run these unmodified programs.
+PKGS="$PKGS curl wget git netcat-openbsd python3"
 # Packaging tools: only for make deb and make deb-check (deps.sh deb).
 DEB_PKGS="dpkg-dev debhelper lintian fakeroot"
 if [ "${1:-}" = deb ]; then

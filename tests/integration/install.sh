@@ -13,6 +13,11 @@ check "make install exits 0" [ $? -eq 0 ] || sed 's/^/    /' "$T_TMP/install.log
 
 check "sbin/cpconnectd executable" [ -x "$U/sbin/cpconnectd" ]
 check "bin/cpconnect executable" [ -x "$U/bin/cpconnect" ]
+check "bin/cpconnect-run executable" [ -x "$U/bin/cpconnect-run" ]
+check "lib/libcpconnect-preload.so present" [ -f "$U/lib/libcpconnect-preload.so" ]
+"$U/bin/cpconnect-run" -S "$T_TMP/none.sock" true 2>"$T_TMP/run-pl.err"
+check "installed cpconnect-run finds the preload in ../lib (then: daemon unreachable, 3)" \
+    [ $? -eq 3 ] || sed 's/^/    /' "$T_TMP/run-pl.err"
 check "lib/libcpconnect.so.0 present" [ -e "$U/lib/libcpconnect.so.0" ]
 check "lib/libcpconnect.so development link" [ -L "$U/lib/libcpconnect.so" ]
 check "lib/libcpconnect.a present" [ -f "$U/lib/libcpconnect.a" ]
