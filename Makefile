@@ -260,7 +260,10 @@ $(PRELOAD_SO): $(PRELOAD_OBJ) preload/preload.map
 	  -Wl,--version-script=preload/preload.map -Wl,-z,relro,-z,now -Wl,-z,defs \
 	  -o $@ $(PRELOAD_OBJ) -ldl -lpthread
 # It finds the preload next to itself, in ../lib, or here.
-$(B)/obj/preload/run/cpconnect-run.o: CPPFLAGS += -DCP_LIBDIR='"$(LIBDIR)"'
+# A private directory: the preload is a plugin of cpconnect-run, not a
+# library a program links (it has no soname).
+PRELOADDIR ?= $(LIBDIR)/cpconnect
+$(B)/obj/preload/run/cpconnect-run.o: CPPFLAGS += -DCP_LIBDIR='"$(PRELOADDIR)"'
 $(RUN): $(RUN_OBJ)
 	$(CC) $(ALLCFLAGS) $(LDFLAGS) -o $@ $^
 
@@ -270,12 +273,13 @@ $(B)/tests/test_phtable: TEST_LINK += $(call obj,preload/phtable.c)
 
 install: install-preload
 install-preload: all
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(PRELOADDIR)
 	install -m 755 $(RUN) $(DESTDIR)$(BINDIR)/cpconnect-run
-	install -m 755 $(PRELOAD_SO) $(DESTDIR)$(LIBDIR)/libcpconnect-preload.so
+	install -m 755 $(PRELOAD_SO) $(DESTDIR)$(PRELOADDIR)/libcpconnect-preload.so
 uninstall: uninstall-preload
 uninstall-preload:
 	rm -f $(DESTDIR)$(BINDIR)/cpconnect-run \
-	  $(DESTDIR)$(LIBDIR)/libcpconnect-preload.so
+	  $(DESTDIR)$(PRELOADDIR)/libcpconnect-preload.so
+	-rmdir $(DESTDIR)$(PRELOADDIR) 2>/dev/null
 
 .PHONY: install-preload uninstall-preload

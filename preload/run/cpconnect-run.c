@@ -118,8 +118,9 @@ parse(struct opts *o, int argc, char *argv[])
 	o->prog = &argv[optind];
 }
 
-/* The preload: next to us (the build tree), in ../lib (an installed
- * tree, whatever its prefix), or where the build said it would go. */
+/* The preload: next to us (the build tree), in ../lib/cpconnect (an
+ * installed tree, whatever its prefix), or where the build said it would
+ * go. */
 static int
 find_preload(char *out, size_t sz)
 {
@@ -132,15 +133,16 @@ find_preload(char *out, size_t sz)
 	if ((slash = strrchr(exe, '/')) != NULL)
 		*slash = '\0';
 	snprintf(cand[0], sizeof(cand[0]), "%s/%s", exe, PRELOAD_NAME);
-	snprintf(cand[1], sizeof(cand[1]), "%s/../lib/%s", exe, PRELOAD_NAME);
+	snprintf(cand[1], sizeof(cand[1]), "%s/../lib/cpconnect/%s", exe,
+	    PRELOAD_NAME);
 	snprintf(cand[2], sizeof(cand[2]), "%s/%s", CP_LIBDIR, PRELOAD_NAME);
 	for (i = exe[0] != '\0' ? 0 : 2; i < 3; i++)
 		if (access(cand[i], R_OK) == 0 &&
 		    realpath(cand[i], out) != NULL && strlen(out) < sz)
 			return 0;
 	fprintf(stderr,
-	    "cpconnect-run: %s not found next to %s, in %s/../lib "
-	    "or in %s\n",
+	    "cpconnect-run: %s not found next to %s, in "
+	    "%s/../lib/cpconnect or in %s\n",
 	    PRELOAD_NAME, exe, exe, CP_LIBDIR);
 	return -1;
 }

@@ -14,7 +14,7 @@ check "make install exits 0" [ $? -eq 0 ] || sed 's/^/    /' "$T_TMP/install.log
 check "sbin/cpconnectd executable" [ -x "$U/sbin/cpconnectd" ]
 check "bin/cpconnect executable" [ -x "$U/bin/cpconnect" ]
 check "bin/cpconnect-run executable" [ -x "$U/bin/cpconnect-run" ]
-check "lib/libcpconnect-preload.so present" [ -f "$U/lib/libcpconnect-preload.so" ]
+check "lib/cpconnect/libcpconnect-preload.so present" [ -f "$U/lib/cpconnect/libcpconnect-preload.so" ]
 "$U/bin/cpconnect-run" -S "$T_TMP/none.sock" true 2>"$T_TMP/run-pl.err"
 check "installed cpconnect-run finds the preload in ../lib (then: daemon unreachable, 3)" \
     [ $? -eq 3 ] || sed 's/^/    /' "$T_TMP/run-pl.err"
