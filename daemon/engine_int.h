@@ -24,7 +24,7 @@
 #include "resolve.h"
 
 struct ca_builder;
-struct tls_conn;
+struct tlsc;
 
 #define MAX_GROUPS 64
 #define MAX_REQ_PER_SESSION 64 /* requests in flight on one session */
@@ -65,7 +65,7 @@ struct request {
 	socklen_t peerlen;
 	uint32_t attempts;
 	struct ev_io io; /* the socket during the handshake */
-	struct tls_conn *tls;
+	struct tlsc *tls;
 	X509_STORE *anchors;
 	struct req_tls rt;
 };

@@ -325,10 +325,10 @@ req_tls_step(struct request *r)
 		if (r->tls == NULL)
 			return; /* failed and freed */
 	}
-	rv = tls_conn_handshake(r->tls);
+	rv = tlsc_handshake(r->tls);
 	if (rv == 0) {
 		if (ev_io_set(r->s->e->ev, &r->io,
-		        (uint32_t)tls_conn_events(r->tls)) == -1)
+		        (uint32_t)tlsc_events(r->tls)) == -1)
 			req_fail(r, CP_E_INTERNAL, errno, "epoll: %s",
 			    strerror(errno));
 		return;
@@ -338,13 +338,13 @@ req_tls_step(struct request *r)
 			req_reply_tls(r);
 		return;
 	}
-	if (tls_conn_failed_verify(r->tls))
-		req_fail(r, CP_E_VERIFY, EPROTO, "%s", tls_conn_error(r->tls));
-	else if (tls_conn_sys_errno(r->tls) != 0)
-		req_fail(r, CP_E_TLS, tls_conn_sys_errno(r->tls), "%s",
-		    tls_conn_error(r->tls));
+	if (tlsc_failed_verify(r->tls))
+		req_fail(r, CP_E_VERIFY, EPROTO, "%s", tlsc_error(r->tls));
+	else if (tlsc_sys_errno(r->tls) != 0)
+		req_fail(r, CP_E_TLS, tlsc_sys_errno(r->tls), "%s",
+		    tlsc_error(r->tls));
 	else
-		req_fail(r, CP_E_TLS, EPROTO, "%s", tls_conn_error(r->tls));
+		req_fail(r, CP_E_TLS, EPROTO, "%s", tlsc_error(r->tls));
 }
 
 static void
@@ -404,7 +404,7 @@ req_tls_start(struct request *r)
 		req_fail(r, CP_E_INTERNAL, errno, "timer: %s", strerror(errno));
 		return;
 	}
-	if ((r->tls = tls_conn_new(
+	if ((r->tls = tlsc_new(
 	         r->s->e->env->ssl, r->fd, &p, err, sizeof(err))) == NULL) {
 		req_fail(r, CP_E_TLS, EPROTO, "%s", err);
 		return;
@@ -462,7 +462,7 @@ req_end_if_handshake_denied(struct request *r)
 
 	if (tp == NULL)
 		return 1;
-	if (tls_conn_version(r->tls) < tp->t.min_version) {
+	if (tlsc_version(r->tls) < tp->t.min_version) {
 		req_fail(r, CP_E_DENIED, EACCES,
 		    "policy: TLS version below "
 		    "the minimum for %s",
@@ -471,7 +471,7 @@ req_end_if_handshake_denied(struct request *r)
 	}
 	if (tp->npinsets > 0) {
 		l.n = 0;
-		tls_conn_spki_each(r->tls, spki_add, &l);
+		tlsc_spki_each(r->tls, spki_add, &l);
 		if (!policy_pins_ok(tp, (const uint8_t(*)[32])l.d, l.n)) {
 			r->rt.pin_mismatch = l.n > 0;
 			req_fail(r, CP_E_VERIFY, EPROTO,
@@ -523,19 +523,19 @@ req_reply_tls(struct request *r)
 
 	memset(&res, 0, sizeof(res));
 	res.status = CP_STATUS_OK;
-	res.verify_result = (uint32_t)tls_conn_verify_result(r->tls);
-	res.no_peer_cert = (uint8_t)tls_conn_no_peer_cert(r->tls);
-	res.tls_version = (uint16_t)tls_conn_version(r->tls);
-	snprintf(res.cipher, sizeof(res.cipher), "%s", tls_conn_cipher(r->tls));
-	alpn = tls_conn_alpn(r->tls, &alpnlen);
+	res.verify_result = (uint32_t)tlsc_verify_result(r->tls);
+	res.no_peer_cert = (uint8_t)tlsc_no_peer_cert(r->tls);
+	res.tls_version = (uint16_t)tlsc_version(r->tls);
+	snprintf(res.cipher, sizeof(res.cipher), "%s", tlsc_cipher(r->tls));
+	alpn = tlsc_alpn(r->tls, &alpnlen);
 	if (alpn != NULL && alpnlen < sizeof(res.alpn)) {
 		memcpy(res.alpn, alpn, alpnlen);
 		res.alpn[alpnlen] = '\0';
 	}
-	res.resumed = (uint8_t)tls_conn_resumed(r->tls);
+	res.resumed = (uint8_t)tlsc_resumed(r->tls);
 	if (send_chain(r) == -1) {
 		req_fail(r, CP_E_TLS, EPROTO, "peer chain: %s",
-		    tls_conn_error(r->tls));
+		    tlsc_error(r->tls));
 		return;
 	}
 	if (send_state(r, err, sizeof(err)) == -1) {
@@ -556,7 +556,7 @@ send_chain(struct request *r)
 	size_t *lens;
 	int i, n, rv = 0;
 
-	if (tls_conn_chain(r->tls, &der, &lens, &n) == -1)
+	if (tlsc_chain(r->tls, &der, &lens, &n) == -1)
 		return -1;
 	for (i = 0; i < n && rv == 0; i++) {
 		struct abuf b;
@@ -577,7 +577,7 @@ send_state(struct request *r, char *err, size_t errsz)
 	struct abuf b;
 	int rv;
 
-	if (tls_conn_export(r->tls, &ts, err, errsz) == -1)
+	if (tlsc_export(r->tls, &ts, err, errsz) == -1)
 		return -1;
 	abuf_init(&b);
 	cp_tls_state_encode(&b, &ts);
@@ -618,7 +618,7 @@ req_fail(struct request *r, int eclass, int err, const char *fmt, ...)
 	error_result(&res, eclass, err, fmt, ap);
 	va_end(ap);
 	if (r->tls != NULL)
-		res.verify_result = (uint32_t)tls_conn_verify_result(r->tls);
+		res.verify_result = (uint32_t)tlsc_verify_result(r->tls);
 	req_finish(r, &res, -1);
 }
 
@@ -667,7 +667,7 @@ static const char *
 req_verify_str(
     const struct request *r, const struct cp_result *res, char *buf, size_t sz)
 {
-	if (r->tls == NULL || !tls_conn_verified(r->tls))
+	if (r->tls == NULL || !tlsc_verified(r->tls))
 		return "-";
 	snprintf(buf, sz, "%u%s", (unsigned)res->verify_result,
 	    r->rt.pin_mismatch ? " (chain ok, pin mismatch)" : "");
@@ -758,7 +758,7 @@ req_free(struct request *r)
 		dial_cancel(r->dial);
 	ev_io_stop(ev, &r->io);
 	if (r->tls != NULL)
-		tls_conn_free(r->tls);
+		tlsc_free(r->tls);
 	if (r->anchors != NULL)
 		X509_STORE_free(r->anchors);
 	if (r->fd != -1)

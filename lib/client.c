@@ -51,7 +51,7 @@ struct cp_client_priv {
 	int nder;
 	struct cp_result res;
 	char err[CP_MAX_ERRTEXT + 128];
-	struct cpd_req *pending;
+	struct dreq *pending;
 	const struct ca_set *cas;
 };
 
@@ -91,7 +91,7 @@ cp_client_stop_all(void)
 void
 cp_client_shutdown(void)
 {
-	cpd_pool_clear();
+	dsession_pool_clear();
 	ca_cache_clear();
 	cert_cache_clear();
 }
@@ -422,7 +422,7 @@ set_io_timeouts(cp_client *c, int fd)
 
 /* The peer chain: the leaf is parsed now, the rest when asked for. */
 static int
-take_chain(cp_client *c, struct cpd_reply *rep)
+take_chain(cp_client *c, struct dreply *rep)
 {
 	struct cp_client_priv *p = c->priv;
 	int i;
@@ -456,7 +456,7 @@ chain_free(struct cp_client_priv *p)
 
 /* Take over the connection of a successful reply. */
 static int
-adopt(cp_client *c, struct cpd_reply *rep)
+adopt(cp_client *c, struct dreply *rep)
 {
 	struct cp_client_priv *p = c->priv;
 	char err[256];
@@ -494,7 +494,7 @@ adopt(cp_client *c, struct cpd_reply *rep)
 }
 
 static int
-connect_done(cp_client *c, struct cpd_reply *rep)
+connect_done(cp_client *c, struct dreply *rep)
 {
 	struct cp_client_priv *p = c->priv;
 	int rv;
@@ -503,11 +503,11 @@ connect_done(cp_client *c, struct cpd_reply *rep)
 	if (rep->res.status != CP_STATUS_OK) {
 		rv = seterr(c, eclass_errno(&rep->res), "%s: %s",
 		    cp_eclass_str(rep->res.eclass), rep->res.errtext);
-		cpd_reply_clear(rep);
+		dreply_clear(rep);
 		return rv;
 	}
 	rv = adopt(c, rep);
-	cpd_reply_clear(rep);
+	dreply_clear(rep);
 	if (rv == -1)
 		return -1;
 	p->err[0] = '\0';
@@ -543,7 +543,7 @@ start(cp_client *c)
 	if (load_anchors(c) == -1)
 		return -1;
 	build_request(c, &req);
-	c->priv->pending = cpd_start(cp_client_socket_path(), &req,
+	c->priv->pending = dreq_start(cp_client_socket_path(), &req,
 	    c->priv->cas, err, sizeof(err));
 	if (c->priv->pending == NULL)
 		return seterr(c, errno, "%s", err);
@@ -564,9 +564,9 @@ cp_client_connect_start(cp_client *c)
 
 	if (start(c) == -1)
 		return -1;
-	if ((fd = cpd_event_fd(c->priv->pending, err, sizeof(err))) == -1) {
+	if ((fd = dreq_event_fd(c->priv->pending, err, sizeof(err))) == -1) {
 		e = errno;
-		cpd_free(c->priv->pending);
+		dreq_free(c->priv->pending);
 		c->priv->pending = NULL;
 		return seterr(c, e, "%s", err);
 	}
@@ -574,14 +574,14 @@ cp_client_connect_start(cp_client *c)
 }
 
 static int
-finish(cp_client *c, int rv, struct cpd_reply *rep, const char *err)
+finish(cp_client *c, int rv, struct dreply *rep, const char *err)
 {
 	int e = errno;
 
-	cpd_free(c->priv->pending);
+	dreq_free(c->priv->pending);
 	c->priv->pending = NULL;
 	if (rv == -1) {
-		cpd_reply_clear(rep);
+		dreply_clear(rep);
 		return seterr(c, e, "%s", err);
 	}
 	return connect_done(c, rep);
@@ -590,7 +590,7 @@ finish(cp_client *c, int rv, struct cpd_reply *rep, const char *err)
 int
 cp_client_connect_finish(cp_client *c)
 {
-	struct cpd_reply rep;
+	struct dreply rep;
 	char err[CP_MAX_ERRTEXT];
 	int rv;
 
@@ -599,7 +599,7 @@ cp_client_connect_finish(cp_client *c)
 	memset(&rep, 0, sizeof(rep));
 	rep.fd = -1;
 	/* A partial answer stays with the request until it is complete. */
-	if ((rv = cpd_step(c->priv->pending, &rep, err, sizeof(err))) == 0) {
+	if ((rv = dreq_step(c->priv->pending, &rep, err, sizeof(err))) == 0) {
 		errno = EAGAIN;
 		return -2;
 	}
@@ -609,7 +609,7 @@ cp_client_connect_finish(cp_client *c)
 int
 cp_client_connect(cp_client *c)
 {
-	struct cpd_reply rep;
+	struct dreply rep;
 	char err[CP_MAX_ERRTEXT];
 	int rv;
 
@@ -617,7 +617,7 @@ cp_client_connect(cp_client *c)
 		return -1;
 	memset(&rep, 0, sizeof(rep));
 	rep.fd = -1;
-	rv = cpd_wait(c->priv->pending, &rep, err, sizeof(err));
+	rv = dreq_wait(c->priv->pending, &rep, err, sizeof(err));
 	return finish(c, rv, &rep, err);
 }
 
@@ -658,7 +658,7 @@ cp_client_close(cp_client *c)
 		return 0;
 	p = c->priv;
 	if (p->pending != NULL) {
-		cpd_free(p->pending);
+		dreq_free(p->pending);
 		p->pending = NULL;
 	}
 	c->closing = 1;

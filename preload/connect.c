@@ -251,24 +251,24 @@ ask(const struct dest *d, const struct sockstate *ss, int *nfd,
     struct cp_result *res)
 {
 	struct cp_connect req;
-	struct cpd_reply rep;
-	struct cpd_req *q;
+	struct dreply rep;
+	struct dreq *q;
 	char err[CP_MAX_ERRTEXT + 128];
 	int rv, e;
 
 	request_of(d, ss, &req);
 	memset(&rep, 0, sizeof(rep));
 	rep.fd = -1;
-	if ((q = cpd_start(pl_conf()->sock, &req, NULL, err, sizeof(err))) ==
+	if ((q = dreq_start(pl_conf()->sock, &req, NULL, err, sizeof(err))) ==
 	    NULL)
 		rv = -1;
 	else
-		rv = cpd_wait(q, &rep, err, sizeof(err));
+		rv = dreq_wait(q, &rep, err, sizeof(err));
 	e = errno;
-	cpd_free(q);
+	dreq_free(q);
 	/* No session is kept open in the program between connects: it
 	 * would be a descriptor the program does not know about. */
-	cpd_pool_clear();
+	dsession_pool_clear();
 	if (rv == -1) {
 		if (e == ECONNREFUSED)
 			say_unreachable(err);
@@ -279,13 +279,13 @@ ask(const struct dest *d, const struct sockstate *ss, int *nfd,
 	}
 	*res = rep.res;
 	if (rep.res.status != CP_STATUS_OK) {
-		cpd_reply_clear(&rep);
+		dreply_clear(&rep);
 		errno = result_errno(res);
 		return -1;
 	}
 	*nfd = rep.fd;
 	rep.fd = -1;
-	cpd_reply_clear(&rep);
+	dreply_clear(&rep);
 	return 0;
 }
 
