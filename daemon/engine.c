@@ -127,8 +127,8 @@ engine_run(const struct engine_env *env)
 	 * a client must not lose a connection the daemon already made. */
 	for (int i = 0; i < 10 && output_pending(&e); i++)
 		ev_run_once(e.ev, 100);
-	while (e.sessions != NULL)
-		session_close(e.sessions);
+	while (!LIST_EMPTY(&e.sessions))
+		session_close(LIST_FIRST(&e.sessions));
 	/* The last counts, so the parent's totals lose nothing. */
 	if (env->ctlfd != -1)
 		stats_send(&e);
@@ -266,7 +266,7 @@ engine_drain(struct engine *e)
 	struct session *s;
 
 	ev_io_stop(e->ev, &e->lio);
-	for (s = e->sessions; s != NULL; s = s->next)
+	LIST_FOREACH(s, &e->sessions, entry)
 		if (shutdown(s->io.fd, SHUT_RD) == -1 && errno != ENOTCONN)
 			log_warn("uid %u: shutdown", (unsigned)s->peer.uid);
 }
@@ -278,7 +278,7 @@ engine_drained(const struct engine *e, uint64_t drain_start)
 {
 	if (!e->stopping)
 		return 0;
-	if (e->sessions == NULL)
+	if (LIST_EMPTY(&e->sessions))
 		return 1;
 	return e->st.inflight == 0 && ev_clock_ms() - drain_start > DRAIN_MS;
 }
@@ -289,7 +289,7 @@ output_pending(const struct engine *e)
 {
 	const struct session *s;
 
-	for (s = e->sessions; s != NULL; s = s->next)
+	LIST_FOREACH(s, &e->sessions, entry)
 		if (imsg_pending(&s->ib) && s->closing != 2)
 			return 1;
 	return 0;

@@ -6,6 +6,7 @@
 #ifndef CP_ENGINE_INT_H
 #define CP_ENGINE_INT_H
 
+#include <sys/queue.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 
@@ -50,7 +51,7 @@ struct req_tls {
 };
 
 struct request {
-	struct request *next;
+	LIST_ENTRY(request) entry; /* in its session */
 	struct session *s;
 	uint32_t id;
 	enum req_stage stage;
@@ -71,14 +72,14 @@ struct request {
 };
 
 struct uidcount {
-	struct uidcount *next;
+	LIST_ENTRY(uidcount) entry;
 	uid_t uid;
 	uint32_t n;        /* requests in flight */
 	uint32_t sessions; /* sessions open */
 };
 
 struct session {
-	struct session *next, **prevp;
+	LIST_ENTRY(session) entry;
 	struct engine *e;
 	struct ev_io io;
 	struct imsgbuf ib;
@@ -89,7 +90,7 @@ struct session {
 	int eof;     /* no more requests: close once the last reply is out */
 	struct ev_timer idle;
 	struct ev_timer resume; /* frames left in the buffer: go on */
-	struct request *reqs;
+	LIST_HEAD(, request) reqs;
 	uint32_t nreqs;
 	struct ca_builder *cab;
 };
@@ -101,8 +102,8 @@ struct engine {
 	struct ev_io lio, cio;
 	struct resolver *res;
 	struct ca_cache *cas;
-	struct session *sessions;
-	struct uidcount *uids;
+	LIST_HEAD(, session) sessions;
+	LIST_HEAD(, uidcount) uids;
 	struct engine_stats st;
 	int stopping;
 	uint32_t pid;       /* for the imsg header, informational */

@@ -151,7 +151,7 @@ id_in_use(struct session *s, uint32_t id)
 {
 	struct request *r;
 
-	for (r = s->reqs; r != NULL; r = r->next)
+	LIST_FOREACH(r, &s->reqs, entry)
 		if (r->id == id)
 			return 1;
 	return 0;
@@ -707,8 +707,7 @@ req_new(struct session *s, uint32_t id)
 	r->id = id;
 	r->fd = -1;
 	r->start = ev_clock_ms();
-	r->next = s->reqs;
-	s->reqs = r;
+	LIST_INSERT_HEAD(&s->reqs, r, entry);
 	s->nreqs++;
 	s->e->st.inflight++;
 	engine_note_peak(s->e);
@@ -734,13 +733,8 @@ void
 req_unlink(struct request *r)
 {
 	struct session *s = r->s;
-	struct request **rp;
 
-	for (rp = &s->reqs; *rp != NULL; rp = &(*rp)->next)
-		if (*rp == r) {
-			*rp = r->next;
-			break;
-		}
+	LIST_REMOVE(r, entry);
 	s->nreqs--;
 	s->e->st.inflight--;
 	uid_release(s->e, s->peer.uid);

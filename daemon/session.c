@@ -66,10 +66,8 @@ session_new(
 	}
 	u->sessions++;
 	ev_timer_start(e->ev, &s->idle, e->conf->g.session_idle_ms);
-	if ((s->next = e->sessions) != NULL)
-		s->next->prevp = &s->next;
-	e->sessions = s;
-	s->prevp = &e->sessions;
+	LIST_INIT(&s->reqs);
+	LIST_INSERT_HEAD(&e->sessions, s, entry);
 	e->st.sessions++;
 	engine_note_peak(e);
 	return s;
@@ -425,7 +423,7 @@ session_close(struct session *s)
 	struct engine *e = s->e;
 	struct request *r;
 
-	while ((r = s->reqs) != NULL) {
+	while ((r = LIST_FIRST(&s->reqs)) != NULL) {
 		req_unlink(r);
 		req_free(r);
 	}
@@ -436,8 +434,7 @@ session_close(struct session *s)
 	imsgbuf_clear(&s->ib);
 	if (s->cab != NULL)
 		ca_builder_free(s->cab);
-	if ((*s->prevp = s->next) != NULL)
-		s->next->prevp = s->prevp;
+	LIST_REMOVE(s, entry);
 	uid_drop(e, s->peer.uid, 1);
 	e->st.sessions--;
 	free(s);
@@ -509,30 +506,29 @@ uid_slot(struct engine *e, uid_t uid, int create)
 {
 	struct uidcount *u;
 
-	for (u = e->uids; u != NULL; u = u->next)
+	LIST_FOREACH(u, &e->uids, entry)
 		if (u->uid == uid)
 			return u;
 	if (!create || (u = calloc(1, sizeof(*u))) == NULL)
 		return NULL;
 	u->uid = uid;
-	u->next = e->uids;
-	e->uids = u;
+	LIST_INSERT_HEAD(&e->uids, u, entry);
 	return u;
 }
 
 void
 uid_drop(struct engine *e, uid_t uid, int session)
 {
-	struct uidcount *u, **up;
+	struct uidcount *u;
 
-	for (up = &e->uids; (u = *up) != NULL; up = &u->next)
+	LIST_FOREACH(u, &e->uids, entry)
 		if (u->uid == uid) {
 			if (session)
 				u->sessions--;
 			else
 				u->n--;
 			if (u->n == 0 && u->sessions == 0) {
-				*up = u->next;
+				LIST_REMOVE(u, entry);
 				free(u);
 			}
 			return;

@@ -1,7 +1,7 @@
 #!/bin/sh
 # Install the Debian packages cpconnect needs to build and test, if missing.
 set -eu
-PKGS="build-essential pkg-config libssl-dev openssl libbsd-dev libsystemd-dev
+PKGS="build-essential pkg-config libssl-dev openssl libsystemd-dev
 libseccomp-dev libcunit1-dev libc-ares-dev gnutls-bin nginx-light mandoc
 iproute2 util-linux systemd procps"
 # cpconnect-run's tests run these unmodified programs.
