@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 # cpconnect: one build, no configure step.
 #   make            build everything into $(B)/
 #   make run        install missing packages, build, run the daemon (foreground)

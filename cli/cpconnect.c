@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * cpconnect: a connection through cpconnectd for scripts.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * cpconnectd.conf parser.  The buffer parser is the primary entry point;
  * conf_load() only reads a bounded regular file and hands it over.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * cpconnectd configuration: the parsed form of cpconnectd.conf(5).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * The engine's loop: accept clients, tell the parent how we are doing,
  * drain when told to, and run the sessions (session.c) and their requests

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * An engine: one event loop that accepts clients, decodes their requests
  * and carries each one through policy -> resolve -> dial -> tls -> reply.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * The engine's own types, shared by its three parts: the loop (engine.c),
  * the client sessions (session.c) and the request pipeline (request.c).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Policy evaluation: pure functions over a parsed configuration.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * The request pipeline: one CONNECT from its decoding to its one RESULT,
  * in the order the data flows, top-down:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * c-ares on the ev loop.
  *

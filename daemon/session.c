@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Client sessions: a Unix stream connection from one program, its
  * identity (SO_PEERCRED), its messages in (HELLO, CONNECT, client trust

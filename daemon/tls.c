@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * The daemon's TLS client.  Everything here serves the hand-off: OpenSSL
  * must stop reading exactly at the end of the handshake (no read-ahead, no

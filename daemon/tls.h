@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * The daemon's TLS client: a hardened client SSL_CTX whose trust store is
  * held in memory, and one non-blocking handshake per connection whose

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Certificate host name check: the backend of cp_client_verify_hostname.
  */

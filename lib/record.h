@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * User-space TLS 1.2 / 1.3 record layer that continues a connection whose
  * handshake was done by cpconnectd (see DESIGN.md, "The hand-off").

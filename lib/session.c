@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Sessions with cpconnectd.  A session is a Unix stream connection that
  * starts with HELLO; HELLO and the first CONNECT are sent together, so a

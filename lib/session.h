@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * The library's side of the daemon protocol: one request on a pooled
  * session, usable blocking or from an event loop.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * cp_client_stop_all: a flag a signal handler may set.  Every place that
  * waits checks it when the wait is interrupted (EINTR), and every call

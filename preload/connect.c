@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * libcpconnect-preload: connect(2) on TCP sockets, through cpconnectd.
  *

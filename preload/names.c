@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * libcpconnect-preload: name lookups answered with placeholder addresses.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * The placeholder table of the preload (see phtable.h): names handed out
  * as reserved addresses, and back.  A small array under one mutex; lookups

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Placeholder addresses: the preload answers a name lookup with an address
  * from a reserved range that stands for the name, and a connect to that

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * libcpconnect-preload: what its modules share.  The settings come from
  * the environment cpconnect-run(1) prepares, read once when the preload

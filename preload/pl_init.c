@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * libcpconnect-preload: settings, libc's own functions, and the log.
  *

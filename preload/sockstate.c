@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Carrying a socket's settings over to the socket that replaces it.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * What a program set on its socket before connect(2), carried over to the
  * socket the daemon connected: file status flags, FD_CLOEXEC, the owner

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Attribute list codec.  Peer data is checked for length before it is read,
  * and every rejection says which attribute and why.

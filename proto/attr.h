@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Attribute lists: the payload of every cpconnect message.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * cpconnect wire protocol: message types, attribute tags, error classes and
  * limits shared by cpconnectd and libcpconnect.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * The one rule for what a host name is, for the configuration, the
  * policy, the resolver, TLS and the library alike: if they disagreed, a

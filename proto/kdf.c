@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Cipher suite table and TLS key derivations (kdf.h).
  */

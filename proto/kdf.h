@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * The cipher suites cpconnect hands off, and the TLS key derivations both
  * sides need: the daemon (daemon/tlsexport.c, deriving the keys it hands

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Encoders and strict decoders for each cpconnect message.
  */

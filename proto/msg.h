@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Typed cpconnect messages: one struct per message, one encoder and one
  * strict decoder each, shared by the daemon and the library so both ends

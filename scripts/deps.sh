@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: ISC
 # Install the Debian packages cpconnect needs to build and test, if missing.
 set -eu
 PKGS="build-essential pkg-config libssl-dev openssl libsystemd-dev

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: ISC
 # make deb: the Debian packages of the work tree, into OUTDIR.
 #
 # dpkg-buildpackage cleans the tree it builds (and debian/rules clean would

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * CUnit glue shared by the test programs.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Shared CUnit glue: every test program registers its suites and returns
  * cu_finish(), which prints the line tests/run.sh sums:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Integration test support: a cpconnectd of our own on a socket in a
  * temporary directory, loopback servers, descriptor counts.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 # Helpers for integration scripts: sourced, not run.
 #   check NAME CMD...    passes when CMD exits 0
 #   ok NAME / bad NAME   record a result

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: ISC
 # Run every test program and script; each prints "...: N passed, M failed".
 # A program that dies before printing its line counts as one failure.
 # Ends with one line: N passed, N failed

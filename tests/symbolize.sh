@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: ISC
 # symbolize.sh LOG: append to LOG the sanitizer stack frames it holds as
 # function and file:line.  A sandboxed engine cannot start a symbolizer,
 # so its reports name only "(binary+0xoffset)"; addr2line reads the same

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * cpconnect-run: run an unmodified program with its TCP connections made
  * by cpconnectd.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Checks of a program's file before cpconnect-run runs it (progcheck.h).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * What cpconnect-run checks about a program before running it with the
  * preload: that the dynamic loader will load the preload at all.  A

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: ISC
 # make deb-check: build the Debian packages, check what is in them and what
 # lintian says, install them on this machine (root), run the packaged
 # daemon and make connections through it with the packaged cpconnect and

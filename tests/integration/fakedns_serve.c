@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * fakedns_serve: the test DNS responder (tests/fakedns.h) as a command,
  * for shell suites that start a daemon with -R.

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: ISC
 # make install into a staging directory: the files land where they belong,
 # the library has its soname, a program builds against the installed tree
 # with pkg-config alone and links the installed library; make uninstall

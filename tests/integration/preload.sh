@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: ISC
 # cpconnect-run(1) end to end: unmodified programs (curl over http and
 # https, wget, Python's urllib, git, nc) run in "unshare -rn", a namespace
 # with no network at all, reach servers on this host's loopback through a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * preload_probe: what a program notices of libcpconnect-preload, run by
  * tests/integration/preload.sh under cpconnect-run in a namespace without

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Hostile peers and hostile clients against a real cpconnectd.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * What one hostile local user must not be able to do to the daemon, each
  * case a defect an audit found: crash an engine through its timers, grow

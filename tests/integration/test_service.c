@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * cpconnectd as a service: reload on SIGHUP (good, bad, with a request in
  * flight), engine crash and restart, the engines' sandbox seen from

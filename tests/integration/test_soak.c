@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Soak: 10 000 mixed requests through one daemon from four client
  * processes at once, with five SIGHUP reloads on the way.  The mix: plain

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Attribute lists: the strict table-driven parser (sizes, ranges, strings,
  * unknown, duplicate, missing, truncated) and the growing output buffer.

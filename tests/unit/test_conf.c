@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Configuration parser: good files with every keyword, a table of bad
  * files with their exact messages, file loading, defaults, limits and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Typed messages: every encoder against its decoder, and every decoding
  * rule of HELLO, CONNECT, RESULT, TLS_STATE and the certificate messages.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * The preload's placeholder table: addresses in the reserved ranges and
  * back, one placeholder per name whatever its case, eviction of the least

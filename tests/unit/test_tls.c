@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * The daemon's TLS client against real `openssl s_server` peers on loopback,
  * using the test PKI from tests/pki/mkpki.sh; the anchor set hash and the
