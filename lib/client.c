@@ -385,31 +385,6 @@ load_anchors(cp_client *c)
 	return 0;
 }
 
-static int
-eclass_errno(const struct cp_result *r)
-{
-	switch (r->eclass) {
-	case CP_E_NONAME:
-		return CP_ENONAME;
-	case CP_E_REFUSED:
-		return ECONNREFUSED;
-	case CP_E_UNREACH:
-		return r->err ? (int)r->err : EHOSTUNREACH;
-	case CP_E_TIMEDOUT:
-		return ETIMEDOUT;
-	case CP_E_LIMIT:
-		return EAGAIN;
-	case CP_E_DENIED:
-		return EACCES;
-	case CP_E_TLS:
-	case CP_E_VERIFY:
-	case CP_E_PROTO:
-		return EPROTO;
-	default:
-		return r->err ? (int)r->err : EIO;
-	}
-}
-
 static void
 set_io_timeouts(cp_client *c, int fd)
 {
@@ -502,7 +477,7 @@ connect_done(cp_client *c, struct dreply *rep)
 
 	p->res = rep->res;
 	if (rep->res.status != CP_STATUS_OK) {
-		rv = seterr(c, eclass_errno(&rep->res), "%s: %s",
+		rv = seterr(c, cp_result_errno(&rep->res), "%s: %s",
 		    cp_eclass_str(rep->res.eclass), rep->res.errtext);
 		dreply_clear(rep);
 		return rv;

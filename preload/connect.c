@@ -181,32 +181,6 @@ dest_of(const struct sockaddr *sa, struct dest *d)
 	return 0;
 }
 
-/* libcpconnect's mapping of the daemon's error classes (client.c). */
-static int
-result_errno(const struct cp_result *r)
-{
-	switch (r->eclass) {
-	case CP_E_NONAME:
-		return CP_ENONAME;
-	case CP_E_REFUSED:
-		return ECONNREFUSED;
-	case CP_E_UNREACH:
-		return r->err ? (int)r->err : EHOSTUNREACH;
-	case CP_E_TIMEDOUT:
-		return ETIMEDOUT;
-	case CP_E_LIMIT:
-		return EAGAIN;
-	case CP_E_DENIED:
-		return EACCES;
-	case CP_E_PROTO:
-	case CP_E_TLS:
-	case CP_E_VERIFY:
-		return EPROTO;
-	default:
-		return r->err ? (int)r->err : EIO;
-	}
-}
-
 /*
  * The request for d.  Its budget (budget.h), and so the wait, is the
  * per-attempt timeout when there is a limit, else the daemon's
@@ -281,7 +255,7 @@ ask(const struct dest *d, const struct sockstate *ss, int *nfd,
 	*res = rep.res;
 	if (rep.res.status != CP_STATUS_OK) {
 		dreply_clear(&rep);
-		errno = result_errno(res);
+		errno = cp_result_errno(res);
 		return -1;
 	}
 	*nfd = rep.fd;

@@ -462,3 +462,30 @@ cp_tls_state_wipe(struct cp_tls_state *s)
 {
 	explicit_bzero(s, sizeof(*s));
 }
+
+/* The errno a program sees for a failed RESULT: one mapping for the
+ * library and the preload. */
+int
+cp_result_errno(const struct cp_result *r)
+{
+	switch (r->eclass) {
+	case CP_E_NONAME:
+		return CP_ENONAME;
+	case CP_E_REFUSED:
+		return ECONNREFUSED;
+	case CP_E_UNREACH:
+		return r->err ? (int)r->err : EHOSTUNREACH;
+	case CP_E_TIMEDOUT:
+		return ETIMEDOUT;
+	case CP_E_LIMIT:
+		return EAGAIN;
+	case CP_E_DENIED:
+		return EACCES;
+	case CP_E_TLS:
+	case CP_E_VERIFY:
+	case CP_E_PROTO:
+		return EPROTO;
+	default:
+		return r->err ? (int)r->err : EIO;
+	}
+}

@@ -103,4 +103,7 @@ int cp_ca_end_decode(const void *, size_t, unsigned char hash[CP_HASH_LEN],
 
 void cp_tls_state_wipe(struct cp_tls_state *);
 
+/* The errno for a failed result (CP_E_* class, then err). */
+int cp_result_errno(const struct cp_result *);
+
 #endif

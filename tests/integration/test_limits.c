@@ -102,23 +102,6 @@ engine_pid(const struct tdaemon *d)
 }
 
 static long
-vmrss_kb(pid_t pid)
-{
-	char path[64], line[256];
-	long kb = -1;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	if ((f = fopen(path, "r")) == NULL)
-		return -1;
-	while (fgets(line, sizeof(line), f) != NULL)
-		if (sscanf(line, "VmRSS: %ld", &kb) == 1)
-			break;
-	fclose(f);
-	return kb;
-}
-
-static long
 file_size(const char *path)
 {
 	struct stat st;
@@ -186,7 +169,7 @@ static void
 test_flood_without_reading(void)
 {
 	pid_t e = engine_pid(&dmn);
-	long rss0 = vmrss_kb(e), log0 = file_size(dmn.log), rss1, log1;
+	long rss0 = tproc_rss_kb(e), log0 = file_size(dmn.log), rss1, log1;
 	uint64_t t0 = tnow_ms(), blocked_since = 0;
 	int fd = raw_open_nb(dmn.sock), sent = 0;
 
@@ -211,7 +194,7 @@ test_flood_without_reading(void)
 	/* Others are served while the flooder still holds its session. */
 	CU_ASSERT(served(&dmn));
 	tmsleep(1200); /* the suppressed-lines report comes once a second */
-	rss1 = vmrss_kb(e);
+	rss1 = tproc_rss_kb(e);
 	log1 = file_size(dmn.log);
 	fprintf(stderr,
 	    "  %d requests sent before the daemon stopped "
@@ -597,7 +580,7 @@ test_memory_after_burst(void)
 	struct rawc s[20];
 	struct cp_result res;
 	pid_t e = engine_pid(&dmn);
-	long rss0 = vmrss_kb(e), peak, after = 0;
+	long rss0 = tproc_rss_kb(e), peak, after = 0;
 	int i, j, answered = 0;
 
 	cp_client_shutdown();
@@ -609,7 +592,7 @@ test_memory_after_burst(void)
 			              "127.0.0.1", silent_port, 1) == 0);
 	}
 	tmsleep(500);
-	peak = vmrss_kb(e);
+	peak = tproc_rss_kb(e);
 	for (i = 0; i < 20; i++)
 		for (j = 0; j < 25; j++)
 			/* Timed out in the handshake, or in the connect once
@@ -628,7 +611,7 @@ test_memory_after_burst(void)
 	/* The engine trims at its next once-a-second tick. */
 	for (i = 0; i < 30; i++) {
 		tmsleep(100);
-		after = vmrss_kb(e);
+		after = tproc_rss_kb(e);
 		if (after - rss0 < 2048)
 			break;
 	}
