@@ -8,7 +8,7 @@
  * letting the old one drain, and keeps systemd informed.
  *
  * Descriptor convention for an engine: 3 = listening socket, 4 = channel
- * to the parent (SOCK_SEQPACKET, one message per datagram, see keys.h):
+ * to the parent (SOCK_SEQPACKET, one message per datagram, see ctl.h):
  * the parent first sends the client certificates, the engine sends
  * struct ctl_stats once a second and a signing request whenever a
  * handshake needs its client key, which only the parent holds; CTL_DRAIN
@@ -48,7 +48,8 @@
 #include "cpproto.h"
 #include "engine.h"
 #include "ev.h"
-#include "keys.h"
+#include "keyring.h"
+#include "keytab.h"
 #include "log.h"
 #include "notify.h"
 #include "sandbox.h"

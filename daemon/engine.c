@@ -23,7 +23,8 @@
 #include "cacache.h"
 #include "conf.h"
 #include "engine_int.h"
-#include "keys.h"
+#include "ctl.h"
+#include "keyring.h"
 #include "log.h"
 #include "resolve.h"
 

@@ -23,7 +23,7 @@
 #include "cacache.h"
 #include "conf.h"
 #include "engine_int.h"
-#include "keys.h"
+#include "keyring.h"
 #include "log.h"
 #include "tls.h"
 
@@ -379,7 +379,7 @@ req_tls_start(struct request *r)
 	p.min_version = dt->min_version;
 	p.anchors = r->anchors;
 	/* A client certificate: its key stays in the parent, which signs
-	 * for us (keys.h). */
+	 * for us (keyring.h). */
 	if (dt->cert_file != NULL) {
 		const struct client_cred *cc = keyring_find(
 		    r->s->e->env->keys, dt->cert_file, dt->key_file);
