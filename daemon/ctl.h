@@ -8,7 +8,8 @@
  * machine) and has a fixed size, except CTL_CERT whose size is given by
  * its header:
  *
- *	engine -> parent	CTL_STATS (struct ctl_stats), once a second
+ *	engine -> parent	CTL_STATS (struct ctl_stats), once a second:
+ *				the engine's totals since its start
  *				CTL_SIGN  (struct keys_sign_req)
  *	parent -> engine	CTL_CERT  (struct keys_cert + paths + DER
  *				chain), one per key, then CTL_CERT_END,
@@ -16,6 +17,8 @@
  *				CTL_SIG   (struct keys_sign_rep)
  *				CTL_DRAIN (uint32_t): stop accepting, finish
  *				the requests in flight, exit
+ *				CTL_VERBOSE (struct ctl_verbose): the log
+ *				level, set at run time (cpconnectctl log)
  *
  * The parent treats every datagram from an engine as hostile: exact
  * sizes, key ids in bounds, lengths in bounds (keytab.h says what it
@@ -33,15 +36,60 @@ enum ctl_type {
 	CTL_CERT = 4,
 	CTL_CERT_END = 5,
 	CTL_DRAIN = 6,
+	CTL_VERBOSE = 7,
 };
 
 /* ---- CTL_STATS ---- */
+
+/*
+ * Outcomes are indexed by the client protocol's error class (CP_E_*,
+ * cpproto.h): 0 is success.  Latency buckets are log-spaced upper bounds
+ * in milliseconds (ctl_lat_ms[]); the last one takes everything slower.
+ * Per-uid counts are bounded: the first CTL_UIDS uids an engine serves,
+ * every other one under uid_other.
+ */
+#define CTL_OUTCOMES 16
+#define CTL_KINDS 2 /* 0 TCP, 1 TLS */
+#define CTL_LAT_BUCKETS 16
+#define CTL_UIDS 16
+
+static const uint32_t ctl_lat_ms[CTL_LAT_BUCKETS] = {1, 2, 5, 10, 20, 50, 100,
+    200, 500, 1000, 2000, 5000, 10000, 20000, 60000, UINT32_MAX};
+
+struct ctl_uid {
+	uint32_t uid;
+	uint32_t pad;
+	uint64_t n; /* requests answered */
+};
 
 struct engine_stats {
 	uint64_t served;   /* requests answered */
 	uint64_t failed;   /* ... of which with an error */
 	uint32_t inflight; /* requests in progress */
 	uint32_t sessions; /* client sessions open */
+	uint64_t outcome[CTL_OUTCOMES];
+	uint64_t kind[CTL_KINDS];
+	uint64_t handshakes; /* TLS handshakes completed */
+	uint64_t lat[CTL_LAT_BUCKETS];
+	uint64_t lat_sum_ms; /* of every counted request */
+	uint32_t nuids, pad;
+	struct ctl_uid uids[CTL_UIDS];
+	uint64_t uid_other;
+};
+
+/* Counting one answered request (request.c); the parent sums these. */
+void ctl_stats_count(struct engine_stats *, unsigned eclass, int tls,
+    int handshake, uint32_t uid, uint32_t ms);
+/* Adds src to dst: every counter; per-uid counts join dst's table while
+ * it has room, uid_other after. */
+void ctl_stats_add(struct engine_stats *dst, const struct engine_stats *src);
+/* The latency below which pct percent of the counted requests finished,
+ * in ms, by bucket upper bound; 0 when none. */
+uint32_t ctl_stats_pct(const struct engine_stats *, unsigned pct);
+
+struct ctl_verbose {
+	uint32_t type; /* CTL_VERBOSE */
+	uint32_t level;
 };
 
 struct ctl_stats {

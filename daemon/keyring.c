@@ -33,6 +33,7 @@
 #include <openssl/x509.h>
 
 #include "keyring.h"
+#include "log.h"
 
 static int
 kerr(char *err, size_t errsz, const char *fmt, ...)
@@ -75,7 +76,8 @@ kc_now_ms(void)
  * One signature from the parent.  Synchronous: the engine loop waits here
  * (at most KEYS_SIGN_TIMEOUT_MS; the parent answers in well under a
  * millisecond).  Other messages that arrive meanwhile are a drain order
- * (remembered for the loop) or stale answers (dropped).
+ * (remembered for the loop), a log level (applied) or stale answers
+ * (dropped).
  */
 static int
 kc_call(struct keys_sign_req *rq, uint8_t *out, size_t outmax)
@@ -121,6 +123,15 @@ kc_call(struct keys_sign_req *rq, uint8_t *out, size_t outmax)
 		if (type == CTL_DRAIN) {
 			if (kc_stop == 0)
 				kc_stop = 1;
+			continue;
+		}
+		/* Not for us, but not to be lost either. */
+		if (type == CTL_VERBOSE &&
+		    n == (ssize_t)sizeof(struct ctl_verbose)) {
+			struct ctl_verbose v;
+
+			memcpy(&v, &rep, sizeof(v));
+			log_set_verbose((int)v.level);
 			continue;
 		}
 		if (type != CTL_SIG || n != (ssize_t)sizeof(rep) ||

@@ -603,6 +603,10 @@ req_finish(struct request *r, struct cp_result *res, int fd)
 	s->e->st.served++;
 	if (res->status != CP_STATUS_OK)
 		s->e->st.failed++;
+	ctl_stats_count(&s->e->st,
+	    res->status == CP_STATUS_OK ? CP_E_NONE : res->eclass, r->c.tls,
+	    res->status == CP_STATUS_OK && r->c.tls, (uint32_t)s->peer.uid,
+	    res->elapsed_ms);
 	req_unlink(r);
 	send_result(s, r->id, res, fd);
 	req_free(r);
