@@ -72,12 +72,13 @@ HOOKD    = $(B)/tests/cpconnectd-hooks
 LIB_SO   = $(B)/libcpconnect.so.$(SOMAJOR)
 DAEMON   = $(B)/cpconnectd
 CLI      = $(B)/cpconnect
+CTL      = $(B)/cpconnectctl
 UNITS    = $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRC))
 TESTCS   = $(patsubst tests/integration/%.c,$(B)/tests/%,$(TESTC_SRC))
 BENCHES  = $(patsubst bench/%.c,$(B)/bench/%,$(BENCH_SRC))
 EXAMPLES = $(patsubst examples/%.c,$(B)/examples/%,$(EXAMPLE_SRC))
 
-all: $(DAEMON) $(LIB_SO) $(B)/libcpconnect.so $(LIB_A) $(CLI) $(B)/cpconnect.pc
+all: $(DAEMON) $(LIB_SO) $(B)/libcpconnect.so $(LIB_A) $(CLI) $(CTL) $(B)/cpconnect.pc
 tests: all $(HOOKD) $(UNITS) $(TESTCS) $(EXAMPLES)
 benches: all $(BENCHES)
 
@@ -137,8 +138,12 @@ $(LIB_SO): $(call obj,$(LIB_SRC) $(PROTO_SRC)) lib/libcpconnect.map
 $(B)/libcpconnect.so: $(LIB_SO)
 	ln -sf libcpconnect.so.$(SOMAJOR) $@
 
-$(CLI): $(call obj,$(wildcard cli/*.c)) $(LIB_A)
+$(CLI): $(call obj,cli/cpconnect.c) $(LIB_A)
 	$(CC) $(ALLCFLAGS) $(LDFLAGS) -o $@ $^ $(LIB_LIBS)
+
+# The administrator's tool talks to the parent's control socket only.
+$(CTL): $(call obj,cli/cpconnectctl.c)
+	$(CC) $(ALLCFLAGS) $(LDFLAGS) -o $@ $^
 
 # Tests and benchmarks may use any internal module of the daemon or the
 # library; the archives pull in only what a program refers to.
@@ -186,6 +191,10 @@ install: all
 	  $(DESTDIR)$(INCDIR)/cprops $(DESTDIR)$(PCDIR)
 	install -m 755 $(DAEMON) $(DESTDIR)$(SBINDIR)/cpconnectd
 	install -m 755 $(CLI) $(DESTDIR)$(BINDIR)/cpconnect
+	install -m 755 $(CTL) $(DESTDIR)$(SBINDIR)/cpconnectctl
+	install -d $(DESTDIR)$(PREFIX)/share/bash-completion/completions
+	install -m 644 contrib/cpconnectctl.bash \
+	  $(DESTDIR)$(PREFIX)/share/bash-completion/completions/cpconnectctl
 	install -m 755 $(LIB_SO) $(DESTDIR)$(LIBDIR)/libcpconnect.so.$(VERSION)
 	ln -sf libcpconnect.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libcpconnect.so.$(SOMAJOR)
 	ln -sf libcpconnect.so.$(SOMAJOR) $(DESTDIR)$(LIBDIR)/libcpconnect.so
@@ -197,6 +206,8 @@ install: all
 
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/cpconnectd $(DESTDIR)$(BINDIR)/cpconnect \
+	  $(DESTDIR)$(SBINDIR)/cpconnectctl \
+	  $(DESTDIR)$(PREFIX)/share/bash-completion/completions/cpconnectctl \
 	  $(DESTDIR)$(LIBDIR)/libcpconnect.so* $(DESTDIR)$(LIBDIR)/libcpconnect.a \
 	  $(DESTDIR)$(INCDIR)/cprops/client.h $(DESTDIR)$(PCDIR)/cpconnect.pc
 	-rmdir $(DESTDIR)$(INCDIR)/cprops 2>/dev/null

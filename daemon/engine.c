@@ -24,7 +24,8 @@
 #include "cacache.h"
 #include "conf.h"
 #include "engine_int.h"
-#include "keys.h"
+#include "ctl.h"
+#include "keyring.h"
 #include "log.h"
 #include "resolve.h"
 
@@ -205,6 +206,14 @@ ctl_io(struct ev_io *io, uint32_t revents)
 		memcpy(&type, &buf, sizeof(type));
 		if (type == CTL_DRAIN)
 			e->stopping = 1;
+		if (type == CTL_VERBOSE &&
+		    n == (ssize_t)sizeof(struct ctl_verbose)) {
+			log_set_verbose(
+			    (int)((struct ctl_verbose *)&buf)->level);
+			/* Seen only when it is on: the administrator's
+			 * proof that this engine got it. */
+			log_debug("verbose logging on");
+		}
 	}
 }
 
