@@ -10,7 +10,10 @@
  *   bit 2     frames are built with imsg_compose() from records instead
  *             of written raw (see compose_records)
  *   bit 3     the reader refuses descriptors, as the engine does
- *   bits 4-7  raw mode: write chunk size, from chunks[]
+ *   bits 4-7  raw mode: write chunk size, from chunks[], for the first
+ *             SMALL_WRITES writes (then 4 KiB: a byte at a time through
+ *             8 KB made an input cost 16,000 system calls, and every frame
+ *             header after the first few meets the same code)
  *
  * Both ends are non-blocking and every write is followed by a read, as in
  * the engine's event loop: the writer never waits for buffer space the
@@ -41,6 +44,7 @@
 #include "msg.h"
 
 #define SMALL_MAXMSG 64
+#define SMALL_WRITES 256
 #define TEST_PID 0x1234u
 
 int LLVMFuzzerTestOneInput(const uint8_t *, size_t);
@@ -223,6 +227,7 @@ struct pump {
 	/* raw mode */
 	const uint8_t *p;
 	size_t len, off, chunk;
+	unsigned writes;
 	int fd;   /* raw mode: still to send with the first byte */
 	int dead; /* the reader refused the stream: errno below */
 	int rerr;
@@ -330,8 +335,10 @@ send_chunk(struct pump *pp)
 	size_t n = pp->len - pp->off;
 	ssize_t w;
 
-	if (n > pp->chunk)
+	if (n > pp->chunk && pp->writes < SMALL_WRITES)
 		n = pp->chunk;
+	else if (n > 4096)
+		n = 4096;
 	memset(&mh, 0, sizeof(mh));
 	iov.iov_base = (void *)(uintptr_t)(pp->p + pp->off);
 	iov.iov_len = n;
@@ -357,6 +364,7 @@ send_chunk(struct pump *pp)
 		pp->fd = -1;
 	}
 	pp->off += (size_t)w;
+	pp->writes++;
 	return w > 0;
 }
 
@@ -440,12 +448,17 @@ through_socket(const uint8_t *data, size_t size)
 {
 	struct pump pp;
 	uint8_t mode = data[0];
-	int idle = 0;
+	int idle = 0, sndbuf = 4096;
 
 	memset(&pp, 0, sizeof(pp));
 	pp.fd = -1;
 	check(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0,
 	          pp.sv) == 0);
+	/* A small send buffer: the writer meets a full socket after a few
+	 * frames, as with a client that writes faster than the engine reads,
+	 * not after thousands (the old hang needed some 3,750). */
+	check(setsockopt(pp.sv[0], SOL_SOCKET, SO_SNDBUF, &sndbuf,
+	          sizeof(sndbuf)) == 0);
 	imsgbuf_init(&pp.tx, pp.sv[0], CP_MAX_MSG);
 	imsgbuf_init(&pp.rx, pp.sv[1], (mode & 2) ? SMALL_MAXMSG : CP_MAX_MSG);
 	pp.rx.accept_fds = !(mode & 8);
