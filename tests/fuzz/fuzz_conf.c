@@ -40,7 +40,8 @@
 #define HAVE_ASAN 1
 #endif
 #ifdef HAVE_ASAN
-#include <sanitizer/allocator_interface.h>
+/* The ASan runtime's (clang's and gcc's); gcc installs no header for it. */
+size_t __sanitizer_get_current_allocated_bytes(void);
 #endif
 
 #define NAME "fuzz.conf"
