@@ -237,9 +237,12 @@ FUZZ_OPTS_fuzz_conf    = -max_len=8192 -dict=tests/fuzz/fuzz_conf.dict
 FUZZ_OPTS_fuzz_record  = -max_len=20000
 FUZZ_OPTS_fuzz_handoff = -max_len=16384
 
+# The test build's view: every header, and the record layer's test hooks
+# (tls_rec_send_raw seals the records fuzz_record sends).
 $(FUZZ_OBJDIR)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_CFLAGS) -MMD -MP -c -o $@ $<
+	$(FUZZ_CC) $(CPPFLAGS) $(INC_ALL) -DCP_TEST_HOOKS $(FUZZ_CFLAGS) \
+	  -MMD -MP -c -o $@ $<
 
 -include $(shell find $(FUZZ_OBJDIR) -name '*.d' 2>/dev/null)
 
@@ -248,7 +251,8 @@ $(B)/fuzz/libcpconnect.a: $(call fuzzobj,$(LIB_SRC) $(PROTO_SRC))
 	ar rcs $@ $^
 
 $(B)/fuzz/fuzz_proto: $(call fuzzobj,tests/fuzz/fuzz_proto.c $(PROTO_SRC))
-$(B)/fuzz/fuzz_conf: $(call fuzzobj,tests/fuzz/fuzz_conf.c daemon/conf.c)
+$(B)/fuzz/fuzz_conf: $(call fuzzobj,tests/fuzz/fuzz_conf.c daemon/conf.c \
+    proto/hostname.c)
 $(B)/fuzz/fuzz_record: $(call fuzzobj,tests/fuzz/fuzz_record.c) \
     $(B)/fuzz/libcpconnect.a
 $(B)/fuzz/fuzz_handoff: $(call fuzzobj,tests/fuzz/fuzz_handoff.c) \
@@ -285,14 +289,14 @@ fuzz-corpus: $(B)/fuzz/gencorpus
 	for f in tests/conf/*.conf examples/cpconnectd.conf; do \
 	  cp $$f tests/fuzz/corpus/fuzz_conf/file-$$(basename $$f); done
 
-$(B)/fuzz/gencorpus: $(B)/obj/tests/fuzz/gencorpus.o $(LIB_A)
+$(B)/fuzz/gencorpus: $(B)/obj/tests/fuzz/gencorpus.o $(LIBINT_A) $(PROTO_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALLCFLAGS) $(LDFLAGS) -o $@ $^ $(LIB_LIBS)
 
 # The corpus runners: a fuzz target and runner.c's main().
 tests: $(FUZZ_RUNNERS)
 $(FUZZ_RUNNERS): $(B)/tests/test_%: $(B)/obj/tests/fuzz/%.o \
-    $(B)/obj/tests/fuzz/runner.o $(TESTLIB_A) $(DAEMON_A) $(LIB_A) $(PROTO_A)
+    $(B)/obj/tests/fuzz/runner.o $(TESTLIB_A) $(DAEMONT_A) $(LIBINT_A) $(PROTO_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALLCFLAGS) $(LDFLAGS) -o $@ $< $(B)/obj/tests/fuzz/runner.o \
 	  $(TEST_LINK)

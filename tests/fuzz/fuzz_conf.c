@@ -30,6 +30,7 @@
 
 #include "conf.h"
 #include "cpproto.h"
+#include "hostname.h"
 
 #if defined(__has_feature)
 #if __has_feature(address_sanitizer)
@@ -202,6 +203,9 @@ put_tls(struct out *o, const struct dest_tls *t, const char *ind)
 			put_b64(o, t->pins[i]);
 		put(o, "\n");
 	}
+	if (t->set & TLSSET_CN)
+		put(o, "%scn-fallback %s\n", ind,
+		    t->cn_fallback ? "yes" : "no");
 	if (t->set & TLSSET_CERT) {
 		put(o, "%sclient-certificate", ind);
 		if (t->cert_file == NULL)
@@ -251,6 +255,7 @@ print_conf(const struct cpconf *c)
 	    g->max_req_per_uid, g->max_req);
 	put(&o, "session-idle-timeout %ums\nmax-sessions %u\n",
 	    g->session_idle_ms, g->max_sessions);
+	put(&o, "max-sessions-per-user %u\n", g->max_sessions_per_uid);
 	put_tls(&o, &c->tls, "");
 	for (i = 0; i < c->nrules; i++) {
 		const struct rule *r = &c->rules[i];
@@ -310,9 +315,9 @@ check_dest(const struct dest_match *d)
 			check(!isupper((unsigned char)d->name[i]));
 		if (d->kind == DEST_PATTERN) {
 			check(d->name[0] == '.');
-			check(conf_hostname_ok(d->name + 1, i - 1));
+			check(cp_hostname_ok(d->name + 1, i - 1));
 		} else
-			check(conf_hostname_ok(d->name, i));
+			check(cp_hostname_ok(d->name, i));
 		check(d->name[i - 1] != '.');
 		break;
 	case DEST_ADDR:
@@ -338,6 +343,9 @@ check_tls(const struct dest_tls *t)
 	check(t->client_ca == CLIENT_CA_ALLOWED ||
 	      t->client_ca == CLIENT_CA_FORBIDDEN);
 	check(t->min_version == CONF_TLS12 || t->min_version == CONF_TLS13);
+	check(t->cn_fallback == 0 || t->cn_fallback == 1);
+	/* only a request's combined policy says "no protocol at all" */
+	check(!t->alpn_none);
 	check(t->npins >= 0 && t->npins <= CONF_MAX_PINS);
 	check(t->nalpn >= 0 && t->nalpn <= CONF_MAX_ALPN);
 	for (i = 0; i < t->nalpn; i++)
@@ -371,6 +379,8 @@ check_conf(const struct cpconf *c, int nlines)
 	check(g->max_req >= 1 && g->max_req <= 1000000);
 	check(g->session_idle_ms >= 1000 && g->session_idle_ms <= 86400000);
 	check(g->max_sessions >= 1 && g->max_sessions <= 1000000);
+	check(
+	    g->max_sessions_per_uid >= 1 && g->max_sessions_per_uid <= 1000000);
 	check(g->user != NULL);
 	check(g->ca_file == NULL || g->ca_file[0] == '/');
 	check(g->ca_path == NULL || g->ca_path[0] == '/');
@@ -414,6 +424,9 @@ check_conf(const struct cpconf *c, int nlines)
 			check(d->merged.cert_file == d->own.cert_file);
 		else
 			check(d->merged.cert_file == c->tls.cert_file);
+		check(d->merged.cn_fallback == ((d->own.set & TLSSET_CN)
+		                                       ? d->own.cn_fallback
+		                                       : c->tls.cn_fallback));
 	}
 }
 

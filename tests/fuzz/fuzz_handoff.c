@@ -24,10 +24,15 @@
  * Without raw mode the rest is a list of records, see daemon_op.  A fresh
  * session has request id 1, which raw-mode inputs can rely on.
  *
+ * A daemon that closes the session before answering makes the library
+ * send the request again on a new one (lib/session.c, REPLAYS): the
+ * harness accepts those and closes them unanswered.
+ *
  * Properties checked besides the sanitizers: what the library sends is
  * well formed (HELLO first, then CONNECT for this host, and CA_CERT and
- * CA_END only when asked, all with one request id); one session per
- * connect; the documented return values and a message with every error;
+ * CA_END only when asked, all with one request id); at most 1 + REPLAYS
+ * sessions per connect, each one accepted while the connect runs; the
+ * documented return values and a message with every error;
  * on a plain connection bytes pass unchanged both ways; no descriptor
  * leaks once the client is destroyed and the pool emptied.
  */
@@ -49,12 +54,13 @@
 #include "imsg.h"
 #include "msg.h"
 #include "record.h"
-#include "record_kdf.h"
+#include "kdf.h"
 #include "session.h"
 
 #define HOST "fuzz.example"
 #define PORT 443
 #define MAX_STEPS 100000
+#define REPLAYS 2 /* lib/session.c's */
 
 int LLVMFuzzerInitialize(int *, char ***);
 int LLVMFuzzerTestOneInput(const uint8_t *, size_t);
@@ -298,6 +304,44 @@ library_frames(struct run *k)
 	}
 }
 
+/* A request sent again on a new session: it must be a request like the
+ * first; this daemon hangs up without an answer. */
+static int
+replayed(void)
+{
+	struct cp_connect cn;
+	struct imsgbuf ib;
+	struct imsg m;
+	char err[256];
+	int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	int hello = 0, conn = 0;
+
+	if (fd == -1) {
+		check(errno == EAGAIN);
+		return 0;
+	}
+	imsgbuf_init(&ib, fd, CP_MAX_MSG);
+	/* the library wrote HELLO and CONNECT before it returned */
+	while (conn == 0 && imsg_read(&ib) > 0)
+		while (imsg_get(&ib, &m) == 1) {
+			check(m.fd == -1);
+			if (m.hdr.type == CP_MSG_HELLO)
+				check(hello++ == 0);
+			else {
+				check(
+				    hello == 1 && m.hdr.type == CP_MSG_CONNECT);
+				check(cp_connect_decode(m.data, m.datalen, &cn,
+				          err, sizeof(err)) == 0);
+				check(strcmp(cn.host, HOST) == 0);
+				conn++;
+			}
+		}
+	check(conn == 1);
+	imsgbuf_clear(&ib);
+	close(fd);
+	return 1;
+}
+
 /* Mode bit 4: derive the TLS 1.3 keys of a TLS_STATE from its secrets. */
 static void
 fix_keys(const uint8_t **p, size_t *n, struct abuf *b)
@@ -495,7 +539,7 @@ run(const uint8_t *data, size_t size)
 {
 	struct run k;
 	struct in in = {data + 1, size - 1};
-	int rv = -2, fd, steps = 0, moved, shut = 0;
+	int rv = -2, fd, steps = 0, moved, shut = 0, sessions = 1;
 
 	memset(&k, 0, sizeof(k));
 	k.mode = data[0];
@@ -544,6 +588,8 @@ run(const uint8_t *data, size_t size)
 		rv = cp_client_connect_finish(k.c);
 		check(rv != -2 || errno == EAGAIN);
 		library_frames(&k);
+		sessions += replayed();
+		check(sessions <= 1 + REPLAYS);
 		/* each round the library reads or we write: bounded */
 		check(++steps < MAX_STEPS);
 		(void)moved;
@@ -560,7 +606,7 @@ run(const uint8_t *data, size_t size)
 		use_connection(&k, rv);
 	cp_client_destroy(k.c);
 	cpd_pool_clear();
-	/* one session per connect */
+	/* no session opened after the connect was over */
 	check(accept4(lfd, NULL, NULL, SOCK_CLOEXEC) == -1 && errno == EAGAIN);
 	imsgbuf_clear(&k.rx);
 	out_free(&k.out);

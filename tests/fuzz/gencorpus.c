@@ -114,14 +114,21 @@ load_cert(void)
 	BIO_free(bio);
 }
 
+/* A daemon's HELLO announces its limits (protocol 2), a client's not. */
 static void
-hello(struct abuf *a, uint32_t version)
+hello(struct abuf *a, uint32_t version, int daemon)
 {
 	struct cp_hello h;
 
 	memset(&h, 0, sizeof(h));
 	h.version = version;
 	snprintf(h.software, sizeof(h.software), "cpconnectd");
+	if (daemon) {
+		h.lim.known = 1;
+		h.lim.request_ms = 30000;
+		h.lim.handshake_ms = 10000;
+		h.lim.retry_delay_ms = 250;
+	}
 	cp_hello_encode(a, &h);
 }
 
@@ -245,6 +252,7 @@ frame(
 
 enum {
 	M_HELLO,
+	M_HELLO_DAEMON,
 	M_CONNECT,
 	M_CONNECT_TLS,
 	M_RESULT_OK,
@@ -262,6 +270,7 @@ static const struct {
 	uint32_t type;
 } msgs[M_N] = {
     {"hello", CP_MSG_HELLO},
+    {"hello-daemon", CP_MSG_HELLO},
     {"connect", CP_MSG_CONNECT},
     {"connect-tls", CP_MSG_CONNECT},
     {"result-ok", CP_MSG_RESULT},
@@ -281,7 +290,10 @@ payload(struct abuf *a, int m)
 	abuf_init(a);
 	switch (m) {
 	case M_HELLO:
-		hello(a, CP_PROTO_VERSION);
+		hello(a, CP_PROTO_VERSION, 0);
+		break;
+	case M_HELLO_DAEMON:
+		hello(a, CP_PROTO_VERSION, 1);
 		break;
 	case M_CONNECT:
 		connect_req(a, 0);
@@ -348,7 +360,7 @@ gen_proto(void)
 		static const int client[] = {
 		    M_HELLO, M_CONNECT_TLS, M_CERT, M_CAEND, M_CONNECT_TLS};
 		static const int daemon[] = {
-		    M_HELLO, M_CERT, M_STATE13, M_RESULT_OK};
+		    M_HELLO_DAEMON, M_CERT, M_STATE13, M_RESULT_OK};
 		size_t j;
 
 		reset(&b);
@@ -386,6 +398,14 @@ gen_proto(void)
 		    name, sizeof(name), "compose-fds%s", i ? "-refused" : "");
 		emit("fuzz_proto", name, &b);
 	}
+	/* An unknown optional attribute (ATTR_OPTIONAL) is skipped. */
+	payload(&a, M_CERT);
+	abuf_bytes(&a, ATTR_OPTIONAL | 77, "later", 5);
+	reset(&b);
+	put8(&b, modes[0]);
+	frame(&b, CP_MSG_PEER_CERT, 1, 0, &a);
+	emit("fuzz_proto", "cert-optional-attribute", &b);
+	abuf_free(&a);
 	/* Near misses: a header claiming more than maxmsg, a bad length,
 	 * the descriptor mark without a descriptor. */
 	reset(&b);
@@ -426,7 +446,8 @@ static const char *const conf_seeds[][2] = {
                     "uSLs=\"\n"
                     "\tclient-certificate \"/etc/c.crt\" key \"/etc/c.key\"\n"
                     "\tverify required\n\tclient-ca forbidden\n"
-                    "\talpn \"h2\" \"http/1.1\"\n\tmin-tls 1.3\n}\n"
+                    "\talpn \"h2\" \"http/1.1\"\n\tmin-tls 1.3\n"
+                    "\tcn-fallback no\n}\n"
                     "destination 192.0.2.0/24 {\n\talpn any\n"
                     "\tclient-certificate none\n}\n"},
     {"globals", "socket \"/run/cpconnect/x.sock\"\nsocket-mode 0660\n"
@@ -435,11 +456,13 @@ static const char *const conf_seeds[][2] = {
                 "ca-path /etc/ssl/certs\nconnect-timeout 5s\n"
                 "handshake-timeout 2500ms\nrequest-timeout 1m\nretry-max 5\n"
                 "retry-delay 0\nmax-requests-per-user 10\nmax-requests 200\n"
-                "session-idle-timeout 1h\nmax-sessions 300\n"},
+                "session-idle-timeout 1h\nmax-sessions 300\n"
+                "max-sessions-per-user 8\n"},
     {"tls-global", "verify optional\nclient-ca allowed\nmin-tls 1.2\n"
                    "alpn any\npin sha256 "
                    "\"PiPoFgA5WUoziU9lZOGxNIu9egCI1CxKy3PurtWcAJ0=\"\n"
-                   "client-certificate \"/a\" key \"/b\"\n"},
+                   "client-certificate \"/a\" key \"/b\"\n"
+                   "cn-fallback yes\n"},
     {"strings", "socket \"/run/a \\\"b\\\" \\\\c\"  # comment\r\n"
                 "allow to \"x.example\" # \"not a string\n"},
     {"bad-unterminated", "socket \"/run/x\n"},
@@ -568,8 +591,8 @@ gen_record(void)
 			put8(&b, (unsigned)s | 0x60);
 			op_rec(&b, 23, big, TLS_REC_MAX_PLAIN);
 			op_rec(&b, 23, big, TLS_REC_MAX_PLAIN + 1);
-			snprintf(name, sizeof(name), "sizes-%04x",
-			    suites[s].id);
+			snprintf(
+			    name, sizeof(name), "sizes-%04x", suites[s].id);
 			emit("fuzz_record", name, &b);
 		}
 		/* the end of the sequence numbers */
@@ -693,7 +716,7 @@ gen_handoff(void)
 	reset(&b);
 	put8(&b, 0x01);
 	abuf_init(&a);
-	hello(&a, CP_PROTO_VERSION);
+	hello(&a, CP_PROTO_VERSION, 1);
 	put8(&b, 1 | 8);
 	put8(&b, 0);
 	put16(&b, a.len);
@@ -741,7 +764,7 @@ gen_handoff(void)
 	reset(&b);
 	put8(&b, 0x01);
 	abuf_init(&a);
-	hello(&a, 2);
+	hello(&a, CP_PROTO_VERSION + 1, 1);
 	ho_frame(&b, 1, &a);
 	abuf_free(&a);
 	emit("fuzz_handoff", "bad-version", &b);
