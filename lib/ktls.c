@@ -183,11 +183,14 @@ ktls_decide(int mode, uint16_t version, const struct ktls_caps *c,
 		return KTLS_USE_USER;
 	}
 	if (!c->avail) {
-		*why = "user space: this kernel has no TLS";
+		*why = mode == KTLS_REQUIRE ? "this kernel has no TLS"
+					    : "user space: this kernel has no TLS";
 		return mode == KTLS_REQUIRE ? KTLS_FAIL : KTLS_USE_USER;
 	}
 	if (version != REC_V12 && version != REC_V13) {
-		*why = "user space: TLS version not for the kernel";
+		*why = mode == KTLS_REQUIRE
+			   ? "the TLS version is not one for the kernel"
+			   : "user space: TLS version not for the kernel";
 		return mode == KTLS_REQUIRE ? KTLS_FAIL : KTLS_USE_USER;
 	}
 	if (version == REC_V12 || c->rekey) {
@@ -240,12 +243,11 @@ ktls_attach(int fd, char *err, size_t errsz)
 	return -1;
 }
 
-/* 1 or 0 when /proc/net/tls_stat tells, -1 when it cannot be read. */
-static int
-stat_rekeys(void)
+int
+ktls_stat_rekeys(const char *path)
 {
 	char line[128];
-	FILE *f = fopen("/proc/net/tls_stat", "re");
+	FILE *f = fopen(path, "re");
 	int found = 0;
 
 	if (f == NULL)
@@ -256,13 +258,12 @@ stat_rekeys(void)
 	return found;
 }
 
-static int
-release_rekeys(void)
+int
+ktls_release_rekeys(const char *release)
 {
-	struct utsname u;
 	int major = 0, minor = 0;
 
-	if (uname(&u) == -1 || sscanf(u.release, "%d.%d", &major, &minor) != 2)
+	if (sscanf(release, "%d.%d", &major, &minor) != 2)
 		return 0;
 	return major > 6 || (major == 6 && minor >= 14);
 }
@@ -271,11 +272,12 @@ int
 ktls_kernel_rekeys(void)
 {
 	int v = __atomic_load_n(&rekeys, __ATOMIC_RELAXED);
+	struct utsname u;
 
 	if (v != -1)
 		return v;
-	if ((v = stat_rekeys()) == -1)
-		v = release_rekeys();
+	if ((v = ktls_stat_rekeys("/proc/net/tls_stat")) == -1)
+		v = uname(&u) == 0 && ktls_release_rekeys(u.release);
 	__atomic_store_n(&rekeys, v, __ATOMIC_RELAXED);
 	return v;
 }

@@ -85,6 +85,10 @@ int ktls_attach(int fd, char *err, size_t errsz);
  * read, the kernel release from uname (>= 6.14).  Cached.
  */
 int ktls_kernel_rekeys(void);
+/* Its two parts: 1 or 0 from a tls_stat file (-1: cannot be read), and
+ * from a kernel release string. */
+int ktls_stat_rekeys(const char *path);
+int ktls_release_rekeys(const char *release);
 
 /*
  * Install st into fd (ktls_attach done) and take the connection over.
