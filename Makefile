@@ -47,6 +47,7 @@ UNIT_SRC   = $(wildcard tests/unit/test_*.c)
 TESTLIB_SRC = $(wildcard tests/*.c)
 TESTC_SRC  = $(wildcard tests/integration/*.c)
 BENCH_SRC  = $(wildcard bench/*.c)
+VM_SRC     = $(wildcard tests/vm/*.c)
 EXAMPLE_SRC = $(wildcard examples/*.c)
 
 obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
@@ -61,9 +62,10 @@ UNITS    = $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRC))
 TESTCS   = $(patsubst tests/integration/%.c,$(B)/tests/%,$(TESTC_SRC))
 BENCHES  = $(patsubst bench/%.c,$(B)/bench/%,$(BENCH_SRC))
 EXAMPLES = $(patsubst examples/%.c,$(B)/examples/%,$(EXAMPLE_SRC))
+VMBINS   = $(patsubst tests/vm/%.c,$(B)/vm/bin/%,$(VM_SRC))
 
 all: $(DAEMON) $(LIB_SO) $(B)/libcpconnect.so $(LIB_A) $(CLI) $(B)/cpconnect.pc
-tests: all $(UNITS) $(TESTCS) $(EXAMPLES)
+tests: all $(UNITS) $(TESTCS) $(EXAMPLES) $(VMBINS)
 benches: all $(BENCHES)
 
 $(B)/obj/%.o: %.c
@@ -112,6 +114,11 @@ $(B)/tests/%: $(B)/obj/tests/integration/%.o $(TESTLIB_A) $(DAEMON_A) $(LIB_A) $
 $(B)/bench/%: $(B)/obj/bench/%.o $(TESTLIB_A) $(DAEMON_A) $(LIB_A) $(PROTO_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALLCFLAGS) $(LDFLAGS) -o $@ $< $(TEST_LINK)
+# The VM suite's programs run inside a small initramfs: only the library
+# and what it needs, so few shared objects go into the image.
+$(B)/vm/bin/%: $(B)/obj/tests/vm/%.o $(LIB_A) $(PROTO_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALLCFLAGS) $(LDFLAGS) -o $@ $< $(LIB_A) $(PROTO_A) $(LIB_LIBS)
 # Examples are built exactly as a user would: public header and library only.
 $(B)/examples/%: examples/%.c $(LIB_SO) $(B)/libcpconnect.so
 	@mkdir -p $(dir $@)

@@ -559,8 +559,12 @@ take_tls(cp_client *c, int fd, const struct cp_tls_state *st)
 			return rv;
 		break;
 	case KTLS_USE_USER:
-		snprintf(p->ktls_info, sizeof(p->ktls_info), "%s%s%s", why,
-		    aerr[0] ? ": " : "", aerr);
+		/* Attaching failed: its message says what the kernel said. */
+		if (aerr[0])
+			snprintf(p->ktls_info, sizeof(p->ktls_info),
+			    "user space: %s", aerr);
+		else
+			snprintf(p->ktls_info, sizeof(p->ktls_info), "%s", why);
 		break;
 	}
 	if ((p->rec = tls_rec_new(fd, st, err, sizeof(err))) == NULL)

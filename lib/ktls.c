@@ -494,11 +494,15 @@ static uint64_t
 tx_seq(const struct ktls *k)
 {
 	union ktls_info info;
-	socklen_t len = sizeof(info);
+	socklen_t len;
 	const unsigned char *p;
 	uint64_t v = 0;
 	int i;
 
+	/* The kernel wants the exact size of the suite's crypto_info. */
+	len = k->suite->chacha		 ? sizeof(info.chacha)
+	      : k->suite->keylen == 16 ? sizeof(info.gcm128)
+				       : sizeof(info.gcm256);
 	if (getsockopt(k->fd, SOL_TLS, TLS_TX, &info, &len) == -1)
 		return UINT64_MAX;
 	p = k->suite->chacha	    ? info.chacha.rec_seq
