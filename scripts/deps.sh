@@ -1,9 +1,12 @@
 #!/bin/sh
 # Install the Debian packages cpconnect needs to build and test, if missing.
+# qemu-system-x86, busybox-static and cpio run the VM suite (tests/vm/),
+# which boots Debian kernels that have TLS.
 set -eu
 PKGS="build-essential pkg-config libssl-dev openssl libbsd-dev libsystemd-dev
 libseccomp-dev libcunit1-dev libc-ares-dev gnutls-bin nginx-light mandoc
-iproute2 util-linux systemd procps"
+iproute2 util-linux systemd procps
+qemu-system-x86 busybox-static cpio xz-utils"
 missing=
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
