@@ -632,7 +632,11 @@ direct_fd7(cp_client *c)
 static void __attribute__((noreturn))
 child(char **prog, int rfd, int wfd)
 {
-	if (dup2(rfd, 6) == -1 || dup2(wfd, 7) == -1) {
+	/* Out of the way first: either may already be 6 or 7, and dup2
+	 * onto the same number would leave close-on-exec set. */
+	if ((rfd = fcntl(rfd, F_DUPFD_CLOEXEC, 10)) == -1 ||
+	    (wfd = fcntl(wfd, F_DUPFD_CLOEXEC, 10)) == -1 ||
+	    dup2(rfd, 6) == -1 || dup2(wfd, 7) == -1) {
 		fprintf(stderr, "cpconnect: dup2: %s\n", strerror(errno));
 		_exit(127);
 	}

@@ -908,6 +908,22 @@ ktls_read(struct ktls *k, void *buf, size_t len)
 	}
 }
 
+/* Whatever has arrived, of any type, read and dropped without waiting
+ * (before close: see discard_unread() in client.c). */
+void
+ktls_discard(struct ktls *k)
+{
+	unsigned char *b = malloc(CTLBUF);
+	int i, type;
+
+	for (i = 0; b != NULL && i < 64; i++)
+		if (rd_sys(k, b, CTLBUF, MSG_DONTWAIT, &type) <= 0)
+			break;
+	if (b != NULL)
+		OPENSSL_cleanse(b, CTLBUF);
+	free(b);
+}
+
 /* ---- the object ---- */
 
 /* Non-data records that are already there, so a plain read(2) of the

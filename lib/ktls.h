@@ -107,6 +107,8 @@ int ktls_close_notify(struct ktls *);
 /* Our own KeyUpdate (TLS 1.3, a kernel that re-keys).  0 or -1. */
 int ktls_key_update(struct ktls *, int request_peer);
 const char *ktls_error(const struct ktls *);
+/* Read and drop what has arrived, without waiting (before a close). */
+void ktls_discard(struct ktls *);
 /* Wipe and free; the descriptor stays open. */
 void ktls_free(struct ktls *);
 

@@ -67,7 +67,7 @@ boot() {
 	[ -n "$ACCEL" ] || ACCEL=$(accel "$_vmlinuz" "$_img")
 	_t0=$(date +%s)
 	# shellcheck disable=SC2086
-	timeout -k 5 "$VM_TIMEOUT" qemu-system-x86_64 $ACCEL -m 512 -smp 1 \
+	timeout -k 5 "$VM_TIMEOUT" qemu-system-x86_64 $ACCEL -m 512 -smp "${VM_SMP:-1}" \
 	    -nographic -no-reboot -kernel "$_vmlinuz" -initrd "$_img" \
 	    -append "console=ttyS0 quiet loglevel=1 panic=-1 cpvm=$_name ${VM_APPEND:-}" \
 	    </dev/null >"$_con" 2>&1
