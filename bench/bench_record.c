@@ -212,7 +212,7 @@ open_recs(const struct cp_tls_state *st, const unsigned char *stream,
 
 /* Bytes per second of `openssl speed -evp ALG -bytes 16384`, or 0. */
 static double
-speed(const char *evp, int decrypt)
+speed1(const char *evp, int decrypt)
 {
 	char cmd[256], line[256];
 	double v = 0;
@@ -232,11 +232,38 @@ speed(const char *evp, int decrypt)
 	return v;
 }
 
+/* The best of two runs, kept per cipher and direction: the machine is
+ * shared, and the TLS 1.2 and 1.3 suites use the same ciphers. */
+static double
+speed(const char *evp, int decrypt)
+{
+	static struct {
+		const char *evp;
+		int dec;
+		double v;
+	} memo[8];
+	static int n;
+	double a, b;
+	int i;
+
+	for (i = 0; i < n; i++)
+		if (strcmp(memo[i].evp, evp) == 0 && memo[i].dec == decrypt)
+			return memo[i].v;
+	a = speed1(evp, decrypt);
+	b = speed1(evp, decrypt);
+	if (n < 8) {
+		memo[n].evp = evp;
+		memo[n].dec = decrypt;
+		memo[n++].v = a > b ? a : b;
+	}
+	return a > b ? a : b;
+}
+
 int
 main(int argc, char **argv)
 {
 	size_t mib = argc > 1 ? (size_t)atoi(argv[1]) : 64;
-	int reps = argc > 2 ? atoi(argv[2]) : 3, i, k;
+	int reps = argc > 2 ? atoi(argv[2]) : 5, i, k;
 	size_t nrec = mib * 1024 * 1024 / REC, slen;
 	unsigned char *stream;
 	struct cp_tls_state st;
