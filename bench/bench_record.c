@@ -37,12 +37,12 @@ struct suite {
 };
 
 static const struct suite suites[] = {
-	{0x0304, 0x1301, "TLS 1.3 AES-128-GCM", "aes-128-gcm"},
-	{0x0304, 0x1302, "TLS 1.3 AES-256-GCM", "aes-256-gcm"},
-	{0x0304, 0x1303, "TLS 1.3 ChaCha20-Poly1305", "chacha20-poly1305"},
-	{0x0303, 0xC02B, "TLS 1.2 AES-128-GCM", "aes-128-gcm"},
-	{0x0303, 0xC02C, "TLS 1.2 AES-256-GCM", "aes-256-gcm"},
-	{0x0303, 0xCCA9, "TLS 1.2 ChaCha20-Poly1305", "chacha20-poly1305"},
+    {0x0304, 0x1301, "TLS 1.3 AES-128-GCM", "aes-128-gcm"},
+    {0x0304, 0x1302, "TLS 1.3 AES-256-GCM", "aes-256-gcm"},
+    {0x0304, 0x1303, "TLS 1.3 ChaCha20-Poly1305", "chacha20-poly1305"},
+    {0x0303, 0xC02B, "TLS 1.2 AES-128-GCM", "aes-128-gcm"},
+    {0x0303, 0xC02C, "TLS 1.2 AES-256-GCM", "aes-256-gcm"},
+    {0x0303, 0xCCA9, "TLS 1.2 ChaCha20-Poly1305", "chacha20-poly1305"},
 };
 
 struct pump {
@@ -73,8 +73,8 @@ pump_run(void *arg)
 			;
 		return NULL;
 	}
-	while (off < p->len && (n = write(p->fd, p->buf + off,
-				    p->len - off)) > 0)
+	while (
+	    off < p->len && (n = write(p->fd, p->buf + off, p->len - off)) > 0)
 		off += (size_t)n;
 	shutdown(p->fd, SHUT_WR);
 	return NULL;
@@ -94,10 +94,10 @@ make_state(const struct suite *su, struct cp_tls_state *st)
 	if (su->version == 0x0304) {
 		st->tx.secretlen = hl;
 		RAND_bytes(st->tx.secret, (int)hl);
-		rec_expand_label(s->md, st->tx.secret, hl, "key", st->tx.key,
-		    s->keylen);
-		rec_expand_label(s->md, st->tx.secret, hl, "iv", st->tx.iv,
-		    CP_IV_LEN);
+		rec_expand_label(
+		    s->md, st->tx.secret, hl, "key", st->tx.key, s->keylen);
+		rec_expand_label(
+		    s->md, st->tx.secret, hl, "iv", st->tx.iv, CP_IV_LEN);
 	} else {
 		RAND_bytes(st->tx.key, (int)s->keylen);
 		RAND_bytes(st->tx.iv, s->chacha ? CP_IV_LEN : 4);
@@ -152,8 +152,8 @@ seal(const struct cp_tls_state *st, size_t nrec, unsigned char **out,
 			    strerror(errno));
 			exit(1);
 		}
-		if (keep != NULL && (n = read(sv[1], keep + len,
-					     cap - len)) > 0)
+		if (keep != NULL &&
+		    (n = read(sv[1], keep + len, cap - len)) > 0)
 			len += (size_t)n; /* collect what went out */
 	}
 	t1 = cpu_s();
@@ -162,7 +162,7 @@ seal(const struct cp_tls_state *st, size_t nrec, unsigned char **out,
 	if (out == NULL)
 		pthread_join(t, NULL);
 	while (keep != NULL && len < cap &&
-	    (n = read(sv[1], keep + len, cap - len)) > 0)
+	       (n = read(sv[1], keep + len, cap - len)) > 0)
 		len += (size_t)n;
 	close(sv[1]);
 	if (out != NULL) {
@@ -173,8 +173,8 @@ seal(const struct cp_tls_state *st, size_t nrec, unsigned char **out,
 }
 
 static double
-open_recs(const struct cp_tls_state *st, const unsigned char *stream,
-    size_t len)
+open_recs(
+    const struct cp_tls_state *st, const unsigned char *stream, size_t len)
 {
 	static unsigned char buf[CHUNK];
 	struct cp_tls_state rs = *st;

@@ -49,9 +49,9 @@
 
 #define MAXPLAIN TLS_REC_MAX_PLAIN
 #define CTLBUF (MAXPLAIN + 256) /* one whole non-data record */
-#define WCHUNK (256 * 1024)	/* send() piece: bounds a KeyUpdate's delay */
-#define HS_MAX (1 << 18)	/* largest handshake message accepted */
-#define MAX_EMPTY 32		/* empty data records in a row, at most */
+#define WCHUNK (256 * 1024)     /* send() piece: bounds a KeyUpdate's delay */
+#define HS_MAX (1 << 18)        /* largest handshake message accepted */
+#define MAX_EMPTY 32            /* empty data records in a row, at most */
 
 #define HS_HELLO_REQUEST 0
 #define HS_NEW_SESSION_TICKET 4
@@ -68,7 +68,7 @@
 #define AL_NO_RENEGOTIATION 100
 
 #define CTL_KEY_UPDATE 1 /* answer the peer's update_requested */
-#define CTL_NO_RENEG 2	 /* answer a TLS 1.2 HelloRequest */
+#define CTL_NO_RENEG 2   /* answer a TLS 1.2 HelloRequest */
 #define CTL_OWN_UPDATE 4 /* a KeyUpdate of ours, unasked */
 
 struct ktls {
@@ -105,9 +105,9 @@ struct ktls {
 	struct ktls_stats st; /* atomic counters */
 };
 
-static int absent_errno;   /* atomic: the kernel said it has no TLS */
-static int rekeys = -1;	   /* atomic: ktls_kernel_rekeys() once known */
-static int connect_wait;   /* test hook, milliseconds */
+static int absent_errno; /* atomic: the kernel said it has no TLS */
+static int rekeys = -1;  /* atomic: ktls_kernel_rekeys() once known */
+static int connect_wait; /* test hook, milliseconds */
 
 static int k_fail(struct ktls *, int, int, const char *, ...)
     __attribute__((format(printf, 4, 5)));
@@ -175,22 +175,23 @@ ktls_info_build(uint16_t version, uint16_t cipher, const struct cp_tls_dir *d,
 /* ---- the decision ---- */
 
 enum ktls_choice
-ktls_decide(int mode, uint16_t version, const struct ktls_caps *c,
-    const char **why)
+ktls_decide(
+    int mode, uint16_t version, const struct ktls_caps *c, const char **why)
 {
 	if (mode == KTLS_OFF) {
 		*why = "user space: kernel TLS is off";
 		return KTLS_USE_USER;
 	}
 	if (!c->avail) {
-		*why = mode == KTLS_REQUIRE ? "this kernel has no TLS"
-					    : "user space: this kernel has no TLS";
+		*why = mode == KTLS_REQUIRE
+		           ? "this kernel has no TLS"
+		           : "user space: this kernel has no TLS";
 		return mode == KTLS_REQUIRE ? KTLS_FAIL : KTLS_USE_USER;
 	}
 	if (version != REC_V12 && version != REC_V13) {
 		*why = mode == KTLS_REQUIRE
-			   ? "the TLS version is not one for the kernel"
-			   : "user space: TLS version not for the kernel";
+		           ? "the TLS version is not one for the kernel"
+		           : "user space: TLS version not for the kernel";
 		return mode == KTLS_REQUIRE ? KTLS_FAIL : KTLS_USE_USER;
 	}
 	if (version == REC_V12 || c->rekey) {
@@ -237,7 +238,7 @@ ktls_attach(int fd, char *err, size_t errsz)
 	}
 	snprintf(err, errsz, "%s (TCP_ULP \"tls\": %s)",
 	    e == ENOENT || e == ENOPROTOOPT ? "this kernel has no TLS"
-					    : "cannot attach kernel TLS",
+	                                    : "cannot attach kernel TLS",
 	    strerror(e));
 	errno = e;
 	return -1;
@@ -380,8 +381,8 @@ next_secret(const struct ktls *k, unsigned char *secret)
 	unsigned char next[CP_MAX_SECRET];
 	int rv;
 
-	rv = rec_expand_label(k->suite->md, secret, k->secretlen,
-	    "traffic upd", next, k->secretlen);
+	rv = rec_expand_label(k->suite->md, secret, k->secretlen, "traffic upd",
+	    next, k->secretlen);
 	if (rv == 0)
 		memcpy(secret, next, k->secretlen);
 	explicit_bzero(next, sizeof(next));
@@ -500,14 +501,14 @@ tx_seq(const struct ktls *k)
 	int i;
 
 	/* The kernel wants the exact size of the suite's crypto_info. */
-	len = k->suite->chacha		 ? sizeof(info.chacha)
+	len = k->suite->chacha         ? sizeof(info.chacha)
 	      : k->suite->keylen == 16 ? sizeof(info.gcm128)
-				       : sizeof(info.gcm256);
+	                               : sizeof(info.gcm256);
 	if (getsockopt(k->fd, SOL_TLS, TLS_TX, &info, &len) == -1)
 		return UINT64_MAX;
-	p = k->suite->chacha	    ? info.chacha.rec_seq
+	p = k->suite->chacha         ? info.chacha.rec_seq
 	    : k->suite->keylen == 16 ? info.gcm128.rec_seq
-				     : info.gcm256.rec_seq;
+	                             : info.gcm256.rec_seq;
 	for (i = 0; i < 8; i++)
 		v = v << 8 | p[i];
 	explicit_bzero(&info, sizeof(info));
@@ -543,8 +544,8 @@ ctl_emit(struct ktls *k)
 	ctl = __atomic_exchange_n(&k->ctl, 0, __ATOMIC_SEQ_CST);
 	if ((ctl & CTL_NO_RENEG) &&
 	    send_ctl(k, TLS_CT_ALERT, noreneg, 2, 0) == -1) {
-		__atomic_or_fetch(&k->ctl, ctl & ~CTL_NO_RENEG,
-		    __ATOMIC_SEQ_CST);
+		__atomic_or_fetch(
+		    &k->ctl, ctl & ~CTL_NO_RENEG, __ATOMIC_SEQ_CST);
 		return ctl_retry(k, CTL_NO_RENEG);
 	}
 	if ((ctl & (CTL_KEY_UPDATE | CTL_OWN_UPDATE)) || rekey_due(k))
@@ -689,7 +690,8 @@ static int
 hs_key_update(struct ktls *k)
 {
 	if (k->hlen != 1)
-		return k_fail(k, EPROTO, AL_DECODE_ERROR, "malformed KeyUpdate");
+		return k_fail(
+		    k, EPROTO, AL_DECODE_ERROR, "malformed KeyUpdate");
 	if (k->hb > 1)
 		return k_fail(k, EPROTO, AL_ILLEGAL_PARAMETER,
 		    "bad KeyUpdate value %u", k->hb);
@@ -717,8 +719,8 @@ hs_msg(struct ktls *k)
 		ctl_post(k, CTL_NO_RENEG);
 		return 0;
 	}
-	return k_fail(k, EPROTO, AL_UNEXPECTED,
-	    "unexpected handshake message %u", type);
+	return k_fail(
+	    k, EPROTO, AL_UNEXPECTED, "unexpected handshake message %u", type);
 }
 
 /* Handshake bytes as a stream: headers are collected, bodies skipped. */
@@ -737,7 +739,7 @@ hs_feed(struct ktls *k, const unsigned char *p, size_t n)
 			if (k->hhlen < 4)
 				break;
 			k->hlen = k->hleft = (size_t)k->hh[1] << 16 |
-					     (size_t)k->hh[2] << 8 | k->hh[3];
+			                     (size_t)k->hh[2] << 8 | k->hh[3];
 			if (k->hlen > HS_MAX)
 				return k_fail(k, EPROTO, AL_UNEXPECTED,
 				    "handshake message too large (%zu bytes)",
@@ -954,15 +956,17 @@ drain(struct ktls *k)
 }
 
 static int
-check_state(const struct cp_tls_state *st, const struct rec_suite *s,
-    char *err, size_t errsz)
+check_state(const struct cp_tls_state *st, const struct rec_suite *s, char *err,
+    size_t errsz)
 {
 	size_t hl;
 
 	if (s == NULL || st->version != s->version ||
 	    st->tx.keylen != s->keylen || st->rx.keylen != s->keylen) {
-		snprintf(err, errsz, "TLS state: suite 0x%04x of version "
-		    "0x%04x not for kernel TLS", st->cipher, st->version);
+		snprintf(err, errsz,
+		    "TLS state: suite 0x%04x of version "
+		    "0x%04x not for kernel TLS",
+		    st->cipher, st->version);
 		return -1;
 	}
 	hl = strcmp(s->md, "SHA384") == 0 ? 48 : 32;
@@ -990,15 +994,15 @@ check_keys(struct ktls *k, const struct cp_tls_dir *d)
 }
 
 static int
-install_dir(struct ktls *k, const struct cp_tls_state *st, int opt,
-    char *err, size_t errsz)
+install_dir(struct ktls *k, const struct cp_tls_state *st, int opt, char *err,
+    size_t errsz)
 {
 	union ktls_info info;
 	size_t len;
 	int rv, e;
 
-	len = ktls_info_build(st->version, st->cipher,
-	    opt == TLS_TX ? &st->tx : &st->rx, &info);
+	len = ktls_info_build(
+	    st->version, st->cipher, opt == TLS_TX ? &st->tx : &st->rx, &info);
 	rv = setsockopt(k->fd, SOL_TLS, opt, &info, (socklen_t)len);
 	e = errno;
 	explicit_bzero(&info, sizeof(info));
@@ -1047,9 +1051,10 @@ ktls_new(int fd, const struct cp_tls_state *st, int rekey, int *installed,
 		errno = ENOMEM;
 		return NULL;
 	}
-	if (k->tls13 && (check_keys(k, &st->tx) == -1 ||
-			    check_keys(k, &st->rx) == -1)) {
-		snprintf(err, errsz, "traffic keys do not match the traffic "
+	if (k->tls13 &&
+	    (check_keys(k, &st->tx) == -1 || check_keys(k, &st->rx) == -1)) {
+		snprintf(err, errsz,
+		    "traffic keys do not match the traffic "
 		    "secrets");
 		ktls_free(k);
 		errno = EPROTO;
@@ -1062,8 +1067,8 @@ ktls_new(int fd, const struct cp_tls_state *st, int rekey, int *installed,
 	}
 	/* Servers do not pad; the kernel then decrypts in place. */
 	if (k->tls13)
-		(void)setsockopt(fd, SOL_TLS, TLS_RX_EXPECT_NO_PAD, &one,
-		    sizeof(one));
+		(void)setsockopt(
+		    fd, SOL_TLS, TLS_RX_EXPECT_NO_PAD, &one, sizeof(one));
 	drain(k);
 	return k;
 }

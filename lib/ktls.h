@@ -64,8 +64,8 @@ enum ktls_choice {
  * KTLS_OFF/AUTO/REQUIRE, version 0x0303 or 0x0304.  *why says why, in
  * words fit for cp_client_ktls_info() and error messages.
  */
-enum ktls_choice ktls_decide(int mode, uint16_t version,
-    const struct ktls_caps *caps, const char **why);
+enum ktls_choice ktls_decide(
+    int mode, uint16_t version, const struct ktls_caps *caps, const char **why);
 
 /* "off", "auto", "require" (any case); NULL or "" is auto.  0 or -1. */
 int ktls_parse_mode(const char *s, int *mode);
@@ -113,7 +113,7 @@ void ktls_discard(struct ktls *);
 void ktls_free(struct ktls *);
 
 struct ktls_stats {
-	uint64_t tickets;	   /* NewSessionTicket messages skipped */
+	uint64_t tickets;            /* NewSessionTicket messages skipped */
 	uint64_t tickets_at_connect; /* of which before ktls_new returned */
 	uint64_t key_updates_received;
 	uint64_t key_updates_sent;

@@ -64,10 +64,10 @@ suite_init(void)
 	if (tdaemon_start(&dmn, conf, NULL, NULL) == -1)
 		return -1;
 	cp_client_set_socket_path(dmn.sock);
-	port13 = ts_server(pki, 0, 0, "valid", 1, "-www", "-tls1_3",
-	    (char *)NULL);
-	port12 = ts_server(pki, 0, 0, "valid", 1, "-www", "-tls1_2",
-	    (char *)NULL);
+	port13 =
+	    ts_server(pki, 0, 0, "valid", 1, "-www", "-tls1_3", (char *)NULL);
+	port12 =
+	    ts_server(pki, 0, 0, "valid", 1, "-www", "-tls1_2", (char *)NULL);
 	have_ktls = kernel_has_tls();
 	if (have_ktls)
 		printf("\n  (this kernel has TLS: the no-TLS cases are "
@@ -93,7 +93,8 @@ http_get(cp_client *c)
 
 	if (cp_client_write(c, req, sizeof(req) - 1) != sizeof(req) - 1)
 		return 0;
-	while (got < (int)sizeof(buf) - 1 &&
+	while (
+	    got < (int)sizeof(buf) - 1 &&
 	    (n = cp_client_read(c, buf + got, (int)sizeof(buf) - 1 - got)) > 0)
 		got += n;
 	buf[got] = '\0';
@@ -103,8 +104,8 @@ http_get(cp_client *c)
 static cp_client *
 tls_client(uint16_t port)
 {
-	return cp_client_create_ssl("localhost", port, NULL, NULL,
-	    SSL_VERIFY_PEER);
+	return cp_client_create_ssl(
+	    "localhost", port, NULL, NULL, SSL_VERIFY_PEER);
 }
 
 static void
@@ -125,8 +126,8 @@ test_auto_falls_back(void)
 		CU_ASSERT(cp_client_ktls(c) == 0);
 		info = cp_client_ktls_info(c);
 		CU_ASSERT(info != NULL &&
-		    strncmp(info, "user space: this kernel has no TLS", 34) ==
-		        0);
+		          strncmp(info, "user space: this kernel has no TLS",
+		              34) == 0);
 		CU_ASSERT(info != NULL && strstr(info, "TCP_ULP") != NULL);
 		CU_ASSERT(http_get(c));
 		cp_client_destroy(c);
@@ -147,8 +148,7 @@ test_require_fails(void)
 	CU_ASSERT(cp_client_connect(c) == -1);
 	CU_ASSERT(errno == EOPNOTSUPP);
 	CU_ASSERT(strstr(cp_client_error(c), "kernel TLS required") != NULL);
-	CU_ASSERT(strstr(cp_client_error(c), "this kernel has no TLS") !=
-	    NULL);
+	CU_ASSERT(strstr(cp_client_error(c), "this kernel has no TLS") != NULL);
 	CU_ASSERT(cp_client_fd(c) == -1);
 	CU_ASSERT(cp_client_ktls(c) == 0);
 	/* The same through the setter, whatever the environment says. */
@@ -192,8 +192,7 @@ test_bad_values(void)
 	CU_ASSERT(cp_client_set_ktls(NULL, CP_KTLS_AUTO) == -1);
 	setenv("CPCONNECT_KTLS", "requir", 1);
 	CU_ASSERT(cp_client_connect(c) == -1 && errno == EINVAL);
-	CU_ASSERT(strstr(cp_client_error(c), "CPCONNECT_KTLS=requir") !=
-	    NULL);
+	CU_ASSERT(strstr(cp_client_error(c), "CPCONNECT_KTLS=requir") != NULL);
 	CU_ASSERT(strstr(cp_client_error(c), "off, auto or require") != NULL);
 	CU_ASSERT(cp_client_fd(c) == -1);
 	unsetenv("CPCONNECT_KTLS");
@@ -228,8 +227,8 @@ main(void)
 {
 	CU_pSuite s;
 
-	s = cu_suite("kernel TLS choice on this machine", suite_init,
-	    suite_clean);
+	s = cu_suite(
+	    "kernel TLS choice on this machine", suite_init, suite_clean);
 	cu_test(s, "auto: user space, and why", test_auto_falls_back);
 	cu_test(s, "require: a clear failure", test_require_fails);
 	cu_test(s, "off", test_off);

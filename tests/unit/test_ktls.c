@@ -34,15 +34,15 @@ struct suite_case {
 };
 
 static const struct suite_case suites[] = {
-	{0x0304, 0x1301, TLS_CIPHER_AES_GCM_128, 40},
-	{0x0304, 0x1302, TLS_CIPHER_AES_GCM_256, 56},
-	{0x0304, 0x1303, TLS_CIPHER_CHACHA20_POLY1305, 56},
-	{0x0303, 0xC02B, TLS_CIPHER_AES_GCM_128, 40},
-	{0x0303, 0xC02F, TLS_CIPHER_AES_GCM_128, 40},
-	{0x0303, 0xC02C, TLS_CIPHER_AES_GCM_256, 56},
-	{0x0303, 0xC030, TLS_CIPHER_AES_GCM_256, 56},
-	{0x0303, 0xCCA9, TLS_CIPHER_CHACHA20_POLY1305, 56},
-	{0x0303, 0xCCA8, TLS_CIPHER_CHACHA20_POLY1305, 56},
+    {0x0304, 0x1301, TLS_CIPHER_AES_GCM_128, 40},
+    {0x0304, 0x1302, TLS_CIPHER_AES_GCM_256, 56},
+    {0x0304, 0x1303, TLS_CIPHER_CHACHA20_POLY1305, 56},
+    {0x0303, 0xC02B, TLS_CIPHER_AES_GCM_128, 40},
+    {0x0303, 0xC02F, TLS_CIPHER_AES_GCM_128, 40},
+    {0x0303, 0xC02C, TLS_CIPHER_AES_GCM_256, 56},
+    {0x0303, 0xC030, TLS_CIPHER_AES_GCM_256, 56},
+    {0x0303, 0xCCA9, TLS_CIPHER_CHACHA20_POLY1305, 56},
+    {0x0303, 0xCCA8, TLS_CIPHER_CHACHA20_POLY1305, 56},
 };
 #define NSUITES (sizeof(suites) / sizeof(suites[0]))
 
@@ -64,14 +64,16 @@ test_layouts(void)
 	CU_ASSERT(offsetof(struct tls12_crypto_info_aes_gcm_128, iv) == 4);
 	CU_ASSERT(offsetof(struct tls12_crypto_info_aes_gcm_128, key) == 12);
 	CU_ASSERT(offsetof(struct tls12_crypto_info_aes_gcm_128, salt) == 28);
-	CU_ASSERT(offsetof(struct tls12_crypto_info_aes_gcm_128, rec_seq) == 32);
+	CU_ASSERT(
+	    offsetof(struct tls12_crypto_info_aes_gcm_128, rec_seq) == 32);
 	CU_ASSERT(sizeof(struct tls12_crypto_info_aes_gcm_256) == 56);
 	CU_ASSERT(offsetof(struct tls12_crypto_info_aes_gcm_256, key) == 12);
 	CU_ASSERT(offsetof(struct tls12_crypto_info_aes_gcm_256, salt) == 44);
-	CU_ASSERT(offsetof(struct tls12_crypto_info_aes_gcm_256, rec_seq) == 48);
+	CU_ASSERT(
+	    offsetof(struct tls12_crypto_info_aes_gcm_256, rec_seq) == 48);
 	CU_ASSERT(sizeof(struct tls12_crypto_info_chacha20_poly1305) == 56);
-	CU_ASSERT(offsetof(struct tls12_crypto_info_chacha20_poly1305, key) ==
-	    16);
+	CU_ASSERT(
+	    offsetof(struct tls12_crypto_info_chacha20_poly1305, key) == 16);
 	CU_ASSERT(offsetof(struct tls12_crypto_info_chacha20_poly1305,
 	              rec_seq) == 48);
 	CU_ASSERT(SOL_TLS == 282);
@@ -96,8 +98,8 @@ pattern_dir(struct cp_tls_dir *d, size_t keylen, int gcm12, uint64_t seq)
 
 /* The bytes the kernel reads, built by hand from the header's offsets. */
 static void
-expect_bytes(const struct suite_case *sc, const struct cp_tls_dir *d,
-    unsigned char *w)
+expect_bytes(
+    const struct suite_case *sc, const struct cp_tls_dir *d, unsigned char *w)
 {
 	int chacha = sc->type == TLS_CIPHER_CHACHA20_POLY1305;
 	size_t keyoff = chacha ? 16 : 12;
@@ -163,8 +165,7 @@ test_info_refused(void)
 /* A sender state for suite sc: random keys (TLS 1.3: from a random
  * secret, as tls_rec_new checks), sequence seq. */
 static void
-random_state(const struct suite_case *sc, uint64_t seq,
-    struct cp_tls_state *st)
+random_state(const struct suite_case *sc, uint64_t seq, struct cp_tls_state *st)
 {
 	const struct rec_suite *s = rec_suite_find(sc->cipher);
 	size_t hl = strcmp(s->md, "SHA384") == 0 ? 48 : 32;
@@ -178,8 +179,8 @@ random_state(const struct suite_case *sc, uint64_t seq,
 	if (sc->version == 0x0304) {
 		d->secretlen = hl;
 		RAND_bytes(d->secret, (int)hl);
-		rec_expand_label(s->md, d->secret, hl, "key", d->key,
-		    s->keylen);
+		rec_expand_label(
+		    s->md, d->secret, hl, "key", d->key, s->keylen);
 		rec_expand_label(s->md, d->secret, hl, "iv", d->iv, CP_IV_LEN);
 	} else {
 		RAND_bytes(d->key, (int)s->keylen);
@@ -272,15 +273,15 @@ test_info_seals_like_user_space(void)
 		const struct suite_case *sc = &suites[i];
 
 		random_state(sc, 7, &st);
-		CU_ASSERT_FATAL(ktls_info_build(sc->version, sc->cipher,
-		                    &st.tx, &ki) == sc->infolen);
-		wl = kernel_seal(sc, &ki, (const unsigned char *)msg,
-		    sizeof(msg) - 1, want);
+		CU_ASSERT_FATAL(ktls_info_build(sc->version, sc->cipher, &st.tx,
+		                    &ki) == sc->infolen);
+		wl = kernel_seal(
+		    sc, &ki, (const unsigned char *)msg, sizeof(msg) - 1, want);
 		CU_ASSERT_FATAL(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
 		r = tls_rec_new(sv[0], &st, err, sizeof(err));
 		CU_ASSERT_FATAL(r != NULL);
 		CU_ASSERT(tls_rec_write(r, msg, sizeof(msg) - 1) ==
-		    (ssize_t)sizeof(msg) - 1);
+		          (ssize_t)sizeof(msg) - 1);
 		gl = read(sv[1], got, sizeof(got));
 		CU_ASSERT(gl == (ssize_t)wl && memcmp(got, want, wl) == 0);
 		if (gl != (ssize_t)wl || memcmp(got, want, wl) != 0)
@@ -301,22 +302,22 @@ struct decide_case {
 };
 
 static const struct decide_case decisions[] = {
-	{KTLS_OFF, 1, 1, 0x0303, KTLS_USE_USER, "off"},
-	{KTLS_OFF, 1, 1, 0x0304, KTLS_USE_USER, "off"},
-	{KTLS_OFF, 0, 0, 0x0304, KTLS_USE_USER, "off"},
-	{KTLS_AUTO, 0, 0, 0x0303, KTLS_USE_USER, "no TLS"},
-	{KTLS_AUTO, 0, 0, 0x0304, KTLS_USE_USER, "no TLS"},
-	{KTLS_AUTO, 1, 0, 0x0303, KTLS_USE_KERNEL, "kernel"},
-	{KTLS_AUTO, 1, 0, 0x0304, KTLS_USE_USER, "cannot re-key"},
-	{KTLS_AUTO, 1, 1, 0x0303, KTLS_USE_KERNEL, "kernel"},
-	{KTLS_AUTO, 1, 1, 0x0304, KTLS_USE_KERNEL, "kernel"},
-	{KTLS_REQUIRE, 0, 0, 0x0303, KTLS_FAIL, "no TLS"},
-	{KTLS_REQUIRE, 0, 0, 0x0304, KTLS_FAIL, "no TLS"},
-	{KTLS_REQUIRE, 1, 0, 0x0303, KTLS_USE_KERNEL, "kernel"},
-	{KTLS_REQUIRE, 1, 0, 0x0304, KTLS_USE_KERNEL, "KeyUpdate"},
-	{KTLS_REQUIRE, 1, 1, 0x0304, KTLS_USE_KERNEL, "kernel"},
-	{KTLS_AUTO, 1, 1, 0x0302, KTLS_USE_USER, "version"},
-	{KTLS_REQUIRE, 1, 1, 0x0302, KTLS_FAIL, "version"},
+    {KTLS_OFF, 1, 1, 0x0303, KTLS_USE_USER, "off"},
+    {KTLS_OFF, 1, 1, 0x0304, KTLS_USE_USER, "off"},
+    {KTLS_OFF, 0, 0, 0x0304, KTLS_USE_USER, "off"},
+    {KTLS_AUTO, 0, 0, 0x0303, KTLS_USE_USER, "no TLS"},
+    {KTLS_AUTO, 0, 0, 0x0304, KTLS_USE_USER, "no TLS"},
+    {KTLS_AUTO, 1, 0, 0x0303, KTLS_USE_KERNEL, "kernel"},
+    {KTLS_AUTO, 1, 0, 0x0304, KTLS_USE_USER, "cannot re-key"},
+    {KTLS_AUTO, 1, 1, 0x0303, KTLS_USE_KERNEL, "kernel"},
+    {KTLS_AUTO, 1, 1, 0x0304, KTLS_USE_KERNEL, "kernel"},
+    {KTLS_REQUIRE, 0, 0, 0x0303, KTLS_FAIL, "no TLS"},
+    {KTLS_REQUIRE, 0, 0, 0x0304, KTLS_FAIL, "no TLS"},
+    {KTLS_REQUIRE, 1, 0, 0x0303, KTLS_USE_KERNEL, "kernel"},
+    {KTLS_REQUIRE, 1, 0, 0x0304, KTLS_USE_KERNEL, "KeyUpdate"},
+    {KTLS_REQUIRE, 1, 1, 0x0304, KTLS_USE_KERNEL, "kernel"},
+    {KTLS_AUTO, 1, 1, 0x0302, KTLS_USE_USER, "version"},
+    {KTLS_REQUIRE, 1, 1, 0x0302, KTLS_FAIL, "version"},
 };
 
 static void
@@ -332,13 +333,12 @@ test_decide(void)
 		caps.avail = d->avail;
 		caps.rekey = d->rekey;
 		why = NULL;
-		CU_ASSERT(ktls_decide(d->mode, d->version, &caps, &why) ==
-		    d->want);
+		CU_ASSERT(
+		    ktls_decide(d->mode, d->version, &caps, &why) == d->want);
 		CU_ASSERT(why != NULL && strstr(why, d->why) != NULL);
 		/* User space is said to be user space, and only it. */
-		CU_ASSERT(why != NULL &&
-		    (strncmp(why, "user space", 10) == 0) ==
-		        (d->want == KTLS_USE_USER));
+		CU_ASSERT(why != NULL && (strncmp(why, "user space", 10) ==
+		                             0) == (d->want == KTLS_USE_USER));
 	}
 }
 
@@ -395,18 +395,18 @@ test_stat_file(void)
 	char path[128];
 
 	snprintf(path, sizeof(path), "%s/tls_stat", cu_tmpdir());
-	CU_ASSERT_FATAL(write_file(path,
-	                    "TlsCurrTxSw                     \t0\n"
-	                    "TlsCurrRxSw                     \t0\n"
-	                    "TlsDecryptRetry                 \t0\n"
-	                    "TlsRxNoPadViolation             \t0\n") == 0);
+	CU_ASSERT_FATAL(
+	    write_file(path, "TlsCurrTxSw                     \t0\n"
+	                     "TlsCurrRxSw                     \t0\n"
+	                     "TlsDecryptRetry                 \t0\n"
+	                     "TlsRxNoPadViolation             \t0\n") == 0);
 	CU_ASSERT(ktls_stat_rekeys(path) == 0);
-	CU_ASSERT_FATAL(write_file(path,
-	                    "TlsCurrTxSw                     \t1\n"
-	                    "TlsRxNoPadViolation             \t0\n"
-	                    "TlsRxRekeyOk                    \t0\n"
-	                    "TlsRxRekeyError                 \t0\n"
-	                    "TlsTxRekeyOk                    \t0\n") == 0);
+	CU_ASSERT_FATAL(
+	    write_file(path, "TlsCurrTxSw                     \t1\n"
+	                     "TlsRxNoPadViolation             \t0\n"
+	                     "TlsRxRekeyOk                    \t0\n"
+	                     "TlsRxRekeyError                 \t0\n"
+	                     "TlsTxRekeyOk                    \t0\n") == 0);
 	CU_ASSERT(ktls_stat_rekeys(path) == 1);
 	unlink(path);
 	CU_ASSERT(ktls_stat_rekeys(path) == -1);
@@ -457,8 +457,7 @@ test_attach_here(void)
 		CU_ASSERT(e == ENOENT || e == ENOPROTOOPT);
 		CU_ASSERT(strstr(err, "this kernel has no TLS") != NULL);
 		CU_ASSERT(strstr(err, "TCP_ULP") != NULL);
-		CU_ASSERT(ktls_attach(b, err, sizeof(err)) == -1 &&
-		    errno == e);
+		CU_ASSERT(ktls_attach(b, err, sizeof(err)) == -1 && errno == e);
 	}
 	close(a);
 	close(b);
@@ -471,10 +470,10 @@ main(void)
 
 	s = cu_suite("kernel TLS without the kernel", NULL, NULL);
 	cu_test(s, "linux/tls.h layouts", test_layouts);
-	cu_test(s, "crypto_info bytes for each AEAD and version",
-	    test_info_bytes);
-	cu_test(s, "crypto_info refused for mismatched suites",
-	    test_info_refused);
+	cu_test(
+	    s, "crypto_info bytes for each AEAD and version", test_info_bytes);
+	cu_test(
+	    s, "crypto_info refused for mismatched suites", test_info_refused);
 	cu_test(s, "crypto_info seals the records user space seals",
 	    test_info_seals_like_user_space);
 	cu_test(s, "off/auto/require with made-up capabilities", test_decide);

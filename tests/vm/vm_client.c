@@ -159,7 +159,7 @@ wr(struct run *r, const struct opt *o, const void *p, size_t n)
 
 	while (n > 0) {
 		w = o->lib ? cp_client_write(r->c, b, (int)n)
-			   : write(r->fd, b, n);
+		           : write(r->fd, b, n);
 		if (w <= 0)
 			die(r, "write: %s", strerror(errno));
 		b += w;
@@ -245,7 +245,7 @@ do_put(struct run *r, const struct opt *o, uint64_t total)
 	hash_init(r);
 	while (r->bytes < total) {
 		n = total - r->bytes < sizeof(buf) ? (size_t)(total - r->bytes)
-						   : sizeof(buf);
+		                                   : sizeof(buf);
 		fill(buf, sizeof(buf), &seed);
 		wr(r, o, buf, n);
 		hash_add(r, buf, n);
@@ -329,7 +329,7 @@ gen(uint64_t total, const char *file)
 		die(NULL, "%s: %s", file, strerror(errno));
 	while (done < total) {
 		n = total - done < sizeof(buf) ? (size_t)(total - done)
-					       : sizeof(buf);
+		                               : sizeof(buf);
 		fill(buf, sizeof(buf), &seed);
 		if (fwrite(buf, 1, n, f) != n)
 			die(NULL, "%s: %s", file, strerror(errno));
@@ -349,9 +349,9 @@ check(struct run *r, const struct opt *o)
 	    cp_client_get_cipher(r->c), cp_client_ktls_info(r->c));
 	if (o->want_ktls != -1 && cp_client_ktls(r->c) != o->want_ktls)
 		die(r, "record layer is %s, expected %s",
-		    cp_client_ktls_info(r->c), o->want_ktls ? "kernel" : "user");
-	if (o->version != NULL &&
-	    (v == NULL || strcmp(v + 4, o->version) != 0))
+		    cp_client_ktls_info(r->c),
+		    o->want_ktls ? "kernel" : "user");
+	if (o->version != NULL && (v == NULL || strcmp(v + 4, o->version) != 0))
 		die(r, "version %s, expected TLSv%s", v ? v : "-", o->version);
 	if (o->rekey && client_ktls(r->c) != NULL)
 		ktls_set_rekey_limit(client_ktls(r->c), o->rekey);
