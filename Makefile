@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 # cpconnect: one build, no configure step.
 #   make            build everything into $(B)/
 #   make run        install missing packages, build, run the daemon (foreground)
@@ -26,7 +27,18 @@ OPT     ?= -O2 -g
 WARN    = -Wall -Wextra -Werror -Wshadow -Wpointer-arith -Wstrict-prototypes \
           -Wmissing-prototypes -Wno-unused-parameter
 CFLAGS  ?=
-CPPFLAGS += -D_GNU_SOURCE -Iproto -Ilib -Ilib/include -Idaemon -Itests
+CPPFLAGS += -D_GNU_SOURCE
+# Each layer sees only what it may use: proto/ nothing else, the daemon
+# proto/, the library proto/ and its own, the CLI (and the examples) only
+# the public header.  Tests and benchmarks may see everything.
+INC_ALL = -Iproto -Ilib -Ilib/include -Idaemon -Itests
+$(B)/obj/proto/%.o: INC = -Iproto
+$(B)/obj/daemon/%.o: INC = -Iproto -Idaemon
+$(B)/obj/lib/%.o: INC = -Iproto -Ilib -Ilib/include
+$(B)/obj/cli/%.o: INC = -Ilib/include
+$(B)/obj/tests/%.o: INC = $(INC_ALL) -DCP_TEST_HOOKS
+$(B)/obj/bench/%.o: INC = $(INC_ALL)
+$(B)/obj/hooks/%.o: INC = $(INC_ALL)
 ALLCFLAGS = -std=gnu11 $(OPT) $(WARN) -fPIC -fstack-protector-strong \
           -D_FORTIFY_SOURCE=2 $(CFLAGS)
 LDFLAGS ?=
@@ -55,6 +67,9 @@ obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
 PROTO_A  = $(B)/libcpproto.a
 DAEMON_A = $(B)/libcpdaemon.a
 LIB_A    = $(B)/libcpconnect.a
+LIBINT_A = $(B)/libcplib.a
+DAEMONT_A = $(B)/libcpdaemon-hooks.a
+HOOKD    = $(B)/tests/cpconnectd-hooks
 LIB_SO   = $(B)/libcpconnect.so.$(SOMAJOR)
 DAEMON   = $(B)/cpconnectd
 CLI      = $(B)/cpconnect
@@ -65,12 +80,21 @@ EXAMPLES = $(patsubst examples/%.c,$(B)/examples/%,$(EXAMPLE_SRC))
 VMBINS   = $(patsubst tests/vm/%.c,$(B)/vm/bin/%,$(VM_SRC))
 
 all: $(DAEMON) $(LIB_SO) $(B)/libcpconnect.so $(LIB_A) $(CLI) $(B)/cpconnect.pc
-tests: all $(UNITS) $(TESTCS) $(EXAMPLES) $(VMBINS)
+tests: all $(HOOKD) $(UNITS) $(TESTCS) $(EXAMPLES) $(VMBINS)
 benches: all $(BENCHES)
 
 $(B)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(ALLCFLAGS) -MMD -MP -c -o $@ $<
+	$(CC) $(CPPFLAGS) $(INC) $(ALLCFLAGS) -MMD -MP -c -o $@ $<
+
+# Test hooks (CP_TEST_HOOKS) exist only in these second builds of the
+# files that have them, linked into the tests and a test daemon, never into
+# what is installed.
+HOOK_SRC = daemon/engine.c lib/record.c lib/ktls.c
+hobj = $(patsubst %.c,$(B)/obj/hooks/%.o,$(1))
+$(B)/obj/hooks/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(INC) -DCP_TEST_HOOKS $(ALLCFLAGS) -MMD -MP -c -o $@ $<
 
 -include $(shell find $(B)/obj -name '*.d' 2>/dev/null)
 
@@ -80,9 +104,30 @@ $(PROTO_A): $(call obj,$(PROTO_SRC))
 $(DAEMON_A): $(call obj,$(DAEMON_SRC))
 	@rm -f $@
 	ar rcs $@ $^
+# The installed archive is one relocatable object in which only the
+# public names stay global, as the version script does for the .so: a
+# program linking it statically meets no imsg_* or tls_rec_* of ours.
+PUBLIC_SYMS = -w --keep-global-symbol='cp_client_*' \
+	      --keep-global-symbol=ssl_verification_error_str \
+	      --keep-global-symbol=ssl_err_inf
 $(LIB_A): $(call obj,$(LIB_SRC) $(PROTO_SRC))
+	@rm -f $@ $(B)/libcpconnect.o
+	$(LD) -r -o $(B)/libcpconnect.o $^
+	objcopy $(PUBLIC_SYMS) $(B)/libcpconnect.o
+	ar rcs $@ $(B)/libcpconnect.o
+# Every internal module of the library, hooks included, for tests and
+# benchmarks; the same for the daemon.
+$(LIBINT_A): $(call obj,$(filter-out $(HOOK_SRC),$(LIB_SRC))) \
+	     $(call hobj,$(filter $(HOOK_SRC),$(LIB_SRC)))
 	@rm -f $@
 	ar rcs $@ $^
+$(DAEMONT_A): $(call obj,$(filter-out $(HOOK_SRC),$(DAEMON_SRC))) \
+	      $(call hobj,$(filter $(HOOK_SRC),$(DAEMON_SRC)))
+	@rm -f $@
+	ar rcs $@ $^
+$(HOOKD): $(call obj,daemon/cpconnectd.c) $(DAEMONT_A) $(PROTO_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALLCFLAGS) $(LDFLAGS) -o $@ $^ $(DAEMON_LIBS)
 
 $(DAEMON): $(call obj,daemon/cpconnectd.c) $(DAEMON_A) $(PROTO_A)
 	$(CC) $(ALLCFLAGS) $(LDFLAGS) -o $@ $^ $(DAEMON_LIBS)
@@ -100,25 +145,26 @@ $(CLI): $(call obj,$(wildcard cli/*.c)) $(LIB_A)
 # Tests and benchmarks may use any internal module of the daemon or the
 # library; the archives pull in only what a program refers to.
 TESTLIB_A = $(B)/libcptest.a
-TEST_LINK = -Wl,--start-group $(TESTLIB_A) $(DAEMON_A) $(LIB_A) $(PROTO_A) -Wl,--end-group \
+TEST_LINK = -Wl,--start-group $(TESTLIB_A) $(DAEMONT_A) $(LIBINT_A) $(PROTO_A) -Wl,--end-group \
             $(DAEMON_LIBS) $(LIB_LIBS) -lcunit
 $(TESTLIB_A): $(call obj,$(TESTLIB_SRC))
 	@rm -f $@
 	ar rcs $@ $^
-$(B)/tests/%: $(B)/obj/tests/unit/%.o $(TESTLIB_A) $(DAEMON_A) $(LIB_A) $(PROTO_A)
+$(B)/tests/%: $(B)/obj/tests/unit/%.o $(TESTLIB_A) $(DAEMONT_A) $(LIBINT_A) $(PROTO_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALLCFLAGS) $(LDFLAGS) -o $@ $< $(TEST_LINK)
-$(B)/tests/%: $(B)/obj/tests/integration/%.o $(TESTLIB_A) $(DAEMON_A) $(LIB_A) $(PROTO_A)
+$(B)/tests/%: $(B)/obj/tests/integration/%.o $(TESTLIB_A) $(DAEMONT_A) $(LIBINT_A) $(PROTO_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALLCFLAGS) $(LDFLAGS) -o $@ $< $(TEST_LINK)
-$(B)/bench/%: $(B)/obj/bench/%.o $(TESTLIB_A) $(DAEMON_A) $(LIB_A) $(PROTO_A)
+$(B)/bench/%: $(B)/obj/bench/%.o $(TESTLIB_A) $(DAEMONT_A) $(LIBINT_A) $(PROTO_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALLCFLAGS) $(LDFLAGS) -o $@ $< $(TEST_LINK)
 # The VM suite's programs run inside a small initramfs: only the library
-# and what it needs, so few shared objects go into the image.
-$(B)/vm/bin/%: $(B)/obj/tests/vm/%.o $(LIB_A) $(PROTO_A)
+# (its internal modules, hooks included) and what it needs, so few shared
+# objects go into the image.
+$(B)/vm/bin/%: $(B)/obj/tests/vm/%.o $(LIBINT_A) $(PROTO_A)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALLCFLAGS) $(LDFLAGS) -o $@ $< $(LIB_A) $(PROTO_A) $(LIB_LIBS)
+	$(CC) $(ALLCFLAGS) $(LDFLAGS) -o $@ $< $(LIBINT_A) $(PROTO_A) $(LIB_LIBS)
 # Examples are built exactly as a user would: public header and library only.
 $(B)/examples/%: examples/%.c $(LIB_SO) $(B)/libcpconnect.so
 	@mkdir -p $(dir $@)
@@ -164,6 +210,19 @@ uninstall:
 	-rmdir $(DESTDIR)$(INCDIR)/cprops 2>/dev/null
 	@sh scripts/install-extra.sh -u "$(DESTDIR)" "$(MANDIR)" "$(UNITDIR)" "$(SYSCONFDIR)" "$(PREFIX)"
 
+# Debian packages (debian/, see debian/README.source): make deb builds them
+# into $(B)/deb; make deb-check builds, installs (root), exercises and
+# purges them, and ends with "N passed, N failed".
+deb:
+	@sh scripts/deps.sh deb
+	@sh scripts/mkdeb.sh $(B)/deb
+
+deb-check:
+	@sh scripts/deps.sh deb
+	@B=$(B) sh tests/deb/check.sh
+
+.PHONY: deb deb-check
+
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
@@ -172,3 +231,64 @@ clean:
 
 .PHONY: all tests benches deps run check bench install uninstall format clean
 .SECONDARY:
+
+# ---- cpconnect-run(1): unmodified programs through the daemon ----
+# libcpconnect-preload.so holds the library's session code, not the
+# library: no OpenSSL in every program it is loaded into.  Its version
+# script exports the interposed functions only.
+# It is loaded into programs built without sanitizers, where a sanitizer
+# runtime cannot come first: never instrumented, even under SAN=1, so its
+# objects have a directory of their own.
+PRELOAD_SO  = $(B)/libcpconnect-preload.so
+RUN         = $(B)/cpconnect-run
+PRELOAD_SRC = $(wildcard preload/*.c)
+PRELOAD_CFLAGS = $(filter-out -fsanitize=% -fno-omit-frame-pointer,$(ALLCFLAGS))
+PRELOAD_LDFLAGS = $(filter-out -fsanitize=%,$(LDFLAGS))
+pobj = $(patsubst %.c,$(B)/obj-preload/%.o,$(1))
+PRELOAD_OBJ = $(call pobj,$(PRELOAD_SRC) lib/session.c lib/stop.c \
+                proto/imsg.c proto/msg.c proto/attr.c proto/budget.c \
+                proto/hostname.c)
+RUN_OBJ     = $(call obj,$(wildcard preload/run/*.c))
+
+all: $(PRELOAD_SO) $(RUN)
+
+# The layers' include rules, for the preload's own copies of their objects;
+# the preload sees the protocol and the session, cpconnect-run the protocol
+# and the public header.
+$(B)/obj-preload/proto/%.o: INC = -Iproto
+$(B)/obj-preload/lib/%.o: INC = -Iproto -Ilib -Ilib/include
+$(B)/obj-preload/preload/%.o: INC = -Iproto -Ilib
+$(B)/obj/preload/run/%.o: INC = -Iproto -Ilib/include
+$(B)/obj-preload/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(INC) $(PRELOAD_CFLAGS) -MMD -MP -c -o $@ $<
+-include $(shell find $(B)/obj-preload -name '*.d' 2>/dev/null)
+
+$(PRELOAD_SO): $(PRELOAD_OBJ) preload/preload.map
+	$(CC) $(PRELOAD_CFLAGS) $(PRELOAD_LDFLAGS) -shared \
+	  -Wl,--version-script=preload/preload.map -Wl,-z,relro,-z,now -Wl,-z,defs \
+	  -o $@ $(PRELOAD_OBJ) -ldl -lpthread
+# It finds the preload next to itself, in ../lib, or here.
+# A private directory: the preload is a plugin of cpconnect-run, not a
+# library a program links (it has no soname).
+PRELOADDIR ?= $(LIBDIR)/cpconnect
+$(B)/obj/preload/run/cpconnect-run.o: CPPFLAGS += -DCP_LIBDIR='"$(PRELOADDIR)"'
+$(RUN): $(RUN_OBJ)
+	$(CC) $(ALLCFLAGS) $(LDFLAGS) -o $@ $^
+
+# The placeholder table's unit test links the table itself.
+$(B)/tests/test_phtable: $(call obj,preload/phtable.c)
+$(B)/tests/test_phtable: TEST_LINK += $(call obj,preload/phtable.c)
+
+install: install-preload
+install-preload: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(PRELOADDIR)
+	install -m 755 $(RUN) $(DESTDIR)$(BINDIR)/cpconnect-run
+	install -m 755 $(PRELOAD_SO) $(DESTDIR)$(PRELOADDIR)/libcpconnect-preload.so
+uninstall: uninstall-preload
+uninstall-preload:
+	rm -f $(DESTDIR)$(BINDIR)/cpconnect-run \
+	  $(DESTDIR)$(PRELOADDIR)/libcpconnect-preload.so
+	-rmdir $(DESTDIR)$(PRELOADDIR) 2>/dev/null
+
+.PHONY: install-preload uninstall-preload

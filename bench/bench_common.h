@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Benchmark helpers: timing, order statistics, a daemon of our own.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Sequential connects to a loopback server: a direct connect() against
  * cp_client_connect() through cpconnectd, measured in the same run.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * The user-space record layer's cost per full 16 KiB record, next to what
  * `openssl speed -evp` measures for the same AEAD on 16 KiB buffers: the
@@ -26,7 +27,7 @@
 
 #include "msg.h"
 #include "record.h"
-#include "record_kdf.h"
+#include "kdf.h"
 
 #define REC TLS_REC_MAX_PLAIN
 #define CHUNK (4 * REC)

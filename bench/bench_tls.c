@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * TLS through cpconnectd against the same work done in-process, measured
  * in one run against one loopback TLS server of our own:

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: ISC
 # make bench: every benchmark, one after the other (they share 2 cores).
 B=${B:-build}
 export B

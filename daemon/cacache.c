@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Client-supplied trust anchors: a builder that collects and checks one set,
  * and a small LRU cache of the resulting stores.  The cache is per engine

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * cpconnectd.conf parser.  The buffer parser is the primary entry point;
  * conf_load() only reads a bounded regular file and hands it over.
@@ -22,6 +23,7 @@
 
 #include "cpproto.h"
 #include "conf.h"
+#include "hostname.h"
 
 #define MAX_TOKENS 64
 #define BUILTIN_NAME "(built-in)"
@@ -394,41 +396,6 @@ resolve_gid(struct parser *p, const char *s, gid_t *gid)
 	return 0;
 }
 
-/* ---- host names, addresses, ports ---- */
-
-int
-conf_hostname_ok(const char *s, size_t len)
-{
-	size_t i, lab = 0;
-	int digits = 1, dig;
-
-	if (len > 0 && s[len - 1] == '.')
-		len--;
-	if (len == 0 || len > 253)
-		return 0;
-	for (i = 0; i < len; i++) {
-		unsigned char c = s[i];
-
-		if (c == '.') {
-			if (lab == 0)
-				return 0;
-			lab = 0;
-			digits = 1;
-			continue;
-		}
-		/* ASCII only, whatever the locale says */
-		dig = c >= '0' && c <= '9';
-		if (!dig && !((c | 0x20) >= 'a' && (c | 0x20) <= 'z') &&
-		    c != '-' && c != '_')
-			return 0;
-		if (!dig)
-			digits = 0;
-		if (++lab > 63)
-			return 0;
-	}
-	return lab > 0 && !digits;
-}
-
 static int
 parse_cidr(const char *s, struct dest_match *d)
 {
@@ -476,7 +443,7 @@ parse_hostpat(const char *s, struct dest_match *d)
 		s++;
 		len--;
 	}
-	if (!conf_hostname_ok(pat ? s + 1 : s, pat ? len - 1 : len))
+	if (!cp_hostname_ok(pat ? s + 1 : s, pat ? len - 1 : len))
 		return -1;
 	if (s[len - 1] == '.')
 		len--;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * cpconnectd configuration: the parsed form of cpconnectd.conf(5).
  *
@@ -232,13 +233,5 @@ void conf_free(struct cpconf *);
 
 /* "rule at file:line" for logs and denial messages. */
 const char *conf_rule_str(const struct rule *, char *buf, size_t len);
-
-/*
- * 1 if s[0..len) is a host name: labels of letters, digits, '-' and '_',
- * 1..63 bytes each, at most 253 bytes, an optional final dot, and a last
- * label that is not all digits (so "10.1" or "2130706433", which
- * inet_aton() would take for addresses, are not names).
- */
-int conf_hostname_ok(const char *s, size_t len);
 
 #endif

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Happy Eyeballs with retry rounds.  See dial.h.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Happy Eyeballs dialer (RFC 8305 section 5) with retry rounds, on ev.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * An engine: one event loop that accepts clients, decodes their requests
  * and carries each one through policy -> resolve -> dial -> tls -> reply.
@@ -36,7 +37,6 @@ struct engine_env {
 	SSL_CTX *ssl;		/* client context with the trust store */
 	struct keyring *keys;	/* client certificates (keys.h), or NULL */
 	const char *resolvers;	/* c-ares server list, NULL: system */
-	int test_hooks;		/* CPCONNECTD_TEST_HOOKS: sandbox probes */
 };
 
 /* Run until told to stop (SIGTERM, or the parent's channel closing).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * epoll loop and a binary heap of timers.
  *

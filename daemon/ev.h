@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * A small epoll event loop with millisecond timers, one per engine.
  * Callbacks run on the loop's thread; nothing here blocks except

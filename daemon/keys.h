@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Client-certificate keys: the parent holds the private keys, the engines
  * hold only the certificates and ask the parent for each signature.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Logging.  Messages are one line each; the process name tells parent and
  * engines apart.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Logging in the OpenBSD daemon habit: to stderr in the foreground (-d),
  * to syslog otherwise.  fatal() logs and exits.

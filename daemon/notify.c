@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * sd_notify wrappers; see notify.h.
  */

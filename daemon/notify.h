@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Talking to systemd (sd_notify): readiness, reloads, status, watchdog.
  * Every call does nothing and returns 0 when NOTIFY_SOCKET is unset, so the

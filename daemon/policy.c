@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Policy evaluation: pure functions over a parsed configuration.
  */
@@ -12,6 +13,7 @@
 
 #include "cpproto.h"
 #include "conf.h"
+#include "hostname.h"
 #include "policy.h"
 
 /* Bound on supplementary groups we look at; the kernel's is 65536. */
@@ -360,7 +362,7 @@ policy_check_name(const struct cpconf *c, const struct cp_peer *peer,
 	if (literal(host, &ss) == 0)
 		return policy_check_addr(
 		    c, peer, host, (struct sockaddr *)&ss, port, tls, res);
-	if (!conf_hostname_ok(host, n))
+	if (!cp_hostname_ok(host, n))
 		return bad_request(res, "invalid host name");
 	for (i = 0; i < c->nrules; i++) {
 		r = &c->rules[i];

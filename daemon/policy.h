@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Access policy: first-match allow/deny rules on (client, destination,
  * port, tcp/tls), and the TLS policy that applies to a request.

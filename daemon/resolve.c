@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * c-ares on the ev loop.
  *
@@ -30,6 +31,7 @@
 
 #include "cpproto.h"
 #include "ev.h"
+#include "hostname.h"
 #include "resolve.h"
 
 #define RS_TRIES 3
@@ -308,35 +310,6 @@ resolve_literal(
 wrong:
 	errno = EAFNOSUPPORT;
 	return -1;
-}
-
-/* A name c-ares may be given: bounded, printable, sane labels. */
-static int
-name_ok(const char *host)
-{
-	size_t len, label = 0;
-	const unsigned char *p;
-
-	if (host == NULL || (len = strlen(host)) == 0 || len > CP_MAX_HOST)
-		return 0;
-	if (host[0] == '.' || strstr(host, "..") != NULL)
-		return 0;
-	/* Digits and dots only is no host name: inet_aton() forms such as
-	 * "127.1" are not taken for addresses behind the policy's back. */
-	if (strspn(host, "0123456789.") == len)
-		return 0;
-	for (p = (const unsigned char *)host; *p != '\0'; p++) {
-		if (*p == '.') {
-			label = 0;
-			continue;
-		}
-		if (++label > 63)
-			return 0;
-		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-		        (*p >= '0' && *p <= '9') || *p == '-' || *p == '_'))
-			return 0;
-	}
-	return 1;
 }
 
 /* Sockets c-ares opens: watched by ev, closed with the channel. */
@@ -783,7 +756,7 @@ resolve_start(struct resolver *r, const char *host, uint16_t port, int family,
 		return NULL;
 	if ((lit = resolve_literal(host, port, family, &rq->lit)) == 1)
 		rq->literal = 1;
-	else if (lit == -1 || !name_ok(host)) {
+	else if (lit == -1 || !cp_hostname_ok(host, strlen(host))) {
 		req_release(rq);
 		errno = lit == -1 ? EAFNOSUPPORT : EINVAL;
 		return NULL;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Name resolution that never blocks the event loop: c-ares driven by ev.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * The engines' sandbox: user drop, no_new_privs, Landlock, seccomp.
  * See sandbox.h for the order and the reasons.

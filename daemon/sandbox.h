@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * The engines' sandbox: an engine parses hostile bytes from clients, DNS
  * servers and TLS peers, so before it serves anything it gives up what it

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * The daemon's TLS client.  Everything here serves the hand-off: OpenSSL
  * must stop reading exactly at the end of the handshake (no read-ahead, no
@@ -23,6 +24,7 @@
 #include <openssl/x509v3.h>
 
 #include "cpproto.h"
+#include "hostname.h"
 #include "tls.h"
 #include "tlsexport.h"
 
@@ -39,7 +41,7 @@
 #define TLS_DIR_MAX_FILES 10000
 #define TLS_DIR_MAX_FILE (4 * 1024 * 1024)
 
-struct tls_conn {
+struct tlsc {
 	SSL *ssl;
 	int events;
 	int done;
@@ -226,37 +228,16 @@ tls_is_ip(const char *s)
 	       inet_pton(AF_INET6, s, buf) == 1;
 }
 
-/*
- * A DNS name as the daemon accepts it: letters, digits, '-', '_', dots
- * between non-empty labels of at most 63 bytes, one optional trailing dot.
- * Copies it without the trailing dot into out (CP_MAX_HOST + 1 bytes).
- */
+/* A host name (hostname.h), copied without its trailing dot into out
+ * (CP_MAX_HOST + 1 bytes). */
 static int
 tls_dns_name(const char *s, char *out)
 {
-	size_t len = strnlen(s, CP_MAX_HOST + 2), i, label = 0;
+	size_t len = strnlen(s, CP_MAX_HOST + 2);
 
-	if (len == 0 || len > CP_MAX_HOST)
+	if (!cp_hostname_ok(s, len))
 		return -1;
-	if (s[len - 1] == '.')
-		len--;
-	for (i = 0; i < len; i++) {
-		unsigned char ch = (unsigned char)s[i];
-
-		if (ch == '.') {
-			if (label == 0)
-				return -1;
-			label = 0;
-			continue;
-		}
-		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-		        (ch >= '0' && ch <= '9') || ch == '-' || ch == '_'))
-			return -1;
-		if (++label > 63)
-			return -1;
-	}
-	if (len == 0 || label == 0)
-		return -1;
+	len = cp_hostname_len(s, len);
 	memcpy(out, s, len);
 	out[len] = '\0';
 	return 0;
@@ -285,7 +266,7 @@ tls_alpn_ok(const unsigned char *p, size_t len)
  * none for addresses).
  */
 static int
-tls_conn_names(SSL *ssl, const struct tls_params *p, char *err, size_t errsz)
+tlsc_names(SSL *ssl, const struct tls_params *p, char *err, size_t errsz)
 {
 	X509_VERIFY_PARAM *vp = SSL_get0_param(ssl);
 	char name[CP_MAX_HOST + 1];
@@ -324,7 +305,7 @@ tls_conn_names(SSL *ssl, const struct tls_params *p, char *err, size_t errsz)
 }
 
 static int
-tls_conn_setup(struct tls_conn *c, int fd, const struct tls_params *p,
+tlsc_setup(struct tlsc *c, int fd, const struct tls_params *p,
     char *err, size_t errsz)
 {
 	SSL *ssl = c->ssl;
@@ -348,7 +329,7 @@ tls_conn_setup(struct tls_conn *c, int fd, const struct tls_params *p,
 		    (unsigned)p->min_version);
 		return -1;
 	}
-	if (tls_conn_names(ssl, p, err, errsz) == -1)
+	if (tlsc_names(ssl, p, err, errsz) == -1)
 		return -1;
 	SSL_set_verify(
 	    ssl, p->verify_peer ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, NULL);
@@ -374,14 +355,14 @@ tls_conn_setup(struct tls_conn *c, int fd, const struct tls_params *p,
 	return 0;
 }
 
-struct tls_conn *
-tls_conn_new(
+struct tlsc *
+tlsc_new(
     SSL_CTX *ctx, int fd, const struct tls_params *p, char *err, size_t errsz)
 {
-	struct tls_conn *c;
+	struct tlsc *c;
 
 	if (ctx == NULL || fd < 0 || p == NULL || p->host == NULL) {
-		snprintf(err, errsz, "tls_conn_new: bad arguments");
+		snprintf(err, errsz, "tlsc_new: bad arguments");
 		return NULL;
 	}
 	if (p->alpn != NULL && !tls_alpn_ok(p->alpn, p->alpnlen)) {
@@ -398,8 +379,8 @@ tls_conn_new(
 		free(c);
 		return NULL;
 	}
-	if (tls_conn_setup(c, fd, p, err, errsz) == -1) {
-		tls_conn_free(c);
+	if (tlsc_setup(c, fd, p, err, errsz) == -1) {
+		tlsc_free(c);
 		return NULL;
 	}
 	c->events = EPOLLOUT;
@@ -407,7 +388,7 @@ tls_conn_new(
 }
 
 static int
-tls_conn_fail(struct tls_conn *c, int sslerr, int syserr)
+tlsc_fail(struct tlsc *c, int sslerr, int syserr)
 {
 	unsigned long e = ERR_peek_error();
 	long vr = SSL_get_verify_result(c->ssl);
@@ -442,7 +423,7 @@ tls_conn_fail(struct tls_conn *c, int sslerr, int syserr)
 /* The handshake completed: enforce what SSL_VERIFY_PEER cannot see, a
  * resumed session or a server without a certificate. */
 static int
-tls_conn_done(struct tls_conn *c)
+tlsc_done(struct tlsc *c)
 {
 	int verify = SSL_get_verify_mode(c->ssl) & SSL_VERIFY_PEER;
 
@@ -466,7 +447,7 @@ tls_conn_done(struct tls_conn *c)
 }
 
 int
-tls_conn_handshake(struct tls_conn *c)
+tlsc_handshake(struct tlsc *c)
 {
 	int r, e, syserr;
 
@@ -479,7 +460,7 @@ tls_conn_handshake(struct tls_conn *c)
 	r = SSL_connect(c->ssl);
 	syserr = errno;
 	if (r == 1)
-		return tls_conn_done(c);
+		return tlsc_done(c);
 	switch ((e = SSL_get_error(c->ssl, r))) {
 	case SSL_ERROR_WANT_READ:
 		c->events = EPOLLIN;
@@ -488,18 +469,18 @@ tls_conn_handshake(struct tls_conn *c)
 		c->events = EPOLLOUT;
 		return 0;
 	default:
-		return tls_conn_fail(c, e, syserr);
+		return tlsc_fail(c, e, syserr);
 	}
 }
 
 int
-tls_conn_events(const struct tls_conn *c)
+tlsc_events(const struct tlsc *c)
 {
 	return c->events;
 }
 
 long
-tls_conn_verify_result(const struct tls_conn *c)
+tlsc_verify_result(const struct tlsc *c)
 {
 	long vr = SSL_get_verify_result(c->ssl);
 
@@ -509,7 +490,7 @@ tls_conn_verify_result(const struct tls_conn *c)
 }
 
 int
-tls_conn_verified(const struct tls_conn *c)
+tlsc_verified(const struct tlsc *c)
 {
 	/* OpenSSL starts with X509_V_OK and keeps the peer certificate
 	 * only after checking its chain: either tells it was checked. */
@@ -518,37 +499,37 @@ tls_conn_verified(const struct tls_conn *c)
 }
 
 int
-tls_conn_no_peer_cert(const struct tls_conn *c)
+tlsc_no_peer_cert(const struct tlsc *c)
 {
 	return c->no_peer_cert;
 }
 
 int
-tls_conn_failed_verify(const struct tls_conn *c)
+tlsc_failed_verify(const struct tlsc *c)
 {
 	return c->failed_verify;
 }
 
 int
-tls_conn_sys_errno(const struct tls_conn *c)
+tlsc_sys_errno(const struct tlsc *c)
 {
 	return c->sys_errno;
 }
 
 const char *
-tls_conn_error(const struct tls_conn *c)
+tlsc_error(const struct tlsc *c)
 {
 	return c->err;
 }
 
 int
-tls_conn_version(const struct tls_conn *c)
+tlsc_version(const struct tlsc *c)
 {
 	return c->done ? SSL_version(c->ssl) : 0;
 }
 
 const char *
-tls_conn_cipher(const struct tls_conn *c)
+tlsc_cipher(const struct tlsc *c)
 {
 	const SSL_CIPHER *ci;
 
@@ -558,7 +539,7 @@ tls_conn_cipher(const struct tls_conn *c)
 }
 
 const unsigned char *
-tls_conn_alpn(const struct tls_conn *c, size_t *len)
+tlsc_alpn(const struct tlsc *c, size_t *len)
 {
 	const unsigned char *p = NULL;
 	unsigned int n = 0;
@@ -570,7 +551,7 @@ tls_conn_alpn(const struct tls_conn *c, size_t *len)
 }
 
 int
-tls_conn_resumed(const struct tls_conn *c)
+tlsc_resumed(const struct tlsc *c)
 {
 	return c->done && SSL_session_reused(c->ssl);
 }
@@ -587,7 +568,7 @@ tls_chain_free(unsigned char **der, size_t *lens, int n)
 }
 
 static int
-tls_der(struct tls_conn *c, X509 *x, unsigned char **out, size_t *outlen)
+tls_der(struct tlsc *c, X509 *x, unsigned char **out, size_t *outlen)
 {
 	unsigned char *p;
 	int len;
@@ -612,7 +593,7 @@ tls_der(struct tls_conn *c, X509 *x, unsigned char **out, size_t *outlen)
 }
 
 int
-tls_conn_chain(struct tls_conn *c, unsigned char ***der, size_t **lens, int *n)
+tlsc_chain(struct tlsc *c, unsigned char ***der, size_t **lens, int *n)
 {
 	STACK_OF(X509) *sk = SSL_get_peer_cert_chain(c->ssl);
 	X509 *leaf = SSL_get0_peer_certificate(c->ssl);
@@ -656,8 +637,8 @@ fail:
 }
 
 int
-tls_conn_export(
-    struct tls_conn *c, struct cp_tls_state *st, char *err, size_t errsz)
+tlsc_export(
+    struct tlsc *c, struct cp_tls_state *st, char *err, size_t errsz)
 {
 	if (!c->done) {
 		snprintf(err, errsz, "export before the handshake completed");
@@ -675,7 +656,7 @@ tls_conn_export(
 }
 
 void
-tls_conn_free(struct tls_conn *c)
+tlsc_free(struct tlsc *c)
 {
 	if (c == NULL)
 		return;
@@ -690,7 +671,7 @@ tls_conn_free(struct tls_conn *c)
 }
 
 int
-tls_conn_spki_each(struct tls_conn *c, int (*fn)(void *, const uint8_t *),
+tlsc_spki_each(struct tlsc *c, int (*fn)(void *, const uint8_t *),
     void *arg)
 {
 	STACK_OF(X509) *chain = SSL_get0_verified_chain(c->ssl);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * The daemon's TLS client: a hardened client SSL_CTX whose trust store is
  * held in memory, and one non-blocking handshake per connection whose
@@ -54,68 +55,68 @@ struct tls_params {
 	EVP_PKEY *key;
 };
 
-struct tls_conn;
+struct tlsc;
 
 /*
  * Prepare a handshake on the connected non-blocking socket fd.  The fd stays
  * the caller's: it is never closed here.  Returns NULL with err set.
  */
-struct tls_conn *tls_conn_new(
+struct tlsc *tlsc_new(
     SSL_CTX *, int fd, const struct tls_params *, char *err, size_t errsz);
 
-/* Returns 1 done, 0 in progress (wait for tls_conn_events()), -1 failed
- * (tls_conn_error(), tls_conn_failed_verify()). */
-int tls_conn_handshake(struct tls_conn *);
+/* Returns 1 done, 0 in progress (wait for tlsc_events()), -1 failed
+ * (tlsc_error(), tlsc_failed_verify()). */
+int tlsc_handshake(struct tlsc *);
 /* EPOLLIN or EPOLLOUT: what the handshake waits for. */
-int tls_conn_events(const struct tls_conn *);
+int tlsc_events(const struct tlsc *);
 
 /*
  * X509_V_* result of the chain and name check (X509_V_OK until checked).  A
  * completed handshake without a server certificate gives
  * X509_V_ERR_APPLICATION_VERIFICATION.
  */
-long tls_conn_verify_result(const struct tls_conn *);
-/* 1 once the server's chain has been checked (tls_conn_verify_result() is
+long tlsc_verify_result(const struct tlsc *);
+/* 1 once the server's chain has been checked (tlsc_verify_result() is
  * then its result), 0 while or if the handshake never got that far. */
-int tls_conn_verified(const struct tls_conn *);
-int tls_conn_no_peer_cert(const struct tls_conn *);
+int tlsc_verified(const struct tlsc *);
+int tlsc_no_peer_cert(const struct tlsc *);
 /* 1 when the handshake failed because the certificate did not verify
  * (CP_E_VERIFY), 0 for any other failure (CP_E_TLS). */
-int tls_conn_failed_verify(const struct tls_conn *);
+int tlsc_failed_verify(const struct tlsc *);
 /* errno of a failed socket read or write during the handshake, else 0. */
-int tls_conn_sys_errno(const struct tls_conn *);
+int tlsc_sys_errno(const struct tlsc *);
 /* Last error, "" when none. */
-const char *tls_conn_error(const struct tls_conn *);
+const char *tlsc_error(const struct tlsc *);
 
 /* After a completed handshake: 0x0303 or 0x0304, cipher (OpenSSL name),
  * selected ALPN (NULL, *len 0 when none), 1 when the session was resumed. */
-int tls_conn_version(const struct tls_conn *);
-const char *tls_conn_cipher(const struct tls_conn *);
-const unsigned char *tls_conn_alpn(const struct tls_conn *, size_t *len);
-int tls_conn_resumed(const struct tls_conn *);
+int tlsc_version(const struct tlsc *);
+const char *tlsc_cipher(const struct tlsc *);
+const unsigned char *tlsc_alpn(const struct tlsc *, size_t *len);
+int tlsc_resumed(const struct tlsc *);
 
 /*
  * The certificates the server sent, leaf first, as DER copies: *der[i] of
  * (*lens)[i] bytes, *n of them.  More than CP_MAX_CHAIN certificates or one
- * above CP_MAX_CERT bytes is an error (-1, tls_conn_error()).  Free with
+ * above CP_MAX_CERT bytes is an error (-1, tlsc_error()).  Free with
  * tls_chain_free().  *n is 0 when there is no peer certificate.
  */
-int tls_conn_chain(
-    struct tls_conn *, unsigned char ***der, size_t **lens, int *n);
+int tlsc_chain(
+    struct tlsc *, unsigned char ***der, size_t **lens, int *n);
 void tls_chain_free(unsigned char **der, size_t *lens, int n);
 
 /* Record-layer state for the hand-off; refuses when OpenSSL buffered any
  * byte past the handshake.  0 or -1 with err set. */
-int tls_conn_export(
-    struct tls_conn *, struct cp_tls_state *, char *err, size_t errsz);
+int tlsc_export(
+    struct tlsc *, struct cp_tls_state *, char *err, size_t errsz);
 
 /* Call fn with the SHA-256 of each SubjectPublicKeyInfo of the verified
  * chain, leaf first, until it returns non-zero; returns 1 then, 0 if no
  * certificate matched or the chain did not verify. */
-int tls_conn_spki_each(struct tls_conn *, int (*fn)(void *, const uint8_t *),
+int tlsc_spki_each(struct tlsc *, int (*fn)(void *, const uint8_t *),
     void *arg);
 
 /* Free without sending anything (no close_notify); fd is not closed. */
-void tls_conn_free(struct tls_conn *);
+void tlsc_free(struct tlsc *);
 
 #endif

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Record-layer state export for the TLS hand-off, with public OpenSSL 3.0
  * API only: the keylog callback for the TLS 1.3 traffic secrets, the
@@ -11,7 +12,7 @@
 #include <openssl/kdf.h>
 #include <openssl/ssl.h>
 
-#include "record_kdf.h"
+#include "kdf.h"
 #include "tlsexport.h"
 
 #define RANDOM_LEN 32

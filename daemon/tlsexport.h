@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Extract the record-layer state of a finished OpenSSL client handshake so
  * the connection can be continued elsewhere (DESIGN.md, "The hand-off").

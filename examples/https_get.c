@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * https_get: fetch a page over TLS with the cprops cp_client API.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * tcp_echo: send a line over plain TCP with the cprops cp_client API and
  * print what comes back.

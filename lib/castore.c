@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Client-supplied trust anchors: read CA_file / CA_path in the library so
  * the daemon never has to open a client's paths, and cache the result so a

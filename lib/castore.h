@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Client-supplied trust anchors (CA_file / CA_path of cp_client_create_ssl).
  *

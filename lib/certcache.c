@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * A small LRU cache of decoded certificates (see certcache.h).  Lookups
  * compare the whole DER, never a digest of it, so a hit is the same

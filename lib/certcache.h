@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Decoded peer certificates, kept by their DER.
  *

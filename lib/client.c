@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * The cp_client API on top of cpconnectd.
  *
@@ -31,6 +32,7 @@
 #include "certcache.h"
 #include "cpproto.h"
 #include "hostcheck.h"
+#include "hostname.h"
 #include "ktls.h"
 #include "msg.h"
 #include "record.h"
@@ -56,13 +58,12 @@ struct cp_client_priv {
 	int nder;
 	struct cp_result res;
 	char err[CP_MAX_ERRTEXT + 128];
-	struct cpd_req *pending;
+	struct dreq *pending;
 	const struct ca_set *cas;
 };
 
 static pthread_mutex_t path_mtx = PTHREAD_MUTEX_INITIALIZER;
 static char *sock_path;
-static int stop_flag; /* atomic: set from signal handlers */
 
 static int
 seterr(cp_client *c, int e, const char *fmt, ...)
@@ -84,28 +85,20 @@ seterr(cp_client *c, int e, const char *fmt, ...)
 int
 cp_client_init(void)
 {
-	/* A program that stopped everything may start over. */
-	__atomic_store_n(&stop_flag, 0, __ATOMIC_SEQ_CST);
+	cp_stop_set(0); /* a program that stopped everything may start over */
 	return 0;
 }
 
-/* Async-signal-safe: one lock-free store. */
 void
 cp_client_stop_all(void)
 {
-	__atomic_store_n(&stop_flag, 1, __ATOMIC_SEQ_CST);
-}
-
-int
-cp_stopped(void)
-{
-	return __atomic_load_n(&stop_flag, __ATOMIC_RELAXED);
+	cp_stop_set(1);
 }
 
 void
 cp_client_shutdown(void)
 {
-	cpd_pool_clear();
+	dsession_pool_clear();
 	ca_cache_clear();
 	cert_cache_clear();
 }
@@ -294,8 +287,13 @@ cp_client_get_owner(cp_client *c)
 int
 cp_client_set_server_name(cp_client *c, const char *name)
 {
-	if (c == NULL || (name != NULL && strlen(name) > CP_MAX_HOST))
-		return seterr(c, EINVAL, "server name too long");
+	if (c == NULL)
+		return seterr(c, EINVAL, "no client");
+	/* A server name is a host name, never an address (RFC 6066). */
+	if (name != NULL && *name != '\0' &&
+	    !cp_hostname_ok(name, strnlen(name, CP_MAX_HOST + 2)))
+		return seterr(c, EINVAL, "\"%.*s\" is not a host name",
+		    CP_MAX_HOST, name);
 	snprintf(c->priv->sni, sizeof(c->priv->sni), "%s",
 	    name != NULL ? name : "");
 	return 0;
@@ -425,31 +423,6 @@ load_anchors(cp_client *c)
 	return 0;
 }
 
-static int
-eclass_errno(const struct cp_result *r)
-{
-	switch (r->eclass) {
-	case CP_E_NONAME:
-		return CP_ENONAME;
-	case CP_E_REFUSED:
-		return ECONNREFUSED;
-	case CP_E_UNREACH:
-		return r->err ? (int)r->err : EHOSTUNREACH;
-	case CP_E_TIMEDOUT:
-		return ETIMEDOUT;
-	case CP_E_LIMIT:
-		return EAGAIN;
-	case CP_E_DENIED:
-		return EACCES;
-	case CP_E_TLS:
-	case CP_E_VERIFY:
-	case CP_E_PROTO:
-		return EPROTO;
-	default:
-		return r->err ? (int)r->err : EIO;
-	}
-}
-
 static void
 set_io_timeouts(cp_client *c, int fd)
 {
@@ -463,7 +436,7 @@ set_io_timeouts(cp_client *c, int fd)
 
 /* The peer chain: the leaf is parsed now, the rest when asked for. */
 static int
-take_chain(cp_client *c, struct cpd_reply *rep)
+take_chain(cp_client *c, struct dreply *rep)
 {
 	struct cp_client_priv *p = c->priv;
 	int i;
@@ -574,7 +547,7 @@ take_tls(cp_client *c, int fd, const struct cp_tls_state *st)
 
 /* Take over the connection of a successful reply. */
 static int
-adopt(cp_client *c, struct cpd_reply *rep)
+adopt(cp_client *c, struct dreply *rep)
 {
 	struct cp_client_priv *p = c->priv;
 	int fd = rep->fd, fl, rv, e;
@@ -613,20 +586,20 @@ adopt(cp_client *c, struct cpd_reply *rep)
 }
 
 static int
-connect_done(cp_client *c, struct cpd_reply *rep)
+connect_done(cp_client *c, struct dreply *rep)
 {
 	struct cp_client_priv *p = c->priv;
 	int rv;
 
 	p->res = rep->res;
 	if (rep->res.status != CP_STATUS_OK) {
-		rv = seterr(c, eclass_errno(&rep->res), "%s: %s",
+		rv = seterr(c, cp_result_errno(&rep->res), "%s: %s",
 		    cp_eclass_str(rep->res.eclass), rep->res.errtext);
-		cpd_reply_clear(rep);
+		dreply_clear(rep);
 		return rv;
 	}
 	rv = adopt(c, rep);
-	cpd_reply_clear(rep);
+	dreply_clear(rep);
 	if (rv == -1)
 		return -1;
 	p->err[0] = '\0';
@@ -655,13 +628,16 @@ start(cp_client *c)
 		return seterr(c, EISCONN, "already connected");
 	if (cp_stopped())
 		return seterr(c, ECANCELED, CP_STOPPED_MSG);
+	if (c->host == NULL || !cp_host_ok(c->host))
+		return seterr(c, EINVAL, "\"%.*s\" is not a host name or "
+		    "address", CP_MAX_HOST, c->host ? c->host : "");
 	memset(&c->priv->res, 0, sizeof(c->priv->res));
 	if (c->use_ssl && ktls_mode(c) == -1)
 		return -1;
 	if (load_anchors(c) == -1)
 		return -1;
 	build_request(c, &req);
-	c->priv->pending = cpd_start(cp_client_socket_path(), &req,
+	c->priv->pending = dreq_start(cp_client_socket_path(), &req,
 	    c->priv->cas, err, sizeof(err));
 	if (c->priv->pending == NULL)
 		return seterr(c, errno, "%s", err);
@@ -682,9 +658,9 @@ cp_client_connect_start(cp_client *c)
 
 	if (start(c) == -1)
 		return -1;
-	if ((fd = cpd_event_fd(c->priv->pending, err, sizeof(err))) == -1) {
+	if ((fd = dreq_event_fd(c->priv->pending, err, sizeof(err))) == -1) {
 		e = errno;
-		cpd_free(c->priv->pending);
+		dreq_free(c->priv->pending);
 		c->priv->pending = NULL;
 		return seterr(c, e, "%s", err);
 	}
@@ -692,14 +668,14 @@ cp_client_connect_start(cp_client *c)
 }
 
 static int
-finish(cp_client *c, int rv, struct cpd_reply *rep, const char *err)
+finish(cp_client *c, int rv, struct dreply *rep, const char *err)
 {
 	int e = errno;
 
-	cpd_free(c->priv->pending);
+	dreq_free(c->priv->pending);
 	c->priv->pending = NULL;
 	if (rv == -1) {
-		cpd_reply_clear(rep);
+		dreply_clear(rep);
 		return seterr(c, e, "%s", err);
 	}
 	return connect_done(c, rep);
@@ -708,7 +684,7 @@ finish(cp_client *c, int rv, struct cpd_reply *rep, const char *err)
 int
 cp_client_connect_finish(cp_client *c)
 {
-	struct cpd_reply rep;
+	struct dreply rep;
 	char err[CP_MAX_ERRTEXT];
 	int rv;
 
@@ -717,7 +693,7 @@ cp_client_connect_finish(cp_client *c)
 	memset(&rep, 0, sizeof(rep));
 	rep.fd = -1;
 	/* A partial answer stays with the request until it is complete. */
-	if ((rv = cpd_step(c->priv->pending, &rep, err, sizeof(err))) == 0) {
+	if ((rv = dreq_step(c->priv->pending, &rep, err, sizeof(err))) == 0) {
 		errno = EAGAIN;
 		return -2;
 	}
@@ -727,7 +703,7 @@ cp_client_connect_finish(cp_client *c)
 int
 cp_client_connect(cp_client *c)
 {
-	struct cpd_reply rep;
+	struct dreply rep;
 	char err[CP_MAX_ERRTEXT];
 	int rv;
 
@@ -735,7 +711,7 @@ cp_client_connect(cp_client *c)
 		return -1;
 	memset(&rep, 0, sizeof(rep));
 	rep.fd = -1;
-	rv = cpd_wait(c->priv->pending, &rep, err, sizeof(err));
+	rv = dreq_wait(c->priv->pending, &rep, err, sizeof(err));
 	return finish(c, rv, &rep, err);
 }
 
@@ -794,7 +770,7 @@ cp_client_close(cp_client *c)
 		return 0;
 	p = c->priv;
 	if (p->pending != NULL) {
-		cpd_free(p->pending);
+		dreq_free(p->pending);
 		p->pending = NULL;
 	}
 	c->closing = 1;

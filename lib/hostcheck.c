@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Certificate host name check: the backend of cp_client_verify_hostname.
  */
@@ -12,6 +13,7 @@
 
 #include "cpproto.h"
 #include "hostcheck.h"
+#include "hostname.h"
 
 static void hc_err(char *err, size_t errsz, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -26,34 +28,6 @@ hc_err(char *err, size_t errsz, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(err, errsz, fmt, ap);
 	va_end(ap);
-}
-
-/*
- * Only letters, digits, '-', '_' and '.' with no empty label.  This keeps
- * OpenSSL's special cases away: a leading dot would ask X509_check_host for
- * "any subdomain of", and a '*' in the host is never meaningful.
- */
-static int
-hc_valid_name(const char *name, size_t len)
-{
-	size_t i, label = 0;
-	unsigned char c;
-
-	for (i = 0; i < len; i++) {
-		c = (unsigned char)name[i];
-		if (c == '.') {
-			if (label == 0)
-				return 0;
-			label = 0;
-			continue;
-		}
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		        (c >= '0' && c <= '9') || c == '-' || c == '_'))
-			return 0;
-		if (++label > 63)
-			return 0;
-	}
-	return label > 0;
 }
 
 static int
@@ -129,14 +103,17 @@ cp_hostcheck(X509 *cert, const char *host, char *err, size_t errsz)
 	if (hc_bracketed(host, len, buf, sizeof(buf)))
 		return hc_check_ip(cert, buf, err, errsz);
 
-	memcpy(buf, host, len + 1);
-	if (len > 1 && buf[len - 1] == '.')
-		buf[--len] = '\0';
-	if (!hc_valid_name(buf, len)) {
+	/* The one host-name rule (hostname.h) also keeps OpenSSL's special
+	 * cases away: a leading dot would ask X509_check_host for "any
+	 * subdomain of", and a '*' in the host is never meaningful. */
+	if (!cp_hostname_ok(host, len)) {
 		hc_err(err, errsz, "invalid host name \"%.*s\"", CP_MAX_HOST,
 		    host);
 		return -1;
 	}
+	len = cp_hostname_len(host, len);
+	memcpy(buf, host, len);
+	buf[len] = '\0';
 	/* The subject CN is never a host name: a CA that vouches for a
 	 * name puts it in subjectAltName (RFC 6125, CA/B Baseline
 	 * Requirements), and a CN-only certificate must not match. */

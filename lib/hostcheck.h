@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Host name and address check of a server certificate, with the rules the
  * daemon applies (OpenSSL's X509_check_host without partial wildcards,

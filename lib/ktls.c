@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Kernel TLS for a handed-off connection (see ktls.h).
  *
@@ -37,7 +38,7 @@
 #include "ktls.h"
 #include "msg.h"
 #include "record.h"
-#include "record_kdf.h"
+#include "kdf.h"
 #include "stop.h"
 
 #ifndef SOL_TLS
@@ -107,7 +108,9 @@ struct ktls {
 
 static int absent_errno; /* atomic: the kernel said it has no TLS */
 static int rekeys = -1;  /* atomic: ktls_kernel_rekeys() once known */
+#ifdef CP_TEST_HOOKS
 static int connect_wait; /* test hook, milliseconds */
+#endif
 
 static int k_fail(struct ktls *, int, int, const char *, ...)
     __attribute__((format(printf, 4, 5)));
@@ -936,12 +939,17 @@ drain(struct ktls *k)
 	struct pollfd pfd = {.fd = k->fd, .events = POLLIN};
 	unsigned char one, *b;
 	ssize_t n;
-	int type, ms = __atomic_load_n(&connect_wait, __ATOMIC_RELAXED);
+	int type;
 
 	if ((b = malloc(CTLBUF)) == NULL)
 		return; /* an optimisation only */
-	if (ms > 0)
-		(void)poll(&pfd, 1, ms);
+#ifdef CP_TEST_HOOKS
+	if (__atomic_load_n(&connect_wait, __ATOMIC_RELAXED) > 0)
+		(void)poll(
+		    &pfd, 1, __atomic_load_n(&connect_wait, __ATOMIC_RELAXED));
+#else
+	(void)pfd;
+#endif
 	while (!is_fatal(k) && !k->eof) {
 		n = rd_sys(k, &one, 1, MSG_PEEK | MSG_DONTWAIT, &type);
 		if (n <= 0 || type == TLS_CT_APPDATA || type == -1)
@@ -1103,6 +1111,7 @@ ktls_stats(const struct ktls *k, struct ktls_stats *s)
 	    __atomic_load_n(&k->st.alerts_received, __ATOMIC_RELAXED);
 }
 
+#ifdef CP_TEST_HOOKS
 void
 ktls_set_rekey_limit(struct ktls *k, uint64_t records)
 {
@@ -1116,3 +1125,4 @@ ktls_set_connect_wait(int ms)
 {
 	__atomic_store_n(&connect_wait, ms, __ATOMIC_RELAXED);
 }
+#endif

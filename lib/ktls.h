@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Kernel TLS for a handed-off connection: the record-layer state the daemon
  * sent is installed into the socket (TCP_ULP "tls", SOL_TLS TLS_TX/TLS_RX),
@@ -121,18 +122,21 @@ struct ktls_stats {
 };
 void ktls_stats(const struct ktls *, struct ktls_stats *);
 
-/* Test hooks. */
-
-/* The record layer objects of a connected client (client.c), or NULL. */
+/* For tests: the record layer objects of a connected client (client.c),
+ * or NULL. */
 struct _cp_client;
 struct tls_rec;
 struct ktls *client_ktls(struct _cp_client *);
 struct tls_rec *client_rec(struct _cp_client *);
 
+/* Test hooks, in the test build only (CP_TEST_HOOKS). */
+
+#ifdef CP_TEST_HOOKS
 /* Records under one TX key before our own KeyUpdate (0: the default). */
 void ktls_set_rekey_limit(struct ktls *, uint64_t records);
 /* ktls_new waits up to ms for the first non-data record (tests: makes
  * "tickets that already arrived" deterministic); 0 by default. */
 void ktls_set_connect_wait(int ms);
+#endif
 
 #endif

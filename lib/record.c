@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * User-space TLS 1.2 / 1.3 record layer on libcrypto EVP AEADs.
  *
@@ -29,7 +30,7 @@
 
 #include "msg.h"
 #include "record.h"
-#include "record_kdf.h"
+#include "kdf.h"
 #include "stop.h"
 
 #define HDR 5
@@ -622,6 +623,7 @@ tls_rec_key_update(struct tls_rec *r, int request_peer)
 	return rv;
 }
 
+#ifdef CP_TEST_HOOKS
 int
 tls_rec_send_raw(struct tls_rec *r, uint8_t type, const void *p, size_t n)
 {
@@ -639,6 +641,7 @@ tls_rec_send_raw(struct tls_rec *r, uint8_t type, const void *p, size_t n)
 	pthread_mutex_unlock(&r->wlock);
 	return rv;
 }
+#endif
 
 /* ---- read side ---- */
 
@@ -1296,6 +1299,7 @@ tls_rec_expand_label(const char *md, const unsigned char *secret,
 	    md, secret, secretlen, label, ctx, ctxlen, out, outlen);
 }
 
+#ifdef CP_TEST_HOOKS
 void
 tls_rec_set_rekey_limit(struct tls_rec *r, uint64_t records)
 {
@@ -1303,3 +1307,4 @@ tls_rec_set_rekey_limit(struct tls_rec *r, uint64_t records)
 	r->rekey_limit = records ? records : TLS_REC_GCM_REKEY_LIMIT;
 	pthread_mutex_unlock(&r->wlock);
 }
+#endif

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * User-space TLS 1.2 / 1.3 record layer that continues a connection whose
  * handshake was done by cpconnectd (see DESIGN.md, "The hand-off").
@@ -113,7 +114,9 @@ int tls_rec_expand_label(const char *md, const unsigned char *secret,
     size_t secretlen, const char *label, const unsigned char *ctx,
     size_t ctxlen, unsigned char *out, size_t outlen);
 
-/* Test hooks. */
+/* Test hooks: only in the test build (CP_TEST_HOOKS), never in the
+ * library a program links. */
+#ifdef CP_TEST_HOOKS
 
 /* Records per key before our own KeyUpdate (TLS 1.3; 0: the default). */
 void tls_rec_set_rekey_limit(struct tls_rec *, uint64_t records);
@@ -125,5 +128,6 @@ void tls_rec_set_rekey_limit(struct tls_rec *, uint64_t records);
  */
 int tls_rec_send_raw(struct tls_rec *, uint8_t type, const void *buf,
     size_t len);
+#endif
 
 #endif

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Sessions with cpconnectd.  A session is a Unix stream connection that
  * starts with HELLO; HELLO and the first CONNECT are sent together, so a
@@ -40,8 +41,8 @@
 #define POOL_MAX 8
 #define REPLAYS 2
 
-struct dconn {
-	struct dconn *next;
+struct dsession {
+	struct dsession *next;
 	struct imsgbuf ib;
 	char path[108]; /* the daemon it talks to */
 	pid_t pid;
@@ -50,8 +51,8 @@ struct dconn {
 	struct cp_limits lim; /* the daemon's, from its HELLO */
 };
 
-struct cpd_req {
-	struct dconn *dc;
+struct dreq {
+	struct dsession *dc;
 	char path[108];
 	struct cp_connect c;
 	const struct ca_set *cas;
@@ -61,7 +62,7 @@ struct cpd_req {
 	int replays;	/* times sent again on a new session */
 	int sent_ca;
 	int done, broken;
-	struct cpd_reply rep;	  /* the answer so far, kept across steps */
+	struct dreply rep;	  /* the answer so far, kept across steps */
 	uint64_t start, deadline; /* CLOCK_MONOTONIC ms */
 	int efd, tfd;		  /* event loops: epoll set, deadline timer */
 	int efd_sock;		  /* the session socket in efd, or -1 */
@@ -69,7 +70,7 @@ struct cpd_req {
 };
 
 static pthread_mutex_t pool_mtx = PTHREAD_MUTEX_INITIALIZER;
-static struct dconn *pool;
+static struct dsession *pool;
 static int npool;
 
 static pthread_once_t pid_once = PTHREAD_ONCE_INIT;
@@ -128,7 +129,7 @@ failf(char *err, size_t errsz, int e, const char *fmt, ...)
 }
 
 static void
-dconn_close(struct dconn *dc)
+dsession_close(struct dsession *dc)
 {
 	if (dc == NULL)
 		return;
@@ -137,11 +138,11 @@ dconn_close(struct dconn *dc)
 	free(dc);
 }
 
-static struct dconn *
-dconn_open(const char *path, char *err, size_t errsz)
+static struct dsession *
+dsession_open(const char *path, char *err, size_t errsz)
 {
 	struct sockaddr_un sun;
-	struct dconn *dc;
+	struct dsession *dc;
 	int fd, e;
 
 	memset(&sun, 0, sizeof(sun));
@@ -179,10 +180,10 @@ dconn_open(const char *path, char *err, size_t errsz)
 
 /* A pooled session of this process to the daemon at path (any daemon if
  * path is NULL), or NULL. */
-static struct dconn *
+static struct dsession *
 pool_get(const char *path)
 {
-	struct dconn *dc, **dp;
+	struct dsession *dc, **dp;
 	pid_t me = my_pid();
 
 	pthread_mutex_lock(&pool_mtx);
@@ -208,7 +209,7 @@ pool_get(const char *path)
 }
 
 static void
-pool_put(struct dconn *dc)
+pool_put(struct dsession *dc)
 {
 	pthread_mutex_lock(&pool_mtx);
 	if (npool < POOL_MAX && dc->pid == my_pid()) {
@@ -218,20 +219,20 @@ pool_put(struct dconn *dc)
 		dc = NULL;
 	}
 	pthread_mutex_unlock(&pool_mtx);
-	dconn_close(dc);
+	dsession_close(dc);
 }
 
 void
-cpd_pool_clear(void)
+dsession_pool_clear(void)
 {
-	struct dconn *dc;
+	struct dsession *dc;
 
 	while ((dc = pool_get(NULL)) != NULL)
-		dconn_close(dc);
+		dsession_close(dc);
 }
 
 static int
-compose(struct dconn *dc, uint32_t type, uint32_t id, struct abuf *b)
+compose(struct dsession *dc, uint32_t type, uint32_t id, struct abuf *b)
 {
 	int rv;
 
@@ -246,7 +247,7 @@ compose(struct dconn *dc, uint32_t type, uint32_t id, struct abuf *b)
 }
 
 static int
-send_connect(struct cpd_req *q)
+send_connect(struct dreq *q)
 {
 	struct abuf b;
 
@@ -256,7 +257,7 @@ send_connect(struct cpd_req *q)
 }
 
 static int
-send_hello(struct dconn *dc)
+send_hello(struct dsession *dc)
 {
 	struct cp_hello h;
 	struct abuf b;
@@ -270,7 +271,7 @@ send_hello(struct dconn *dc)
 }
 
 static int
-send_cas(struct cpd_req *q)
+send_cas(struct dreq *q)
 {
 	struct abuf b;
 	size_t i;
@@ -298,7 +299,7 @@ now_ms(void)
 /* The deadline from the request's budget and what the daemon announced;
  * the event-loop timer follows it. */
 static int
-set_deadline(struct cpd_req *q)
+set_deadline(struct dreq *q)
 {
 	struct itimerspec its;
 
@@ -314,7 +315,7 @@ set_deadline(struct cpd_req *q)
 /* Keep the epoll set watching the current session socket, for writing
  * too while output is queued. */
 static int
-efd_sync(struct cpd_req *q)
+efd_sync(struct dreq *q)
 {
 	struct epoll_event ev;
 	uint32_t want;
@@ -339,30 +340,30 @@ efd_sync(struct cpd_req *q)
 
 /* Drop the request's session (broken, stale, or the request is over). */
 static void
-req_detach(struct cpd_req *q)
+req_detach(struct dreq *q)
 {
 	if (q->dc == NULL)
 		return;
 	if (q->efd != -1 && q->efd_sock == q->dc->ib.fd)
 		epoll_ctl(q->efd, EPOLL_CTL_DEL, q->efd_sock, NULL);
 	q->efd_sock = -1;
-	dconn_close(q->dc);
+	dsession_close(q->dc);
 	q->dc = NULL;
 }
 
 /* Attach a session (pooled or new) and queue the request on it; its
  * budget starts now. */
 static int
-req_attach(struct cpd_req *q, int allow_pool, char *err, size_t errsz)
+req_attach(struct dreq *q, int allow_pool, char *err, size_t errsz)
 {
-	struct dconn *dc = allow_pool ? pool_get(q->path) : NULL;
+	struct dsession *dc = allow_pool ? pool_get(q->path) : NULL;
 
 	q->pooled = dc != NULL;
 	if (dc == NULL) {
-		if ((dc = dconn_open(q->path, err, errsz)) == NULL)
+		if ((dc = dsession_open(q->path, err, errsz)) == NULL)
 			return -1;
 		if (send_hello(dc) == -1) {
-			dconn_close(dc);
+			dsession_close(dc);
 			return failf(err, errsz, errno, "hello: %s",
 			    strerror(errno));
 		}
@@ -388,7 +389,7 @@ req_attach(struct cpd_req *q, int allow_pool, char *err, size_t errsz)
 /* The session closed under a request it did not answer: send it again
  * on a new one.  1 when sent, 0 when that is not allowed (err kept). */
 static int
-replay(struct cpd_req *q, char *err, size_t errsz)
+replay(struct dreq *q, char *err, size_t errsz)
 {
 	int e = errno;
 
@@ -400,11 +401,11 @@ replay(struct cpd_req *q, char *err, size_t errsz)
 	return req_attach(q, 0, err, errsz) == 0;
 }
 
-struct cpd_req *
-cpd_start(const char *path, const struct cp_connect *c,
+struct dreq *
+dreq_start(const char *path, const struct cp_connect *c,
     const struct ca_set *cas, char *err, size_t errsz)
 {
-	struct cpd_req *q;
+	struct dreq *q;
 	int e;
 
 	if ((q = calloc(1, sizeof(*q))) == NULL) {
@@ -418,7 +419,7 @@ cpd_start(const char *path, const struct cp_connect *c,
 	q->efd = q->tfd = q->efd_sock = -1;
 	if (req_attach(q, 1, err, errsz) == -1 && !replay(q, err, errsz)) {
 		e = errno;
-		cpd_free(q);
+		dreq_free(q);
 		errno = e;
 		return NULL;
 	}
@@ -426,7 +427,7 @@ cpd_start(const char *path, const struct cp_connect *c,
 }
 
 int
-cpd_event_fd(struct cpd_req *q, char *err, size_t errsz)
+dreq_event_fd(struct dreq *q, char *err, size_t errsz)
 {
 	struct epoll_event ev;
 
@@ -448,7 +449,7 @@ cpd_event_fd(struct cpd_req *q, char *err, size_t errsz)
 }
 
 static int
-take_cert(struct cpd_reply *out, const struct imsg *m, char *err,
+take_cert(struct dreply *out, const struct imsg *m, char *err,
     size_t errsz)
 {
 	const unsigned char *der;
@@ -468,7 +469,7 @@ take_cert(struct cpd_reply *out, const struct imsg *m, char *err,
 /* The daemon does not know our anchors: send them, ask again, and give
  * the repeated request a budget of its own, as the daemon does. */
 static int
-send_anchors(struct cpd_req *q, char *err, size_t errsz)
+send_anchors(struct dreq *q, char *err, size_t errsz)
 {
 	if (q->cas == NULL || q->sent_ca)
 		return failf(err, errsz, EPROTO, "daemon asked for trust "
@@ -486,9 +487,9 @@ send_anchors(struct cpd_req *q, char *err, size_t errsz)
 }
 
 static int
-take_result(struct cpd_req *q, struct imsg *m, char *err, size_t errsz)
+take_result(struct dreq *q, struct imsg *m, char *err, size_t errsz)
 {
-	struct cpd_reply *out = &q->rep;
+	struct dreply *out = &q->rep;
 
 	if (cp_result_decode(m->data, m->datalen, &out->res, err, errsz) ==
 	    -1)
@@ -505,7 +506,7 @@ take_result(struct cpd_req *q, struct imsg *m, char *err, size_t errsz)
 }
 
 static int
-take_hello(struct cpd_req *q, const struct imsg *m, char *err, size_t errsz)
+take_hello(struct dreq *q, const struct imsg *m, char *err, size_t errsz)
 {
 	struct cp_hello h;
 
@@ -524,9 +525,9 @@ take_hello(struct cpd_req *q, const struct imsg *m, char *err, size_t errsz)
 
 /* One message.  1: request complete, 0: continue, -1: broken session. */
 static int
-dispatch(struct cpd_req *q, struct imsg *m, char *err, size_t errsz)
+dispatch(struct dreq *q, struct imsg *m, char *err, size_t errsz)
 {
-	struct cpd_reply *out = &q->rep;
+	struct dreply *out = &q->rep;
 
 	if (m->hdr.type == CP_MSG_HELLO)
 		return take_hello(q, m, err, errsz);
@@ -559,7 +560,7 @@ dispatch(struct cpd_req *q, struct imsg *m, char *err, size_t errsz)
 }
 
 static int
-drain(struct cpd_req *q, char *err, size_t errsz)
+drain(struct dreq *q, char *err, size_t errsz)
 {
 	struct imsg m;
 	int rv;
@@ -578,7 +579,7 @@ drain(struct cpd_req *q, char *err, size_t errsz)
 }
 
 static int
-timed_out(struct cpd_req *q, char *err, size_t errsz)
+timed_out(struct dreq *q, char *err, size_t errsz)
 {
 	uint64_t ms = q->deadline - q->start;
 
@@ -588,9 +589,9 @@ timed_out(struct cpd_req *q, char *err, size_t errsz)
 	    (unsigned)(ms % 1000 / 100));
 }
 
-/* Read what there is and handle it; 1, 0 or -1 as cpd_step. */
+/* Read what there is and handle it; 1, 0 or -1 as dreq_step. */
 static int
-step(struct cpd_req *q, char *err, size_t errsz)
+step(struct dreq *q, char *err, size_t errsz)
 {
 	ssize_t n = -1;
 
@@ -619,7 +620,7 @@ lost:
 }
 
 int
-cpd_step(struct cpd_req *q, struct cpd_reply *out, char *err, size_t errsz)
+dreq_step(struct dreq *q, struct dreply *out, char *err, size_t errsz)
 {
 	int rv = step(q, err, errsz);
 
@@ -643,14 +644,14 @@ cpd_step(struct cpd_req *q, struct cpd_reply *out, char *err, size_t errsz)
 }
 
 int
-cpd_wait(struct cpd_req *q, struct cpd_reply *out, char *err, size_t errsz)
+dreq_wait(struct dreq *q, struct dreply *out, char *err, size_t errsz)
 {
 	uint64_t now;
 	int rv;
 
 	/* The request was just sent: wait before the first read. */
-	for (rv = 0;; rv = cpd_step(q, out, err, errsz)) {
-		struct pollfd p = {.fd = cpd_fd(q), .events = POLLIN};
+	for (rv = 0;; rv = dreq_step(q, out, err, errsz)) {
+		struct pollfd p = {.fd = dreq_fd(q), .events = POLLIN};
 
 		if (rv != 0)
 			break;
@@ -674,13 +675,13 @@ cpd_wait(struct cpd_req *q, struct cpd_reply *out, char *err, size_t errsz)
 }
 
 int
-cpd_fd(const struct cpd_req *q)
+dreq_fd(const struct dreq *q)
 {
 	return q->dc != NULL ? q->dc->ib.fd : -1;
 }
 
 void
-cpd_free(struct cpd_req *q)
+dreq_free(struct dreq *q)
 {
 	if (q == NULL)
 		return;
@@ -699,13 +700,13 @@ cpd_free(struct cpd_req *q)
 		close(q->efd);
 	if (q->tfd != -1)
 		close(q->tfd);
-	cpd_reply_clear(&q->rep);
+	dreply_clear(&q->rep);
 	explicit_bzero(q, sizeof(*q));
 	free(q);
 }
 
 void
-cpd_reply_clear(struct cpd_reply *r)
+dreply_clear(struct dreply *r)
 {
 	if (r->fd != -1)
 		close(r->fd);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * The library's side of the daemon protocol: one request on a pooled
  * session, usable blocking or from an event loop.
@@ -10,7 +11,7 @@
 #include "castore.h"
 #include "msg.h"
 
-struct cpd_reply {
+struct dreply {
 	struct cp_result res;
 	int fd;		   /* the connection, -1 unless res.status is OK */
 	int have_state;	   /* TLS: state is valid (and secret) */
@@ -22,7 +23,7 @@ struct cpd_reply {
 	int nder;
 };
 
-struct cpd_req;
+struct dreq;
 
 /*
  * Send c to the daemon at path, with its timeout_ms set to the request's
@@ -30,16 +31,16 @@ struct cpd_req;
  * sent only when the daemon asks for it.  Returns NULL with errno and a
  * message in err (ECONNREFUSED: daemon not reachable).
  */
-struct cpd_req *cpd_start(const char *path, const struct cp_connect *c,
+struct dreq *dreq_start(const char *path, const struct cp_connect *c,
     const struct ca_set *cas, char *err, size_t errsz);
-/* The session socket (cpd_wait polls it). */
-int cpd_fd(const struct cpd_req *);
+/* The session socket (dreq_wait polls it). */
+int dreq_fd(const struct dreq *);
 /*
  * For event loops: a descriptor, owned by the request, that is readable
- * whenever cpd_step has something to do (input arrived, queued output can
+ * whenever dreq_step has something to do (input arrived, queued output can
  * be written, the deadline passed).  -1 with errno and err.
  */
-int cpd_event_fd(struct cpd_req *, char *err, size_t errsz);
+int dreq_event_fd(struct dreq *, char *err, size_t errsz);
 /*
  * Make progress without blocking.  Returns 1 with the complete answer
  * moved to *out (the request is over: free it), 0 when more is needed
@@ -47,16 +48,16 @@ int cpd_event_fd(struct cpd_req *, char *err, size_t errsz);
  * failure to talk to the daemon (errno, err), ETIMEDOUT once the daemon
  * has let the deadline pass.
  */
-int cpd_step(struct cpd_req *, struct cpd_reply *out, char *err,
+int dreq_step(struct dreq *, struct dreply *out, char *err,
     size_t errsz);
 /* Wait for the answer until the request's deadline; 1 or -1 as above. */
-int cpd_wait(struct cpd_req *, struct cpd_reply *out, char *err,
+int dreq_wait(struct dreq *, struct dreply *out, char *err,
     size_t errsz);
 /* End the request; its session goes back to the pool if it is clean. */
-void cpd_free(struct cpd_req *);
+void dreq_free(struct dreq *);
 
-void cpd_reply_clear(struct cpd_reply *);
+void dreply_clear(struct dreply *);
 /* Close every pooled session (cp_client_shutdown, fork children). */
-void cpd_pool_clear(void);
+void dsession_pool_clear(void);
 
 #endif

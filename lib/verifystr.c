@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Texts for OpenSSL codes, kept from the cprops API:
  * ssl_verification_error_str for an X509_V_* code, ssl_err_inf for an

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Attribute list codec.  Peer data is checked for length before it is read,
  * and every rejection says which attribute and why.
@@ -97,11 +98,18 @@ attr_parse(const void *buf, size_t len, const struct attr_rule *rules,
 		off += ATTR_HDR;
 		for (i = 0; i < n && rules[i].tag != tag; i++)
 			;
-		if (i == n)
-			return perr(err, errsz, "unknown attribute %u", tag);
-		if (alen > len - off)
+		if (alen > len - off && i < n)
 			return perr(err, errsz, "attribute %s: length %u "
 			    "exceeds message", rules[i].name, alen);
+		if (alen > len - off)
+			return perr(err, errsz, "attribute %u: length %u "
+			    "exceeds message", tag, alen);
+		if (i == n && (tag & ATTR_OPTIONAL)) {
+			off += alen;
+			continue;
+		}
+		if (i == n)
+			return perr(err, errsz, "unknown attribute %u", tag);
 		if (vals[i].present)
 			return perr(err, errsz, "duplicate attribute %s",
 			    rules[i].name);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Attribute lists: the payload of every cpconnect message.
  *
@@ -6,7 +7,11 @@
  * type names the attributes it accepts, their type, whether they are
  * required and the allowed range (numbers) or length (strings, bytes).
  * Unknown, duplicate, missing, badly sized or out-of-range attributes are
- * errors with a message that names the attribute.
+ * errors with a message that names the attribute; the one exception is an
+ * unknown tag with ATTR_OPTIONAL set, which is skipped, so a later
+ * version can add what older peers may safely ignore without a protocol
+ * version of its own.  Anything a peer must understand keeps a tag below
+ * ATTR_OPTIONAL, and a new such attribute means a new protocol version.
  */
 #ifndef CP_ATTR_H
 #define CP_ATTR_H
@@ -15,6 +20,7 @@
 #include <stdint.h>
 
 #define ATTR_HDR 4
+#define ATTR_OPTIONAL 0x8000 /* unknown tags with this bit are skipped */
 
 enum attr_type { AT_U8, AT_U16, AT_U32, AT_U64, AT_STR, AT_BYTES };
 

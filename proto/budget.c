@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * The time budget of one request (see budget.h).
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * The time budget of one request, defined once: the library sends it as
  * the request's whole timeout, so the daemon answers by then, and waits

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Set hash of client-supplied trust anchors; see cahash.h for the
  * definition.  libcrypto only: linked by both the daemon and the library.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * The identity of a client-supplied set of trust anchors.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * cpconnect wire protocol: message types, attribute tags, error classes and
  * limits shared by cpconnectd and libcpconnect.
@@ -25,7 +26,8 @@
 
 #include <stdint.h>
 
-#define CP_PROTO_VERSION 1
+/* 2: HELLO carries the daemon's request limits (the request budget). */
+#define CP_PROTO_VERSION 2
 
 /* Default path of the daemon socket; CPCONNECT_SOCKET overrides it. */
 #define CP_DEFAULT_SOCKET "/run/cpconnect/cpconnect.sock"

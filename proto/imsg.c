@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * imsg framing with descriptor passing.  See imsg.h for the format.
  *

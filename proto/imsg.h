@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Our implementation of the OpenBSD imsg wire format.
  *

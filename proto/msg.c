@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Encoders and strict decoders for each cpconnect message.
  */
@@ -5,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "hostname.h"
 #include "msg.h"
 
 #define NRULES(r) (sizeof(r) / sizeof((r)[0]))
@@ -146,21 +148,6 @@ static const struct attr_rule connect_rules[C_N] = {
 	    "ca hash"},
 };
 
-/* Host names and address literals only: letters, digits and . - _ : % */
-static int
-valid_host(const char *h)
-{
-	for (; *h != '\0'; h++) {
-		unsigned char c = (unsigned char)*h;
-
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-			(c >= '0' && c <= '9') || c == '.' || c == '-' ||
-			c == '_' || c == ':' || c == '%'))
-			return 0;
-	}
-	return 1;
-}
-
 /* ALPN wire format: a list of non-empty length-prefixed names. */
 static int
 valid_alpn(const unsigned char *p, size_t len)
@@ -205,16 +192,17 @@ cp_connect_decode(const void *p, size_t len, struct cp_connect *c, char *err,
 		return -1;
 	memset(c, 0, sizeof(*c));
 	attr_str(&v[C_HOST], c->host, sizeof(c->host));
-	if (!valid_host(c->host))
-		return bad(err, errsz, "attribute host: invalid character");
+	if (!cp_host_ok(c->host))
+		return bad(err, errsz, "attribute host: not a host name or "
+		    "address");
 	c->port = (uint16_t)v[C_PORT].num;
 	c->tls = (uint8_t)v[C_TLS].num;
 	c->verify = v[C_VERIFY].present ? (uint8_t)v[C_VERIFY].num
 					: CP_VERIFY_PEER;
 	attr_str(&v[C_SNI], c->sni, sizeof(c->sni));
-	if (!valid_host(c->sni))
-		return bad(err, errsz,
-		    "attribute server name: invalid character");
+	if (c->sni[0] != '\0' && !cp_hostname_ok(c->sni, strlen(c->sni)))
+		return bad(err, errsz, "attribute server name: not a host "
+		    "name");
 	if (v[C_ALPN].present) {
 		if (!valid_alpn(v[C_ALPN].p, v[C_ALPN].len))
 			return bad(err, errsz, "attribute alpn: malformed "
@@ -473,4 +461,31 @@ void
 cp_tls_state_wipe(struct cp_tls_state *s)
 {
 	explicit_bzero(s, sizeof(*s));
+}
+
+/* The errno a program sees for a failed RESULT: one mapping for the
+ * library and the preload. */
+int
+cp_result_errno(const struct cp_result *r)
+{
+	switch (r->eclass) {
+	case CP_E_NONAME:
+		return CP_ENONAME;
+	case CP_E_REFUSED:
+		return ECONNREFUSED;
+	case CP_E_UNREACH:
+		return r->err ? (int)r->err : EHOSTUNREACH;
+	case CP_E_TIMEDOUT:
+		return ETIMEDOUT;
+	case CP_E_LIMIT:
+		return EAGAIN;
+	case CP_E_DENIED:
+		return EACCES;
+	case CP_E_TLS:
+	case CP_E_VERIFY:
+	case CP_E_PROTO:
+		return EPROTO;
+	default:
+		return r->err ? (int)r->err : EIO;
+	}
 }

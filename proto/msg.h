@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Typed cpconnect messages: one struct per message, one encoder and one
  * strict decoder each, shared by the daemon and the library so both ends
@@ -101,5 +102,8 @@ int cp_ca_end_decode(const void *, size_t, unsigned char hash[CP_HASH_LEN],
     char *, size_t);
 
 void cp_tls_state_wipe(struct cp_tls_state *);
+
+/* The errno for a failed result (CP_E_* class, then err). */
+int cp_result_errno(const struct cp_result *);
 
 #endif

@@ -1,12 +1,19 @@
 #!/bin/sh
+# SPDX-License-Identifier: ISC
 # Install the Debian packages cpconnect needs to build and test, if missing.
-# qemu-system-x86, busybox-static and cpio run the VM suite (tests/vm/),
-# which boots Debian kernels that have TLS.
 set -eu
-PKGS="build-essential pkg-config libssl-dev openssl libbsd-dev libsystemd-dev
+PKGS="build-essential pkg-config libssl-dev openssl libsystemd-dev
 libseccomp-dev libcunit1-dev libc-ares-dev gnutls-bin nginx-light mandoc
-iproute2 util-linux systemd procps
-qemu-system-x86 busybox-static cpio xz-utils"
+iproute2 util-linux systemd procps"
+# The VM suite (tests/vm/) boots Debian kernels that have TLS.
+PKGS="$PKGS qemu-system-x86 busybox-static cpio xz-utils"
+# cpconnect-run's tests run these unmodified programs.
+PKGS="$PKGS curl wget git netcat-openbsd python3"
+# Packaging tools: only for make deb and make deb-check (deps.sh deb).
+DEB_PKGS="dpkg-dev debhelper lintian fakeroot"
+if [ "${1:-}" = deb ]; then
+	PKGS="$PKGS $DEB_PKGS"
+fi
 missing=
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: ISC
 # Man pages, systemd units and the example configuration for make install
 # (and, with -u, make uninstall).
 set -eu

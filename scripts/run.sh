@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: ISC
 # make run: the daemon in the foreground with the built-in default policy,
 # on a socket in a user directory.
 set -eu

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * CUnit glue shared by the test programs.
  */
@@ -9,6 +10,8 @@
 #include "cutest.h"
 
 static int registry_ready;
+static unsigned extra_failures;
+static void (*finish_hook)(void);
 
 static void
 ready(void)
@@ -44,6 +47,18 @@ cu_test(CU_pSuite s, const char *name, CU_TestFunc fn)
 	}
 }
 
+void
+cu_count_failure(void)
+{
+	extra_failures++;
+}
+
+void
+cu_at_finish(void (*fn)(void))
+{
+	finish_hook = fn;
+}
+
 int
 cu_finish(void)
 {
@@ -52,15 +67,17 @@ cu_finish(void)
 	ready();
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();
+	if (finish_hook != NULL)
+		finish_hook();
 	run = CU_get_number_of_tests_run();
 	failed = CU_get_number_of_tests_failed();
 	/* A suite whose set-up failed ran none of its tests: count them. */
 	sfailed = CU_get_number_of_suites_failed();
 	CU_cleanup_registry();
 	printf("cunit: %u passed, %u failed\n", run - failed,
-	    failed + sfailed);
+	    failed + sfailed + extra_failures);
 	fflush(stdout);
-	return failed + sfailed ? 1 : 0;
+	return failed + sfailed + extra_failures ? 1 : 0;
 }
 
 const char *

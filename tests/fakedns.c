@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Test DNS responder: one thread, one UDP socket on 127.0.0.1, a queue of
  * delayed answers.  See fakedns.h.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * A tiny DNS responder for tests: a thread answering UDP queries on
  * 127.0.0.1:<ephemeral port> from a fixed table.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Integration test support.
  */
@@ -47,6 +48,50 @@ sock_answers(const char *path)
 	return rv;
 }
 
+const char *tdaemon_bin = "cpconnectd";
+
+/*
+ * Every daemon started and not yet stopped, by value: a test that ends on a
+ * fatal assertion never reaches its tdaemon_stop(), and its daemon must
+ * still be stopped and its log still read.
+ */
+#define MAX_DAEMONS 16
+static struct tdaemon running[MAX_DAEMONS];
+static int nrunning;
+
+static void
+stop_leftovers(void)
+{
+	while (nrunning > 0) {
+		struct tdaemon d = running[nrunning - 1];
+
+		fprintf(stderr, "daemon %s left running by a test: stopped\n",
+		    d.dir);
+		tdaemon_stop(&d);
+	}
+}
+
+static void
+track(const struct tdaemon *d)
+{
+	if (nrunning == 0)
+		cu_at_finish(stop_leftovers);
+	if (nrunning < MAX_DAEMONS)
+		running[nrunning++] = *d;
+}
+
+static void
+untrack(const struct tdaemon *d)
+{
+	int i;
+
+	for (i = 0; i < nrunning; i++)
+		if (strcmp(running[i].dir, d->dir) == 0) {
+			running[i] = running[--nrunning];
+			return;
+		}
+}
+
 int
 tdaemon_start(struct tdaemon *d, const char *conf_text, const char *extra,
     const char *netns_cmd)
@@ -69,9 +114,9 @@ tdaemon_start(struct tdaemon *d, const char *conf_text, const char *extra,
 	fclose(f);
 	if (realpath(cu_builddir(), daemon) == NULL)
 		return -1;
-	snprintf(cmd, sizeof(cmd), "%.1024s%s/cpconnectd -d -v -f %s -s %s "
+	snprintf(cmd, sizeof(cmd), "%.1024s%s/%s -d -v -f %s -s %s "
 		 "%.512s >%s 2>&1",
-	    netns_cmd ? netns_cmd : "exec ", daemon, d->conf, d->sock,
+	    netns_cmd ? netns_cmd : "exec ", daemon, tdaemon_bin, d->conf, d->sock,
 	    extra ? extra : "", d->log);
 	if ((d->pid = fork()) == -1)
 		return -1;
@@ -84,8 +129,10 @@ tdaemon_start(struct tdaemon *d, const char *conf_text, const char *extra,
 		_exit(127);
 	}
 	for (i = 0; i < 200; i++) {
-		if (sock_answers(d->sock))
+		if (sock_answers(d->sock)) {
+			track(d);
 			return 0;
+		}
 		if (waitpid(d->pid, NULL, WNOHANG) == d->pid) {
 			d->pid = 0;
 			break;
@@ -95,13 +142,18 @@ tdaemon_start(struct tdaemon *d, const char *conf_text, const char *extra,
 	snprintf(cmd, sizeof(cmd), "cat '%.64s' >&2", d->log);
 	if (system(cmd) == -1)
 		perror("system");
+	/* Still starting after 5 s: stop it, so nothing outlives the test. */
+	if (d->pid > 0) {
+		track(d);
+		tdaemon_stop(d);
+	}
 	return -1;
 }
 
 /* The parent is the process that listens: with a netns wrapper it is a
  * child of unshare's shell; find it by its socket path in the cmdline. */
-static pid_t
-daemon_parent(const struct tdaemon *d)
+pid_t
+tdaemon_parent(const struct tdaemon *d)
 {
 	DIR *dir = opendir("/proc");
 	struct dirent *de;
@@ -137,26 +189,139 @@ daemon_parent(const struct tdaemon *d)
 	return found;
 }
 
+/* Signals that mean a crash, not a stop: a test sends SIGKILL or SIGTERM
+ * on purpose, a bug brings these. */
+static int
+crash_signal(int sig)
+{
+	return sig == SIGSEGV || sig == SIGBUS || sig == SIGABRT ||
+	       sig == SIGILL || sig == SIGFPE || sig == SIGSYS;
+}
+
+/* A log line that says the daemon misbehaved, whatever the test checked. */
+static int
+log_alarm(const char *line, unsigned long sigs_sent)
+{
+	static const char *const marks[] = {
+	    "AddressSanitizer",
+	    "LeakSanitizer",
+	    "UndefinedBehaviorSanitizer",
+	    "runtime error:",
+	};
+	const char *p;
+	size_t i;
+	int sig;
+
+	for (i = 0; i < sizeof(marks) / sizeof(marks[0]); i++)
+		if (strstr(line, marks[i]) != NULL)
+			return 1;
+	/* daemon/cpconnectd.c reap(): "engine pid N killed by signal S" */
+	if ((p = strstr(line, " killed by signal ")) != NULL) {
+		sig = atoi(p + strlen(" killed by signal "));
+		if (crash_signal(sig) && sig < (int)(8 * sizeof(sigs_sent)) &&
+		    !(sigs_sent & (1UL << sig)))
+			return 1;
+	}
+	return 0;
+}
+
+/* Next to run.sh's <program>.out; the path goes to out (PATH_MAX). */
+static void
+keep_log(const char *log, char *out, size_t outsz)
+{
+	static int serial;
+	const char *dir = getenv("TESTLOG");
+	char dflt[1100], cmd[4 * 1200];
+
+	if (dir == NULL || *dir == '\0') {
+		snprintf(
+		    dflt, sizeof(dflt), "%.1024s/tests/log", cu_builddir());
+		dir = dflt;
+	}
+	snprintf(out, outsz, "%.1024s/%.64s.daemon%d.log", dir,
+	    program_invocation_short_name, ++serial);
+	/* Sandboxed engines cannot symbolize their own sanitizer reports. */
+	snprintf(cmd, sizeof(cmd),
+	    "mkdir -p '%.1100s' && cp '%.64s' '%.1100s' && "
+	    "{ sh tests/symbolize.sh '%.1100s' 2>/dev/null || :; }",
+	    dir, log, out, out);
+	if (strchr(out, '\'') != NULL || system(cmd) != 0)
+		snprintf(out, outsz, "(not kept: %.64s)", log);
+}
+
+static void
+daemon_failed(const char *why)
+{
+	/* Inside a test, the test fails; otherwise the program does. */
+	if (CU_get_current_test() != NULL)
+		CU_assertImplementation(
+		    CU_FALSE, __LINE__, why, __FILE__, "", CU_FALSE);
+	else
+		cu_count_failure();
+}
+
+/* Read the whole log; report and keep it when it has an alarm. */
+static void
+check_log(const struct tdaemon *d, int status)
+{
+	char *line = NULL, kept[PATH_MAX], first[512] = "";
+	size_t cap = 0;
+	FILE *f;
+	int n = 0;
+
+	if ((f = fopen(d->log, "r")) != NULL) {
+		while (getline(&line, &cap, f) != -1)
+			if (log_alarm(line, d->sigs_sent) && n++ == 0) {
+				line[strcspn(line, "\n")] = '\0';
+				snprintf(first, sizeof(first), "%s", line);
+			}
+		fclose(f);
+	}
+	free(line);
+	if (n == 0 && status != -1 && WIFSIGNALED(status) &&
+	    crash_signal(WTERMSIG(status))) {
+		snprintf(first, sizeof(first),
+		    "daemon parent killed by signal "
+		    "%d",
+		    WTERMSIG(status));
+		n = 1;
+	}
+	if (n == 0)
+		return;
+	keep_log(d->log, kept, sizeof(kept));
+	fprintf(stderr, "FAIL daemon log %s: %d alarming line%s, first: %s\n",
+	    kept, n, n == 1 ? "" : "s", first);
+	daemon_failed("daemon log: sanitizer report or crash (see stderr)");
+}
+
 void
 tdaemon_stop(struct tdaemon *d)
 {
-	pid_t p = daemon_parent(d);
-	int i;
+	pid_t p = tdaemon_parent(d);
+	int i, status = -1;
 
 	if (p > 0)
 		kill(p, SIGTERM);
 	if (d->pid > 0) {
-		for (i = 0; i < 200; i++) {
-			if (waitpid(d->pid, NULL, WNOHANG) == d->pid)
+		/* Engines drain for at most 5 s; then the parent exits. */
+		for (i = 0; i < 400; i++) {
+			if (waitpid(d->pid, &status, WNOHANG) == d->pid)
 				break;
 			msleep(25);
 		}
-		if (i == 200) {
+		if (i == 400) {
+			fprintf(stderr,
+			    "daemon %s did not stop in 10 s: "
+			    "killed\n",
+			    d->dir);
 			kill(d->pid, SIGKILL);
 			waitpid(d->pid, NULL, 0);
+			status = -1;
 		}
 	}
 	d->pid = 0;
+	untrack(d);
+	check_log(d, status);
 	unlink(d->conf);
 	unlink(d->log);
 	unlink(d->sock);
@@ -166,7 +331,7 @@ tdaemon_stop(struct tdaemon *d)
 int
 tdaemon_engines(const struct tdaemon *d, pid_t *pids, int max)
 {
-	pid_t parent = daemon_parent(d);
+	pid_t parent = tdaemon_parent(d);
 	char path[64], buf[1024], *p, *end;
 	int fd, n = 0;
 	ssize_t len;
@@ -190,6 +355,40 @@ tdaemon_engines(const struct tdaemon *d, pid_t *pids, int max)
 		pids[n++] = (pid_t)v;
 	}
 	return n;
+}
+
+long
+tproc_rss_kb(pid_t pid)
+{
+	char path[64], line[256];
+	long kb = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return -1;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (strncmp(line, "VmRSS:", 6) == 0) {
+			kb = strtol(line + 6, NULL, 10);
+			break;
+		}
+	fclose(f);
+	return kb;
+}
+
+long
+tdaemon_rss_kb(const struct tdaemon *d)
+{
+	pid_t pids[64], parent = tdaemon_parent(d);
+	int i, n = tdaemon_engines(d, pids, 64);
+	long total, kb;
+
+	if (parent <= 0 || (total = tproc_rss_kb(parent)) < 0)
+		return -1;
+	for (i = 0; i < n; i++)
+		if ((kb = tproc_rss_kb(pids[i])) > 0)
+			total += kb;
+	return total;
 }
 
 int

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Integration test support: a cpconnectd of our own on a socket in a
  * temporary directory, loopback servers, descriptor counts.
@@ -16,6 +17,9 @@ struct tdaemon {
 	char sock[64];
 	char conf[64];
 	char log[64];
+	/* Signals the test itself sends to engines (bit 1 << signo): an
+	 * engine "killed by" one of them is not the daemon's fault. */
+	unsigned long sigs_sent;
 };
 
 /*
@@ -26,7 +30,25 @@ struct tdaemon {
  */
 int tdaemon_start(struct tdaemon *, const char *conf_text, const char *extra,
     const char *netns_cmd);
+/* The daemon tdaemon_start() runs, relative to the build directory:
+ * "cpconnectd", or "tests/cpconnectd-hooks" for the test hooks. */
+extern const char *tdaemon_bin;
+/*
+ * Stop the daemon (SIGTERM, bounded wait), then read its whole log: a
+ * sanitizer report or an engine killed by a signal the test did not send
+ * (SIGSEGV, SIGBUS, SIGABRT, SIGILL, SIGFPE, SIGSYS) counts as a failure of
+ * the running test, or of the program when no test runs, whatever the
+ * test asserted.  Such a log is kept in $TESTLOG (default $B/tests/log) as
+ * <program>.daemon<N>.log.  Daemons a test left running (a fatal
+ * assertion) are stopped and checked so from cu_finish().
+ */
 void tdaemon_stop(struct tdaemon *);
+/* The daemon's parent process (the one that listens), or 0. */
+pid_t tdaemon_parent(const struct tdaemon *);
+/* VmRSS in KiB of the parent and every engine together, or -1. */
+long tdaemon_rss_kb(const struct tdaemon *);
+/* VmRSS of one process in KiB, or -1. */
+long tproc_rss_kb(pid_t);
 /* Engine pids (children of the parent), at most max; count returned. */
 int tdaemon_engines(const struct tdaemon *, pid_t *pids, int max);
 /* Open descriptors of all engines together. */

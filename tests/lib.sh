@@ -1,8 +1,13 @@
+# SPDX-License-Identifier: ISC
 # Helpers for integration scripts: sourced, not run.
 #   check NAME CMD...    passes when CMD exits 0
 #   ok NAME / bad NAME   record a result
-#   finish               prints "tests: N passed, M failed" and exits
+#   finish               stops the daemon (t_daemon) and checks its log,
+#                        prints "tests: N passed, M failed" and exits
 B=${B:-build}
+T_LOGDIR=${TESTLOG:-$B/tests/log}
+T_NAME=$(basename "$0" .sh)
+T_NDLOG=0
 T_PASS=0
 T_FAIL=0
 T_TMP=$(mktemp -d /tmp/cpit.XXXXXX)
@@ -22,6 +27,7 @@ cleanup() {
 }
 trap cleanup EXIT
 finish() {
+	t_daemon_stop
 	echo "tests: $T_PASS passed, $T_FAIL failed"
 	[ "$T_FAIL" -eq 0 ]
 	exit $?
@@ -46,6 +52,7 @@ t_port() {
 # CONF_TEXT as its configuration; waits for the socket, exports
 # CPCONNECT_SOCKET.  Log in $T_TMP/d.log.  Returns 1 when it did not start.
 t_daemon() {
+	t_daemon_stop
 	printf '%s' "$1" >"$T_TMP/d.conf"
 	shift
 	T_SOCK=$T_TMP/d.sock
@@ -55,6 +62,43 @@ t_daemon() {
 	CPCONNECT_SOCKET=$T_SOCK
 	export CPCONNECT_SOCKET
 	wait_for test -S "$T_SOCK"
+}
+# t_alive PID: running, not a zombie waiting for us.
+t_alive() {
+	[ -r "/proc/$1/status" ] && ! grep -q '^State:.*Z' "/proc/$1/status"
+}
+# t_log_alarms LOG: print the lines that say the daemon misbehaved, whatever
+# the script checked: a sanitizer report, or an engine killed by a crash
+# signal (4 ILL, 6 ABRT, 7 BUS, 8 FPE, 11 SEGV, 31 SYS; SIGKILL and SIGTERM
+# are what tests send on purpose).  Status 0 when there is one.
+t_log_alarms() {
+	grep -E 'AddressSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer|runtime error:|killed by signal (4|6|7|8|11|31)([^0-9]|$)' "$1"
+}
+# t_daemon_stop: stop the daemon of t_daemon (SIGTERM; engines drain for
+# at most 5 s, so SIGKILL after 10), then check its whole log; a bad one is
+# kept as $T_LOGDIR/<script>.daemon<N>.log.  Nothing when none runs.
+t_daemon_stop() {
+	[ -n "${T_DPID:-}" ] || return 0
+	kill "$T_DPID" 2>/dev/null
+	_i=0
+	while t_alive "$T_DPID" && [ $_i -lt 200 ]; do
+		sleep 0.05
+		_i=$((_i + 1))
+	done
+	t_alive "$T_DPID" && kill -9 "$T_DPID" 2>/dev/null
+	wait "$T_DPID" 2>/dev/null
+	T_DPID=
+	if t_log_alarms "$T_TMP/d.log" >"$T_TMP/alarms"; then
+		T_NDLOG=$((T_NDLOG + 1))
+		_kept=$T_LOGDIR/$T_NAME.daemon$T_NDLOG.log
+		mkdir -p "$T_LOGDIR" && cp "$T_TMP/d.log" "$_kept" &&
+		    sh tests/symbolize.sh "$_kept"
+		bad "daemon log: no sanitizer report, no engine crash" \
+		    "(kept: $_kept)"
+		head -n 5 "$T_TMP/alarms" | sed 's/^/    /'
+	else
+		ok "daemon log: no sanitizer report, no engine crash"
+	fi
 }
 # t_pki: the test PKI in $T_TMP/pki (T_PKI).
 t_pki() {

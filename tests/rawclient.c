@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Hand-made wire-protocol clients for the hostile-client tests.
  */

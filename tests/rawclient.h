@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * A client that speaks the wire protocol by hand, for tests that must
  * behave as no library would: flood, lie, stop half-way, never read.

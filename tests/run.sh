@@ -1,12 +1,24 @@
 #!/bin/sh
+# SPDX-License-Identifier: ISC
 # Run every test program and script; each prints "...: N passed, M failed".
 # A program that dies before printing its line counts as one failure.
 # Ends with one line: N passed, N failed
 B=${B:-build}
 export B
+# UBSan reports and carries on, exit status 0: under SAN=1 it must end the
+# program instead, so undefined behaviour in a test program or the library
+# fails the suite as ASan's reports do.  (In a daemon's log any report
+# fails the suite anyway: tests/itest.c, tests/lib.sh.)
+if [ -n "${SAN:-}" ]; then
+	UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+	export UBSAN_OPTIONS
+fi
 cd "$(dirname "$0")/.." || exit 2
 LOG=${TESTLOG:-$B/tests/log}
 mkdir -p "$LOG"
+# Daemon logs kept by a failing suite (tests/itest.c, tests/lib.sh) belong
+# to the run that kept them.
+rm -f "$LOG"/*.daemon*.log
 pass=0 fail=0
 run_one() {
 	name=$1

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: ISC
 # cpconnect(1) end to end with a daemon of our own: pipe mode over TCP (a
 # loopback echo server) and TLS (openssl s_server -rev reverses each line),
 # --info and --json, exec mode with its descriptors and environment, and

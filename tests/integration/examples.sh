@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: ISC
 # The example programs, built as a user would (make tests builds them from
 # examples/*.c with the public header and -lcpconnect only), against a
 # daemon of our own and loopback servers: openssl s_server -www with the

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: ISC
 # make install into a staging directory: the files land where they belong,
 # the library has its soname, a program builds against the installed tree
 # with pkg-config alone and links the installed library; make uninstall
@@ -13,9 +14,24 @@ check "make install exits 0" [ $? -eq 0 ] || sed 's/^/    /' "$T_TMP/install.log
 
 check "sbin/cpconnectd executable" [ -x "$U/sbin/cpconnectd" ]
 check "bin/cpconnect executable" [ -x "$U/bin/cpconnect" ]
+check "bin/cpconnect-run executable" [ -x "$U/bin/cpconnect-run" ]
+check "lib/cpconnect/libcpconnect-preload.so present" [ -f "$U/lib/cpconnect/libcpconnect-preload.so" ]
+"$U/bin/cpconnect-run" -S "$T_TMP/none.sock" true 2>"$T_TMP/run-pl.err"
+check "installed cpconnect-run finds the preload in ../lib (then: daemon unreachable, 3)" \
+    [ $? -eq 3 ] || sed 's/^/    /' "$T_TMP/run-pl.err"
 check "lib/libcpconnect.so.0 present" [ -e "$U/lib/libcpconnect.so.0" ]
 check "lib/libcpconnect.so development link" [ -L "$U/lib/libcpconnect.so" ]
 check "lib/libcpconnect.a present" [ -f "$U/lib/libcpconnect.a" ]
+# Only the public API is visible, in the archive as in the shared object:
+# internal names (imsg_*, tls_rec_*) would collide with a program's own.
+check "libcpconnect.a exports only the public API" \
+	sh -c "[ -z \"\$(nm -g --defined-only '$U/lib/libcpconnect.a' | awk 'NF >= 3 { print \$3 }' | grep -Ev '^(cp_client_[a-z_]+|ssl_verification_error_str|ssl_err_inf)\$')\" ]"
+check "no test hooks in the installed daemon" \
+	sh -c "! grep -q 'test hook' '$U/sbin/cpconnectd'"
+check "no test hooks in the installed library" \
+	sh -c "! nm '$U/lib/libcpconnect.a' | grep -q 'tls_rec_send_raw\|tls_rec_set_rekey_limit'"
+check "libcpconnect.so exports only the public API" \
+	sh -c "[ -z \"\$(nm -D -g --defined-only '$U/lib/libcpconnect.so.0' | awk 'NF >= 3 { print \$3 }' | sed 's/@.*//' | grep -Ev '^(cp_client_[a-z_]+|ssl_verification_error_str|ssl_err_inf|CPCONNECT_0)\$')\" ]"
 check "soname is libcpconnect.so.0" sh -c "readelf -d '$U/lib/libcpconnect.so.0' |
     grep -q 'SONAME.*\[libcpconnect.so.0\]'"
 check "include/cprops/client.h identical to the source" \

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: ISC
 # Manual pages: mandoc -Tlint -Wstyle is silent on every page, every public
 # function of client.h (and every symbol the library exports) has a page or
 # a .so link, .so links point at pages that exist and list the link's name,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Client certificates through a real cpconnectd against openssl s_server
  * requiring one (-Verify 1): EC and RSA keys (TLS 1.3 RSA-PSS, TLS 1.2

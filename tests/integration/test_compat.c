@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * cprops compatibility beyond the basic calls, through a real cpconnectd:
  * cp_client_init's return value, cp_client_connect_ssl, the cp_string I/O

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Event-loop connects (cp_client_connect_start, poll, connect_finish)
  * through a real cpconnectd to openssl s_server: a TLS answer arrives as

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * The kernel TLS choice through a real cpconnectd on this machine, whose
  * kernel has no TLS: auto falls back to the user-space record layer and

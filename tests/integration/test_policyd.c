@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Policy through a real cpconnectd: allow and deny rules per user, group,
  * uid and gid with first match winning, special-purpose ranges, names that

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * cpconnectd as a service: reload on SIGHUP (good, bad, with a request in
  * flight), engine crash and restart, the engines' sandbox seen from
@@ -519,8 +520,11 @@ test_sandbox(void)
 	char buf[128], *log;
 	int i, n;
 
+	/* The hooks exist only in the test build of the daemon. */
 	setenv("CPCONNECTD_TEST_HOOKS", "1", 1);
+	tdaemon_bin = "tests/cpconnectd-hooks";
 	i = daemon_up(&d, allow_conf);
+	tdaemon_bin = "cpconnectd";
 	unsetenv("CPCONNECTD_TEST_HOOKS");
 	CU_ASSERT_FATAL(i == 0);
 	n = wait_engines(&d, NULL, 0, 2, e, 5000);

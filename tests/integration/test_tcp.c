@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Plain TCP through a real cpconnectd: round trips, the network-less
  * namespace, retries, error classes, hostile clients and bounds.

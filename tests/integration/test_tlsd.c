@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * TLS through a real cpconnectd against real peers (openssl s_server,
  * gnutls-serv, nginx) with the test PKI: the seed's return codes for every

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * How long the library waits for a daemon that does not answer: fake
  * daemons on Unix sockets (one that accepts and never reads, one that

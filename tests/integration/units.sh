@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: ISC
 # The systemd units verify cleanly, pointed at the daemon we built.
 . tests/lib.sh
 cd "$(dirname "$0")/../.." || exit 2

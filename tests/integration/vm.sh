@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: ISC
 # Kernel TLS on real kernels: the VM suite (tests/vm/run.sh), which boots
 # Debian's 6.12 and a newer kernel under qemu.  Prints "vm: N passed, M
 # failed".  Not under SAN=1: sanitized binaries under an emulated CPU

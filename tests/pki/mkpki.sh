@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: ISC
 # mkpki.sh DIR: generate the cpconnect test PKI into DIR with the openssl CLI.
 #
 # Files (every leaf NAME has NAME.key, NAME.pem = the leaf alone, which is

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Attribute lists: the strict table-driven parser (sizes, ranges, strings,
  * unknown, duplicate, missing, truncated) and the growing output buffer.
@@ -167,6 +168,30 @@ t_num_ranges(void)
 		} else
 			CU_ASSERT(parse(&r, v, rules[k].name) == -1);
 	}
+}
+
+/* An unknown tag with ATTR_OPTIONAL is skipped; its length still has to
+ * fit, and one without the bit is still an error. */
+static void
+t_optional_unknown(void)
+{
+	struct attr_val v[R_N];
+	uint8_t x[3] = {1, 2, 3};
+	struct raw r = {.len = 0};
+
+	raw_req(&r);
+	raw_put(&r, ATTR_OPTIONAL | 42, 3, x, 3);
+	raw_put(&r, 1, 1, x + 2, 1);
+	CU_ASSERT(parse(&r, v, NULL) == 0);
+	CU_ASSERT(v[R_U8].present && v[R_U8].num == 3);
+	r.len = 0;
+	raw_req(&r);
+	raw_put(&r, 42, 3, x, 3);
+	CU_ASSERT(parse(&r, v, "42") == -1);
+	r.len = 0;
+	raw_req(&r);
+	raw_put(&r, ATTR_OPTIONAL | 42, 200, x, 3);
+	CU_ASSERT(parse(&r, v, "exceeds") == -1);
 }
 
 static void
@@ -455,6 +480,7 @@ main(void)
 	cu_test(s, "strings", t_str);
 	cu_test(s, "bytes", t_bytes);
 	cu_test(s, "unknown, duplicate, missing", t_unknown_dup_missing);
+	cu_test(s, "unknown optional tags are skipped", t_optional_unknown);
 	cu_test(s, "truncated", t_truncated);
 	cu_test(s, "overrun names the attribute", t_overrun_named);
 	cu_test(s, "empty list", t_empty);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * The request budget (proto/budget.c): what the library sends as a
  * request's whole timeout and how long it waits for the answer, with and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Client trust anchors: CA_file / CA_path loading, limits, the set hash and
  * the process-wide cache.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * The library's cache of decoded peer certificates: hits are the same
  * object, misses and evictions decode again, bad DER is refused, and

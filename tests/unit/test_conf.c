@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Configuration parser: good files with every keyword, a table of bad
  * files with their exact messages, file loading, defaults, limits and
@@ -18,6 +19,7 @@
 
 #include "cpproto.h"
 #include "conf.h"
+#include "hostname.h"
 #include "../cutest.h"
 
 #define GOOD "tests/conf/good.conf"
@@ -675,19 +677,30 @@ test_hostname_ok(void)
 
 	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
 		CU_ASSERT_EQUAL(
-		    conf_hostname_ok(t[i].s, strlen(t[i].s)), t[i].ok);
-		if (conf_hostname_ok(t[i].s, strlen(t[i].s)) != t[i].ok)
+		    cp_hostname_ok(t[i].s, strlen(t[i].s)), t[i].ok);
+		if (cp_hostname_ok(t[i].s, strlen(t[i].s)) != t[i].ok)
 			fprintf(stderr, "hostname '%s'\n", t[i].s);
 	}
 	memset(label, 'a', 64);
 	label[64] = '\0';
-	CU_ASSERT_EQUAL(conf_hostname_ok(label, 64), 0);
-	CU_ASSERT_EQUAL(conf_hostname_ok(label, 63), 1);
+	CU_ASSERT_EQUAL(cp_hostname_ok(label, 64), 0);
+	CU_ASSERT_EQUAL(cp_hostname_ok(label, 63), 1);
 	/* 4 labels of 63 plus 3 dots = 255 > 253 */
 	snprintf(name, sizeof(name), "%.63s.%.63s.%.63s.%.63s", label, label,
 	    label, label);
-	CU_ASSERT_EQUAL(conf_hostname_ok(name, strlen(name)), 0);
-	CU_ASSERT_EQUAL(conf_hostname_ok(name, 253), 1);
+	CU_ASSERT_EQUAL(cp_hostname_ok(name, strlen(name)), 0);
+	CU_ASSERT_EQUAL(cp_hostname_ok(name, 253), 1);
+	/* Hosts to connect to: names and address literals. */
+	CU_ASSERT(cp_host_ok("example.com"));
+	CU_ASSERT(cp_host_ok("10.0.0.1"));
+	CU_ASSERT(cp_host_ok("::1"));
+	CU_ASSERT(cp_host_ok("fe80::1%eth0"));
+	CU_ASSERT(!cp_host_ok("fe80::1%"));
+	CU_ASSERT(!cp_host_ok("fe80::1%a/b"));
+	CU_ASSERT(!cp_host_ok("127.1"));
+	CU_ASSERT(!cp_host_ok("[::1]"));
+	CU_ASSERT(!cp_host_ok("a b"));
+	CU_ASSERT(!cp_host_ok(""));
 }
 
 static void

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Dialer tests.  Listeners on 127.0.0.1 and ::1; "refused" ports are bound
  * but not listening, so no other test can take them.  Cases needing a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Event loop timers: the heap against a model under random arming,
  * re-arming, re-initialising and stopping; timers that fire in order; and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * In-process proof of the TLS hand-off: an OpenSSL server thread on a
  * loopback socket, an OpenSSL client that does only the handshake, then

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * cp_hostcheck (the backend of cp_client_verify_hostname) against
  * certificates built in memory, and ssl_verification_error_str.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * imsg framing over real AF_UNIX stream sockets: round trips, frames split
  * at every byte, size limits, lying headers, descriptor passing (right

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Kernel TLS without a kernel that has it: the crypto_info built from a
  * cp_tls_state for each AEAD and version, byte for byte against the
@@ -25,7 +26,7 @@
 #include "ktls.h"
 #include "msg.h"
 #include "record.h"
-#include "record_kdf.h"
+#include "kdf.h"
 
 struct suite_case {
 	uint16_t version, cipher;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Typed messages: every encoder against its decoder, and every decoding
  * rule of HELLO, CONNECT, RESULT, TLS_STATE and the certificate messages.
@@ -208,8 +209,9 @@ t_connect_roundtrip(void)
 	CU_ASSERT(out.has_ca_hash == 1);
 	CU_ASSERT(memcmp(out.ca_hash, in.ca_hash, CP_HASH_LEN) == 0);
 
-	/* Longest host, extreme numbers. */
+	/* Longest host (four labels, 253 bytes), extreme numbers. */
 	memset(in.host, 'h', CP_MAX_HOST);
+	in.host[63] = in.host[127] = in.host[191] = '.';
 	in.host[CP_MAX_HOST] = '\0';
 	in.port = 65535;
 	in.retries = 1000;
@@ -228,15 +230,18 @@ t_connect_roundtrip(void)
 	CU_ASSERT(!out.has_ca_hash);
 }
 
+/* ok: a host to connect to; 2: an address, which is no server name. */
 static const struct {
 	const char *host;
 	int ok;
 } host_cases[] = {
     {"example.com", 1},
     {"a-b_c.EXAMPLE.org", 1},
-    {"192.0.2.1", 1},
-    {"::1", 1},
-    {"fe80::1%eth0", 1},
+    {"192.0.2.1", 2},
+    {"::1", 2},
+    {"fe80::1%eth0", 2},
+    {"127.1", 0},
+    {"a..b", 0},
     {"a b", 0},
     {" example.com", 0},
     {"example.com ", 0},
@@ -272,11 +277,12 @@ t_connect_host(void)
 			          strcmp(out.host, host_cases[i].host) == 0);
 		} else
 			refused(rc, "host");
-		/* The server name follows the same rules. */
+		/* The server name follows the same rule for names, and is
+		 * never an address (RFC 6066). */
 		good_connect(&in);
 		strcpy(in.sni, host_cases[i].host);
 		rc = connect_rt(&in, &out);
-		if (host_cases[i].ok) {
+		if (host_cases[i].ok == 1) {
 			CU_ASSERT(rc == 0);
 		} else
 			refused(rc, "server name");

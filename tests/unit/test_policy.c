@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Policy evaluation: first-match rules per client, destination, port and
  * kind; special-purpose ranges; the TLS policy of a destination; the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * The user-space record layer against published vectors (RFC 8448 section 3
  * "Simple 1-RTT Handshake", the TLS 1.2 PRF vectors of the IETF TLS list),

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Resolver tests against the in-process fake DNS server on 127.0.0.1.
  * Addresses in answers are documentation ranges, never connected to.

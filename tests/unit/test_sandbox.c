@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * The engines' sandbox, checked from inside: a child sandboxes itself as an
  * engine would and probes what it can still do; each probe's result comes

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * The daemon's TLS client against real `openssl s_server` peers on loopback,
  * using the test PKI from tests/pki/mkpki.sh; the anchor set hash and the
@@ -254,17 +255,17 @@ tcp_connect(int port)
 
 /* Drive the handshake with a bounded poll loop. */
 static int
-drive(struct tls_conn *c, int fd)
+drive(struct tlsc *c, int fd)
 {
 	struct pollfd pfd;
 	long end = now_ms() + WAIT_MS, left;
 	int r;
 
-	while ((r = tls_conn_handshake(c)) == 0) {
+	while ((r = tlsc_handshake(c)) == 0) {
 		if ((left = end - now_ms()) <= 0)
 			return -2;
 		pfd.fd = fd;
-		pfd.events = tls_conn_events(c) == EPOLLIN ? POLLIN : POLLOUT;
+		pfd.events = tlsc_events(c) == EPOLLIN ? POLLIN : POLLOUT;
 		if (poll(&pfd, 1, (int)left) == -1 && errno != EINTR)
 			return -2;
 	}
@@ -273,7 +274,7 @@ drive(struct tls_conn *c, int fd)
 
 struct hs {
 	int fd;
-	struct tls_conn *c;
+	struct tlsc *c;
 	int rc;
 };
 
@@ -286,8 +287,8 @@ hs_run(struct hs *h, SSL_CTX *cx, int port, const struct tls_params *p)
 	h->rc = -3;
 	if ((h->fd = tcp_connect(port)) == -1)
 		return;
-	if ((h->c = tls_conn_new(cx, h->fd, p, err, sizeof(err))) == NULL) {
-		fprintf(stderr, "tls_conn_new: %s\n", err);
+	if ((h->c = tlsc_new(cx, h->fd, p, err, sizeof(err))) == NULL) {
+		fprintf(stderr, "tlsc_new: %s\n", err);
 		return;
 	}
 	h->rc = drive(h->c, h->fd);
@@ -296,7 +297,7 @@ hs_run(struct hs *h, SSL_CTX *cx, int port, const struct tls_params *p)
 static void
 hs_done(struct hs *h)
 {
-	tls_conn_free(h->c);
+	tlsc_free(h->c);
 	if (h->fd != -1)
 		close(h->fd);
 	h->c = NULL;
@@ -385,24 +386,24 @@ check_leaf(SSL_CTX *cx, X509_STORE *anchors, const char *name,
 				continue;
 			}
 			CU_ASSERT_EQUAL(
-			    tls_conn_verify_result(h.c), vc[i].want);
-			CU_ASSERT_EQUAL(tls_conn_verified(h.c), 1);
-			if (tls_conn_verify_result(h.c) != vc[i].want)
+			    tlsc_verify_result(h.c), vc[i].want);
+			CU_ASSERT_EQUAL(tlsc_verified(h.c), 1);
+			if (tlsc_verify_result(h.c) != vc[i].want)
 				fprintf(stderr, "%s %s vp=%d: got %ld (%s)\n",
 				    name, vc[i].host, vp,
-				    tls_conn_verify_result(h.c),
-				    tls_conn_error(h.c));
+				    tlsc_verify_result(h.c),
+				    tlsc_error(h.c));
 			if (vp == 0 || vc[i].want == X509_V_OK) {
 				CU_ASSERT_EQUAL(h.rc, 1);
-				CU_ASSERT_EQUAL(tls_conn_no_peer_cert(h.c), 0);
+				CU_ASSERT_EQUAL(tlsc_no_peer_cert(h.c), 0);
 			} else {
 				CU_ASSERT_EQUAL(h.rc, -1);
-				CU_ASSERT_EQUAL(tls_conn_failed_verify(h.c), 1);
+				CU_ASSERT_EQUAL(tlsc_failed_verify(h.c), 1);
 				snprintf(want, sizeof(want),
 				    "certificate verify failed: %s",
 				    X509_verify_cert_error_string(vc[i].want));
 				CU_ASSERT_STRING_EQUAL(
-				    tls_conn_error(h.c), want);
+				    tlsc_error(h.c), want);
 			}
 			hs_done(&h);
 		}
@@ -511,14 +512,14 @@ test_cnonly(void)
 	hs_run(&h, ctx, s.port, &p);
 	CU_ASSERT_EQUAL(h.rc, 1);
 	if (h.c != NULL)
-		CU_ASSERT_EQUAL(tls_conn_verify_result(h.c), X509_V_OK);
+		CU_ASSERT_EQUAL(tlsc_verify_result(h.c), X509_V_OK);
 	hs_done(&h);
 	p.host = "127.0.0.1";
 	p.verify_peer = 0;
 	hs_run(&h, ctx, s.port, &p);
 	CU_ASSERT_EQUAL(h.rc, 1);
 	if (h.c != NULL)
-		CU_ASSERT_EQUAL(tls_conn_verify_result(h.c),
+		CU_ASSERT_EQUAL(tlsc_verify_result(h.c),
 		    X509_V_ERR_IP_ADDRESS_MISMATCH);
 	hs_done(&h);
 	/* The fallback applies to the server name as well. */
@@ -527,7 +528,7 @@ test_cnonly(void)
 	hs_run(&h, ctx, s.port, &p);
 	CU_ASSERT_EQUAL(h.rc, 1);
 	if (h.c != NULL)
-		CU_ASSERT_EQUAL(tls_conn_verify_result(h.c), X509_V_OK);
+		CU_ASSERT_EQUAL(tlsc_verify_result(h.c), X509_V_OK);
 	hs_done(&h);
 	server_stop(&s);
 }
@@ -609,7 +610,7 @@ test_chain(void)
 	hs_run(&h, ctx, s.port, &p);
 	CU_ASSERT_EQUAL(h.rc, 1);
 	if (h.rc == 1) {
-		CU_ASSERT_EQUAL(tls_conn_chain(h.c, &der, &lens, &n), 0);
+		CU_ASSERT_EQUAL(tlsc_chain(h.c, &der, &lens, &n), 0);
 		CU_ASSERT_EQUAL(n, 2);
 		if (n == 2) {
 			CU_ASSERT(lens[0] == leaflen &&
@@ -618,7 +619,7 @@ test_chain(void)
 			          memcmp(der[1], inter, intlen) == 0);
 		}
 		tls_chain_free(der, lens, n);
-		CU_ASSERT_EQUAL(tls_conn_resumed(h.c), 0);
+		CU_ASSERT_EQUAL(tlsc_resumed(h.c), 0);
 	}
 	hs_done(&h);
 	server_stop(&s);
@@ -627,7 +628,7 @@ test_chain(void)
 	hs_run(&h, ctx, s.port, &p);
 	CU_ASSERT_EQUAL(h.rc, 1);
 	if (h.rc == 1) {
-		CU_ASSERT_EQUAL(tls_conn_chain(h.c, &der, &lens, &n), 0);
+		CU_ASSERT_EQUAL(tlsc_chain(h.c, &der, &lens, &n), 0);
 		CU_ASSERT_EQUAL(n, 1);
 		tls_chain_free(der, lens, n);
 	}
@@ -655,10 +656,10 @@ chain_bound_case(const char *leaf, const char *chain, const char *want)
 	hs_run(&h, ctx, s.port, &p);
 	CU_ASSERT_EQUAL(h.rc, 1);
 	if (h.rc == 1) {
-		CU_ASSERT_EQUAL(tls_conn_chain(h.c, &der, &lens, &n), -1);
+		CU_ASSERT_EQUAL(tlsc_chain(h.c, &der, &lens, &n), -1);
 		CU_ASSERT_EQUAL(n, 0);
 		CU_ASSERT_PTR_NULL(der);
-		CU_ASSERT_PTR_NOT_NULL(strstr(tls_conn_error(h.c), want));
+		CU_ASSERT_PTR_NOT_NULL(strstr(tlsc_error(h.c), want));
 	}
 	hs_done(&h);
 	server_stop(&s);
@@ -796,7 +797,7 @@ test_handoff(void)
 		if (h.rc == 1) {
 			memset(&st, 0, sizeof(st));
 			CU_ASSERT_EQUAL(
-			    tls_conn_export(h.c, &st, err, sizeof(err)), 0);
+			    tlsc_export(h.c, &st, err, sizeof(err)), 0);
 			CU_ASSERT_EQUAL(st.version, hc[i].version);
 			CU_ASSERT_EQUAL(st.cipher, hc[i].cipher);
 			CU_ASSERT_EQUAL(st.tx.keylen, hc[i].keylen);
@@ -831,13 +832,13 @@ version_case_min(SSL_CTX *cx, int minv, const char *const *opts, int want_rc,
 	hs_run(&h, cx, s.port, &p);
 	CU_ASSERT_EQUAL(h.rc, want_rc);
 	if (h.c != NULL && h.rc == 1) {
-		CU_ASSERT_EQUAL(tls_conn_version(h.c), want_version);
+		CU_ASSERT_EQUAL(tlsc_version(h.c), want_version);
 		CU_ASSERT_NSTRING_EQUAL(
-		    tls_conn_cipher(h.c), want_prefix, strlen(want_prefix));
+		    tlsc_cipher(h.c), want_prefix, strlen(want_prefix));
 	} else if (h.c != NULL) {
-		CU_ASSERT_EQUAL(tls_conn_failed_verify(h.c), 0);
-		CU_ASSERT_EQUAL(tls_conn_verify_result(h.c), X509_V_OK);
-		CU_ASSERT_STRING_EQUAL(tls_conn_error(h.c), want_prefix);
+		CU_ASSERT_EQUAL(tlsc_failed_verify(h.c), 0);
+		CU_ASSERT_EQUAL(tlsc_verify_result(h.c), X509_V_OK);
+		CU_ASSERT_STRING_EQUAL(tlsc_error(h.c), want_prefix);
 	}
 	hs_done(&h);
 	server_stop(&s);
@@ -903,7 +904,7 @@ alpn_case(
 	hs_run(&h, ctx, s.port, &p);
 	CU_ASSERT_EQUAL(h.rc, 1);
 	if (h.rc == 1) {
-		sel = tls_conn_alpn(h.c, &n);
+		sel = tlsc_alpn(h.c, &n);
 		CU_ASSERT_EQUAL(n, strlen(want));
 		if (*want != '\0') {
 			CU_ASSERT(sel != NULL && memcmp(sel, want, n) == 0);
@@ -936,14 +937,14 @@ test_alpn(void)
 	p.host = "localhost";
 	p.alpn = bad1;
 	p.alpnlen = sizeof(bad1) - 1;
-	CU_ASSERT_PTR_NULL(tls_conn_new(ctx, fd, &p, err, sizeof(err)));
+	CU_ASSERT_PTR_NULL(tlsc_new(ctx, fd, &p, err, sizeof(err)));
 	CU_ASSERT_STRING_EQUAL(err, "malformed ALPN protocol list");
 	p.alpn = bad2;
 	p.alpnlen = sizeof(bad2) - 1;
-	CU_ASSERT_PTR_NULL(tls_conn_new(ctx, fd, &p, err, sizeof(err)));
+	CU_ASSERT_PTR_NULL(tlsc_new(ctx, fd, &p, err, sizeof(err)));
 	p.alpn = offer;
 	p.alpnlen = 0;
-	CU_ASSERT_PTR_NULL(tls_conn_new(ctx, fd, &p, err, sizeof(err)));
+	CU_ASSERT_PTR_NULL(tlsc_new(ctx, fd, &p, err, sizeof(err)));
 	close(fd);
 }
 
@@ -1053,11 +1054,11 @@ sni_case(int port, X509_STORE *st, const char *host, const char *sni,
 	hs_run(&h, ctx, port, &p);
 	CU_ASSERT_EQUAL(h.rc, want_rc);
 	if (h.c != NULL && want_rc == 1)
-		CU_ASSERT_EQUAL(tls_conn_verify_result(h.c), want);
+		CU_ASSERT_EQUAL(tlsc_verify_result(h.c), want);
 	if (h.c != NULL && want_rc == -1) {
-		CU_ASSERT_STRING_EQUAL(tls_conn_error(h.c),
+		CU_ASSERT_STRING_EQUAL(tlsc_error(h.c),
 		    "handshake failed: tlsv1 unrecognized name");
-		CU_ASSERT_EQUAL(tls_conn_failed_verify(h.c), 0);
+		CU_ASSERT_EQUAL(tlsc_failed_verify(h.c), 0);
 	}
 	hs_done(&h);
 }
@@ -1103,7 +1104,7 @@ name_case(int port, const char *host, const char *sni)
 	p.sni = sni;
 	hs_run(&h, ctx, port, &p);
 	if (h.rc == 1)
-		vr = tls_conn_verify_result(h.c);
+		vr = tlsc_verify_result(h.c);
 	hs_done(&h);
 	return vr;
 }
@@ -1147,7 +1148,7 @@ peer_case(int mode, const char *want, int want_errno)
 	struct cp_tls_state st;
 	struct tls_params p;
 	struct pollfd pfd;
-	struct tls_conn *c;
+	struct tlsc *c;
 	char buf[4096], err[256];
 	int ls, cs, as;
 
@@ -1166,10 +1167,10 @@ peer_case(int mode, const char *want, int want_errno)
 	memset(&p, 0, sizeof(p));
 	p.host = "localhost";
 	p.verify_peer = 1;
-	c = tls_conn_new(ctx, cs, &p, err, sizeof(err));
+	c = tlsc_new(ctx, cs, &p, err, sizeof(err));
 	CU_ASSERT_PTR_NOT_NULL_FATAL(c);
-	CU_ASSERT_EQUAL(tls_conn_handshake(c), 0);
-	CU_ASSERT_EQUAL(tls_conn_events(c), EPOLLIN);
+	CU_ASSERT_EQUAL(tlsc_handshake(c), 0);
+	CU_ASSERT_EQUAL(tlsc_events(c), EPOLLIN);
 	pfd.fd = as;
 	pfd.events = POLLIN;
 	CU_ASSERT(poll(&pfd, 1, WAIT_MS) == 1);
@@ -1181,19 +1182,19 @@ peer_case(int mode, const char *want, int want_errno)
 		    write(as, "HTTP/1.1 400 Bad Request\r\n\r\n", 28) == 28);
 	close(as);
 	CU_ASSERT_EQUAL(drive(c, cs), -1);
-	CU_ASSERT_STRING_EQUAL(tls_conn_error(c), want);
-	CU_ASSERT_EQUAL(tls_conn_sys_errno(c), want_errno);
-	CU_ASSERT_EQUAL(tls_conn_failed_verify(c), 0);
-	CU_ASSERT_EQUAL(tls_conn_no_peer_cert(c), 0);
+	CU_ASSERT_STRING_EQUAL(tlsc_error(c), want);
+	CU_ASSERT_EQUAL(tlsc_sys_errno(c), want_errno);
+	CU_ASSERT_EQUAL(tlsc_failed_verify(c), 0);
+	CU_ASSERT_EQUAL(tlsc_no_peer_cert(c), 0);
 	/* No certificate came: nothing was verified, whatever the (initial)
 	 * verify result says. */
-	CU_ASSERT_EQUAL(tls_conn_verified(c), 0);
-	CU_ASSERT_EQUAL(tls_conn_verify_result(c), X509_V_OK);
+	CU_ASSERT_EQUAL(tlsc_verified(c), 0);
+	CU_ASSERT_EQUAL(tlsc_verify_result(c), X509_V_OK);
 	/* A failed connection stays failed and has nothing to export. */
-	CU_ASSERT_EQUAL(tls_conn_handshake(c), -1);
-	CU_ASSERT_EQUAL(tls_conn_export(c, &st, err, sizeof(err)), -1);
+	CU_ASSERT_EQUAL(tlsc_handshake(c), -1);
+	CU_ASSERT_EQUAL(tlsc_export(c, &st, err, sizeof(err)), -1);
 	CU_ASSERT_STRING_EQUAL(err, "export before the handshake completed");
-	tls_conn_free(c);
+	tlsc_free(c);
 	close(cs);
 	close(ls);
 }
@@ -1221,23 +1222,23 @@ test_bad_params(void)
 	memset(&p, 0, sizeof(p));
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		p.host = bad[i];
-		CU_ASSERT_PTR_NULL(tls_conn_new(ctx, fd, &p, err, sizeof(err)));
+		CU_ASSERT_PTR_NULL(tlsc_new(ctx, fd, &p, err, sizeof(err)));
 	}
 	memset(longname, 'a', sizeof(longname) - 1);
 	longname[sizeof(longname) - 1] = '\0';
 	p.host = longname;
-	CU_ASSERT_PTR_NULL(tls_conn_new(ctx, fd, &p, err, sizeof(err)));
+	CU_ASSERT_PTR_NULL(tlsc_new(ctx, fd, &p, err, sizeof(err)));
 	p.host = "localhost";
 	p.sni = "127.0.0.1";
-	CU_ASSERT_PTR_NULL(tls_conn_new(ctx, fd, &p, err, sizeof(err)));
+	CU_ASSERT_PTR_NULL(tlsc_new(ctx, fd, &p, err, sizeof(err)));
 	CU_ASSERT_STRING_EQUAL(err, "bad server name (SNI)");
 	p.host = NULL;
-	CU_ASSERT_PTR_NULL(tls_conn_new(ctx, fd, &p, err, sizeof(err)));
+	CU_ASSERT_PTR_NULL(tlsc_new(ctx, fd, &p, err, sizeof(err)));
 	p.host = "localhost";
 	p.sni = NULL;
-	CU_ASSERT_PTR_NULL(tls_conn_new(ctx, -1, &p, err, sizeof(err)));
+	CU_ASSERT_PTR_NULL(tlsc_new(ctx, -1, &p, err, sizeof(err)));
 	p.min_version = TLS1_1_VERSION;
-	CU_ASSERT_PTR_NULL(tls_conn_new(ctx, fd, &p, err, sizeof(err)));
+	CU_ASSERT_PTR_NULL(tlsc_new(ctx, fd, &p, err, sizeof(err)));
 	CU_ASSERT_STRING_EQUAL(err, "minimum TLS version 0x0302 not allowed");
 	close(fd);
 }

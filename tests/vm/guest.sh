@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: ISC
 # guest.sh old|new: the VM suite's tests, run by /init inside the VM.
 #
 # The daemon runs as in production (started as root, engines as nobody
@@ -130,36 +131,49 @@ user nobody
 ca-file "/pki/ca.pem"
 allow from any to 127.0.0.0/8
 EOF
-CPCONNECTD_TEST_HOOKS=1 /vm/cpconnectd -d -f /tmp/d.conf -s /run/cp.sock \
-    >/tmp/d.log 2>&1 &
+# engine_of PID: its engine once it runs sandboxed (seccomp on), 10 s.
+engine_of() {
+	_i=0
+	while [ $_i -lt 200 ]; do
+		for _s in /proc/[0-9]*/status; do
+			grep -q "^PPid:[[:space:]]*$1\$" "$_s" 2>/dev/null &&
+			    grep -q '^Seccomp:[[:space:]]*2' "$_s" 2>/dev/null &&
+			    { sed -n 's/^Pid:[[:space:]]*//p' "$_s"; return 0; }
+		done
+		sleep 0.05
+		_i=$((_i + 1))
+	done
+	return 1
+}
+/vm/cpconnectd -d -f /tmp/d.conf -s /run/cp.sock >/tmp/d.log 2>&1 &
 DPID=$!
 export CPCONNECT_SOCKET=/run/cp.sock
 _i=0
 while [ ! -S /run/cp.sock ] && [ $_i -lt 100 ]; do sleep 0.05; _i=$((_i + 1)); done
 check "daemon started as root" test -S /run/cp.sock
-# The engine is sandboxed once its test hook has tried and failed.
-_i=0
-while ! grep -q 'exec /bin/true refused' /tmp/d.log && [ $_i -lt 200 ]; do
-	sleep 0.05
-	_i=$((_i + 1))
-done
-EPID=
-for s in /proc/[0-9]*/status; do
-	if grep -q "^PPid:[[:space:]]*$DPID\$" "$s" 2>/dev/null; then
-		EPID=$(sed -n 's/^Pid:[[:space:]]*//p' "$s")
-		break
-	fi
-done
+EPID=$(engine_of $DPID)
 check "engine runs as nobody" grep -q '^Uid:[[:space:]]*65534' /proc/$EPID/status
 check "engine: no_new_privs" grep -q '^NoNewPrivs:[[:space:]]*1' /proc/$EPID/status
 check "engine: seccomp filter" grep -q '^Seccomp:[[:space:]]*2' /proc/$EPID/status
-check "engine: Landlock refuses a file" grep -q 'open /etc/passwd refused' /tmp/d.log
-check "engine: seccomp refuses exec" grep -q 'exec /bin/true refused' /tmp/d.log
+check "engine: Landlock available" sh -c "! grep -q 'Landlock unavailable' /tmp/d.log"
 if [ -z "$EPID" ] || ! [ -S /run/cp.sock ]; then
 	bad "the daemon is not serving; its log:"
 	sed 's/^/VMT info '"$K"' d.log: /' /tmp/d.log
 	exit 0
 fi
+# The same daemon's test build proves the sandbox from inside an engine.
+CPCONNECTD_TEST_HOOKS=1 /vm/cpconnectd-hooks -d -f /tmp/d.conf \
+    -s /run/cph.sock >/tmp/dh.log 2>&1 &
+HPID=$!
+_i=0
+while ! grep -q 'exec /bin/true refused' /tmp/dh.log && [ $_i -lt 200 ]; do
+	sleep 0.05
+	_i=$((_i + 1))
+done
+check "engine: Landlock refuses a file" grep -q 'open /etc/passwd refused' /tmp/dh.log
+check "engine: seccomp refuses exec" grep -q 'exec /bin/true refused' /tmp/dh.log
+kill $HPID
+wait $HPID 2>/dev/null
 
 # ---- data ----
 

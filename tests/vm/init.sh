@@ -1,4 +1,5 @@
 #!/bin/busybox sh
+# SPDX-License-Identifier: ISC
 # /init of the VM suite's initramfs: mounts, loopback, the TLS modules,
 # then /vm/guest.sh with the kernel's name (old|new) from the command line
 # (cpvm=NAME); every result line goes to the serial console.  Powers off.

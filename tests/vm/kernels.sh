@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: ISC
 # kernels.sh DIR: fetch and unpack the two kernels of the VM suite into DIR.
 #
 #   old  Debian 12's linux-image-6.12.*-cloud-amd64 (bookworm-security):

@@ -1,8 +1,10 @@
 #!/bin/sh
+# SPDX-License-Identifier: ISC
 # mkinitrd.sh BUILD MODULEDIR OUT: the VM suite's initramfs for one kernel.
 #
-# Contents: busybox (static), the project's daemon, CLI and VM test
-# programs with every shared library ldd names, the openssl binary, the
+# Contents: busybox (static), the project's daemon (and its test build,
+# for the sandbox probe), CLI and VM test programs with every shared
+# library ldd names, the openssl binary, the
 # test PKI, tls.ko and the crypto modules the kernel's TLS asks for
 # (decompressed, with a load order from their depends= fields; there is no
 # modprobe in the VM), /etc/passwd with nobody, and tests/vm/init.sh as
@@ -42,7 +44,8 @@ copy_bin() {
 }
 
 cp /bin/busybox "$ROOT/bin/busybox"
-for f in "$B/cpconnectd" "$B/cpconnect" "$B"/vm/bin/*; do
+for f in "$B/cpconnectd" "$B/tests/cpconnectd-hooks" "$B/cpconnect" \
+    "$B"/vm/bin/*; do
 	copy_bin "$(cd "$(dirname "$f")" && pwd)/$(basename "$f")"
 	ln -sf "$(cd "$(dirname "$f")" && pwd)/$(basename "$f")" \
 	    "$ROOT/vm/$(basename "$f")"

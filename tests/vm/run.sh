@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: ISC
 # run.sh: the VM suite, on the host.  Kernel TLS needs a kernel that has it,
 # which the build machine's does not: each of two Debian kernels (see
 # kernels.sh) boots under qemu with an initramfs of the project's binaries
@@ -28,7 +29,8 @@ command -v qemu-system-x86_64 >/dev/null || {
 	echo "vm: $pass passed, $fail failed"
 	exit 1
 }
-for p in "$B/cpconnectd" "$B/cpconnect" "$B/vm/bin/vm_client"; do
+for p in "$B/cpconnectd" "$B/tests/cpconnectd-hooks" "$B/cpconnect" \
+    "$B/vm/bin/vm_client"; do
 	[ -x "$p" ] || loud "$p not built (make tests)"
 done
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * vm_client: the VM suite's client (tests/vm/guest.sh runs it inside a
  * VM whose kernel has TLS).  One connection through cpconnectd, then one

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * libcpconnect: the cprops cp_client API, served by cpconnectd.
  *

@@ -1,37 +1,16 @@
+/* SPDX-License-Identifier: ISC */
 /*
- * Cipher suite table and TLS 1.3 HKDF-Expand-Label, shared by the daemon
- * (daemon/tlsexport.c, which derives the keys it hands off) and the library
- * record layer (lib/record.c, which derives new keys on KeyUpdate).  Header
- * only, because the daemon and the library are linked separately and both
- * must agree byte for byte.
+ * Cipher suite table and TLS key derivations (kdf.h).
  */
-#ifndef RECORD_KDF_H
-#define RECORD_KDF_H
-
-#include <stddef.h>
-#include <stdint.h>
 #include <pthread.h>
 #include <string.h>
 
 #include <openssl/core_names.h>
-#include <openssl/evp.h>
 #include <openssl/kdf.h>
 
-#define REC_V12 0x0303
-#define REC_V13 0x0304
+#include "kdf.h"
 
-/* The AEAD suites cpconnect hands off; nothing else is negotiated. */
-struct rec_suite {
-	uint16_t id;      /* IANA number */
-	uint16_t version; /* REC_V12 or REC_V13 */
-	int chacha;       /* ChaCha20-Poly1305 (else AES-GCM) */
-	size_t keylen;
-	size_t fixed_ivlen; /* TLS 1.2 key block IV length; 12 for 1.3 */
-	const char *md;     /* PRF / HKDF hash */
-	const EVP_CIPHER *(*aead)(void);
-};
-
-static inline const struct rec_suite *
+const struct rec_suite *
 rec_suite_find(uint16_t id)
 {
 	static const struct rec_suite suites[] = {
@@ -53,24 +32,19 @@ rec_suite_find(uint16_t id)
 	return NULL;
 }
 
-/*
- * RFC 8446 7.1 HKDF-Expand-Label(secret, label, context, outlen).  Returns
- * 0 or -1 (bad lengths, OpenSSL failure).
- */
 /* The two KDFs, fetched once: in OpenSSL 3 a fetch is a locked lookup
  * that costs more than the derivation itself. */
 static EVP_KDF *rec_kdf_hkdf, *rec_kdf_prf;
 static pthread_once_t rec_kdf_once = PTHREAD_ONCE_INIT;
 
-static inline void
+static void
 rec_kdf_fetch(void)
 {
 	rec_kdf_hkdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
 	rec_kdf_prf = EVP_KDF_fetch(NULL, "TLS1-PRF", NULL);
 }
 
-/* One derivation with "HKDF" or "TLS1-PRF": 0, or -1 on any failure. */
-static inline int
+int
 rec_kdf_derive(const char *name, const OSSL_PARAM *params, void *out,
     size_t outlen)
 {
@@ -87,7 +61,7 @@ rec_kdf_derive(const char *name, const OSSL_PARAM *params, void *out,
 	return ok ? 0 : -1;
 }
 
-static inline int
+int
 rec_expand_label_ctx(const char *md, const unsigned char *secret, size_t slen,
     const char *label, const unsigned char *ctx, size_t ctxlen,
     unsigned char *out, size_t outlen)
@@ -122,8 +96,7 @@ rec_expand_label_ctx(const char *md, const unsigned char *secret, size_t slen,
 	return rec_kdf_derive("HKDF", params, out, outlen);
 }
 
-/* The traffic key derivations use an empty context. */
-static inline int
+int
 rec_expand_label(const char *md, const unsigned char *secret, size_t slen,
     const char *label, unsigned char *out, size_t outlen)
 {
@@ -131,4 +104,3 @@ rec_expand_label(const char *md, const unsigned char *secret, size_t slen,
 	    md, secret, slen, label, NULL, 0, out, outlen);
 }
 
-#endif

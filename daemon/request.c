@@ -1,0 +1,763 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * The request pipeline: one CONNECT from its decoding to its one RESULT,
+ * in the order the data flows, top-down:
+ *   request (decode, limits, name policy) -> resolve -> dial (policy per
+ *   address) -> tls (policy on the handshake) -> reply
+ * Every stage hands the request to the next or ends it with req_fail().
+ */
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cacache.h"
+#include "conf.h"
+#include "engine_int.h"
+#include "keys.h"
+#include "log.h"
+#include "tls.h"
+
+static int refuse_if_over_limits(
+    struct session *, uint32_t id, const char *host);
+static int id_in_use(struct session *, uint32_t id);
+static int req_end_if_tls_denied(struct request *);
+static int req_end_if_anchors_missing(struct request *);
+static void req_resolve(struct request *);
+static void req_resolved(
+    void *, const struct addr_list *, int, int, const char *);
+static void req_dial(struct request *);
+static int req_filter(
+    void *, const struct sockaddr *, socklen_t, char *, size_t);
+static void req_dialed(void *, int, const struct sockaddr *, socklen_t, int,
+    int, const char *, uint32_t);
+static void req_tls_step(struct request *);
+static void req_tls_io(struct ev_io *, uint32_t);
+static void req_tls_start(struct request *);
+static const struct tls_policy *req_tls_policy(struct request *);
+static int req_end_if_handshake_denied(struct request *);
+static void req_reply_tcp(struct request *);
+static void fd_blocking(int);
+static void req_reply_tls(struct request *);
+static int send_chain(struct request *);
+static int send_state(struct request *, char *, size_t);
+static void req_finish(struct request *, struct cp_result *, int fd);
+static void req_fail(struct request *, int eclass, int err, const char *fmt,
+    ...) __attribute__((format(printf, 4, 5)));
+static void req_timeout(struct ev_timer *);
+static void req_log(const struct request *, const struct cp_result *);
+static const char *req_verify_str(
+    const struct request *, const struct cp_result *, char *, size_t);
+static void fmt_peer(const struct request *, char *, size_t, uint16_t *);
+static struct request *req_new(struct session *, uint32_t id);
+static void apply_bounds(const struct cpconf *, struct cp_connect *);
+
+/* The entry of the pipeline: decode, limits, the name-level policy and
+ * the request's bounds, before any network work. */
+void
+req_connect(struct session *s, const struct imsg *m)
+{
+	struct cp_connect c;
+	struct policy_result pr;
+	struct uidcount *u;
+	struct request *r;
+	char err[256];
+
+	if (cp_connect_decode(m->data, m->datalen, &c, err, sizeof(err)) ==
+	    -1) {
+		session_error(s, m->hdr.peerid, CP_E_PROTO, EPROTO,
+		    "bad CONNECT: %s", err);
+		return;
+	}
+	if (id_in_use(s, m->hdr.peerid)) {
+		session_error(s, m->hdr.peerid, CP_E_PROTO, EPROTO,
+		    "request id %u already in use", m->hdr.peerid);
+		return;
+	}
+	if (refuse_if_over_limits(s, m->hdr.peerid, c.host))
+		return;
+	if ((u = uid_slot(s->e, s->peer.uid, 1)) == NULL) {
+		session_error(
+		    s, m->hdr.peerid, CP_E_INTERNAL, ENOMEM, "out of memory");
+		return;
+	}
+	u->n++; /* req_unlink() gives it back */
+	if ((r = req_new(s, m->hdr.peerid)) == NULL) {
+		uid_release(s->e, s->peer.uid);
+		session_error(
+		    s, m->hdr.peerid, CP_E_INTERNAL, ENOMEM, "out of memory");
+		return;
+	}
+	apply_bounds(s->e->conf, &c);
+	r->c = c;
+	explicit_bzero(&c, sizeof(c));
+	if (ev_timer_start(s->e->ev, &r->deadline, r->c.timeout_ms) == -1) {
+		req_fail(r, CP_E_INTERNAL, errno, "timer: %s", strerror(errno));
+		return;
+	}
+	if (policy_check_name(s->e->conf, &s->peer, r->c.host, r->c.port,
+	        r->c.tls, &pr) == -1 ||
+	    pr.v != V_ALLOW) {
+		req_fail(r, CP_E_DENIED, EACCES, "%s", pr.why);
+		return;
+	}
+	if (r->c.tls &&
+	    (req_end_if_tls_denied(r) || req_end_if_anchors_missing(r)))
+		return;
+	req_resolve(r);
+}
+
+/* Over a limit: answer the CONNECT with the reason and return 1. */
+static int
+refuse_if_over_limits(struct session *s, uint32_t id, const char *host)
+{
+	const struct cpconf *cf = s->e->conf;
+	struct uidcount *u = uid_slot(s->e, s->peer.uid, 0);
+	const char *why = NULL;
+	struct cp_result res;
+
+	if (s->nreqs >= MAX_REQ_PER_SESSION)
+		why = "too many requests in flight on this session";
+	else if (u != NULL && u->n >= s->e->uid_limit)
+		why = "too many requests in flight for this user";
+	else if (s->e->st.inflight >= cf->g.max_req)
+		why = "too many requests in flight";
+	if (why == NULL)
+		return 0;
+	memset(&res, 0, sizeof(res));
+	res.status = CP_STATUS_ERROR;
+	res.eclass = CP_E_LIMIT;
+	res.err = EAGAIN;
+	snprintf(res.errtext, sizeof(res.errtext), "%s", why);
+	log_info_rl(s->peer.uid, LK_LIMIT, "uid %u pid %d: %s: %s",
+	    (unsigned)s->peer.uid, (int)s->peer.pid, host, why);
+	s->e->st.served++;
+	s->e->st.failed++;
+	send_result(s, id, &res, -1);
+	return 1;
+}
+
+static int
+id_in_use(struct session *s, uint32_t id)
+{
+	struct request *r;
+
+	LIST_FOREACH(r, &s->reqs, entry)
+		if (r->id == id)
+			return 1;
+	return 0;
+}
+
+/* TLS policy decisions that need no network (the blocks agree, ALPN
+ * allowed): 1 when the request ended here, refused. */
+static int
+req_end_if_tls_denied(struct request *r)
+{
+	const struct tls_policy *tp = req_tls_policy(r);
+
+	if (tp == NULL)
+		return 1;
+	if (r->c.alpnlen > 0 &&
+	    policy_alpn_allowed(&tp->t, r->c.alpn, r->c.alpnlen) != 1) {
+		req_fail(r, CP_E_DENIED, EACCES,
+		    "policy: ALPN protocols not "
+		    "allowed for %s",
+		    r->c.host);
+		return 1;
+	}
+	return 0;
+}
+
+/*
+ * Client trust anchors: known to the cache, or the request ends here (1),
+ * refused by the policy or answered with NEED_CA so that the client sends
+ * the set and asks again; r is freed then.
+ */
+static int
+req_end_if_anchors_missing(struct request *r)
+{
+	const struct tls_policy *tp;
+	struct cp_result res;
+
+	if (!r->c.has_ca_hash)
+		return 0;
+	if ((tp = req_tls_policy(r)) == NULL)
+		return 1;
+	if (tp->t.client_ca != CLIENT_CA_ALLOWED) {
+		req_fail(r, CP_E_DENIED, EACCES,
+		    "policy: client trust "
+		    "anchors are not accepted for %s",
+		    r->c.host);
+		return 1;
+	}
+	if ((r->anchors = ca_cache_lookup(r->s->e->cas, r->c.ca_hash)) != NULL)
+		return 0;
+	/* Unknown set: ask for it; the client sends it and asks again. */
+	memset(&res, 0, sizeof(res));
+	res.status = CP_STATUS_NEED_CA;
+	req_unlink(r);
+	send_result(r->s, r->id, &res, -1);
+	req_free(r);
+	return 1;
+}
+
+/* Stage: resolve. */
+
+static void
+req_resolve(struct request *r)
+{
+	int lit;
+
+	r->stage = ST_RESOLVE;
+	lit = resolve_literal(r->c.host, r->c.port, r->c.family, &r->al);
+	if (lit == 1) {
+		req_dial(r);
+		return;
+	}
+	if (lit == -1) {
+		req_fail(r, CP_E_NONAME, CP_ENONAME,
+		    "%s: address of the wrong family", r->c.host);
+		return;
+	}
+	r->rr = resolve_start(r->s->e->res, r->c.host, r->c.port, r->c.family,
+	    r->c.timeout_ms, req_resolved, r);
+	if (r->rr == NULL)
+		req_fail(
+		    r, CP_E_INTERNAL, errno, "resolve: %s", strerror(errno));
+}
+
+static void
+req_resolved(void *arg, const struct addr_list *al, int eclass, int err,
+    const char *errtext)
+{
+	struct request *r = arg;
+
+	r->rr = NULL;
+	if (eclass != CP_E_NONE) {
+		req_fail(r, eclass, err, "%s: %s", r->c.host, errtext);
+		return;
+	}
+	r->al = *al;
+	req_dial(r);
+}
+
+/* Stage: dial.  Every address is checked against the policy right before
+ * it is connected: the address actually used is the one checked. */
+
+static void
+req_dial(struct request *r)
+{
+	struct dial_params dp;
+	uint64_t left, elapsed = ev_clock_ms() - r->start;
+
+	left = r->c.timeout_ms > elapsed ? r->c.timeout_ms - elapsed : 1;
+	memset(&dp, 0, sizeof(dp));
+	dp.retries = r->c.retries;
+	dp.retry_delay_ms = r->c.retry_delay_ms;
+	dp.connect_timeout_ms = r->c.connect_timeout_ms;
+	dp.timeout_ms = (uint32_t)left;
+	dp.stagger_ms = STAGGER_MS;
+	r->stage = ST_DIAL;
+	r->dial =
+	    dial_start(r->s->e->ev, &r->al, &dp, req_filter, req_dialed, r);
+	if (r->dial == NULL)
+		req_fail(r, CP_E_INTERNAL, errno, "dial: %s", strerror(errno));
+}
+
+static int
+req_filter(void *arg, const struct sockaddr *sa, socklen_t len, char *why,
+    size_t whysz)
+{
+	struct request *r = arg;
+	struct policy_result pr;
+
+	if (policy_check_addr(r->s->e->conf, &r->s->peer, r->c.host, sa,
+	        r->c.port, r->c.tls, &pr) == -1 ||
+	    pr.v != V_ALLOW) {
+		snprintf(why, whysz, "%s", pr.why);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+req_dialed(void *arg, int fd, const struct sockaddr *sa, socklen_t len,
+    int eclass, int err, const char *errtext, uint32_t attempts)
+{
+	struct request *r = arg;
+
+	r->dial = NULL;
+	r->attempts = attempts;
+	if (sa != NULL && len <= sizeof(r->peer)) {
+		memcpy(&r->peer, sa, len);
+		r->peerlen = len;
+	}
+	if (fd == -1) {
+		req_fail(r, eclass, err, "%s", errtext);
+		return;
+	}
+	r->fd = fd;
+	if (r->c.tls)
+		req_tls_step(r);
+	else
+		req_reply_tcp(r);
+}
+
+/* Stage: TLS.  The handshake runs on the engine loop; the socket is handed
+ * over with the record-layer state only when OpenSSL holds no unread byte. */
+
+static void
+req_tls_step(struct request *r)
+{
+	int rv;
+
+	if (r->tls == NULL) {
+		req_tls_start(r);
+		if (r->tls == NULL)
+			return; /* failed and freed */
+	}
+	rv = tlsc_handshake(r->tls);
+	if (rv == 0) {
+		if (ev_io_set(r->s->e->ev, &r->io,
+		        (uint32_t)tlsc_events(r->tls)) == -1)
+			req_fail(r, CP_E_INTERNAL, errno, "epoll: %s",
+			    strerror(errno));
+		return;
+	}
+	if (rv == 1) {
+		if (!req_end_if_handshake_denied(r))
+			req_reply_tls(r);
+		return;
+	}
+	if (tlsc_failed_verify(r->tls))
+		req_fail(r, CP_E_VERIFY, EPROTO, "%s", tlsc_error(r->tls));
+	else if (tlsc_sys_errno(r->tls) != 0)
+		req_fail(r, CP_E_TLS, tlsc_sys_errno(r->tls), "%s",
+		    tlsc_error(r->tls));
+	else
+		req_fail(r, CP_E_TLS, EPROTO, "%s", tlsc_error(r->tls));
+}
+
+static void
+req_tls_io(struct ev_io *io, uint32_t revents)
+{
+	req_tls_step(io->arg);
+}
+
+static void
+req_tls_start(struct request *r)
+{
+	const struct tls_policy *tp;
+	const struct dest_tls *dt;
+	struct tls_params p;
+	char err[256];
+	int64_t left;
+
+	if ((tp = req_tls_policy(r)) == NULL)
+		return;
+	policy_tls_fold_addr(
+	    &r->rt.pol, (const struct sockaddr *)&r->peer, r->c.port);
+	dt = &tp->t;
+	memset(&p, 0, sizeof(p));
+	p.host = r->c.host;
+	p.sni = r->c.sni[0] ? r->c.sni : NULL;
+	p.alpn = r->c.alpnlen ? r->c.alpn : NULL;
+	p.alpnlen = r->c.alpnlen;
+	/* "verify required": the client's SSL_VERIFY_NONE is not honoured. */
+	p.verify_peer =
+	    r->c.verify == CP_VERIFY_PEER || dt->verify == TLSV_REQUIRED;
+	p.cn_fallback = dt->cn_fallback;
+	p.min_version = dt->min_version;
+	p.anchors = r->anchors;
+	/* A client certificate: its key stays in the parent, which signs
+	 * for us (keys.h). */
+	if (dt->cert_file != NULL) {
+		const struct client_cred *cc = keyring_find(
+		    r->s->e->env->keys, dt->cert_file, dt->key_file);
+
+		if (cc == NULL) {
+			req_fail(r, CP_E_TLS, ENOKEY,
+			    "client certificate %s "
+			    "for %s is not loaded",
+			    dt->cert_file, r->c.host);
+			return;
+		}
+		p.cert = cc->cert;
+		p.chain = cc->chain;
+		p.key = cc->key;
+	}
+	r->stage = ST_TLS;
+	/* The handshake has its own bound inside the request's. */
+	left = (int64_t)r->c.timeout_ms - (int64_t)(ev_clock_ms() - r->start);
+	if (left > r->s->e->conf->g.handshake_ms &&
+	    ev_timer_start(r->s->e->ev, &r->deadline,
+	        r->s->e->conf->g.handshake_ms) == -1) {
+		req_fail(r, CP_E_INTERNAL, errno, "timer: %s", strerror(errno));
+		return;
+	}
+	if ((r->tls = tlsc_new(
+	         r->s->e->env->ssl, r->fd, &p, err, sizeof(err))) == NULL) {
+		req_fail(r, CP_E_TLS, EPROTO, "%s", err);
+		return;
+	}
+	if (ev_io_start(r->s->e->ev, &r->io, r->fd, EPOLLOUT, req_tls_io, r) ==
+	    -1)
+		req_fail(r, CP_E_INTERNAL, errno, "epoll: %s", strerror(errno));
+}
+
+/*
+ * The TLS policy of the request: the blocks of the host and of the server
+ * name together, the strictest setting winning (policy.h), so that neither
+ * name gets around the other's pins or "verify required".  Merged on the
+ * first call; NULL when the blocks conflict, and the request is failed.
+ */
+static const struct tls_policy *
+req_tls_policy(struct request *r)
+{
+	char err[256];
+
+	if (r->rt.ready)
+		return &r->rt.pol;
+	if (policy_tls_request(r->s->e->conf, r->c.host, r->c.sni, r->c.port,
+	        &r->rt.pol, err, sizeof(err)) == -1) {
+		req_fail(r, CP_E_DENIED, EACCES, "policy: %s", err);
+		return NULL;
+	}
+	r->rt.ready = 1;
+	return &r->rt.pol;
+}
+
+/* The SPKI digests of the verified chain, for the pin check. */
+struct spki_list {
+	int n;
+	uint8_t d[CP_MAX_CHAIN + 2][32]; /* the chain and its anchor */
+};
+
+static int
+spki_add(void *arg, const uint8_t *spki)
+{
+	struct spki_list *l = arg;
+
+	memcpy(l->d[l->n++], spki, 32);
+	return l->n == (int)(sizeof(l->d) / sizeof(l->d[0]));
+}
+
+/* Policy on the finished handshake: minimum version and SPKI pins.  1
+ * when the request ended here, refused: the connection is closed without
+ * a byte of application data. */
+static int
+req_end_if_handshake_denied(struct request *r)
+{
+	const struct tls_policy *tp = req_tls_policy(r);
+	struct spki_list l;
+
+	if (tp == NULL)
+		return 1;
+	if (tlsc_version(r->tls) < tp->t.min_version) {
+		req_fail(r, CP_E_DENIED, EACCES,
+		    "policy: TLS version below "
+		    "the minimum for %s",
+		    r->c.host);
+		return 1;
+	}
+	if (tp->npinsets > 0) {
+		l.n = 0;
+		tlsc_spki_each(r->tls, spki_add, &l);
+		if (!policy_pins_ok(tp, (const uint8_t(*)[32])l.d, l.n)) {
+			r->rt.pin_mismatch = l.n > 0;
+			req_fail(r, CP_E_VERIFY, EPROTO,
+			    "certificate verify failed: no certificate of "
+			    "the chain matches a pinned key for %s",
+			    r->c.host);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* Stage: reply.  Hand-off descriptors are blocking, as a program's own
+ * connect()ed socket would be; the file status flags travel with them. */
+
+static void
+req_reply_tcp(struct request *r)
+{
+	struct cp_result res;
+	int fd = r->fd;
+
+	memset(&res, 0, sizeof(res));
+	res.status = CP_STATUS_OK;
+	r->fd = -1; /* the descriptor now travels with the reply */
+	fd_blocking(fd);
+	req_finish(r, &res, fd);
+}
+
+/* Stage: reply for a plain TCP connection. */
+/* Hand-off descriptors are blocking, as a program's own connect()ed
+ * socket would be; the file status flags travel with the descriptor. */
+static void
+fd_blocking(int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+
+	if (fl != -1 && (fl & O_NONBLOCK))
+		fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+}
+
+static void
+req_reply_tls(struct request *r)
+{
+	struct cp_result res;
+	const unsigned char *alpn;
+	size_t alpnlen;
+	char err[256];
+	int fd;
+
+	memset(&res, 0, sizeof(res));
+	res.status = CP_STATUS_OK;
+	res.verify_result = (uint32_t)tlsc_verify_result(r->tls);
+	res.no_peer_cert = (uint8_t)tlsc_no_peer_cert(r->tls);
+	res.tls_version = (uint16_t)tlsc_version(r->tls);
+	snprintf(res.cipher, sizeof(res.cipher), "%s", tlsc_cipher(r->tls));
+	alpn = tlsc_alpn(r->tls, &alpnlen);
+	if (alpn != NULL && alpnlen < sizeof(res.alpn)) {
+		memcpy(res.alpn, alpn, alpnlen);
+		res.alpn[alpnlen] = '\0';
+	}
+	res.resumed = (uint8_t)tlsc_resumed(r->tls);
+	if (send_chain(r) == -1) {
+		req_fail(r, CP_E_TLS, EPROTO, "peer chain: %s",
+		    tlsc_error(r->tls));
+		return;
+	}
+	if (send_state(r, err, sizeof(err)) == -1) {
+		req_fail(r, CP_E_TLS, EPROTO, "hand-off refused: %s", err);
+		return;
+	}
+	ev_io_stop(r->s->e->ev, &r->io);
+	fd = r->fd;
+	r->fd = -1;
+	fd_blocking(fd);
+	req_finish(r, &res, fd);
+}
+
+static int
+send_chain(struct request *r)
+{
+	unsigned char **der;
+	size_t *lens;
+	int i, n, rv = 0;
+
+	if (tlsc_chain(r->tls, &der, &lens, &n) == -1)
+		return -1;
+	for (i = 0; i < n && rv == 0; i++) {
+		struct abuf b;
+
+		abuf_init(&b);
+		cp_cert_encode(&b, der[i], lens[i]);
+		rv = send_msg(r->s, CP_MSG_PEER_CERT, r->id, -1, &b);
+		abuf_free(&b);
+	}
+	tls_chain_free(der, lens, n);
+	return rv;
+}
+
+static int
+send_state(struct request *r, char *err, size_t errsz)
+{
+	struct cp_tls_state ts;
+	struct abuf b;
+	int rv;
+
+	if (tlsc_export(r->tls, &ts, err, errsz) == -1)
+		return -1;
+	abuf_init(&b);
+	cp_tls_state_encode(&b, &ts);
+	cp_tls_state_wipe(&ts);
+	rv = send_msg(r->s, CP_MSG_TLS_STATE, r->id, -1, &b);
+	abuf_free(&b); /* wipes */
+	if (rv == -1)
+		snprintf(err, errsz, "tls state: %s", strerror(errno));
+	return rv;
+}
+
+/* The end of every request: exactly one RESULT, and the audit line. */
+
+static void
+req_finish(struct request *r, struct cp_result *res, int fd)
+{
+	struct session *s = r->s;
+
+	res->attempts = r->attempts;
+	res->elapsed_ms = (uint32_t)(ev_clock_ms() - r->start);
+	fmt_peer(r, res->peer_addr, sizeof(res->peer_addr), &res->peer_port);
+	req_log(r, res);
+	s->e->st.served++;
+	if (res->status != CP_STATUS_OK)
+		s->e->st.failed++;
+	req_unlink(r);
+	send_result(s, r->id, res, fd);
+	req_free(r);
+}
+
+static void
+req_fail(struct request *r, int eclass, int err, const char *fmt, ...)
+{
+	struct cp_result res;
+	va_list ap;
+
+	va_start(ap, fmt);
+	error_result(&res, eclass, err, fmt, ap);
+	va_end(ap);
+	if (r->tls != NULL)
+		res.verify_result = (uint32_t)tlsc_verify_result(r->tls);
+	req_finish(r, &res, -1);
+}
+
+static void
+req_timeout(struct ev_timer *t)
+{
+	struct request *r = t->arg;
+	static const char *const what[] = {
+	    [ST_RESOLVE] = "name resolution",
+	    [ST_DIAL] = "connect",
+	    [ST_TLS] = "TLS handshake",
+	    [ST_DONE] = "request",
+	};
+
+	req_fail(r, CP_E_TIMEDOUT, ETIMEDOUT, "%s timed out after %u ms",
+	    what[r->stage], (unsigned)(ev_clock_ms() - r->start));
+}
+
+/* The audit line: who, where, outcome, verify result, time taken. */
+static void
+req_log(const struct request *r, const struct cp_result *res)
+{
+	const struct session *s = r->s;
+	char vbuf[64];
+
+	/* The server name too: it is the name verified. */
+	log_info_rl(s->peer.uid,
+	    res->status == CP_STATUS_OK ? LK_OK : 1 + res->eclass,
+	    "uid %u gid %u pid %d: %s %s port %u%s%s -> %s port %u%s%s: "
+	    "%s%s%s, verify %s, %u attempts, %u ms",
+	    (unsigned)s->peer.uid, (unsigned)s->peer.gid, (int)s->peer.pid,
+	    r->c.tls ? "tls" : "tcp", r->c.host, r->c.port,
+	    r->c.sni[0] ? " server name " : "", r->c.sni,
+	    res->peer_addr[0] ? res->peer_addr : "-", res->peer_port,
+	    res->status == CP_STATUS_OK && res->alpn[0] ? " alpn " : "",
+	    res->status == CP_STATUS_OK ? res->alpn : "",
+	    res->status == CP_STATUS_OK ? "ok" : cp_eclass_str(res->eclass),
+	    res->errtext[0] ? ", " : "", res->errtext,
+	    req_verify_str(r, res, vbuf, sizeof(vbuf)), (unsigned)res->attempts,
+	    (unsigned)res->elapsed_ms);
+}
+
+/* The verify result as the audit line says it: "-" when no chain was
+ * checked (TCP, or a handshake that ended before the certificate). */
+static const char *
+req_verify_str(
+    const struct request *r, const struct cp_result *res, char *buf, size_t sz)
+{
+	if (r->tls == NULL || !tlsc_verified(r->tls))
+		return "-";
+	snprintf(buf, sz, "%u%s", (unsigned)res->verify_result,
+	    r->rt.pin_mismatch ? " (chain ok, pin mismatch)" : "");
+	return buf;
+}
+
+static void
+fmt_peer(const struct request *r, char *buf, size_t sz, uint16_t *port)
+{
+	const struct sockaddr *sa = (const struct sockaddr *)&r->peer;
+
+	buf[0] = '\0';
+	*port = 0;
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const void *)sa;
+
+		inet_ntop(AF_INET, &in->sin_addr, buf, (socklen_t)sz);
+		*port = ntohs(in->sin_port);
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const void *)sa;
+
+		inet_ntop(AF_INET6, &in6->sin6_addr, buf, (socklen_t)sz);
+		*port = ntohs(in6->sin6_port);
+	}
+}
+
+/* Life cycle. */
+
+static struct request *
+req_new(struct session *s, uint32_t id)
+{
+	struct request *r;
+
+	if ((r = calloc(1, sizeof(*r))) == NULL)
+		return NULL;
+	r->s = s;
+	r->id = id;
+	r->fd = -1;
+	r->start = ev_clock_ms();
+	LIST_INSERT_HEAD(&s->reqs, r, entry);
+	s->nreqs++;
+	s->e->st.inflight++;
+	engine_note_peak(s->e);
+	ev_timer_init(&r->deadline, req_timeout, r);
+	return r;
+}
+
+static void
+apply_bounds(const struct cpconf *cf, struct cp_connect *c)
+{
+	if (c->retries > cf->g.retry_max)
+		c->retries = cf->g.retry_max;
+	if (c->retry_delay_ms < cf->g.retry_delay_ms)
+		c->retry_delay_ms = cf->g.retry_delay_ms;
+	if (c->connect_timeout_ms == 0 ||
+	    c->connect_timeout_ms > cf->g.connect_ms)
+		c->connect_timeout_ms = cf->g.connect_ms;
+	if (c->timeout_ms == 0 || c->timeout_ms > cf->g.request_ms)
+		c->timeout_ms = cf->g.request_ms;
+}
+
+void
+req_unlink(struct request *r)
+{
+	struct session *s = r->s;
+
+	LIST_REMOVE(r, entry);
+	s->nreqs--;
+	s->e->st.inflight--;
+	uid_release(s->e, s->peer.uid);
+}
+
+void
+req_free(struct request *r)
+{
+	struct ev *ev = r->s->e->ev;
+
+	ev_timer_stop(ev, &r->deadline);
+	if (r->rr != NULL)
+		resolve_cancel(r->rr);
+	if (r->dial != NULL)
+		dial_cancel(r->dial);
+	ev_io_stop(ev, &r->io);
+	if (r->tls != NULL)
+		tlsc_free(r->tls);
+	if (r->anchors != NULL)
+		X509_STORE_free(r->anchors);
+	if (r->fd != -1)
+		close(r->fd);
+	explicit_bzero(&r->c, sizeof(r->c));
+	free(r);
+}
