@@ -73,13 +73,14 @@ HOOKD    = $(B)/tests/cpconnectd-hooks
 LIB_SO   = $(B)/libcpconnect.so.$(SOMAJOR)
 DAEMON   = $(B)/cpconnectd
 CLI      = $(B)/cpconnect
+CTL      = $(B)/cpconnectctl
 UNITS    = $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRC))
 TESTCS   = $(patsubst tests/integration/%.c,$(B)/tests/%,$(TESTC_SRC))
 BENCHES  = $(patsubst bench/%.c,$(B)/bench/%,$(BENCH_SRC))
 EXAMPLES = $(patsubst examples/%.c,$(B)/examples/%,$(EXAMPLE_SRC))
 VMBINS   = $(patsubst tests/vm/%.c,$(B)/vm/bin/%,$(VM_SRC))
 
-all: $(DAEMON) $(LIB_SO) $(B)/libcpconnect.so $(LIB_A) $(CLI) $(B)/cpconnect.pc
+all: $(DAEMON) $(LIB_SO) $(B)/libcpconnect.so $(LIB_A) $(CLI) $(CTL) $(B)/cpconnect.pc
 tests: all $(HOOKD) $(UNITS) $(TESTCS) $(EXAMPLES) $(VMBINS)
 benches: all $(BENCHES)
 
@@ -139,8 +140,12 @@ $(LIB_SO): $(call obj,$(LIB_SRC) $(PROTO_SRC)) lib/libcpconnect.map
 $(B)/libcpconnect.so: $(LIB_SO)
 	ln -sf libcpconnect.so.$(SOMAJOR) $@
 
-$(CLI): $(call obj,$(wildcard cli/*.c)) $(LIB_A)
+$(CLI): $(call obj,cli/cpconnect.c) $(LIB_A)
 	$(CC) $(ALLCFLAGS) $(LDFLAGS) -o $@ $^ $(LIB_LIBS)
+
+# The administrator's tool talks to the parent's control socket only.
+$(CTL): $(call obj,cli/cpconnectctl.c)
+	$(CC) $(ALLCFLAGS) $(LDFLAGS) -o $@ $^
 
 # Tests and benchmarks may use any internal module of the daemon or the
 # library; the archives pull in only what a program refers to.
@@ -194,6 +199,10 @@ install: all
 	  $(DESTDIR)$(INCDIR)/cprops $(DESTDIR)$(PCDIR)
 	install -m 755 $(DAEMON) $(DESTDIR)$(SBINDIR)/cpconnectd
 	install -m 755 $(CLI) $(DESTDIR)$(BINDIR)/cpconnect
+	install -m 755 $(CTL) $(DESTDIR)$(SBINDIR)/cpconnectctl
+	install -d $(DESTDIR)$(PREFIX)/share/bash-completion/completions
+	install -m 644 contrib/cpconnectctl.bash \
+	  $(DESTDIR)$(PREFIX)/share/bash-completion/completions/cpconnectctl
 	install -m 755 $(LIB_SO) $(DESTDIR)$(LIBDIR)/libcpconnect.so.$(VERSION)
 	ln -sf libcpconnect.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libcpconnect.so.$(SOMAJOR)
 	ln -sf libcpconnect.so.$(SOMAJOR) $(DESTDIR)$(LIBDIR)/libcpconnect.so
@@ -205,6 +214,8 @@ install: all
 
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/cpconnectd $(DESTDIR)$(BINDIR)/cpconnect \
+	  $(DESTDIR)$(SBINDIR)/cpconnectctl \
+	  $(DESTDIR)$(PREFIX)/share/bash-completion/completions/cpconnectctl \
 	  $(DESTDIR)$(LIBDIR)/libcpconnect.so* $(DESTDIR)$(LIBDIR)/libcpconnect.a \
 	  $(DESTDIR)$(INCDIR)/cprops/client.h $(DESTDIR)$(PCDIR)/cpconnect.pc
 	-rmdir $(DESTDIR)$(INCDIR)/cprops 2>/dev/null
@@ -292,3 +303,96 @@ uninstall-preload:
 	-rmdir $(DESTDIR)$(PRELOADDIR) 2>/dev/null
 
 .PHONY: install-preload uninstall-preload
+
+# ---- Fuzzing (tests/fuzz/README) ----
+# make fuzz          every target built with clang, libFuzzer, ASan and UBSan
+#                    into $(B)/fuzz/, then run one after another for
+#                    FUZZ_TIME seconds each (one process, one job: the
+#                    machine is shared); new inputs go to $(B)/fuzz/corpus/,
+#                    crashes to $(B)/fuzz/artifacts/, the output to
+#                    $(B)/fuzz/*.log
+# make fuzz-corpus   regenerate the committed seeds (tests/fuzz/gencorpus.c)
+# The corpus runners $(B)/tests/test_fuzz_* are ordinary test programs built
+# with $(CC) (SAN=1 applies): `make check` replays the committed corpus.
+FUZZ_TARGETS = fuzz_proto fuzz_conf fuzz_record fuzz_handoff
+FUZZ_TIME   ?= 60
+FUZZ_CC     ?= clang
+FUZZ_FLAGS  ?=
+FUZZ_SAN     = -fsanitize=address,undefined -fno-sanitize-recover=undefined \
+               -fno-omit-frame-pointer
+FUZZ_CFLAGS  = -std=gnu11 -g -O1 $(FUZZ_SAN) -fsanitize=fuzzer-no-link
+FUZZ_OBJDIR  = $(B)/fuzz/obj
+fuzzobj      = $(patsubst %.c,$(FUZZ_OBJDIR)/%.o,$(1))
+FUZZ_BINS    = $(patsubst %,$(B)/fuzz/%,$(FUZZ_TARGETS))
+FUZZ_RUNNERS = $(patsubst %,$(B)/tests/test_%,$(FUZZ_TARGETS))
+# Input size limits: a record needs 16 KiB and more.
+FUZZ_OPTS_fuzz_proto   = -max_len=8192
+FUZZ_OPTS_fuzz_conf    = -max_len=8192 -dict=tests/fuzz/fuzz_conf.dict
+FUZZ_OPTS_fuzz_record  = -max_len=20000
+FUZZ_OPTS_fuzz_handoff = -max_len=16384
+
+# The test build's view: every header, and the record layer's test hooks
+# (tls_rec_send_raw seals the records fuzz_record sends).
+$(FUZZ_OBJDIR)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(CPPFLAGS) $(INC_ALL) -DCP_TEST_HOOKS $(FUZZ_CFLAGS) \
+	  -MMD -MP -c -o $@ $<
+
+-include $(shell find $(FUZZ_OBJDIR) -name '*.d' 2>/dev/null)
+
+$(B)/fuzz/libcpconnect.a: $(call fuzzobj,$(LIB_SRC) $(PROTO_SRC))
+	@rm -f $@
+	ar rcs $@ $^
+
+$(B)/fuzz/fuzz_proto: $(call fuzzobj,tests/fuzz/fuzz_proto.c $(PROTO_SRC))
+$(B)/fuzz/fuzz_conf: $(call fuzzobj,tests/fuzz/fuzz_conf.c daemon/conf.c \
+    proto/hostname.c)
+$(B)/fuzz/fuzz_record: $(call fuzzobj,tests/fuzz/fuzz_record.c) \
+    $(B)/fuzz/libcpconnect.a
+$(B)/fuzz/fuzz_handoff: $(call fuzzobj,tests/fuzz/fuzz_handoff.c) \
+    $(B)/fuzz/libcpconnect.a
+$(FUZZ_BINS):
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $^ $(LIB_LIBS)
+
+fuzz-build: $(FUZZ_BINS)
+
+# One target after another; a crash, leak or hang stops here.
+fuzz: $(FUZZ_BINS)
+	@for t in $(FUZZ_TARGETS); do \
+	  mkdir -p $(B)/fuzz/corpus/$$t $(B)/fuzz/artifacts/$$t; \
+	  echo "== $$t: $(FUZZ_TIME) s, output in $(B)/fuzz/$$t.log"; \
+	  case $$t in \
+	  fuzz_proto) o="$(FUZZ_OPTS_fuzz_proto)";; \
+	  fuzz_conf) o="$(FUZZ_OPTS_fuzz_conf)";; \
+	  fuzz_record) o="$(FUZZ_OPTS_fuzz_record)";; \
+	  *) o="$(FUZZ_OPTS_fuzz_handoff)";; \
+	  esac; \
+	  $(B)/fuzz/$$t -max_total_time=$(FUZZ_TIME) -timeout=25 \
+	    -print_final_stats=1 $$o -artifact_prefix=$(B)/fuzz/artifacts/$$t/ \
+	    $(FUZZ_FLAGS) $(B)/fuzz/corpus/$$t tests/fuzz/corpus/$$t \
+	    >$(B)/fuzz/$$t.log 2>&1; rc=$$?; \
+	  grep -E '^#[0-9]+.*DONE|^stat::(number_of_executed_units|average_exec_per_sec|peak_rss_mb)' \
+	    $(B)/fuzz/$$t.log; \
+	  if [ $$rc -ne 0 ]; then tail -n 60 $(B)/fuzz/$$t.log; \
+	    echo "fuzz: $$t failed (exit $$rc); inputs in $(B)/fuzz/artifacts/$$t"; \
+	    exit 1; fi; \
+	done
+
+fuzz-corpus: $(B)/fuzz/gencorpus
+	$(B)/fuzz/gencorpus tests/fuzz/corpus
+	for f in tests/conf/*.conf examples/cpconnectd.conf; do \
+	  cp $$f tests/fuzz/corpus/fuzz_conf/file-$$(basename $$f); done
+
+$(B)/fuzz/gencorpus: $(B)/obj/tests/fuzz/gencorpus.o $(LIBINT_A) $(PROTO_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALLCFLAGS) $(LDFLAGS) -o $@ $^ $(LIB_LIBS)
+
+# The corpus runners: a fuzz target and runner.c's main().
+tests: $(FUZZ_RUNNERS)
+$(FUZZ_RUNNERS): $(B)/tests/test_%: $(B)/obj/tests/fuzz/%.o \
+    $(B)/obj/tests/fuzz/runner.o $(TESTLIB_A) $(DAEMONT_A) $(LIBINT_A) $(PROTO_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALLCFLAGS) $(LDFLAGS) -o $@ $< $(B)/obj/tests/fuzz/runner.o \
+	  $(TEST_LINK)
+
+.PHONY: fuzz fuzz-build fuzz-corpus

@@ -599,6 +599,20 @@ kw_socket(struct parser *p, const struct kwdef *k, struct tok *a, int n)
 	return strset(p, &p->c->g.socket_path, a[0].s);
 }
 
+/* The administrator's socket (cpconnectctl): a path, like socket. */
+static int
+kw_control_socket(
+    struct parser *p, const struct kwdef *k, struct tok *a, int n)
+{
+	if (one_value(p, k, a, n) == -1 || abs_path(p, k, &a[0]) == -1)
+		return -1;
+	if (a[0].len >= sizeof(((struct sockaddr_un *)0)->sun_path))
+		return perr(p, "control-socket: path too long (limit %zu "
+			       "bytes)",
+		    sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
+	return strset(p, &p->c->g.control_path, a[0].s);
+}
+
 static int
 kw_socket_mode(struct parser *p, const struct kwdef *k, struct tok *a, int n)
 {
@@ -1009,6 +1023,7 @@ static const struct kwdef keywords[] = {
     {"deny", kw_rule, IN_GLOBAL, 1, 1},
     {"destination", kw_destination, IN_GLOBAL, 1, 0},
     {"socket", kw_socket, IN_GLOBAL, 0, 0},
+    {"control-socket", kw_control_socket, IN_GLOBAL, 0, 0},
     {"socket-mode", kw_socket_mode, IN_GLOBAL, 0, 0},
     {"socket-group", kw_socket_group, IN_GLOBAL, 0, 0},
     {"engines", kw_number, IN_GLOBAL, 0, 0},
@@ -1112,6 +1127,7 @@ conf_free(struct cpconf *c)
 	free(c->dests);
 	tls_free(&c->tls);
 	free(c->g.socket_path);
+	free(c->g.control_path);
 	free(c->g.user);
 	free(c->g.ca_file);
 	free(c->g.ca_path);

@@ -174,6 +174,7 @@ struct destination {
  */
 struct conf_global {
 	char *socket_path;        /* socket: CP_DEFAULT_SOCKET */
+	char *control_path;       /* control-socket: NULL, <socket>.ctl */
 	mode_t socket_mode;       /* socket-mode: 0666, the rules decide */
 	gid_t socket_gid;         /* socket-group: (gid_t)-1, unchanged */
 	unsigned engines;         /* engines: 0, one per CPU; at most 256 */

@@ -9,7 +9,7 @@
  * letting the old one drain, and keeps systemd informed.
  *
  * Descriptor convention for an engine: 3 = listening socket, 4 = channel
- * to the parent (SOCK_SEQPACKET, one message per datagram, see keys.h):
+ * to the parent (SOCK_SEQPACKET, one message per datagram, see ctl.h):
  * the parent first sends the client certificates, the engine sends
  * struct ctl_stats once a second and a signing request whenever a
  * handshake needs its client key, which only the parent holds; CTL_DRAIN
@@ -46,10 +46,12 @@
 #include <systemd/sd-daemon.h>
 
 #include "conf.h"
+#include "control.h"
 #include "cpproto.h"
 #include "engine.h"
 #include "ev.h"
-#include "keys.h"
+#include "keyring.h"
+#include "keytab.h"
 #include "log.h"
 #include "notify.h"
 #include "sandbox.h"
@@ -98,8 +100,12 @@ static struct keytab *cur_keys; /* the current generation's keys */
  * policy. */
 static int cur_conffd = -1;
 static char cur_confname[PATH_MAX];
-/* Counts of engines that are gone, so STATUS= totals never go back. */
-static uint64_t retired_served, retired_failed;
+/* Counts of engines that are gone, so STATUS= and cpconnectctl totals
+ * never go back. */
+static struct engine_stats retired;
+static uint64_t restarts;   /* engines restarted after dying */
+static uint64_t started_ms; /* for the uptime */
+static int cur_verbose;     /* engines start with it: cpconnectctl log */
 static int early_deaths; /* in a row; see MAX_EARLY */
 /* Our own executable, resolved once: exec'ing "/proc/self/exe" would
  * start a tool such as valgrind's instead of the daemon under it. */
@@ -488,7 +494,7 @@ spawn(const struct opts *o, int lfd, int id)
 	argv[i++] = nbuf;
 	if (o->foreground)
 		argv[i++] = "-d";
-	for (k = 0; k < o->verbose && k < 2; k++)
+	for (k = 0; k < cur_verbose && k < 2; k++)
 		argv[i++] = "-v";
 	if (o->nosandbox)
 		argv[i++] = "-S";
@@ -613,33 +619,40 @@ stats_read(void)
 		ctl_read(&kids[i]);
 }
 
-static void
-report_status(void)
+/* Every engine's counts, the gone ones' included; live engines of the
+ * current generation counted. */
+static int
+stats_sum(struct engine_stats *t)
 {
-	uint64_t served = retired_served, failed = retired_failed;
-	uint32_t inflight = 0, sessions = 0;
 	int i, live = 0;
 
 	stats_read();
+	*t = retired;
+	t->inflight = t->sessions = 0; /* gauges: the live engines only */
 	for (i = 0; i < nkids; i++) {
-		served += kids[i].st.served;
-		failed += kids[i].st.failed;
-		inflight += kids[i].st.inflight;
-		sessions += kids[i].st.sessions;
+		ctl_stats_add(t, &kids[i].st);
 		if (kids[i].gen == generation)
 			live++;
 	}
+	return live;
+}
+
+static void
+report_status(void)
+{
+	struct engine_stats t;
+	int live = stats_sum(&t);
+	unsigned long long served = t.served, failed = t.failed;
+	uint32_t inflight = t.inflight, sessions = t.sessions;
 	if (keytab_count(cur_keys) > 0 || keys_signatures() > 0)
 		notify_status("%d engines, %llu requests served (%llu failed), "
 			      "%u in flight, %u sessions, %llu signatures",
-		    live, (unsigned long long)served,
-		    (unsigned long long)failed, inflight, sessions,
+		    live, served, failed, inflight, sessions,
 		    (unsigned long long)keys_signatures());
 	else
 		notify_status("%d engines, %llu requests served (%llu failed), "
 			      "%u in flight, %u sessions",
-		    live, (unsigned long long)served,
-		    (unsigned long long)failed, inflight, sessions);
+		    live, served, failed, inflight, sessions);
 }
 
 /* Restarts due, by engine number, and when the next may start. */
@@ -677,6 +690,7 @@ engine_died(const struct child *k, int status)
 		    (unsigned long long)delay);
 	} else
 		early_deaths = 0;
+	restarts++;
 	if (nrestart < (int)(sizeof(restart_ids) / sizeof(restart_ids[0])))
 		restart_ids[nrestart++] = k->id;
 	if (next_restart < now + delay)
@@ -696,8 +710,7 @@ reap(int stopping)
 		if (i == nkids)
 			continue;
 		ctl_read(&kids[i]);
-		retired_served += kids[i].st.served;
-		retired_failed += kids[i].st.failed;
+		ctl_stats_add(&retired, &kids[i].st);
 		if (kids[i].ctl != -1)
 			close(kids[i].ctl);
 		keytab_free(kids[i].keys);
@@ -764,15 +777,14 @@ set_current(struct keytab *keys, int conffd, const struct opts *o)
  * generation of engines; the old one finishes its requests and exits, so
  * requests in flight end under the policy they started with. */
 static int
-reload(const struct opts *o, int lfd)
+reload(const struct opts *o, int lfd, char *err, size_t errsz)
 {
 	struct cpconf *cf;
 	struct keytab *keys = NULL;
-	char err[512];
 	int conffd, n;
 
 	notify_reloading();
-	if ((cf = load_conf(o, &keys, &conffd, err, sizeof(err))) == NULL) {
+	if ((cf = load_conf(o, &keys, &conffd, err, errsz)) == NULL) {
 		log_warnx("reload failed, keeping the running configuration: "
 			  "%s",
 		    err);
@@ -807,7 +819,9 @@ raise_nofile(void)
 struct parent {
 	const struct opts *o;
 	int lfd, sfd, bound, stopping;
+	int cfd; /* control socket */
 	const char *path;
+	char cpath[PATH_MAX];
 	uint64_t wd_usec, next_wd, next_status;
 };
 
@@ -855,16 +869,157 @@ parent_timers(struct parent *p)
 		restart_due(p->o, p->lfd);
 }
 
+/* ---- the control socket (control.h, cpconnectctl) ---- */
+
+/* Short names of the outcomes, by CP_E_* error class. */
+static const char *const outcome_name[CP_E_MAX] = {
+    [CP_E_NONE] = "ok",
+    [CP_E_NONAME] = "noname",
+    [CP_E_REFUSED] = "refused",
+    [CP_E_UNREACH] = "unreach",
+    [CP_E_TIMEDOUT] = "timedout",
+    [CP_E_PROTO] = "proto",
+    [CP_E_LIMIT] = "limit",
+    [CP_E_DENIED] = "denied",
+    [CP_E_TLS] = "tls",
+    [CP_E_VERIFY] = "verify",
+    [CP_E_INTERNAL] = "internal",
+};
+
+static void
+control_status(struct obuf *b)
+{
+	struct engine_stats t;
+	int live = stats_sum(&t);
+
+	obuf_printf(b, "engines %d\n", live);
+	obuf_printf(b, "generation %d\n", generation);
+	obuf_printf(b, "uptime %llu\n",
+	    (unsigned long long)((ev_clock_ms() - started_ms) / 1000));
+	obuf_printf(b, "config %s\n",
+	    cur_conffd != -1 ? cur_confname : "built-in");
+	obuf_printf(b, "pid %d\n", (int)getpid());
+	obuf_printf(b, "verbose %d\n", cur_verbose);
+	obuf_printf(b, "sessions %u\n", t.sessions);
+	obuf_printf(b, "inflight %u\n", t.inflight);
+	obuf_printf(b, "served %llu\n", (unsigned long long)t.served);
+	obuf_printf(b, "failed %llu\n", (unsigned long long)t.failed);
+}
+
+static void
+control_stats(struct obuf *b)
+{
+	struct engine_stats t;
+	uint32_t i;
+
+	stats_sum(&t);
+	obuf_printf(b, "requests %llu\n", (unsigned long long)t.served);
+	for (i = 0; i < CP_E_MAX; i++)
+		obuf_printf(b, "outcome.%s %llu\n", outcome_name[i],
+		    (unsigned long long)t.outcome[i]);
+	obuf_printf(b, "kind.tcp %llu\n", (unsigned long long)t.kind[0]);
+	obuf_printf(b, "kind.tls %llu\n", (unsigned long long)t.kind[1]);
+	obuf_printf(b, "handshakes %llu\n", (unsigned long long)t.handshakes);
+	obuf_printf(b, "restarts %llu\n", (unsigned long long)restarts);
+	obuf_printf(b, "signatures %llu\n",
+	    (unsigned long long)keys_signatures());
+	obuf_printf(b, "latency.p50 %u\n", ctl_stats_pct(&t, 50));
+	obuf_printf(b, "latency.p90 %u\n", ctl_stats_pct(&t, 90));
+	obuf_printf(b, "latency.p99 %u\n", ctl_stats_pct(&t, 99));
+	obuf_printf(b, "latency.sum %llu\n", (unsigned long long)t.lat_sum_ms);
+	for (i = 0; i < CTL_LAT_BUCKETS - 1; i++)
+		obuf_printf(b, "bucket.%u %llu\n", ctl_lat_ms[i],
+		    (unsigned long long)t.lat[i]);
+	obuf_printf(b, "bucket.inf %llu\n",
+	    (unsigned long long)t.lat[CTL_LAT_BUCKETS - 1]);
+	for (i = 0; i < t.nuids; i++)
+		obuf_printf(b, "uid.%u %llu\n", t.uids[i].uid,
+		    (unsigned long long)t.uids[i].n);
+	obuf_printf(b, "uid.other %llu\n", (unsigned long long)t.uid_other);
+	obuf_printf(b, "session-cache none\n");
+}
+
+/* Every engine's log level, and the one engines start with. */
+static void
+set_verbose(int level)
+{
+	struct ctl_verbose m = {.type = CTL_VERBOSE, .level = (uint32_t)level};
+
+	cur_verbose = level;
+	log_set_verbose(level);
+	for (int i = 0; i < nkids; i++)
+		if (kids[i].ctl != -1 &&
+		    send(kids[i].ctl, &m, sizeof(m),
+			MSG_DONTWAIT | MSG_NOSIGNAL) == -1)
+			log_warn("engine pid %d: log level", (int)kids[i].pid);
+	log_info("log level: %s", level ? "verbose" : "brief");
+}
+
+static int
+control_cmd(enum control_cmd cmd, struct obuf *b, char *err, size_t errsz,
+    void *arg)
+{
+	struct parent *p = arg;
+
+	switch (cmd) {
+	case CONTROL_STATUS:
+		control_status(b);
+		return 0;
+	case CONTROL_STATS:
+		control_stats(b);
+		return 0;
+	case CONTROL_RELOAD:
+		if (p->stopping) {
+			snprintf(err, errsz, "the daemon is stopping");
+			return -1;
+		}
+		if (reload(p->o, p->lfd, err, errsz) == -1)
+			return -1;
+		obuf_printf(b, "generation %d\n", generation);
+		return 0;
+	case CONTROL_VERBOSE:
+	case CONTROL_BRIEF:
+		set_verbose(cmd == CONTROL_VERBOSE ? 1 : 0);
+		return 0;
+	}
+	snprintf(err, errsz, "unknown command");
+	return -1;
+}
+
+/* control-socket, or <socket>.ctl next to the client socket. */
+static void
+parent_control(struct parent *p, const struct cpconf *cf)
+{
+	char err[512];
+	int n;
+
+	if (cf->g.control_path != NULL)
+		n = snprintf(p->cpath, sizeof(p->cpath), "%s",
+		    cf->g.control_path);
+	else
+		n = snprintf(p->cpath, sizeof(p->cpath), "%s.ctl", p->path);
+	if (n < 0 || (size_t)n >= sizeof(p->cpath))
+		fatalx("control socket path too long");
+	/* The service matters more than its administration: without the
+	 * control socket the daemon still serves (poll skips fd -1). */
+	if ((p->cfd = control_listen(p->cpath, err, sizeof(err))) == -1) {
+		log_warnx("%s: cpconnectctl will not reach this daemon", err);
+		p->cpath[0] = '\0';
+	}
+}
+
 /* The signals and every engine's channel: signing requests are answered
  * as soon as they arrive. */
 static void
 parent_poll(struct parent *p)
 {
-	struct pollfd pfd[1 + 2 * MAX_ENGINES];
-	int npfd = 1;
+	struct pollfd pfd[2 + 2 * MAX_ENGINES];
+	int npfd = 2;
 
 	pfd[0].fd = p->sfd;
 	pfd[0].events = POLLIN;
+	pfd[1].fd = p->cfd;
+	pfd[1].events = POLLIN;
 	for (int i = 0; i < nkids; i++) {
 		if (kids[i].ctl == -1)
 			continue;
@@ -874,7 +1029,9 @@ parent_poll(struct parent *p)
 	}
 	if (poll(pfd, (nfds_t)npfd, 250) == -1 && errno != EINTR)
 		fatal("poll");
-	for (int i = 1; i < npfd; i++)
+	if (pfd[1].revents & POLLIN)
+		control_accept(p->cfd, control_cmd, p);
+	for (int i = 2; i < npfd; i++)
 		if (pfd[i].revents & (POLLIN | POLLHUP | POLLERR))
 			for (int j = 0; j < nkids; j++)
 				if (kids[j].ctl == pfd[i].fd)
@@ -885,6 +1042,7 @@ static void
 parent_signals(struct parent *p)
 {
 	struct signalfd_siginfo si;
+	char err[512];
 
 	while (read(p->sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
 		switch (si.ssi_signo) {
@@ -895,7 +1053,7 @@ parent_signals(struct parent *p)
 			break;
 		case SIGHUP:
 			if (!p->stopping)
-				reload(p->o, p->lfd);
+				reload(p->o, p->lfd, err, sizeof(err));
 			break;
 		default:
 			parent_stop(p, NULL);
@@ -927,6 +1085,9 @@ parent_main(const struct opts *o)
 		log_info("%d client keys loaded", keytab_count(cur_keys));
 	raise_nofile();
 	parent_listen(&p, cf);
+	parent_control(&p, cf);
+	cur_verbose = o->verbose;
+	started_ms = ev_clock_ms();
 	n = engine_count(cf);
 	conf_free(cf);
 	/* The OpenBSD habit: without -d, go to the background once the
@@ -948,6 +1109,8 @@ parent_main(const struct opts *o)
 	}
 	if (p.bound)
 		unlink(p.path);
+	if (p.cpath[0] != '\0')
+		unlink(p.cpath);
 	keytab_free(cur_keys);
 	return early_deaths >= MAX_EARLY ? 1 : 0;
 }

@@ -24,7 +24,8 @@
 #include "cacache.h"
 #include "conf.h"
 #include "engine_int.h"
-#include "keys.h"
+#include "ctl.h"
+#include "keyring.h"
 #include "log.h"
 #include "resolve.h"
 
@@ -67,20 +68,11 @@ static void engine_drain(struct engine *);
 static int engine_drained(const struct engine *, uint64_t);
 static int output_pending(const struct engine *);
 
-int
-engine_run(const struct engine_env *env)
+static void
+engine_signals(void)
 {
-	struct engine e;
-	uint64_t drain_start = 0;
 	struct sigaction sa;
-	char err[256];
 
-	memset(&e, 0, sizeof(e));
-	e.env = env;
-	e.conf = env->conf;
-	e.pid = (uint32_t)getpid();
-	e.uid_limit = share(e.conf->g.max_req_per_uid, env->nengines);
-	e.uid_sessions = share(e.conf->g.max_sessions_per_uid, env->nengines);
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_term;
 	sigaction(SIGTERM, &sa, NULL);
@@ -88,56 +80,91 @@ engine_run(const struct engine_env *env)
 	sa.sa_handler = SIG_IGN;
 	sigaction(SIGPIPE, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
+}
 
+static void
+engine_setup(struct engine *e, const struct engine_env *env)
+{
+	char err[256];
+
+	memset(e, 0, sizeof(*e));
+	e->env = env;
+	e->conf = env->conf;
+	e->pid = (uint32_t)getpid();
+	e->uid_limit = share(e->conf->g.max_req_per_uid, env->nengines);
+	e->uid_sessions = share(e->conf->g.max_sessions_per_uid, env->nengines);
+	if ((e->ev = ev_new()) == NULL)
+		fatal("event loop");
+	if ((e->res = resolver_new(e->ev, env->resolvers, err, sizeof(err))) ==
+	    NULL)
+		fatalx("resolver: %s", err);
+	if ((e->cas = ca_cache_new(64, 8 * 1024 * 1024)) == NULL)
+		fatal("trust anchor cache");
+	if (ev_io_start(e->ev, &e->lio, env->lfd, EPOLLIN | EPOLLEXCLUSIVE,
+	        engine_accept, e) == -1)
+		fatal("epoll");
+	if (env->ctlfd != -1) {
+		if (ev_io_start(
+		        e->ev, &e->cio, env->ctlfd, EPOLLIN, ctl_io, e) == -1)
+			fatal("epoll");
+		ev_timer_init(&e->stats_timer, stats_tick, e);
+		ev_timer_start(e->ev, &e->stats_timer, 0);
+	}
+}
+
+/* Serve until told to stop, then drain. */
+static void
+engine_loop(struct engine *e)
+{
+	uint64_t drain_start = 0;
+
+	for (;;) {
+		if (keyring_stop_seen())
+			e->stopping = 1;
+		/* Drain before judging whether draining is done. */
+		if (e->stopping && drain_start == 0) {
+			engine_drain(e);
+			drain_start = ev_clock_ms();
+		}
+		if (got_term || engine_drained(e, drain_start))
+			break;
+		if (ev_run_once(e->ev, e->stopping ? 100 : 1000) == -1)
+			fatal("epoll_wait");
+	}
+}
+
+static void
+engine_finish(struct engine *e)
+{
+	/* Even when told to stop at once, finished replies go out (bounded):
+	 * a client must not lose a connection the daemon already made. */
+	for (int i = 0; i < 10 && output_pending(e); i++)
+		ev_run_once(e->ev, 100);
+	while (!LIST_EMPTY(&e->sessions))
+		session_close(LIST_FIRST(&e->sessions));
+	/* The last counts, so the parent's totals lose nothing. */
+	if (e->env->ctlfd != -1)
+		stats_send(e);
+	log_rl_flush();
+	ev_timer_stop(e->ev, &e->stats_timer);
+	resolver_free(e->res);
+	ca_cache_free(e->cas);
+	ev_free(e->ev);
+}
+
+int
+engine_run(const struct engine_env *env)
+{
+	struct engine e;
+
+	engine_signals();
 #ifdef CP_TEST_HOOKS
 	if (getenv("CPCONNECTD_TEST_HOOKS") != NULL)
 		sandbox_probe();
 #endif
-	if ((e.ev = ev_new()) == NULL)
-		fatal("event loop");
-	if ((e.res = resolver_new(e.ev, env->resolvers, err, sizeof(err))) ==
-	    NULL)
-		fatalx("resolver: %s", err);
-	if ((e.cas = ca_cache_new(64, 8 * 1024 * 1024)) == NULL)
-		fatal("trust anchor cache");
-	if (ev_io_start(e.ev, &e.lio, env->lfd, EPOLLIN | EPOLLEXCLUSIVE,
-	        engine_accept, &e) == -1)
-		fatal("epoll");
-	if (env->ctlfd != -1) {
-		if (ev_io_start(
-		        e.ev, &e.cio, env->ctlfd, EPOLLIN, ctl_io, &e) == -1)
-			fatal("epoll");
-		ev_timer_init(&e.stats_timer, stats_tick, &e);
-		ev_timer_start(e.ev, &e.stats_timer, 0);
-	}
-
-	for (;;) {
-		if (keyring_stop_seen())
-			e.stopping = 1;
-		/* Drain before judging whether draining is done. */
-		if (e.stopping && drain_start == 0) {
-			engine_drain(&e);
-			drain_start = ev_clock_ms();
-		}
-		if (got_term || engine_drained(&e, drain_start))
-			break;
-		if (ev_run_once(e.ev, e.stopping ? 100 : 1000) == -1)
-			fatal("epoll_wait");
-	}
-	/* Even when told to stop at once, finished replies go out (bounded):
-	 * a client must not lose a connection the daemon already made. */
-	for (int i = 0; i < 10 && output_pending(&e); i++)
-		ev_run_once(e.ev, 100);
-	while (!LIST_EMPTY(&e.sessions))
-		session_close(LIST_FIRST(&e.sessions));
-	/* The last counts, so the parent's totals lose nothing. */
-	if (env->ctlfd != -1)
-		stats_send(&e);
-	log_rl_flush();
-	ev_timer_stop(e.ev, &e.stats_timer);
-	resolver_free(e.res);
-	ca_cache_free(e.cas);
-	ev_free(e.ev);
+	engine_setup(&e, env);
+	engine_loop(&e);
+	engine_finish(&e);
 	return 0;
 }
 
@@ -205,6 +232,14 @@ ctl_io(struct ev_io *io, uint32_t revents)
 		memcpy(&type, &buf, sizeof(type));
 		if (type == CTL_DRAIN)
 			e->stopping = 1;
+		if (type == CTL_VERBOSE &&
+		    n == (ssize_t)sizeof(struct ctl_verbose)) {
+			log_set_verbose(
+			    (int)((struct ctl_verbose *)&buf)->level);
+			/* Seen only when it is on: the administrator's
+			 * proof that this engine got it. */
+			log_debug("verbose logging on");
+		}
 	}
 }
 

@@ -10,23 +10,10 @@
 
 #include <openssl/ssl.h>
 
+#include "ctl.h"
+
 struct cpconf;
 struct keyring;
-
-struct engine_stats {
-	uint64_t served;   /* requests answered */
-	uint64_t failed;   /* ... of which with an error */
-	uint32_t inflight; /* requests in progress */
-	uint32_t sessions; /* client sessions open */
-};
-
-/* The datagram an engine sends its parent once a second (keys.h lists
- * the other messages of the channel). */
-struct ctl_stats {
-	uint32_t type; /* CTL_STATS */
-	uint32_t pad;
-	struct engine_stats st;
-};
 
 struct engine_env {
 	int id;			/* engine number, for logs */
@@ -35,7 +22,7 @@ struct engine_env {
 	int ctlfd;		/* channel to the parent, or -1 */
 	const struct cpconf *conf;
 	SSL_CTX *ssl;		/* client context with the trust store */
-	struct keyring *keys;	/* client certificates (keys.h), or NULL */
+	struct keyring *keys;	/* client certificates (keyring.h), or NULL */
 	const char *resolvers;	/* c-ares server list, NULL: system */
 };
 

@@ -43,6 +43,12 @@ log_verbose(void)
 	return log_verb;
 }
 
+void
+log_set_verbose(int v)
+{
+	log_verb = v;
+}
+
 static void
 vlog(int pri, const char *fmt, va_list ap, const char *suffix)
 {

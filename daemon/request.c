@@ -24,7 +24,7 @@
 #include "cacache.h"
 #include "conf.h"
 #include "engine_int.h"
-#include "keys.h"
+#include "keyring.h"
 #include "log.h"
 #include "tls.h"
 
@@ -380,7 +380,7 @@ req_tls_start(struct request *r)
 	p.min_version = dt->min_version;
 	p.anchors = r->anchors;
 	/* A client certificate: its key stays in the parent, which signs
-	 * for us (keys.h). */
+	 * for us (keyring.h). */
 	if (dt->cert_file != NULL) {
 		const struct client_cred *cc = keyring_find(
 		    r->s->e->env->keys, dt->cert_file, dt->key_file);
@@ -604,6 +604,10 @@ req_finish(struct request *r, struct cp_result *res, int fd)
 	s->e->st.served++;
 	if (res->status != CP_STATUS_OK)
 		s->e->st.failed++;
+	ctl_stats_count(&s->e->st,
+	    res->status == CP_STATUS_OK ? CP_E_NONE : res->eclass, r->c.tls,
+	    res->status == CP_STATUS_OK && r->c.tls, (uint32_t)s->peer.uid,
+	    res->elapsed_ms);
 	req_unlink(r);
 	send_result(s, r->id, res, fd);
 	req_free(r);

@@ -49,7 +49,7 @@ struct tls_params {
 	X509_STORE *anchors; /* NULL: the context's store; else up-ref'd */
 	/* Client certificate, presented when the server asks: leaf, the
 	 * rest of the chain (may be NULL) and a key whose signing is
-	 * delegated to the parent (keys.h).  All NULL: none.  Up-ref'd. */
+	 * delegated to the parent (keyring.h).  All NULL: none.  Up-ref'd. */
 	X509 *cert;
 	STACK_OF(X509) *chain;
 	EVP_PKEY *key;

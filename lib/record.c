@@ -306,6 +306,9 @@ rec_fail(struct tls_rec *r, int eno, int alert, const char *fmt, ...)
 		r->fatal_errno = eno;
 		__atomic_store_n(&r->fatal, 1, __ATOMIC_RELEASE);
 	}
+	/* A later failure (the reader going on after its KeyUpdate answer
+	 * failed, say) reports the first one too, as every later call does. */
+	eno = r->fatal_errno;
 	pthread_mutex_unlock(&r->elock);
 	if (alert >= 0)
 		send_fatal_alert(r, alert);
@@ -1014,6 +1017,10 @@ rd_records(struct tls_rec *r, unsigned char *buf, size_t len, size_t *got)
 	int rv;
 
 	while (*got < len && !r->eof) {
+		/* Sending an answer (KeyUpdate, no_renegotiation) may have
+		 * failed for good under our feet: no record after that. */
+		if (is_fatal(r))
+			return fail_errno(r);
 		if (r->rlen - r->roff < HDR)
 			return 1;
 		if (rd_header(r, r->rbuf + r->roff, &clen) == -1)

@@ -1,6 +1,7 @@
 #!/bin/sh
 # SPDX-License-Identifier: ISC
-# Run every test program and script; each prints "...: N passed, M failed".
+# Run every test program and script; each prints "...: N passed, M failed"
+# (the name: lower case letters, digits and '_', as in "fuzz_proto").
 # A program that dies before printing its line counts as one failure.
 # Ends with one line: N passed, N failed
 B=${B:-build}
@@ -27,13 +28,13 @@ run_one() {
 	start=$(date +%s)
 	timeout -k 10 600 "$@" >"$out" 2>&1
 	rc=$?
-	line=$(grep -E '^[a-z]+: [0-9]+ passed, [0-9]+ failed' "$out" | tail -n 1)
+	line=$(grep -E '^[a-z][a-z0-9_]*: [0-9]+ passed, [0-9]+ failed' "$out" | tail -n 1)
 	if [ -z "$line" ]; then
 		p=0 f=1
 		echo "FAIL $name: no result line (exit $rc); see $out"
 		tail -n 20 "$out" | sed 's/^/    /'
 	else
-		p=$(echo "$line" | sed -E 's/^[a-z]+: ([0-9]+) passed.*/\1/')
+		p=$(echo "$line" | sed -E 's/^[a-z][a-z0-9_]*: ([0-9]+) passed.*/\1/')
 		f=$(echo "$line" | sed -E 's/.* ([0-9]+) failed.*/\1/')
 		[ "$rc" -ne 0 ] && [ "$f" -eq 0 ] && f=1
 		st=ok

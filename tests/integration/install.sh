@@ -14,6 +14,10 @@ check "make install exits 0" [ $? -eq 0 ] || sed 's/^/    /' "$T_TMP/install.log
 
 check "sbin/cpconnectd executable" [ -x "$U/sbin/cpconnectd" ]
 check "bin/cpconnect executable" [ -x "$U/bin/cpconnect" ]
+check "sbin/cpconnectctl executable" [ -x "$U/sbin/cpconnectctl" ]
+check "cpconnectctl bash completion" \
+    [ -f "$U/share/bash-completion/completions/cpconnectctl" ]
+check "cpconnectctl.8 installed" [ -f "$U/share/man/man8/cpconnectctl.8" ]
 check "bin/cpconnect-run executable" [ -x "$U/bin/cpconnect-run" ]
 check "lib/cpconnect/libcpconnect-preload.so present" [ -f "$U/lib/cpconnect/libcpconnect-preload.so" ]
 "$U/bin/cpconnect-run" -S "$T_TMP/none.sock" true 2>"$T_TMP/run-pl.err"

@@ -11,7 +11,7 @@ HDR=lib/include/cprops/client.h
 M=$T_TMP/man
 # Our own page names; an Xr to anything else may legitimately be missing
 # from this machine (OpenSSL, systemd and libc pages).
-OURS='^(cp_client_[a-z_]+|ssl_verification_error_str|ssl_err_inf|cpconnect|cpconnectd|cpconnectd\.conf)$'
+OURS='^(cp_client_[a-z_]+|ssl_verification_error_str|ssl_err_inf|cpconnect|cpconnectctl|cpconnectd|cpconnectd\.conf)$'
 
 command -v mandoc >/dev/null || { bad "mandoc is not installed"; finish; }
 

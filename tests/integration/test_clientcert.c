@@ -33,7 +33,7 @@
 #include "cprops/client.h"
 #include "cutest.h"
 #include "itest.h"
-#include "keys.h"
+#include "keytab.h"
 
 static struct tdaemon dmn;
 static char pki[128], cc[128];
