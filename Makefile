@@ -59,6 +59,7 @@ UNIT_SRC   = $(wildcard tests/unit/test_*.c)
 TESTLIB_SRC = $(wildcard tests/*.c)
 TESTC_SRC  = $(wildcard tests/integration/*.c)
 BENCH_SRC  = $(wildcard bench/*.c)
+VM_SRC     = $(wildcard tests/vm/*.c)
 EXAMPLE_SRC = $(wildcard examples/*.c)
 
 obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
@@ -77,9 +78,10 @@ UNITS    = $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRC))
 TESTCS   = $(patsubst tests/integration/%.c,$(B)/tests/%,$(TESTC_SRC))
 BENCHES  = $(patsubst bench/%.c,$(B)/bench/%,$(BENCH_SRC))
 EXAMPLES = $(patsubst examples/%.c,$(B)/examples/%,$(EXAMPLE_SRC))
+VMBINS   = $(patsubst tests/vm/%.c,$(B)/vm/bin/%,$(VM_SRC))
 
 all: $(DAEMON) $(LIB_SO) $(B)/libcpconnect.so $(LIB_A) $(CLI) $(CTL) $(B)/cpconnect.pc
-tests: all $(HOOKD) $(UNITS) $(TESTCS) $(EXAMPLES)
+tests: all $(HOOKD) $(UNITS) $(TESTCS) $(EXAMPLES) $(VMBINS)
 benches: all $(BENCHES)
 
 $(B)/obj/%.o: %.c
@@ -89,7 +91,7 @@ $(B)/obj/%.o: %.c
 # Test hooks (CP_TEST_HOOKS) exist only in these second builds of the
 # files that have them, linked into the tests and a test daemon, never into
 # what is installed.
-HOOK_SRC = daemon/engine.c lib/record.c
+HOOK_SRC = daemon/engine.c lib/record.c lib/ktls.c
 hobj = $(patsubst %.c,$(B)/obj/hooks/%.o,$(1))
 $(B)/obj/hooks/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -162,6 +164,12 @@ $(B)/tests/%: $(B)/obj/tests/integration/%.o $(TESTLIB_A) $(DAEMONT_A) $(LIBINT_
 $(B)/bench/%: $(B)/obj/bench/%.o $(TESTLIB_A) $(DAEMONT_A) $(LIBINT_A) $(PROTO_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALLCFLAGS) $(LDFLAGS) -o $@ $< $(TEST_LINK)
+# The VM suite's programs run inside a small initramfs: only the library
+# (its internal modules, hooks included) and what it needs, so few shared
+# objects go into the image.
+$(B)/vm/bin/%: $(B)/obj/tests/vm/%.o $(LIBINT_A) $(PROTO_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALLCFLAGS) $(LDFLAGS) -o $@ $< $(LIBINT_A) $(PROTO_A) $(LIB_LIBS)
 # Examples are built exactly as a user would: public header and library only.
 $(B)/examples/%: examples/%.c $(LIB_SO) $(B)/libcpconnect.so
 	@mkdir -p $(dir $@)

@@ -8,7 +8,11 @@
  * One thread copies the connection to its reader, the main thread copies
  * the writer to the connection: the library allows one reader and one
  * writer per client at the same time, and buffered TLS plaintext is never
- * stuck behind a poll() on the socket.
+ * stuck behind a poll() on the socket.  In exec mode, where the kernel
+ * does the TLS record layer and nothing of ours has to go out between
+ * the program's writes (TLS 1.2: no re-keying), fd 7 is the socket
+ * itself; fd 6 is always relayed, because the kernel gives a plain read
+ * EIO instead of end of file at close_notify.
  */
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -438,6 +442,9 @@ print_info(cp_client *c, int json)
 			json_str(f, cp_client_get_cipher(c) ?: "");
 			fprintf(f, ",\"alpn\":");
 			json_str(f, cp_client_get_alpn(c) ?: "");
+			fprintf(f, ",\"ktls\":%s,\"record_layer\":",
+			    cp_client_ktls(c) ? "true" : "false");
+			json_str(f, cp_client_ktls_info(c) ?: "");
 			fprintf(f, ",\"verify_result\":%ld,\"verify_text\":",
 			    vr);
 			json_str(f, ssl_verification_error_str((int)vr));
@@ -446,12 +453,14 @@ print_info(cp_client *c, int json)
 		}
 	} else if (c->use_ssl)
 		fprintf(f, "connected to %s port %d (%s), %s, %s%s%s\n"
-			   "verify result: %ld (%s)\n",
+			   "verify result: %ld (%s)\n"
+			   "record layer: %s\n",
 		    c->host, c->port, cp_client_get_peer_address(c) ?: "?",
 		    cp_client_get_tls_version(c), cp_client_get_cipher(c),
 		    cp_client_get_alpn(c) ? ", ALPN " : "",
 		    cp_client_get_alpn(c) ?: "", vr,
-		    ssl_verification_error_str((int)vr));
+		    ssl_verification_error_str((int)vr),
+		    cp_client_ktls_info(c) ?: "?");
 	else
 		fprintf(f, "connected to %s port %d (%s)\n", c->host, c->port,
 		    cp_client_get_peer_address(c) ?: "?");
@@ -581,6 +590,8 @@ export_env(cp_client *c)
 	setenv("CPCONNECT_TLS_VERSION", cp_client_get_tls_version(c), 1);
 	setenv("CPCONNECT_TLS_CIPHER", cp_client_get_cipher(c), 1);
 	setenv("CPCONNECT_TLS_ALPN", cp_client_get_alpn(c) ?: "", 1);
+	setenv("CPCONNECT_TLS_RECORD_LAYER", cp_client_ktls(c) ? "kernel" : "user",
+	    1);
 	snprintf(buf, sizeof(buf), "%ld", cp_client_get_verify_result(c));
 	setenv("CPCONNECT_VERIFY_RESULT", buf, 1);
 	if (leaf != NULL) {
@@ -591,40 +602,115 @@ export_env(cp_client *c)
 	}
 }
 
-/* ucspi style: the program reads the connection on fd 6 and writes it on
- * fd 7.  The command relays, so TLS reaches the program as plaintext. */
+/*
+ * fd 7 may be the socket itself when the kernel seals the records and
+ * nothing of ours must go out between two of the program's writes: TLS
+ * 1.2 (a HelloRequest's answer is one whole record, which the kernel
+ * never interleaves), not TLS 1.3, whose KeyUpdate answer needs our send
+ * and the new key with no data of the program's between them.
+ */
 static int
-exec_mode(cp_client *c, char **prog)
+direct_fd7(cp_client *c)
 {
-	int to_prog[2], from_prog[2], status;
-	pid_t pid;
-	int rv;
+	const char *v = cp_client_get_tls_version(c);
 
-	if (pipe2(to_prog, O_CLOEXEC) == -1 || pipe2(from_prog, O_CLOEXEC) == -1) {
-		perror("cpconnect: pipe");
-		return EXIT_FAIL;
-	}
-	export_env(c);
-	if ((pid = fork()) == -1) {
-		perror("cpconnect: fork");
-		return EXIT_FAIL;
-	}
-	if (pid == 0) {
-		if (dup2(to_prog[0], 6) == -1 || dup2(from_prog[1], 7) == -1)
-			_exit(127);
-		execvp(prog[0], prog);
-		fprintf(stderr, "cpconnect: %s: %s\n", prog[0], strerror(errno));
+	return cp_client_ktls(c) && v != NULL && strcmp(v, "TLSv1.2") == 0;
+}
+
+/* The program's end of things: 6 and 7 in place, then exec. */
+static void __attribute__((noreturn))
+child(char **prog, int rfd, int wfd)
+{
+	/* Out of the way first: either may already be 6 or 7, and dup2
+	 * onto the same number would leave close-on-exec set. */
+	if ((rfd = fcntl(rfd, F_DUPFD_CLOEXEC, 10)) == -1 ||
+	    (wfd = fcntl(wfd, F_DUPFD_CLOEXEC, 10)) == -1 ||
+	    dup2(rfd, 6) == -1 || dup2(wfd, 7) == -1) {
+		fprintf(stderr, "cpconnect: dup2: %s\n", strerror(errno));
 		_exit(127);
 	}
-	close(to_prog[0]);
-	close(from_prog[1]);
-	rv = pipe_mode(c, from_prog[0], to_prog[1]);
-	close(from_prog[0]);
+	execvp(prog[0], prog);
+	fprintf(stderr, "cpconnect: %s: %s\n", prog[0], strerror(errno));
+	_exit(127);
+}
+
+static int
+wait_prog(pid_t pid, int rv)
+{
+	int status;
+
 	while (waitpid(pid, &status, 0) == -1 && errno == EINTR)
 		;
 	if (WIFEXITED(status))
 		return WEXITSTATUS(status) ? WEXITSTATUS(status) : rv;
 	return 128 + WTERMSIG(status);
+}
+
+/* fd 7 is the socket: only the reading side is relayed; our half of
+ * the stream ends (close_notify) when the program is done. */
+static int
+exec_direct(cp_client *c, char **prog, int to_prog[2])
+{
+	struct relay r = {.c = c, .out = to_prog[1], .err = 0};
+	pthread_t t;
+	pid_t pid;
+	int rv;
+
+	if ((pid = fork()) == -1) {
+		perror("cpconnect: fork");
+		return EXIT_FAIL;
+	}
+	if (pid == 0)
+		child(prog, to_prog[0], cp_client_fd(c));
+	close(to_prog[0]);
+	if (pthread_create(&t, NULL, conn_to_out, &r) != 0) {
+		close(to_prog[1]);
+		return wait_prog(pid, EXIT_FAIL);
+	}
+	rv = wait_prog(pid, EXIT_OK);
+	cp_client_close_write(c);
+	pthread_join(t, NULL);
+	if (r.err != 0 && rv == EXIT_OK) {
+		fprintf(stderr, "cpconnect: %s port %d: %s\n", c->host, c->port,
+		    cp_client_error(c)[0] ? cp_client_error(c)
+					  : strerror(r.err));
+		rv = EXIT_FAIL;
+	}
+	return rv;
+}
+
+/* ucspi style: the program reads the connection on fd 6 and writes it on
+ * fd 7.  The command relays where it must, so TLS reaches the program as
+ * plaintext. */
+static int
+exec_mode(cp_client *c, char **prog)
+{
+	int to_prog[2], from_prog[2];
+	pid_t pid;
+	int rv;
+
+	if (pipe2(to_prog, O_CLOEXEC) == -1) {
+		perror("cpconnect: pipe");
+		return EXIT_FAIL;
+	}
+	export_env(c);
+	if (direct_fd7(c))
+		return exec_direct(c, prog, to_prog);
+	if (pipe2(from_prog, O_CLOEXEC) == -1) {
+		perror("cpconnect: pipe");
+		return EXIT_FAIL;
+	}
+	if ((pid = fork()) == -1) {
+		perror("cpconnect: fork");
+		return EXIT_FAIL;
+	}
+	if (pid == 0)
+		child(prog, to_prog[0], from_prog[1]);
+	close(to_prog[0]);
+	close(from_prog[1]);
+	rv = pipe_mode(c, from_prog[0], to_prog[1]);
+	close(from_prog[0]);
+	return wait_prog(pid, rv);
 }
 
 int

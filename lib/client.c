@@ -3,9 +3,10 @@
  * The cp_client API on top of cpconnectd.
  *
  * A connect is one request to the daemon (session.c); the reply brings the
- * connected socket and, for TLS, the record-layer state that record.c
- * continues.  The library never connects to the network by itself: when
- * the daemon cannot be reached, connect fails (fail closed).
+ * connected socket and, for TLS, the record-layer state that the kernel
+ * (ktls.c) or the user-space record layer (record.c) continues.  The
+ * library never connects to the network by itself: when the daemon cannot
+ * be reached, connect fails (fail closed).
  */
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -32,6 +33,7 @@
 #include "cpproto.h"
 #include "hostcheck.h"
 #include "hostname.h"
+#include "ktls.h"
 #include "msg.h"
 #include "record.h"
 #include "session.h"
@@ -44,7 +46,11 @@ struct cp_client_priv {
 	unsigned char alpn[CP_MAX_ALPN];
 	size_t alpnlen;
 	int family;
-	struct tls_rec *rec;
+	int ktls_mode;	   /* CP_KTLS_*, or -1: CPCONNECT_KTLS decides */
+	int ktls_eff;	   /* the mode of the connect in progress */
+	struct tls_rec *rec;	/* user-space record layer, or */
+	struct ktls *ktls;	/* the kernel's */
+	char ktls_info[256];	/* which one, and why */
 	X509 *leaf;		/* parsed at connect: the cprops field needs it */
 	STACK_OF(X509) *chain;	/* built on first request */
 	unsigned char *der[CP_MAX_CHAIN];
@@ -162,6 +168,7 @@ client_new(const char *host, int port)
 	c->fd = -1;
 	c->retry = DEFAULT_RETRIES;
 	c->priv->verify_mode = SSL_VERIFY_PEER;
+	c->priv->ktls_mode = -1;
 	gettimeofday(&c->created, NULL);
 	return c;
 }
@@ -328,6 +335,37 @@ cp_client_set_family(cp_client *c, int family)
 	return 0;
 }
 
+int
+cp_client_set_ktls(cp_client *c, int mode)
+{
+	if (c == NULL || (mode != -1 && mode != CP_KTLS_OFF &&
+			     mode != CP_KTLS_AUTO && mode != CP_KTLS_REQUIRE))
+		return seterr(c, EINVAL, "kernel TLS mode must be CP_KTLS_OFF, "
+		    "CP_KTLS_AUTO or CP_KTLS_REQUIRE");
+	c->priv->ktls_mode = mode;
+	return 0;
+}
+
+/* The mode of this connect: the client's own, else CPCONNECT_KTLS.  A
+ * value that is none of the three is an error, not a silent "auto": it is
+ * most likely a "require" mistyped. */
+static int
+ktls_mode(cp_client *c)
+{
+	const char *env = getenv("CPCONNECT_KTLS");
+	int mode;
+
+	if (c->priv->ktls_mode != -1) {
+		c->priv->ktls_eff = c->priv->ktls_mode;
+		return 0;
+	}
+	if (ktls_parse_mode(env, &mode) == -1)
+		return seterr(c, EINVAL, "CPCONNECT_KTLS=%s: must be off, "
+		    "auto or require", env);
+	c->priv->ktls_eff = mode;
+	return 0;
+}
+
 /* Connect */
 
 static uint32_t
@@ -430,13 +468,89 @@ chain_free(struct cp_client_priv *p)
 		free(p->der[--p->nder]);
 }
 
+/* A connection we give up on still ends cleanly for the server. */
+static void
+goodbye(int fd, const struct cp_tls_state *st)
+{
+	char err[64];
+	struct tls_rec *r = tls_rec_new(fd, st, err, sizeof(err));
+
+	if (r != NULL) {
+		(void)tls_rec_close_notify(r);
+		tls_rec_free(r);
+	}
+}
+
+/* The kernel was chosen: install the keys.  0, 1 to go on in user space
+ * (nothing went into the socket), or -1. */
+static int
+take_ktls(cp_client *c, int fd, const struct cp_tls_state *st, int rekey)
+{
+	struct cp_client_priv *p = c->priv;
+	char err[192];
+	int installed;
+
+	p->ktls = ktls_new(fd, st, rekey, &installed, err, sizeof(err));
+	if (p->ktls != NULL)
+		return 0;
+	if (installed || p->ktls_eff == CP_KTLS_REQUIRE) {
+		if (!installed)
+			goodbye(fd, st);
+		return seterr(c, errno ? errno : EPROTO, "kernel TLS: %s", err);
+	}
+	snprintf(p->ktls_info, sizeof(p->ktls_info), "user space: %s", err);
+	return 1;
+}
+
+/*
+ * The record layer: the kernel's where the policy of ktls_decide() says
+ * so, else ours.  Attaching the kernel's TLS layer is also the test of
+ * whether there is one; attached but not given keys, it passes bytes
+ * through unchanged, so user space can still take over.
+ */
+static int
+take_tls(cp_client *c, int fd, const struct cp_tls_state *st)
+{
+	struct cp_client_priv *p = c->priv;
+	struct ktls_caps caps = {0, 0};
+	char aerr[128] = "", err[192];
+	const char *why;
+	int rv;
+
+	if (p->ktls_eff != CP_KTLS_OFF) {
+		caps.avail = ktls_attach(fd, aerr, sizeof(aerr)) == 0;
+		caps.rekey = caps.avail && ktls_kernel_rekeys();
+	}
+	switch (ktls_decide(p->ktls_eff, st->version, &caps, &why)) {
+	case KTLS_FAIL:
+		goodbye(fd, st);
+		return seterr(c, EOPNOTSUPP, "kernel TLS required "
+		    "(CPCONNECT_KTLS=require) but %s", caps.avail ? why : aerr);
+	case KTLS_USE_KERNEL:
+		snprintf(p->ktls_info, sizeof(p->ktls_info), "%s", why);
+		if ((rv = take_ktls(c, fd, st, caps.rekey)) <= 0)
+			return rv;
+		break;
+	case KTLS_USE_USER:
+		/* Attaching failed: its message says what the kernel said. */
+		if (aerr[0])
+			snprintf(p->ktls_info, sizeof(p->ktls_info),
+			    "user space: %s", aerr);
+		else
+			snprintf(p->ktls_info, sizeof(p->ktls_info), "%s", why);
+		break;
+	}
+	if ((p->rec = tls_rec_new(fd, st, err, sizeof(err))) == NULL)
+		return seterr(c, EPROTO, "TLS state: %s", err);
+	return 0;
+}
+
 /* Take over the connection of a successful reply. */
 static int
 adopt(cp_client *c, struct dreply *rep)
 {
 	struct cp_client_priv *p = c->priv;
-	char err[256];
-	int fd = rep->fd, fl;
+	int fd = rep->fd, fl, rv, e;
 
 	if (c->use_ssl && !rep->have_state)
 		return seterr(c, EPROTO, "daemon sent no TLS state");
@@ -453,13 +567,15 @@ adopt(cp_client *c, struct dreply *rep)
 			c->server_certificate = NULL;
 			return -1;
 		}
-		p->rec = tls_rec_new(fd, &rep->state, err, sizeof(err));
+		rv = take_tls(c, fd, &rep->state);
 		cp_tls_state_wipe(&rep->state);
 		rep->have_state = 0;
-		if (p->rec == NULL) {
+		if (rv == -1) {
+			e = errno;
 			chain_free(p);
 			c->server_certificate = NULL;
-			return seterr(c, EPROTO, "TLS state: %s", err);
+			errno = e;
+			return -1;
 		}
 	}
 	c->found_host = p->res.peer_addr[0] ? strdup(p->res.peer_addr) : NULL;
@@ -516,6 +632,8 @@ start(cp_client *c)
 		return seterr(c, EINVAL, "\"%.*s\" is not a host name or "
 		    "address", CP_MAX_HOST, c->host ? c->host : "");
 	memset(&c->priv->res, 0, sizeof(c->priv->res));
+	if (c->use_ssl && ktls_mode(c) == -1)
+		return -1;
 	if (load_anchors(c) == -1)
 		return -1;
 	build_request(c, &req);
@@ -624,6 +742,24 @@ cp_client_reopen(cp_client *c, const char *host, int port)
 	return cp_client_connect(c);
 }
 
+/*
+ * Bytes left unread when a TCP socket is closed make the kernel reset the
+ * connection, and drop what it has not sent yet: the end of what the
+ * program wrote.  TLS 1.3 tickets are such bytes for a client that only
+ * writes.  After our close_notify nothing the peer sends matters.
+ */
+static void
+discard_unread(int fd)
+{
+	char buf[4096];
+	int i;
+
+	for (i = 0; i < 256; i++)
+		if (recv(fd, buf, sizeof(buf), MSG_DONTWAIT) <= 0)
+			break;
+	explicit_bzero(buf, sizeof(buf));
+}
+
 int
 cp_client_close(cp_client *c)
 {
@@ -638,12 +774,20 @@ cp_client_close(cp_client *c)
 		p->pending = NULL;
 	}
 	c->closing = 1;
+	/* close_notify is best effort: the peer may be gone. */
 	if (p->rec != NULL) {
-		/* close_notify is best effort: the peer may be gone. */
 		tls_rec_close_notify(p->rec);
 		tls_rec_free(p->rec);
 		p->rec = NULL;
 	}
+	if (p->ktls != NULL) {
+		ktls_close_notify(p->ktls);
+		ktls_discard(p->ktls);
+		ktls_free(p->ktls);
+		p->ktls = NULL;
+	} else if (c->use_ssl && c->fd != -1)
+		discard_unread(c->fd);
+	p->ktls_info[0] = '\0';
 	if (c->fd != -1 && close(c->fd) == -1)
 		rv = -1;
 	c->fd = -1;
@@ -661,6 +805,8 @@ cp_client_close_write(cp_client *c)
 		return seterr(c, ENOTCONN, "not connected");
 	if (c->priv->rec != NULL && tls_rec_close_notify(c->priv->rec) == -1)
 		return seterr(c, errno, "%s", tls_rec_error(c->priv->rec));
+	if (c->priv->ktls != NULL && ktls_close_notify(c->priv->ktls) == -1)
+		return seterr(c, errno, "%s", ktls_error(c->priv->ktls));
 	if (shutdown(c->fd, SHUT_WR) == -1)
 		return seterr(c, errno, "shutdown: %s", strerror(errno));
 	return 0;
@@ -736,6 +882,10 @@ cp_client_read(cp_client *c, char *buf, int len)
 		n = tls_rec_read(c->priv->rec, buf, (size_t)len);
 		if (n == -1 && errno != EAGAIN)
 			seterr(c, errno, "%s", tls_rec_error(c->priv->rec));
+	} else if (c->priv->ktls != NULL) {
+		n = ktls_read(c->priv->ktls, buf, (size_t)len);
+		if (n == -1 && errno != EAGAIN)
+			seterr(c, errno, "%s", ktls_error(c->priv->ktls));
 	} else {
 		do {
 			n = recv(c->fd, buf, (size_t)len, 0);
@@ -768,6 +918,16 @@ cp_client_write(cp_client *c, const char *buf, int len)
 			return io_again(c, SO_SNDTIMEO, "write");
 		if (n == -1)
 			seterr(c, errno, "%s", tls_rec_error(c->priv->rec));
+		if (n > 0)
+			c->bytes_sent += (unsigned long)n;
+		return (int)n;
+	}
+	if (c->priv->ktls != NULL) {
+		n = ktls_write(c->priv->ktls, buf, (size_t)len);
+		if (n == -1 && errno == EAGAIN)
+			return io_again(c, SO_SNDTIMEO, "write");
+		if (n == -1)
+			seterr(c, errno, "%s", ktls_error(c->priv->ktls));
 		if (n > 0)
 			c->bytes_sent += (unsigned long)n;
 		return (int)n;
@@ -864,6 +1024,32 @@ int
 cp_client_fd(cp_client *c)
 {
 	return c != NULL ? c->fd : -1;
+}
+
+int
+cp_client_ktls(cp_client *c)
+{
+	return c != NULL && c->fd != -1 && c->priv->ktls != NULL;
+}
+
+const char *
+cp_client_ktls_info(cp_client *c)
+{
+	if (c == NULL || c->fd == -1 || !c->use_ssl)
+		return NULL;
+	return c->priv->ktls_info;
+}
+
+struct ktls *
+client_ktls(cp_client *c)
+{
+	return c != NULL ? c->priv->ktls : NULL;
+}
+
+struct tls_rec *
+client_rec(cp_client *c)
+{
+	return c != NULL ? c->priv->rec : NULL;
 }
 
 const char *

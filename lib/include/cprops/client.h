@@ -6,7 +6,9 @@
  * Name resolution, TCP connection, TLS handshake and certificate
  * verification happen in the cpconnectd daemon under its central policy;
  * the library receives the connected socket (and, for TLS, the negotiated
- * record-layer state) and reads and writes on it directly.
+ * record-layer state, which it installs into the kernel's TLS where it
+ * can, so the socket carries plaintext) and reads and writes on it
+ * directly.
  *
  * All functions are safe to call on distinct clients from different
  * threads; one client may be used by one reading thread and one writing
@@ -48,7 +50,10 @@ struct cp_client_priv;
  * unchanged.  Read-only for programs, except retry and timeout, which are
  * read again at each connect.  hostspec, ctx and ssl are always NULL: name
  * resolution and the TLS handshake happen in the daemon.  For TLS, fd
- * carries encrypted records: use cp_client_read and cp_client_write.
+ * carries plaintext when cp_client_ktls() says the kernel does the record
+ * layer, encrypted records otherwise (cp_client_fd(3) tells what a program
+ * may do with it on each path); cp_client_read and cp_client_write work
+ * on both.
  */
 typedef struct _cp_client {
 	int id;
@@ -153,9 +158,28 @@ char *ssl_err_inf(int err);
 
 /* Additions to the cprops API. */
 
-/* The connected descriptor, or -1.  For TLS, data on it is encrypted: use
- * cp_client_read/cp_client_write. */
+/* The connected descriptor, or -1.  For TLS, data on it is plaintext on
+ * the kernel TLS path (cp_client_ktls), encrypted records otherwise. */
 int cp_client_fd(cp_client *client);
+
+/*
+ * Kernel TLS (cp_client_set_ktls(3)).  AUTO, the default: the kernel does
+ * the record layer of TLS 1.2, and of TLS 1.3 where it can re-key;
+ * REQUIRE: connect fails where the kernel has no TLS, and TLS 1.3 goes to
+ * a kernel that cannot re-key anyway (a KeyUpdate then ends the
+ * connection); OFF: always the library's record layer.  -1 gives the
+ * choice back to the CPCONNECT_KTLS environment variable (off, auto,
+ * require), read at each connect.
+ */
+#define CP_KTLS_OFF 0
+#define CP_KTLS_AUTO 1
+#define CP_KTLS_REQUIRE 2
+int cp_client_set_ktls(cp_client *client, int mode);
+/* 1 when the connected client's record layer is the kernel's, else 0. */
+int cp_client_ktls(cp_client *client);
+/* For a connected TLS client, which record layer and why, e.g. "kernel"
+ * or "user space: this kernel has no TLS (...)"; else NULL. */
+const char *cp_client_ktls_info(cp_client *client);
 /* The last error on this client, or "" (never NULL). */
 const char *cp_client_error(cp_client *client);
 /* Path of the daemon socket for all clients created afterwards (NULL: the

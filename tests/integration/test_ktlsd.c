@@ -1,0 +1,239 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * The kernel TLS choice through a real cpconnectd on this machine, whose
+ * kernel has no TLS: auto falls back to the user-space record layer and
+ * says why, require fails clearly (and the server is told goodbye), off
+ * is off, the per-client setting beats CPCONNECT_KTLS, a mistyped
+ * CPCONNECT_KTLS is an error before anything is asked of the daemon.
+ * What kernel TLS does where the kernel has it is the VM suite's
+ * (tests/vm/).
+ */
+#include <sys/socket.h>
+
+#include <netinet/in.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cprops/client.h"
+#include "cutest.h"
+#include "itest.h"
+#include "ktls.h"
+
+static struct tdaemon dmn;
+static char pki[128];
+static uint16_t port13, port12;
+static int have_ktls; /* this kernel has TLS after all */
+
+static int
+kernel_has_tls(void)
+{
+	uint16_t port;
+	struct sockaddr_in sin;
+	char err[160];
+	int l, a, rv = 0;
+
+	if ((l = tlisten(AF_INET, &port)) == -1)
+		return 0;
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_port = htons(port);
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if ((a = socket(AF_INET, SOCK_STREAM, 0)) != -1 &&
+	    connect(a, (struct sockaddr *)&sin, sizeof(sin)) == 0)
+		rv = ktls_attach(a, err, sizeof(err)) == 0;
+	close(a);
+	close(l);
+	return rv;
+}
+
+static int
+suite_init(void)
+{
+	char conf[512];
+
+	if (tpki_make(pki, sizeof(pki), cu_tmpdir()) == -1)
+		return -1;
+	snprintf(conf, sizeof(conf),
+	    "user nobody\n"
+	    "ca-file \"%s/ca.pem\"\n"
+	    "allow from any to 127.0.0.0/8\n",
+	    pki);
+	if (tdaemon_start(&dmn, conf, NULL, NULL) == -1)
+		return -1;
+	cp_client_set_socket_path(dmn.sock);
+	port13 =
+	    ts_server(pki, 0, 0, "valid", 1, "-www", "-tls1_3", (char *)NULL);
+	port12 =
+	    ts_server(pki, 0, 0, "valid", 1, "-www", "-tls1_2", (char *)NULL);
+	have_ktls = kernel_has_tls();
+	if (have_ktls)
+		printf("\n  (this kernel has TLS: the no-TLS cases are "
+		       "skipped)\n");
+	return port13 != 0 && port12 != 0 ? 0 : -1;
+}
+
+static int
+suite_clean(void)
+{
+	tservers_stop();
+	tdaemon_stop(&dmn);
+	unsetenv("CPCONNECT_KTLS");
+	return 0;
+}
+
+static int
+http_get(cp_client *c)
+{
+	static const char req[] = "GET / HTTP/1.0\r\n\r\n";
+	char buf[4096];
+	int n, got = 0;
+
+	if (cp_client_write(c, req, sizeof(req) - 1) != sizeof(req) - 1)
+		return 0;
+	while (
+	    got < (int)sizeof(buf) - 1 &&
+	    (n = cp_client_read(c, buf + got, (int)sizeof(buf) - 1 - got)) > 0)
+		got += n;
+	buf[got] = '\0';
+	return strncmp(buf, "HTTP/1.", 7) == 0;
+}
+
+static cp_client *
+tls_client(uint16_t port)
+{
+	return cp_client_create_ssl(
+	    "localhost", port, NULL, NULL, SSL_VERIFY_PEER);
+}
+
+static void
+test_auto_falls_back(void)
+{
+	uint16_t ports[2] = {port13, port12};
+	const char *info;
+	cp_client *c;
+	int i;
+
+	if (have_ktls)
+		return;
+	unsetenv("CPCONNECT_KTLS");
+	for (i = 0; i < 2; i++) {
+		c = tls_client(ports[i]);
+		CU_ASSERT_FATAL(c != NULL);
+		CU_ASSERT_FATAL(cp_client_connect(c) == 0);
+		CU_ASSERT(cp_client_ktls(c) == 0);
+		info = cp_client_ktls_info(c);
+		CU_ASSERT(info != NULL &&
+		          strncmp(info, "user space: this kernel has no TLS",
+		              34) == 0);
+		CU_ASSERT(info != NULL && strstr(info, "TCP_ULP") != NULL);
+		CU_ASSERT(http_get(c));
+		cp_client_destroy(c);
+	}
+}
+
+static void
+test_require_fails(void)
+{
+	cp_client *c;
+
+	if (have_ktls)
+		return;
+	setenv("CPCONNECT_KTLS", "require", 1);
+	c = tls_client(port13);
+	CU_ASSERT_FATAL(c != NULL);
+	errno = 0;
+	CU_ASSERT(cp_client_connect(c) == -1);
+	CU_ASSERT(errno == EOPNOTSUPP);
+	CU_ASSERT(strstr(cp_client_error(c), "kernel TLS required") != NULL);
+	CU_ASSERT(strstr(cp_client_error(c), "this kernel has no TLS") != NULL);
+	CU_ASSERT(cp_client_fd(c) == -1);
+	CU_ASSERT(cp_client_ktls(c) == 0);
+	/* The same through the setter, whatever the environment says. */
+	setenv("CPCONNECT_KTLS", "off", 1);
+	CU_ASSERT(cp_client_set_ktls(c, CP_KTLS_REQUIRE) == 0);
+	CU_ASSERT(cp_client_connect(c) == -1 && errno == EOPNOTSUPP);
+	/* And back to the environment's choice. */
+	CU_ASSERT(cp_client_set_ktls(c, -1) == 0);
+	CU_ASSERT(cp_client_connect(c) == 0);
+	CU_ASSERT(http_get(c));
+	cp_client_destroy(c);
+	unsetenv("CPCONNECT_KTLS");
+}
+
+static void
+test_off(void)
+{
+	const char *info;
+	cp_client *c = tls_client(port12);
+
+	CU_ASSERT_FATAL(c != NULL);
+	CU_ASSERT(cp_client_set_ktls(c, CP_KTLS_OFF) == 0);
+	CU_ASSERT_FATAL(cp_client_connect(c) == 0);
+	CU_ASSERT(cp_client_ktls(c) == 0);
+	info = cp_client_ktls_info(c);
+	CU_ASSERT(info != NULL && strcmp(info, "user space: kernel TLS is "
+	                                       "off") == 0);
+	CU_ASSERT(http_get(c));
+	cp_client_close(c);
+	CU_ASSERT(cp_client_ktls_info(c) == NULL);
+	cp_client_destroy(c);
+}
+
+static void
+test_bad_values(void)
+{
+	cp_client *c = tls_client(port13);
+
+	CU_ASSERT_FATAL(c != NULL);
+	CU_ASSERT(cp_client_set_ktls(c, 3) == -1 && errno == EINVAL);
+	CU_ASSERT(cp_client_set_ktls(NULL, CP_KTLS_AUTO) == -1);
+	setenv("CPCONNECT_KTLS", "requir", 1);
+	CU_ASSERT(cp_client_connect(c) == -1 && errno == EINVAL);
+	CU_ASSERT(strstr(cp_client_error(c), "CPCONNECT_KTLS=requir") != NULL);
+	CU_ASSERT(strstr(cp_client_error(c), "off, auto or require") != NULL);
+	CU_ASSERT(cp_client_fd(c) == -1);
+	unsetenv("CPCONNECT_KTLS");
+	cp_client_destroy(c);
+}
+
+/* A TCP client has no record layer to choose; the variable is ignored. */
+static void
+test_tcp_ignores(void)
+{
+	cp_client *c;
+	pid_t pid;
+	uint16_t port;
+	int lfd;
+
+	CU_ASSERT_FATAL((lfd = tlisten(AF_INET, &port)) != -1);
+	pid = techo_start(lfd, 1);
+	close(lfd);
+	setenv("CPCONNECT_KTLS", "bogus", 1);
+	c = cp_client_create("127.0.0.1", port);
+	CU_ASSERT_FATAL(c != NULL);
+	CU_ASSERT(cp_client_connect(c) == 0);
+	CU_ASSERT(cp_client_ktls(c) == 0);
+	CU_ASSERT(cp_client_ktls_info(c) == NULL);
+	cp_client_destroy(c);
+	unsetenv("CPCONNECT_KTLS");
+	tkill(pid);
+}
+
+int
+main(void)
+{
+	CU_pSuite s;
+
+	s = cu_suite(
+	    "kernel TLS choice on this machine", suite_init, suite_clean);
+	cu_test(s, "auto: user space, and why", test_auto_falls_back);
+	cu_test(s, "require: a clear failure", test_require_fails);
+	cu_test(s, "off", test_off);
+	cu_test(s, "bad modes", test_bad_values);
+	cu_test(s, "plain TCP ignores CPCONNECT_KTLS", test_tcp_ignores);
+	return cu_finish();
+}
