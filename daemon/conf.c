@@ -560,6 +560,7 @@ static const struct numdef {
     {G(session_idle_ms), 1000, 86400000, 1, "1s..24h"},
     {G(max_sessions), 1, 1000000, 0, "1..1000000"},
     {G(max_sessions_per_uid), 1, 1000000, 0, "1..1000000"},
+    {G(reload_ms), 0, 86400000, 1, "0 (off)..24h"},
 #undef G
 };
 
@@ -866,6 +867,58 @@ kw_client_cert(struct parser *p, const struct kwdef *k, struct tok *a, int n)
 	return 0;
 }
 
+/* ocsp off | if-stapled | require */
+static int
+kw_ocsp(struct parser *p, const struct kwdef *k, struct tok *a, int n)
+{
+	struct dest_tls *t = scope_tls(p);
+
+	if (one_value(p, k, a, n) == -1)
+		return -1;
+	if (strcmp(a[0].s, "off") == 0)
+		t->ocsp = OCSP_OFF;
+	else if (strcmp(a[0].s, "if-stapled") == 0)
+		t->ocsp = OCSP_IF_STAPLED;
+	else if (strcmp(a[0].s, "require") == 0)
+		t->ocsp = OCSP_REQUIRE;
+	else
+		return perr(p, "ocsp: '%.64s' is not off, if-stapled or require",
+		    a[0].s);
+	t->set |= TLSSET_OCSP;
+	return 0;
+}
+
+/* crl-file "PATH": read by the parent (trust.c), not here. */
+static int
+kw_crl_file(struct parser *p, const struct kwdef *k, struct tok *a, int n)
+{
+	struct dest_tls *t = scope_tls(p);
+
+	if (one_value(p, k, a, n) == -1 || abs_path(p, k, &a[0]) == -1)
+		return -1;
+	t->set |= TLSSET_CRL;
+	t->crl_line = p->line;
+	return strset(p, &t->crl_file, a[0].s);
+}
+
+/* crl-check leaf | all */
+static int
+kw_crl_check(struct parser *p, const struct kwdef *k, struct tok *a, int n)
+{
+	struct dest_tls *t = scope_tls(p);
+
+	if (one_value(p, k, a, n) == -1)
+		return -1;
+	if (strcmp(a[0].s, "leaf") == 0)
+		t->crl_all = 0;
+	else if (strcmp(a[0].s, "all") == 0)
+		t->crl_all = 1;
+	else
+		return perr(p, "crl-check: '%.64s' is not leaf or all", a[0].s);
+	t->set |= TLSSET_CRLCHECK;
+	return 0;
+}
+
 /* ---- rules ---- */
 
 static int
@@ -1047,6 +1100,10 @@ static const struct kwdef keywords[] = {
     {"pin", kw_pin, IN_GLOBAL | IN_BLOCK, 1, 0},
     {"client-certificate", kw_client_cert, IN_GLOBAL | IN_BLOCK, 0, 0},
     {"cn-fallback", kw_cn_fallback, IN_GLOBAL | IN_BLOCK, 0, 0},
+    {"ocsp", kw_ocsp, IN_GLOBAL | IN_BLOCK, 0, 0},
+    {"crl-file", kw_crl_file, IN_GLOBAL | IN_BLOCK, 0, 0},
+    {"crl-check", kw_crl_check, IN_GLOBAL | IN_BLOCK, 0, 0},
+    {"reload-interval", kw_number, IN_GLOBAL, 0, 11},
 };
 
 #define NKEYWORDS (int)(sizeof(keywords) / sizeof(keywords[0]))
@@ -1108,6 +1165,7 @@ tls_free(struct dest_tls *t)
 		free(t->alpn[i]);
 	free(t->cert_file);
 	free(t->key_file);
+	free(t->crl_file);
 }
 
 void
@@ -1162,9 +1220,11 @@ conf_new(const char *name)
 	c->g.session_idle_ms = 300000;
 	c->g.max_sessions = 1024;
 	c->g.max_sessions_per_uid = 256;
+	c->g.reload_ms = 60000;
 	c->tls.verify = TLSV_OPTIONAL;
 	c->tls.client_ca = CLIENT_CA_ALLOWED;
 	c->tls.min_version = CONF_TLS12;
+	c->tls.ocsp = OCSP_IF_STAPLED;
 	return c;
 }
 
@@ -1206,6 +1266,14 @@ merge(struct cpconf *c)
 		}
 		if (o->set & TLSSET_CN)
 			m->cn_fallback = o->cn_fallback;
+		if (o->set & TLSSET_OCSP)
+			m->ocsp = o->ocsp;
+		if (o->set & TLSSET_CRL) {
+			m->crl_file = o->crl_file;
+			m->crl_line = o->crl_line;
+		}
+		if (o->set & TLSSET_CRLCHECK)
+			m->crl_all = o->crl_all;
 		if (o->set & TLSSET_VERIFY)
 			m->verify = o->verify;
 		else if (!(g->set & TLSSET_VERIFY))

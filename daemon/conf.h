@@ -13,7 +13,7 @@
  *	allow|deny [from CLIENT] [to DEST] [port PORTS] [tcp] [tls]
  *	destination DEST [port PORTS] {
  *		verify, client-ca, min-tls, alpn, pin, client-certificate,
- *		cn-fallback
+ *		cn-fallback, ocsp, crl-file, crl-check
  *	}
  *	CLIENT: any | user NAME|UID | group NAME|GID | uid UID | gid GID
  *	DEST:   any | name | "*.example.com" | address | address/prefix
@@ -104,6 +104,13 @@ enum tls_verify {
 	TLSV_REQUIRED,
 };
 
+/* OCSP stapling, in order of strictness (the strictest applies). */
+enum tls_ocsp {
+	OCSP_OFF,        /* no staple asked for, none checked */
+	OCSP_IF_STAPLED, /* a staple must verify and say good; none is fine */
+	OCSP_REQUIRE,    /* a valid staple saying good is required */
+};
+
 enum tls_client_ca {
 	CLIENT_CA_ALLOWED,   /* clients may bring their own trust anchors */
 	CLIENT_CA_FORBIDDEN, /* a request carrying anchors is refused */
@@ -117,11 +124,15 @@ enum tls_client_ca {
 #define TLSSET_ALPN 0x10
 #define TLSSET_CERT 0x20
 #define TLSSET_CN 0x40
+#define TLSSET_OCSP 0x80
+#define TLSSET_CRL 0x100
+#define TLSSET_CRLCHECK 0x200
 
 /*
  * TLS policy.  The global one has these defaults:
  *	verify optional, client-ca allowed, min-tls 1.2, alpn any, no pins,
- *	no client certificate, cn-fallback no.
+ *	no client certificate, cn-fallback no, ocsp if-stapled, no CRL
+ *	file, crl-check leaf.
  * "verify optional" by default lets unchanged cprops programs that use
  * SSL_VERIFY_NONE keep working; a destination block may say
  * "verify required".  When neither the block nor the global part says
@@ -150,6 +161,10 @@ struct dest_tls {
 	char *alpn[CONF_MAX_ALPN];
 	int alpn_none;   /* no protocol may be offered */
 	int cn_fallback; /* 1: the subject CN counts without a DNS SAN */
+	enum tls_ocsp ocsp;
+	char *crl_file; /* CRLs for this policy, NULL: none */
+	int crl_line;   /* of crl-file, for errors about its data */
+	int crl_all;    /* crl-check all: the whole chain, not the leaf */
 	char *cert_file; /* client certificate chain (PEM) and its key */
 	char *key_file;
 	int cert_line;    /* of client-certificate, for errors about it */
@@ -195,6 +210,9 @@ struct conf_global {
 	unsigned session_idle_ms; /* session-idle-timeout: 5m */
 	unsigned max_sessions;    /* max-sessions: 1024 client sessions */
 	unsigned max_sessions_per_uid; /* max-sessions-per-user: 256 */
+	unsigned reload_ms; /* reload-interval: 60s; how often the parent
+	                       looks for changed trust, CRL and client
+	                       certificate files; 0: only at a reload */
 };
 
 struct cpconf {

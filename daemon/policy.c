@@ -442,6 +442,27 @@ alpn_meet(struct dest_tls *m, const struct dest_tls *t)
 	m->alpn_none = n == 0;
 }
 
+/* A block's CRLs are its own crl-file or the global one it inherits:
+ * either way one set, counted once. */
+static void
+tls_fold_crl(struct tls_policy *p, const struct dest_tls *t, long idx)
+{
+	const struct cpconf *c = p->conf;
+
+	if (t->crl_file == NULL)
+		return;
+	if (idx < 0 || (t->crl_file == c->tls.crl_file &&
+	                   !(c->dests[idx].own.set & TLSSET_CRL))) {
+		if (!p->global_crl) {
+			p->global_crl = 1;
+			p->ncrlsets++;
+		}
+	} else if (!(p->crls[idx / 8] & (1u << (idx % 8)))) {
+		p->crls[idx / 8] |= 1u << (idx % 8);
+		p->ncrlsets++;
+	}
+}
+
 /* One applicable policy (a block's merged one, or the global one) joins
  * the request's; idx is the block's index, -1 for the global policy. */
 static void
@@ -458,6 +479,11 @@ tls_fold(struct tls_policy *p, const struct dest_tls *t, long idx)
 	if (!t->cn_fallback)
 		m->cn_fallback = 0;
 	alpn_meet(m, t);
+	if (t->ocsp > m->ocsp)
+		m->ocsp = t->ocsp;
+	if (t->crl_all)
+		m->crl_all = 1;
+	tls_fold_crl(p, t, idx);
 	if (t->npins == 0)
 		return;
 	if (idx < 0 && !p->global_pins) {
@@ -591,6 +617,7 @@ policy_tls_request(const struct cpconf *c, const char *host, const char *sni,
 	out->t.client_ca = CLIENT_CA_ALLOWED;
 	out->t.min_version = CONF_TLS12;
 	out->t.cn_fallback = 1; /* every policy folded in must say yes */
+	out->t.ocsp = OCSP_OFF;  /* the strictest folded in wins */
 	tname_init(&h, host);
 	tls_fold_name(out, c, &h, port);
 	/* No server name: only the host's blocks. */
@@ -625,6 +652,29 @@ policy_pins_ok(const struct tls_policy *p, const uint8_t (*spki)[32], int n)
 		    !pins_met(&c->dests[i].merged, spki, n))
 			return 0;
 	return 1;
+}
+
+int
+policy_crl_each(const struct tls_policy *p,
+    int (*fn)(void *, const char *, const char *, int), void *arg)
+{
+	const struct cpconf *c = p->conf;
+	const struct dest_tls *t;
+	size_t i;
+	int r;
+
+	if (p->global_crl &&
+	    (r = fn(arg, c->tls.crl_file, c->file, c->tls.crl_line)) != 0)
+		return r;
+	for (i = 0; i < c->ndests && i < CONF_MAX_DESTS; i++) {
+		if (!(p->crls[i / 8] & (1u << (i % 8))))
+			continue;
+		t = &c->dests[i].own;
+		if ((r = fn(arg, t->crl_file, t->file != NULL ? t->file : c->file,
+		         t->crl_line)) != 0)
+			return r;
+	}
+	return 0;
 }
 
 int

@@ -74,6 +74,9 @@ int policy_check_addr(const struct cpconf *, const struct cp_peer *,
  *	alpn		only protocols that every list allows ("any" allows
  *			all; lists with nothing in common allow none)
  *	pin		every set of pins must be met (policy_pins_ok())
+ *	ocsp		the strictest: require, then if-stapled, then off
+ *	crl-file	every file that applies is checked (policy_crl_each())
+ *	crl-check	all if any says so
  *	client-certificate
  *			chosen by the host: the blocks matching the host that
  *			name one must name the same, else the global one
@@ -93,6 +96,9 @@ struct tls_policy {
 	int npinsets;    /* sets of pins that apply */
 	int global_pins; /* the global pins are one of them */
 	uint8_t pinned[(CONF_MAX_DESTS + 7) / 8]; /* bit i: dests[i] */
+	int ncrlsets;   /* crl-files that apply (t.crl_file is NULL) */
+	int global_crl; /* the global crl-file is one of them */
+	uint8_t crls[(CONF_MAX_DESTS + 7) / 8]; /* bit i: dests[i] */
 };
 
 int policy_tls_request(const struct cpconf *, const char *host, const char *sni,
@@ -114,6 +120,15 @@ void policy_tls_fold_addr(struct tls_policy *, const struct sockaddr *sa,
  */
 int policy_pins_ok(
     const struct tls_policy *p, const uint8_t (*spki)[32], int n);
+
+/*
+ * Call fn with the path and the configuration line (file, line) of each
+ * crl-file that applies to p, until it returns non-zero (returned then);
+ * 0 when all were called.
+ */
+int policy_crl_each(const struct tls_policy *p,
+    int (*fn)(void *, const char *path, const char *file, int line),
+    void *arg);
 
 /* 1 if the ALPN wire list (length-prefixed names) is allowed by t, 0 if
  * not, -1 if the list is malformed. */
