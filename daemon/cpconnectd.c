@@ -16,6 +16,7 @@
  * or the end of file tells the engine to drain and exit.  5 = the
  * configuration text the parent validated (a sealed memfd), when the
  * engine is started with -c NAME; without -c the built-in policy applies.
+ * 6 = the trust store and CRLs the parent read (trust.h, a sealed memfd).
  * Engines never open the configuration file: an edited or broken file
  * changes nothing until a reload succeeds, and a restarted engine runs
  * what its generation started with.  stdin and stdout are /dev/null;
@@ -56,10 +57,12 @@
 #include "notify.h"
 #include "sandbox.h"
 #include "tls.h"
+#include "trust.h"
 
 #define ENGINE_LFD 3
 #define ENGINE_CTLFD 4
 #define ENGINE_CONFFD 5
+#define ENGINE_TRUSTFD 6
 #define MAX_ENGINES 64
 /* An engine that dies within EARLY_MS of its start never served: its
  * restarts back off (RESTART_MS doubling up to RESTART_MAX_MS), and after
@@ -100,6 +103,15 @@ static struct keytab *cur_keys; /* the current generation's keys */
  * policy. */
 static int cur_conffd = -1;
 static char cur_confname[PATH_MAX];
+/* The trust data of a generation (trust.h): the engines' sealed copy, and
+ * the files it and the client keys came from, watched for changes every
+ * reload_ms. */
+struct trustgen {
+	int fd;
+	struct fwatch *watch;
+	unsigned reload_ms;
+};
+static struct trustgen cur_trust = {.fd = -1};
 /* Counts of engines that are gone, so STATUS= and cpconnectctl totals
  * never go back. */
 static struct engine_stats retired;
@@ -171,9 +183,37 @@ check_user(const struct opts *o, const struct cpconf *cf, char *err,
  * the default file may be absent, and then the built-in policy applies
  * (*conffd -1).
  */
+/* Read the trust store and the CRLs into a sealed copy for the engines;
+ * tg->watch was taken before any of the files was read. */
+static int
+trust_prepare(
+    const struct cpconf *cf, struct trustgen *tg, char *err, size_t errsz)
+{
+	struct trust *t;
+
+	tg->reload_ms = cf->g.reload_ms;
+	if (trust_load(&t, cf, err, errsz) == -1)
+		return -1;
+	log_debug("trust store: %zu anchors, %zu CRLs", trust_nanchors(t),
+	    trust_ncrls(t));
+	tg->fd = trust_memfd(t, err, errsz);
+	trust_free(t);
+	return tg->fd == -1 ? -1 : 0;
+}
+
+static void
+trustgen_clear(struct trustgen *tg)
+{
+	if (tg->fd != -1)
+		close(tg->fd);
+	tg->fd = -1;
+	fwatch_free(tg->watch);
+	tg->watch = NULL;
+}
+
 static struct cpconf *
-load_conf(const struct opts *o, struct keytab **keys, int *conffd, char *err,
-    size_t errsz)
+load_conf(const struct opts *o, struct keytab **keys, int *conffd,
+    struct trustgen *tg, char *err, size_t errsz)
 {
 	const char *name = o->conffile ? o->conffile : CONF_DEFAULT_PATH;
 	struct cpconf *cf = NULL;
@@ -182,6 +222,8 @@ load_conf(const struct opts *o, struct keytab **keys, int *conffd, char *err,
 	int r;
 
 	*conffd = -1;
+	tg->fd = -1;
+	tg->watch = NULL;
 	if ((r = conf_read(o->conffile, &text, &len, err, errsz)) == -1)
 		return NULL;
 	if (r == 0)
@@ -195,14 +237,18 @@ load_conf(const struct opts *o, struct keytab **keys, int *conffd, char *err,
 			r = -1;
 		free(text);
 	}
+	if (r == 0 && (tg->watch = fwatch_conf(cf)) == NULL)
+		r = (snprintf(err, errsz, "out of memory"), -1);
 	if (r == 0 && keytab_load(keys, cf, err, errsz) == -1)
 		r = -1;
-	if (r == 0 && check_user(o, cf, err, errsz) == -1) {
+	if (r == 0 && (check_user(o, cf, err, errsz) == -1 ||
+	                  trust_prepare(cf, tg, err, errsz) == -1)) {
 		keytab_free(*keys);
 		*keys = NULL;
 		r = -1;
 	}
 	if (r == -1) {
+		trustgen_clear(tg);
 		if (*conffd != -1)
 			close(*conffd);
 		*conffd = -1;
@@ -317,7 +363,7 @@ __lsan_is_turned_off(void)
 }
 
 static SSL_CTX *
-engine_ssl(const struct cpconf *cf)
+engine_ssl(const struct cpconf *cf, const struct trust *trust)
 {
 	struct tls_settings ts;
 	char err[256];
@@ -327,6 +373,7 @@ engine_ssl(const struct cpconf *cf)
 	ts.min_version = cf->tls.min_version;
 	ts.ca_file = cf->g.ca_file;
 	ts.ca_dir = cf->g.ca_path;
+	ts.store = trust_store(trust);
 	if ((ctx = tls_ctx_new(&ts, err, sizeof(err))) == NULL)
 		fatalx("trust store: %s", err);
 	return ctx;
@@ -337,6 +384,7 @@ engine_main(const struct opts *o)
 {
 	struct engine_env env;
 	struct cpconf *cf;
+	struct trust *trust;
 	char err[512], name[32];
 	int rv;
 
@@ -357,8 +405,13 @@ engine_main(const struct opts *o)
 	if (keyring_recv(&env.keys, ENGINE_CTLFD, 10000, err, sizeof(err)) ==
 	    -1)
 		fatalx("client certificates: %s", err);
+	/* The trust store and CRLs, read by the parent. */
+	if (trust_recv(&trust, ENGINE_TRUSTFD, err, sizeof(err)) == -1)
+		fatalx("%s", err);
+	close(ENGINE_TRUSTFD);
+	env.trust = trust;
 	/* Everything that needs the file system happens before this. */
-	env.ssl = engine_ssl(cf);
+	env.ssl = engine_ssl(cf, trust);
 	if (!o->nosandbox) {
 		engine_sandboxed = 1;
 		rv = sandbox_engine(geteuid() == 0 ? cf->g.user : NULL, 0, err,
@@ -370,6 +423,7 @@ engine_main(const struct opts *o)
 	}
 	rv = engine_run(&env);
 	SSL_CTX_free(env.ssl);
+	trust_free(trust);
 	keyring_free(env.keys);
 	conf_free(cf);
 	exit(rv);
@@ -451,25 +505,27 @@ engine_count(const struct cpconf *cf)
 /*
  * In the child, before exec: /dev/null on 0 and 1, stderr kept for the
  * log, the listening socket on 3, the channel on 4, the configuration on
- * 5, and nothing else, whatever the parent inherited.  Sources first go
- * above the targets so no dup2() overwrites one still needed.
+ * 5, the trust data on 6, and nothing else, whatever the parent
+ * inherited.  Sources first go above the targets so no dup2() overwrites
+ * one still needed.
  */
 static void
-engine_fds(int lfd, int ctl, int conffd)
+engine_fds(int lfd, int ctl, int conffd, int trustfd)
 {
-	int null, src[3] = {lfd, ctl, conffd}, i;
+	int null, src[4] = {lfd, ctl, conffd, trustfd}, i;
 
-	for (i = 0; i < 3; i++)
+	for (i = 0; i < 4; i++)
 		if (src[i] != -1 &&
 		    (src[i] = fcntl(src[i], F_DUPFD_CLOEXEC, 10)) == -1)
 			_exit(127);
 	if ((null = open("/dev/null", O_RDWR | O_CLOEXEC)) == -1 ||
 	    dup2(null, STDIN_FILENO) == -1 || dup2(null, STDOUT_FILENO) == -1)
 		_exit(127);
-	for (i = 0; i < 3; i++)
+	for (i = 0; i < 4; i++)
 		if (src[i] != -1 && dup2(src[i], ENGINE_LFD + i) == -1)
 			_exit(127);
-	if (close_range(ENGINE_CONFFD + (conffd != -1), ~0U, 0) == -1)
+	if ((conffd == -1 && close(ENGINE_CONFFD) == -1 && errno != EBADF) ||
+	    close_range(ENGINE_TRUSTFD + 1, ~0U, 0) == -1)
 		_exit(127);
 }
 
@@ -511,7 +567,7 @@ spawn(const struct opts *o, int lfd, int id)
 	if ((pid = fork()) == -1)
 		fatal("fork");
 	if (pid == 0) {
-		engine_fds(lfd, sv[1], cur_conffd);
+		engine_fds(lfd, sv[1], cur_conffd, cur_trust.fd);
 		prctl(PR_SET_PDEATHSIG, SIGTERM);
 		execv(self_exe, argv);
 		_exit(127);
@@ -762,13 +818,16 @@ start_generation(const struct opts *o, int lfd, int n)
 
 /* The current generation's configuration becomes this one. */
 static void
-set_current(struct keytab *keys, int conffd, const struct opts *o)
+set_current(struct keytab *keys, int conffd, struct trustgen *tg,
+    const struct opts *o)
 {
 	keytab_free(cur_keys); /* old engines keep their own references */
 	cur_keys = keys;
-	if (cur_conffd != -1)
+	if (cur_conffd != -1 && cur_conffd != conffd)
 		close(cur_conffd);
 	cur_conffd = conffd;
+	trustgen_clear(&cur_trust);
+	cur_trust = *tg;
 	snprintf(cur_confname, sizeof(cur_confname), "%s",
 	    o->conffile ? o->conffile : CONF_DEFAULT_PATH);
 }
@@ -781,10 +840,11 @@ reload(const struct opts *o, int lfd, char *err, size_t errsz)
 {
 	struct cpconf *cf;
 	struct keytab *keys = NULL;
+	struct trustgen tg;
 	int conffd, n;
 
 	notify_reloading();
-	if ((cf = load_conf(o, &keys, &conffd, err, errsz)) == NULL) {
+	if ((cf = load_conf(o, &keys, &conffd, &tg, err, errsz)) == NULL) {
 		log_warnx("reload failed, keeping the running configuration: "
 			  "%s",
 		    err);
@@ -793,7 +853,7 @@ reload(const struct opts *o, int lfd, char *err, size_t errsz)
 	}
 	n = engine_count(cf);
 	conf_free(cf);
-	set_current(keys, conffd, o);
+	set_current(keys, conffd, &tg, o);
 	early_deaths = 0;
 	nrestart = 0; /* the new generation replaces the dead engines */
 	drain_generation(generation);
@@ -801,6 +861,79 @@ reload(const struct opts *o, int lfd, char *err, size_t errsz)
 	log_info("configuration reloaded");
 	notify_ready();
 	return 0;
+}
+
+/* The current generation's configuration, parsed again from its sealed
+ * text: a file on disk edited since is not this generation's. */
+static struct cpconf *
+current_conf(char *err, size_t errsz)
+{
+	struct cpconf *cf = NULL;
+	struct stat st;
+	char *text;
+	ssize_t n;
+	int r;
+
+	if (cur_conffd == -1) {
+		if (conf_default(&cf, geteuid() != 0) == -1)
+			snprintf(err, errsz, "out of memory");
+		return cf;
+	}
+	if (fstat(cur_conffd, &st) == -1 || st.st_size > CONF_MAX_FILE ||
+	    (text = malloc((size_t)st.st_size + 1)) == NULL) {
+		snprintf(err, errsz, "configuration snapshot: %s",
+		    strerror(errno ? errno : EFBIG));
+		return NULL;
+	}
+	n = pread(cur_conffd, text, (size_t)st.st_size, 0);
+	r = n == st.st_size ? conf_parse(&cf, cur_confname, text, (size_t)n,
+	                          err, errsz)
+	                    : (snprintf(err, errsz, "configuration snapshot: "
+	                                            "short read"),
+	                          -1);
+	free(text);
+	return r == 0 ? cf : NULL;
+}
+
+/*
+ * A trust store, CRL, client certificate or key file changed: the same as
+ * a reload of that data alone, under the running configuration.  A file
+ * that does not load keeps the data the engines have, with an error in
+ * the log (once: the watch remembers the broken file's state).
+ */
+static void
+refresh_if_changed(const struct opts *o, int lfd)
+{
+	struct cpconf *cf;
+	struct keytab *keys = NULL;
+	struct trustgen tg = {.fd = -1};
+	char which[PATH_MAX], err[1024];
+
+	if (!fwatch_changed(cur_trust.watch, which, sizeof(which)))
+		return;
+	if ((cf = current_conf(err, sizeof(err))) == NULL ||
+	    (tg.watch = fwatch_conf(cf)) == NULL ||
+	    keytab_load(&keys, cf, err, sizeof(err)) == -1 ||
+	    trust_prepare(cf, &tg, err, sizeof(err)) == -1) {
+		if (cf != NULL && tg.watch == NULL)
+			snprintf(err, sizeof(err), "out of memory");
+		log_warnx("%s changed, but the new data does not load, "
+		          "keeping what the engines have: %s",
+		    which, err);
+		keytab_free(keys);
+		trustgen_clear(&tg);
+		conf_free(cf);
+		return;
+	}
+	conf_free(cf);
+	set_current(keys, cur_conffd, &tg, o);
+	early_deaths = 0;
+	nrestart = 0;
+	drain_generation(generation);
+	start_generation(o, lfd, nengines_cur);
+	log_info("%s changed: trust store, CRLs and client certificates "
+	         "reloaded",
+	    which);
 }
 
 static void
@@ -823,6 +956,7 @@ struct parent {
 	const char *path;
 	char cpath[PATH_MAX];
 	uint64_t wd_usec, next_wd, next_status;
+	uint64_t next_watch; /* next look at the trust and key files */
 };
 
 static void
@@ -867,6 +1001,10 @@ parent_timers(struct parent *p)
 	}
 	if (!p->stopping)
 		restart_due(p->o, p->lfd);
+	if (!p->stopping && cur_trust.reload_ms > 0 && now >= p->next_watch) {
+		p->next_watch = now + cur_trust.reload_ms;
+		refresh_if_changed(p->o, p->lfd);
+	}
 }
 
 /* ---- the control socket (control.h, cpconnectctl) ---- */
@@ -1069,18 +1207,22 @@ parent_main(const struct opts *o)
 	struct parent p = {.o = o};
 	struct cpconf *cf;
 	struct keytab *keys = NULL;
+	struct trustgen tg;
 	char err[512];
 	int conffd, n;
 
-	if ((cf = load_conf(o, &keys, &conffd, err, sizeof(err))) == NULL)
+	if ((cf = load_conf(o, &keys, &conffd, &tg, err, sizeof(err))) == NULL)
 		fatalx("%s", err);
 	if (o->check) {
 		printf("configuration OK\n");
 		keytab_free(keys);
+		trustgen_clear(&tg);
+		if (conffd != -1)
+			close(conffd);
 		conf_free(cf);
 		return 0;
 	}
-	set_current(keys, conffd, o);
+	set_current(keys, conffd, &tg, o);
 	if (keytab_count(cur_keys) > 0)
 		log_info("%d client keys loaded", keytab_count(cur_keys));
 	raise_nofile();
@@ -1112,6 +1254,7 @@ parent_main(const struct opts *o)
 	if (p.cpath[0] != '\0')
 		unlink(p.cpath);
 	keytab_free(cur_keys);
+	trustgen_clear(&cur_trust);
 	return early_deaths >= MAX_EARLY ? 1 : 0;
 }
 

@@ -14,6 +14,7 @@
 
 struct cpconf;
 struct keyring;
+struct trust;
 
 struct engine_env {
 	int id;			/* engine number, for logs */
@@ -23,6 +24,7 @@ struct engine_env {
 	const struct cpconf *conf;
 	SSL_CTX *ssl;		/* client context with the trust store */
 	struct keyring *keys;	/* client certificates (keyring.h), or NULL */
+	const struct trust *trust; /* anchors and CRLs (trust.h), or NULL */
 	const char *resolvers;	/* c-ares server list, NULL: system */
 };
 
