@@ -448,18 +448,22 @@ print_info(cp_client *c, int json)
 			fprintf(f, ",\"verify_result\":%ld,\"verify_text\":",
 			    vr);
 			json_str(f, ssl_verification_error_str((int)vr));
+			fprintf(f, ",\"ocsp\":");
+			json_str(f, cp_client_get_ocsp_status(c) ?: "off");
 			fprintf(f, ",\"hostname_match\":%s,\"chain\":[",
 			    cp_client_verify_hostname(c) ? "true" : "false");
 		}
 	} else if (c->use_ssl)
 		fprintf(f, "connected to %s port %d (%s), %s, %s%s%s\n"
 			   "verify result: %ld (%s)\n"
+			   "ocsp: %s\n"
 			   "record layer: %s\n",
 		    c->host, c->port, cp_client_get_peer_address(c) ?: "?",
 		    cp_client_get_tls_version(c), cp_client_get_cipher(c),
 		    cp_client_get_alpn(c) ? ", ALPN " : "",
 		    cp_client_get_alpn(c) ?: "", vr,
 		    ssl_verification_error_str((int)vr),
+		    cp_client_get_ocsp_status(c) ?: "off",
 		    cp_client_ktls_info(c) ?: "?");
 	else
 		fprintf(f, "connected to %s port %d (%s)\n", c->host, c->port,
@@ -594,6 +598,7 @@ export_env(cp_client *c)
 	    1);
 	snprintf(buf, sizeof(buf), "%ld", cp_client_get_verify_result(c));
 	setenv("CPCONNECT_VERIFY_RESULT", buf, 1);
+	setenv("CPCONNECT_OCSP", cp_client_get_ocsp_status(c) ?: "off", 1);
 	if (leaf != NULL) {
 		name_str(X509_get_subject_name(leaf), buf, sizeof(buf));
 		setenv("CPCONNECT_PEER_SUBJECT", buf, 1);

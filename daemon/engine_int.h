@@ -69,6 +69,7 @@ struct request {
 	struct ev_io io; /* the socket during the handshake */
 	struct tlsc *tls;
 	X509_STORE *anchors;
+	STACK_OF(X509_CRL) *crls; /* several crl-files' CRLs together */
 	struct req_tls rt;
 };
 

@@ -27,6 +27,12 @@
 #include "keyring.h"
 #include "log.h"
 #include "tls.h"
+#include "trust.h"
+
+_Static_assert((int)TLS_OCSP_OFF == (int)OCSP_OFF &&
+                   (int)TLS_OCSP_IF_STAPLED == (int)OCSP_IF_STAPLED &&
+                   (int)TLS_OCSP_REQUIRE == (int)OCSP_REQUIRE,
+    "tls.h and conf.h name the OCSP policies alike");
 
 static int refuse_if_over_limits(
     struct session *, uint32_t id, const char *host);
@@ -44,6 +50,7 @@ static void req_dialed(void *, int, const struct sockaddr *, socklen_t, int,
 static void req_tls_step(struct request *);
 static void req_tls_io(struct ev_io *, uint32_t);
 static void req_tls_start(struct request *);
+static int req_tls_crls(struct request *, struct tls_params *);
 static const struct tls_policy *req_tls_policy(struct request *);
 static int req_end_if_handshake_denied(struct request *);
 static void req_reply_tcp(struct request *);
@@ -379,6 +386,9 @@ req_tls_start(struct request *r)
 	p.cn_fallback = dt->cn_fallback;
 	p.min_version = dt->min_version;
 	p.anchors = r->anchors;
+	p.ocsp = (int)dt->ocsp;
+	if (req_tls_crls(r, &p) == -1)
+		return;
 	/* A client certificate: its key stays in the parent, which signs
 	 * for us (keyring.h). */
 	if (dt->cert_file != NULL) {
@@ -413,6 +423,64 @@ req_tls_start(struct request *r)
 	if (ev_io_start(r->s->e->ev, &r->io, r->fd, EPOLLOUT, req_tls_io, r) ==
 	    -1)
 		req_fail(r, CP_E_INTERNAL, errno, "epoll: %s", strerror(errno));
+}
+
+/* One crl-file's CRLs join the request's (struct crl_join). */
+struct crl_join {
+	const struct trust *trust;
+	STACK_OF(X509_CRL) *one; /* the only set so far, borrowed */
+	STACK_OF(X509_CRL) *all; /* two sets or more: owned, of borrowed CRLs */
+	const char *missing;
+};
+
+static int
+crl_join(void *arg, const char *path, const char *file, int line)
+{
+	struct crl_join *j = arg;
+	STACK_OF(X509_CRL) *sk = trust_crls(j->trust, path);
+	int i;
+
+	(void)file;
+	(void)line;
+	if (sk == NULL) {
+		j->missing = path;
+		return 1;
+	}
+	if (j->one == NULL) {
+		j->one = sk;
+		return 0;
+	}
+	if (j->all == NULL && (j->all = sk_X509_CRL_dup(j->one)) == NULL)
+		return -1;
+	for (i = 0; i < sk_X509_CRL_num(sk); i++)
+		if (!sk_X509_CRL_push(j->all, sk_X509_CRL_value(sk, i)))
+			return -1;
+	return 0;
+}
+
+/* The CRLs of every crl-file that applies (policy.h): all of them are
+ * checked.  They come from the parent (trust.h) and live as long as the
+ * engine; a union of several sets is the request's own. */
+static int
+req_tls_crls(struct request *r, struct tls_params *p)
+{
+	const struct tls_policy *tp = &r->rt.pol;
+	struct crl_join j = {.trust = r->s->e->env->trust};
+	int rv;
+
+	if (tp->ncrlsets == 0)
+		return 0;
+	rv = policy_crl_each(tp, crl_join, &j);
+	if (rv != 0) {
+		sk_X509_CRL_free(j.all);
+		req_fail(r, CP_E_INTERNAL, rv == 1 ? ENOENT : ENOMEM,
+		    "crl-file %s is not loaded", j.missing ? j.missing : "?");
+		return -1;
+	}
+	r->crls = j.all;
+	p->crls = j.all != NULL ? j.all : j.one;
+	p->crl_all = tp->t.crl_all;
+	return 0;
 }
 
 /*
@@ -534,6 +602,7 @@ req_reply_tls(struct request *r)
 		res.alpn[alpnlen] = '\0';
 	}
 	res.resumed = (uint8_t)tlsc_resumed(r->tls);
+	res.ocsp = (uint8_t)tlsc_ocsp(r->tls);
 	if (send_chain(r) == -1) {
 		req_fail(r, CP_E_TLS, EPROTO, "peer chain: %s",
 		    tlsc_error(r->tls));
@@ -622,8 +691,10 @@ req_fail(struct request *r, int eclass, int err, const char *fmt, ...)
 	va_start(ap, fmt);
 	error_result(&res, eclass, err, fmt, ap);
 	va_end(ap);
-	if (r->tls != NULL)
+	if (r->tls != NULL) {
 		res.verify_result = (uint32_t)tlsc_verify_result(r->tls);
+		res.ocsp = (uint8_t)tlsc_ocsp(r->tls);
+	}
 	req_finish(r, &res, -1);
 }
 
@@ -653,7 +724,7 @@ req_log(const struct request *r, const struct cp_result *res)
 	log_info_rl(s->peer.uid,
 	    res->status == CP_STATUS_OK ? LK_OK : 1 + res->eclass,
 	    "uid %u gid %u pid %d: %s %s port %u%s%s -> %s port %u%s%s: "
-	    "%s%s%s, verify %s, %u attempts, %u ms",
+	    "%s%s%s, verify %s%s%s, %u attempts, %u ms",
 	    (unsigned)s->peer.uid, (unsigned)s->peer.gid, (int)s->peer.pid,
 	    r->c.tls ? "tls" : "tcp", r->c.host, r->c.port,
 	    r->c.sni[0] ? " server name " : "", r->c.sni,
@@ -662,8 +733,10 @@ req_log(const struct request *r, const struct cp_result *res)
 	    res->status == CP_STATUS_OK ? res->alpn : "",
 	    res->status == CP_STATUS_OK ? "ok" : cp_eclass_str(res->eclass),
 	    res->errtext[0] ? ", " : "", res->errtext,
-	    req_verify_str(r, res, vbuf, sizeof(vbuf)), (unsigned)res->attempts,
-	    (unsigned)res->elapsed_ms);
+	    req_verify_str(r, res, vbuf, sizeof(vbuf)),
+	    res->ocsp != CP_OCSP_OFF ? ", ocsp " : "",
+	    res->ocsp != CP_OCSP_OFF ? cp_ocsp_str(res->ocsp) : "",
+	    (unsigned)res->attempts, (unsigned)res->elapsed_ms);
 }
 
 /* The verify result as the audit line says it: "-" when no chain was
@@ -759,6 +832,7 @@ req_free(struct request *r)
 		tlsc_free(r->tls);
 	if (r->anchors != NULL)
 		X509_STORE_free(r->anchors);
+	sk_X509_CRL_free(r->crls);
 	if (r->fd != -1)
 		close(r->fd);
 	explicit_bzero(&r->c, sizeof(r->c));

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include <openssl/err.h>
+#include <openssl/ocsp.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
@@ -43,6 +44,12 @@
 
 struct tlsc {
 	SSL *ssl;
+	X509_STORE *store; /* the anchors, for the OCSP signer; borrowed */
+	STACK_OF(X509_CRL) *crls; /* borrowed (tls_params) */
+	int crl_all;
+	int ocsp_mode;   /* TLS_OCSP_* */
+	int ocsp;        /* CP_OCSP_* outcome */
+	char ocsp_why[128];
 	int events;
 	int done;
 	int failed;
@@ -144,6 +151,10 @@ tls_load_store(
 	const char *file = s->ca_file;
 	char prefix[PATH_MAX + 32];
 
+	if (s->store != NULL) {
+		SSL_CTX_set1_cert_store(ctx, s->store);
+		return 0;
+	}
 	if (file == NULL && s->ca_dir == NULL)
 		file = TLS_DEFAULT_CA_FILE;
 	if (file != NULL && !X509_STORE_load_file(st, file)) {
@@ -154,6 +165,30 @@ tls_load_store(
 	if (s->ca_dir != NULL && tls_load_dir(st, s->ca_dir, err, errsz) == -1)
 		return -1;
 	return 0;
+}
+
+/* Our tlsc, found from the SSL during verification. */
+static int tls_exidx = -1;
+
+/*
+ * The chain verification, with the connection's CRLs: OpenSSL looks them
+ * up in the X509_STORE_CTX before the store, and the store is shared by
+ * every connection of the context.
+ */
+static int
+tls_verify_cert(X509_STORE_CTX *xctx, void *arg)
+{
+	SSL *ssl = X509_STORE_CTX_get_ex_data(
+	    xctx, SSL_get_ex_data_X509_STORE_CTX_idx());
+	struct tlsc *c = ssl != NULL ? SSL_get_ex_data(ssl, tls_exidx) : NULL;
+
+	(void)arg;
+	if (c != NULL && c->crls != NULL) {
+		X509_STORE_CTX_set0_crls(xctx, c->crls);
+		X509_STORE_CTX_set_flags(xctx, X509_V_FLAG_CRL_CHECK |
+		    (c->crl_all ? X509_V_FLAG_CRL_CHECK_ALL : 0));
+	}
+	return X509_verify_cert(xctx) > 0;
 }
 
 static int
@@ -182,6 +217,7 @@ tls_ctx_setup(SSL_CTX *ctx, int minv, char *err, size_t errsz)
 	SSL_CTX_clear_mode(ctx, SSL_CTX_get_mode(ctx));
 	SSL_CTX_set_post_handshake_auth(ctx, 0);
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+	SSL_CTX_set_cert_verify_callback(ctx, tls_verify_cert, NULL);
 	SSL_CTX_set_verify_depth(ctx, CP_MAX_CHAIN);
 	/* Room for a full chain of maximal certificates and their headers. */
 	SSL_CTX_set_max_cert_list(ctx, CP_MAX_CHAIN * (CP_MAX_CERT + 512));
@@ -202,6 +238,11 @@ tls_ctx_new(const struct tls_settings *s, char *err, size_t errsz)
 		return NULL;
 	}
 	ERR_clear_error();
+	if (tls_exidx < 0 &&
+	    (tls_exidx = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL)) < 0) {
+		tls_ossl_err(err, errsz, "SSL_get_ex_new_index");
+		return NULL;
+	}
 	if ((ctx = SSL_CTX_new(TLS_client_method())) == NULL) {
 		tls_ossl_err(err, errsz, "SSL_CTX_new");
 		return NULL;
@@ -304,6 +345,29 @@ tlsc_names(SSL *ssl, const struct tls_params *p, char *err, size_t errsz)
 	return 0;
 }
 
+/* CRLs for the verification callback, and the request for a staple. */
+static int
+tlsc_revocation(struct tlsc *c, const struct tls_params *p, char *err,
+    size_t errsz)
+{
+	c->store = p->anchors != NULL
+	               ? p->anchors
+	               : SSL_CTX_get_cert_store(SSL_get_SSL_CTX(c->ssl));
+	c->crls = p->crls;
+	c->crl_all = p->crl_all;
+	c->ocsp_mode = p->ocsp;
+	if (!SSL_set_ex_data(c->ssl, tls_exidx, c)) {
+		tls_ossl_err(err, errsz, "SSL_set_ex_data");
+		return -1;
+	}
+	if (p->ocsp != TLS_OCSP_OFF &&
+	    !SSL_set_tlsext_status_type(c->ssl, TLSEXT_STATUSTYPE_ocsp)) {
+		tls_ossl_err(err, errsz, "OCSP status request");
+		return -1;
+	}
+	return 0;
+}
+
 static int
 tlsc_setup(struct tlsc *c, int fd, const struct tls_params *p,
     char *err, size_t errsz)
@@ -338,6 +402,8 @@ tlsc_setup(struct tlsc *c, int fd, const struct tls_params *p,
 		tls_ossl_err(err, errsz, "trust anchors");
 		return -1;
 	}
+	if (tlsc_revocation(c, p, err, errsz) == -1)
+		return -1;
 	if (p->cert != NULL &&
 	    (!SSL_use_certificate(ssl, p->cert) ||
 	        (p->chain != NULL && !SSL_set1_chain(ssl, p->chain)) ||
@@ -420,6 +486,205 @@ tlsc_fail(struct tlsc *c, int sslerr, int syserr)
 	return -1;
 }
 
+/* ---- OCSP stapling (tls.h) ---- */
+
+static int
+ocsp_bad(struct tlsc *c, const char *why)
+{
+	snprintf(c->ocsp_why, sizeof(c->ocsp_why), "%s", why);
+	ERR_clear_error();
+	return CP_OCSP_INVALID;
+}
+
+/* The leaf's issuer: next in the verified chain, else a certificate the
+ * server sent that issued it. */
+static X509 *
+tlsc_issuer(struct tlsc *c, X509 *leaf)
+{
+	STACK_OF(X509) *sk = SSL_get0_verified_chain(c->ssl);
+	X509 *x;
+	int i;
+
+	if (sk != NULL && sk_X509_num(sk) > 1 &&
+	    X509_check_issued(sk_X509_value(sk, 1), leaf) == X509_V_OK)
+		return sk_X509_value(sk, 1);
+	sk = SSL_get_peer_cert_chain(c->ssl);
+	for (i = 0; sk != NULL && i < sk_X509_num(sk); i++) {
+		x = sk_X509_value(sk, i);
+		if (X509_cmp(x, leaf) != 0 &&
+		    X509_check_issued(x, leaf) == X509_V_OK)
+			return x;
+	}
+	return NULL;
+}
+
+/* The single response for the leaf, its certificate ID computed with the
+ * hash the responder used.  A response may cover several certificates:
+ * only the first few are looked at. */
+static OCSP_SINGLERESP *
+ocsp_single(OCSP_BASICRESP *bs, X509 *leaf, X509 *issuer)
+{
+	int i, n = OCSP_resp_count(bs), same;
+	OCSP_SINGLERESP *sr;
+	OCSP_CERTID *cid, *mine;
+	ASN1_OBJECT *alg = NULL;
+	const EVP_MD *md;
+
+	for (i = 0; i < n && i < 16; i++) {
+		sr = OCSP_resp_get0(bs, i);
+		cid = (OCSP_CERTID *)OCSP_SINGLERESP_get0_id(sr);
+		if (cid == NULL || !OCSP_id_get0_info(NULL, &alg, NULL, NULL,
+		                       cid) ||
+		    (md = EVP_get_digestbyobj(alg)) == NULL ||
+		    (mine = OCSP_cert_to_id(md, leaf, issuer)) == NULL)
+			continue;
+		same = OCSP_id_cmp(mine, cid) == 0;
+		OCSP_CERTID_free(mine);
+		if (same)
+			return sr;
+	}
+	return NULL;
+}
+
+/* The status a verified single response gives, or CP_OCSP_INVALID. */
+static int
+ocsp_status(struct tlsc *c, OCSP_SINGLERESP *sr)
+{
+	ASN1_GENERALIZEDTIME *thisupd = NULL, *nextupd = NULL;
+	int st = OCSP_single_get0_status(sr, NULL, NULL, &thisupd, &nextupd);
+
+	if (!OCSP_check_validity(thisupd, nextupd, TLS_OCSP_SKEW,
+	        nextupd != NULL ? -1 : TLS_OCSP_MAXAGE))
+		return ocsp_bad(c, "response outside its validity period");
+	if (st == V_OCSP_CERTSTATUS_GOOD)
+		return CP_OCSP_GOOD;
+	if (st == V_OCSP_CERTSTATUS_REVOKED) {
+		snprintf(c->ocsp_why, sizeof(c->ocsp_why),
+		    "the responder says revoked");
+		return CP_OCSP_REVOKED;
+	}
+	snprintf(c->ocsp_why, sizeof(c->ocsp_why),
+	    "the responder does not know the certificate");
+	return CP_OCSP_UNKNOWN;
+}
+
+static int
+ocsp_verified(struct tlsc *c, OCSP_BASICRESP *bs, X509 *leaf)
+{
+	X509 *issuer = tlsc_issuer(c, leaf);
+	OCSP_SINGLERESP *sr;
+
+	if (issuer == NULL)
+		return ocsp_bad(c, "the certificate's issuer is unknown");
+	/* The signer: the issuer, or a responder it certified for OCSP
+	 * signing; its chain must verify against the anchors. */
+	if (OCSP_basic_verify(bs, SSL_get_peer_cert_chain(c->ssl), c->store,
+	        0) <= 0)
+		return ocsp_bad(c, "response not signed by the issuer or its "
+		                   "responder");
+	if ((sr = ocsp_single(bs, leaf, issuer)) == NULL)
+		return ocsp_bad(c, "response for another certificate");
+	return ocsp_status(c, sr);
+}
+
+/* The staple the server sent, checked (tls.h). */
+static int
+tlsc_ocsp_check(struct tlsc *c, X509 *leaf)
+{
+	const unsigned char *p = NULL, *q;
+	long len = SSL_get_tlsext_status_ocsp_resp(c->ssl, &p);
+	OCSP_RESPONSE *resp;
+	OCSP_BASICRESP *bs;
+	int rv;
+
+	if (p == NULL || len <= 0)
+		return CP_OCSP_NONE;
+	if (len > TLS_OCSP_MAX_RESP)
+		return ocsp_bad(c, "stapled response too large");
+	q = p;
+	if ((resp = d2i_OCSP_RESPONSE(NULL, &q, len)) == NULL ||
+	    q != p + len) {
+		OCSP_RESPONSE_free(resp);
+		return ocsp_bad(c, "malformed stapled response");
+	}
+	if (OCSP_response_status(resp) != OCSP_RESPONSE_STATUS_SUCCESSFUL) {
+		snprintf(c->ocsp_why, sizeof(c->ocsp_why),
+		    "stapled response: %s",
+		    OCSP_response_status_str(OCSP_response_status(resp)));
+		OCSP_RESPONSE_free(resp);
+		return CP_OCSP_INVALID;
+	}
+	if ((bs = OCSP_response_get1_basic(resp)) == NULL)
+		rv = ocsp_bad(c, "not a basic OCSP response");
+	else
+		rv = ocsp_verified(c, bs, leaf);
+	OCSP_BASICRESP_free(bs);
+	OCSP_RESPONSE_free(resp);
+	ERR_clear_error();
+	return rv;
+}
+
+/* RFC 7633: the TLS Feature extension lists status_request (5).  One that
+ * is there but does not decode counts as must-staple. */
+static int
+tls_must_staple(X509 *leaf)
+{
+	STACK_OF(ASN1_INTEGER) *f;
+	int i, must = 0;
+
+	if (X509_get_ext_by_NID(leaf, NID_tlsfeature, -1) < 0)
+		return 0;
+	if ((f = X509_get_ext_d2i(leaf, NID_tlsfeature, NULL, NULL)) == NULL)
+		return 1;
+	for (i = 0; i < sk_ASN1_INTEGER_num(f); i++)
+		if (ASN1_INTEGER_get(sk_ASN1_INTEGER_value(f, i)) == 5)
+			must = 1;
+	sk_ASN1_INTEGER_pop_free(f, ASN1_INTEGER_free);
+	return must;
+}
+
+/* The OCSP outcome becomes the verify result when the chain verified. */
+static void
+tlsc_ocsp_apply(struct tlsc *c)
+{
+	X509 *leaf = SSL_get0_peer_certificate(c->ssl);
+	long code = X509_V_OK;
+
+	if (c->ocsp_mode == TLS_OCSP_OFF || leaf == NULL)
+		return;
+	if (SSL_session_reused(c->ssl)) {
+		c->ocsp = CP_OCSP_NONE;
+		return;
+	}
+	switch ((c->ocsp = tlsc_ocsp_check(c, leaf))) {
+	case CP_OCSP_REVOKED:
+		code = X509_V_ERR_CERT_REVOKED;
+		break;
+	case CP_OCSP_UNKNOWN:
+		code = X509_V_ERR_OCSP_CERT_UNKNOWN;
+		break;
+	case CP_OCSP_INVALID:
+		code = X509_V_ERR_OCSP_VERIFY_FAILED;
+		break;
+	case CP_OCSP_NONE:
+		if (c->ocsp_mode == TLS_OCSP_REQUIRE) {
+			code = X509_V_ERR_OCSP_VERIFY_NEEDED;
+			snprintf(c->ocsp_why, sizeof(c->ocsp_why),
+			    "no stapled response, and the policy requires one");
+		} else if (tls_must_staple(leaf)) {
+			code = X509_V_ERR_OCSP_VERIFY_NEEDED;
+			snprintf(c->ocsp_why, sizeof(c->ocsp_why),
+			    "no stapled response for a must-staple "
+			    "certificate");
+		}
+		break;
+	}
+	if (code != X509_V_OK && SSL_get_verify_result(c->ssl) == X509_V_OK)
+		SSL_set_verify_result(c->ssl, code);
+	else
+		c->ocsp_why[0] = '\0'; /* the chain's own error stands */
+}
+
 /* The handshake completed: enforce what SSL_VERIFY_PEER cannot see, a
  * resumed session or a server without a certificate. */
 static int
@@ -433,12 +698,15 @@ tlsc_done(struct tlsc *c)
 		snprintf(c->err, sizeof(c->err), "no certificate presented");
 		return -1;
 	}
+	tlsc_ocsp_apply(c);
 	if (verify && SSL_get_verify_result(c->ssl) != X509_V_OK) {
 		c->failed = c->failed_verify = 1;
 		snprintf(c->err, sizeof(c->err),
-		    "certificate verify failed: %s",
+		    "certificate verify failed: %s%s%s%s",
 		    X509_verify_cert_error_string(
-		        SSL_get_verify_result(c->ssl)));
+		        SSL_get_verify_result(c->ssl)),
+		    c->ocsp_why[0] ? " (OCSP: " : "", c->ocsp_why,
+		    c->ocsp_why[0] ? ")" : "");
 		return -1;
 	}
 	c->done = 1;
@@ -554,6 +822,12 @@ int
 tlsc_resumed(const struct tlsc *c)
 {
 	return c->done && SSL_session_reused(c->ssl);
+}
+
+int
+tlsc_ocsp(const struct tlsc *c)
+{
+	return c->ocsp;
 }
 
 void

@@ -21,15 +21,53 @@ struct tls_settings {
 	int min_version;     /* TLS1_2_VERSION or TLS1_3_VERSION; 0: 1.2 */
 	const char *ca_file; /* PEM bundle */
 	const char *ca_dir;  /* optional directory of PEM files */
+	X509_STORE *store;   /* the trust store itself (trust.h): up-ref'd,
+	                        ca_file and ca_dir are then not read */
 };
 
 /*
- * A client context.  The trust store (ca_file, then every PEM file in
- * ca_dir) is read completely now, because the sandboxed engine cannot open
- * files later.  ca_file and ca_dir both NULL select TLS_DEFAULT_CA_FILE.
- * Returns NULL with a message in err.
+ * A client context.  The trust store (store, or ca_file, then every PEM
+ * file in ca_dir) is read completely now, because the sandboxed engine
+ * cannot open files later.  ca_file and ca_dir both NULL select
+ * TLS_DEFAULT_CA_FILE.  Returns NULL with a message in err.
  */
 SSL_CTX *tls_ctx_new(const struct tls_settings *, char *err, size_t errsz);
+
+/* What a stapled OCSP response must be (conf.h enum tls_ocsp, same
+ * values). */
+enum { TLS_OCSP_OFF, TLS_OCSP_IF_STAPLED, TLS_OCSP_REQUIRE };
+
+/*
+ * Revocation.  CRLs (crls, set) are checked by the chain verification
+ * itself: for the leaf, or each certificate of the chain with crl_all; a
+ * certificate whose issuer has no CRL among them fails
+ * (X509_V_ERR_UNABLE_TO_GET_CRL), as does an expired CRL.  A revoked
+ * certificate is X509_V_ERR_CERT_REVOKED.
+ *
+ * OCSP: unless TLS_OCSP_OFF, the client asks for a stapled response
+ * (status_request) and checks it once the handshake is done: a
+ * successful basic response, signed by the leaf's issuer or by a
+ * responder that issuer certified for id-kp-OCSPSigning (whose chain
+ * verifies against the trust anchors), with a single response for the
+ * leaf's certificate ID (name and key hash of its issuer, its serial)
+ * whose thisUpdate is not in the future and nextUpdate not in the past,
+ * TLS_OCSP_SKEW seconds either way (without nextUpdate, thisUpdate at
+ * most TLS_OCSP_MAXAGE old).  Outcomes (CP_OCSP_*), with the verify
+ * result they give when the chain itself verified:
+ *	good	nothing changes
+ *	revoked	X509_V_ERR_CERT_REVOKED
+ *	unknown	X509_V_ERR_OCSP_CERT_UNKNOWN
+ *	invalid	X509_V_ERR_OCSP_VERIFY_FAILED (any check above failed)
+ *	none	with TLS_OCSP_REQUIRE, or a leaf with the TLS Feature
+ *		status_request (must-staple, RFC 7633):
+ *		X509_V_ERR_OCSP_VERIFY_NEEDED; else nothing changes
+ * Under verify_peer such a result fails the handshake like any
+ * verification error; otherwise it is the result the client sees.  A
+ * resumed session has no staple and is not checked again.
+ */
+#define TLS_OCSP_SKEW 300
+#define TLS_OCSP_MAXAGE (24 * 3600)
+#define TLS_OCSP_MAX_RESP (64 * 1024) /* a larger staple is invalid */
 
 struct tls_params {
 	const char *host; /* without sni: checked against the certificate
@@ -53,6 +91,10 @@ struct tls_params {
 	X509 *cert;
 	STACK_OF(X509) *chain;
 	EVP_PKEY *key;
+	int ocsp;                 /* TLS_OCSP_* */
+	STACK_OF(X509_CRL) *crls; /* borrowed, outlives the handshake;
+	                             NULL: no CRL check */
+	int crl_all;              /* 1: CRLs for the whole chain */
 };
 
 struct tlsc;
@@ -94,6 +136,8 @@ int tlsc_version(const struct tlsc *);
 const char *tlsc_cipher(const struct tlsc *);
 const unsigned char *tlsc_alpn(const struct tlsc *, size_t *len);
 int tlsc_resumed(const struct tlsc *);
+/* The OCSP outcome (CP_OCSP_*), CP_OCSP_OFF until checked. */
+int tlsc_ocsp(const struct tlsc *);
 
 /*
  * The certificates the server sent, leaf first, as DER copies: *der[i] of

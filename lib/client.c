@@ -1092,6 +1092,21 @@ cp_client_get_verify_result(cp_client *c)
 }
 
 const char *
+cp_client_get_ocsp_status(cp_client *c)
+{
+	const struct cp_result *r;
+
+	if (c == NULL || !c->use_ssl)
+		return NULL;
+	r = &c->priv->res;
+	/* As for the verify result: a handshake that reached the
+	 * certificate, connected or refused for it. */
+	if (r->status != CP_STATUS_OK && r->eclass != CP_E_VERIFY)
+		return NULL;
+	return r->ocsp != CP_OCSP_OFF ? cp_ocsp_str(r->ocsp) : NULL;
+}
+
+const char *
 cp_client_get_tls_version(cp_client *c)
 {
 	if (c == NULL || c->fd == -1 || !c->use_ssl)

@@ -111,7 +111,10 @@ enum cp_attr_tag {
 	CP_A_ELAPSED_MS,   /* u32 */
 	CP_A_NO_PEER_CERT, /* u8: server sent no certificate */
 
-	CP_A_MAX
+	CP_A_MAX,
+
+	/* RESULT, optional (attr.h): older libraries skip them. */
+	CP_A_OCSP = 0x8000 + 60, /* u8 CP_OCSP_*: the stapled response */
 };
 
 enum cp_status {
@@ -136,6 +139,17 @@ enum cp_eclass {
 	CP_E_MAX
 };
 
+/* What the stapled OCSP response said (tls.h has the checks). */
+enum cp_ocsp {
+	CP_OCSP_OFF = 0, /* not asked for: TCP, "ocsp off", no handshake */
+	CP_OCSP_NONE,    /* asked for, none stapled (or a resumed session) */
+	CP_OCSP_GOOD,
+	CP_OCSP_REVOKED,
+	CP_OCSP_UNKNOWN, /* the responder does not know the certificate */
+	CP_OCSP_INVALID, /* a staple that does not verify */
+	CP_OCSP_MAX
+};
+
 enum cp_verify_mode {
 	CP_VERIFY_NONE = 0, /* report the result, let the caller decide */
 	CP_VERIFY_PEER = 1, /* chain and host name must verify */
@@ -151,6 +165,8 @@ enum cp_family {
 #define CP_ENONAME ENXIO
 
 const char *cp_eclass_str(int eclass);
+/* "off", "none", "good", "revoked", "unknown", "invalid". */
+const char *cp_ocsp_str(int ocsp);
 const char *cp_msg_str(uint32_t type);
 
 #endif

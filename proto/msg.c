@@ -44,6 +44,23 @@ cp_eclass_str(int e)
 }
 
 const char *
+cp_ocsp_str(int o)
+{
+	static const char *const s[CP_OCSP_MAX] = {
+		[CP_OCSP_OFF] = "off",
+		[CP_OCSP_NONE] = "none",
+		[CP_OCSP_GOOD] = "good",
+		[CP_OCSP_REVOKED] = "revoked",
+		[CP_OCSP_UNKNOWN] = "unknown",
+		[CP_OCSP_INVALID] = "invalid",
+	};
+
+	if (o < 0 || o >= CP_OCSP_MAX)
+		return "?";
+	return s[o];
+}
+
+const char *
 cp_msg_str(uint32_t t)
 {
 	static const char *const s[CP_MSG_MAX] = {
@@ -245,6 +262,7 @@ enum {
 	R_PORT,
 	R_ATTEMPTS,
 	R_ELAPSED,
+	R_OCSP,
 	R_N
 };
 
@@ -266,6 +284,7 @@ static const struct attr_rule result_rules[R_N] = {
 	[R_PORT] = {CP_A_PEER_PORT, AT_U16, 0, 0, 65535, "peer port"},
 	[R_ATTEMPTS] = {CP_A_ATTEMPTS, AT_U32, 0, 0, UINT32_MAX, "attempts"},
 	[R_ELAPSED] = {CP_A_ELAPSED_MS, AT_U32, 0, 0, UINT32_MAX, "elapsed"},
+	[R_OCSP] = {CP_A_OCSP, AT_U8, 0, 0, CP_OCSP_MAX - 1, "ocsp"},
 };
 
 void
@@ -290,6 +309,8 @@ cp_result_encode(struct abuf *b, const struct cp_result *r)
 	abuf_u16(b, CP_A_PEER_PORT, r->peer_port);
 	abuf_u32(b, CP_A_ATTEMPTS, r->attempts);
 	abuf_u32(b, CP_A_ELAPSED_MS, r->elapsed_ms);
+	if (r->ocsp != CP_OCSP_OFF)
+		abuf_u8(b, CP_A_OCSP, r->ocsp);
 }
 
 int
@@ -315,6 +336,7 @@ cp_result_decode(const void *p, size_t len, struct cp_result *r, char *err,
 	r->peer_port = (uint16_t)v[R_PORT].num;
 	r->attempts = (uint32_t)v[R_ATTEMPTS].num;
 	r->elapsed_ms = (uint32_t)v[R_ELAPSED].num;
+	r->ocsp = (uint8_t)v[R_OCSP].num;
 	if (r->status == CP_STATUS_ERROR && r->eclass == CP_E_NONE)
 		return bad(err, errsz, "error result without error class");
 	return 0;

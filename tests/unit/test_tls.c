@@ -861,7 +861,7 @@ test_versions(void)
 	/* Nothing but CBC on TLS 1.2: the server finds no common suite. */
 	static const char *const cbc[] = {
 	    "-tls1_2", "-cipher", "ECDHE-ECDSA-AES128-SHA:@SECLEVEL=0", NULL};
-	struct tls_settings ts = {TLS1_3_VERSION, NULL, NULL};
+	struct tls_settings ts = {TLS1_3_VERSION, NULL, NULL, NULL};
 	char ca[PATH_MAX], err[256];
 	SSL_CTX *c13;
 

@@ -194,6 +194,9 @@ int cp_client_set_alpn(cp_client *client, const char *protocols);
 /* Restrict the address family: AF_UNSPEC (default), AF_INET or AF_INET6. */
 int cp_client_set_family(cp_client *client, int family);
 long cp_client_get_verify_result(cp_client *client);
+/* The stapled OCSP response the daemon checked: "good", "revoked",
+ * "unknown", "invalid" or "none"; NULL when none was asked for. */
+const char *cp_client_get_ocsp_status(cp_client *client);
 const char *cp_client_get_tls_version(cp_client *client); /* "TLSv1.3" */
 const char *cp_client_get_cipher(cp_client *client);
 const char *cp_client_get_alpn(cp_client *client);
