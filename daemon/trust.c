@@ -199,13 +199,13 @@ load_ca_file(X509_STORE *st, const char *path, char *err, size_t errsz)
 	int n;
 
 	if (read_file(path, &data, &len, why, sizeof(why)) == -1) {
-		snprintf(err, errsz, "%s: %s", path, why);
+		snprintf(err, errsz, "ca-file %s: %s", path, why);
 		return -1;
 	}
 	n = pem_certs(st, data, len, why, sizeof(why));
 	free(data);
 	if (n <= 0) {
-		snprintf(err, errsz, "%s: cannot load: %s", path,
+		snprintf(err, errsz, "ca-file %s: cannot load: %s", path,
 		    n == 0 ? "no certificate found" : why);
 		return -1;
 	}
@@ -225,14 +225,14 @@ load_ca_dir(X509_STORE *st, const char *dir, char *err, size_t errsz)
 	int files = 0, count = 0, n;
 
 	if ((d = opendir(dir)) == NULL) {
-		snprintf(err, errsz, "%s: %s", dir, strerror(errno));
+		snprintf(err, errsz, "ca-path %s: %s", dir, strerror(errno));
 		return -1;
 	}
 	while ((de = readdir(d)) != NULL) {
 		if (de->d_name[0] == '.')
 			continue;
 		if (++files > TRUST_DIR_MAX_FILES) {
-			snprintf(err, errsz, "%s: more than %d files", dir,
+			snprintf(err, errsz, "ca-path %s: more than %d files", dir,
 			    TRUST_DIR_MAX_FILES);
 			closedir(d);
 			return -1;
@@ -248,7 +248,7 @@ load_ca_dir(X509_STORE *st, const char *dir, char *err, size_t errsz)
 	}
 	closedir(d);
 	if (count == 0) {
-		snprintf(err, errsz, "%s: no certificate found", dir);
+		snprintf(err, errsz, "ca-path %s: no certificate found", dir);
 		return -1;
 	}
 	return 0;
@@ -377,9 +377,11 @@ parse_crls(struct trust *t, uint32_t group, const unsigned char *data,
 	}
 	if ((crl = d2i_X509_CRL(NULL, &p, (long)len)) == NULL ||
 	    p != data + len) {
-		snprintf(why, whysz, "%s",
-		    crl == NULL ? ossl_reason(rb, sizeof(rb))
-		                : "bytes after the DER CRL");
+		if (crl == NULL)
+			snprintf(why, whysz, "not a PEM or DER CRL (%s)",
+			    ossl_reason(rb, sizeof(rb)));
+		else
+			snprintf(why, whysz, "bytes after the DER CRL");
 		X509_CRL_free(crl);
 		return -1;
 	}

@@ -271,6 +271,52 @@ test_cn_fallback(void)
 	conf_free(c);
 }
 
+/* ocsp, crl-file, crl-check: global, per block, inherited; and
+ * reload-interval. */
+static void
+test_revocation(void)
+{
+	struct cpconf *c = parse_ok("ocsp require\n"
+	                            "crl-file \"/etc/g.crl\"\n"
+	                            "reload-interval 5s\n"
+	                            "destination a.example {\n"
+	                            "  ocsp off\n"
+	                            "  crl-file \"/etc/a.crl\"\n"
+	                            "  crl-check all\n"
+	                            "}\n"
+	                            "destination b.example {\n"
+	                            "  min-tls 1.3\n"
+	                            "}\n");
+
+	if (c == NULL)
+		return;
+	CU_ASSERT_EQUAL(c->g.reload_ms, 5000);
+	CU_ASSERT_EQUAL(c->tls.ocsp, OCSP_REQUIRE);
+	CU_ASSERT_STRING_EQUAL(c->tls.crl_file, "/etc/g.crl");
+	CU_ASSERT_EQUAL(c->tls.crl_line, 2);
+	CU_ASSERT_EQUAL(c->tls.crl_all, 0);
+	CU_ASSERT_EQUAL(c->dests[0].merged.ocsp, OCSP_OFF);
+	CU_ASSERT_STRING_EQUAL(c->dests[0].merged.crl_file, "/etc/a.crl");
+	CU_ASSERT_EQUAL(c->dests[0].merged.crl_line, 6);
+	CU_ASSERT_EQUAL(c->dests[0].merged.crl_all, 1);
+	CU_ASSERT_EQUAL(c->dests[1].merged.ocsp, OCSP_REQUIRE);
+	CU_ASSERT_PTR_EQUAL(c->dests[1].merged.crl_file, c->tls.crl_file);
+	CU_ASSERT_EQUAL(c->dests[1].merged.crl_all, 0);
+	conf_free(c);
+	/* The defaults. */
+	c = parse_ok("engines 1\n");
+	if (c == NULL)
+		return;
+	CU_ASSERT_EQUAL(c->g.reload_ms, 60000);
+	CU_ASSERT_EQUAL(c->tls.ocsp, OCSP_IF_STAPLED);
+	CU_ASSERT_PTR_NULL(c->tls.crl_file);
+	conf_free(c);
+	c = parse_ok("reload-interval 0\n");
+	if (c != NULL)
+		CU_ASSERT_EQUAL(c->g.reload_ms, 0);
+	conf_free(c);
+}
+
 static const struct bad {
 	const char *text;
 	const char *msg;
@@ -437,6 +483,22 @@ static const struct bad {
     {"{\n", "bad.conf:1: expected a keyword, found '{'"},
     {"engines 2 {\n", "bad.conf:1: unexpected '{'"},
     {"verify required }\n", "bad.conf:1: unexpected '}'"},
+    {"ocsp maybe\n",
+        "bad.conf:1: ocsp: 'maybe' is not off, if-stapled or require"},
+    {"ocsp\n", "bad.conf:1: 'ocsp' needs a value"},
+    {"crl-file x.crl\n", "bad.conf:1: crl-file: 'x.crl' is not an "
+                         "absolute path"},
+    {"crl-file \"/a\" \"/b\"\n", "bad.conf:1: 'crl-file' takes one value"},
+    {"crl-check some\n", "bad.conf:1: crl-check: 'some' is not leaf or all"},
+    {"destination a {\n ocsp off\n ocsp require\n}\n",
+        "bad.conf:3: duplicate 'ocsp' (first at line 2)"},
+    {"destination a {\n reload-interval 1s\n}\n",
+        "bad.conf:2: 'reload-interval' is not allowed in a destination "
+        "block"},
+    {"reload-interval 2d\n", "bad.conf:1: reload-interval: invalid "
+                             "duration '2d' (a number with ms, s, m or h)"},
+    {"reload-interval 25h\n", "bad.conf:1: reload-interval: 25h is out of "
+                              "range (0 (off)..24h)"},
 };
 
 static void
@@ -893,6 +955,8 @@ main(void)
 	cu_test(s, "good file: destination blocks", test_good_destinations);
 	cu_test(s, "empty file: documented defaults", test_defaults_empty);
 	cu_test(s, "cn-fallback", test_cn_fallback);
+	cu_test(s, "ocsp, crl-file, crl-check, reload-interval",
+	    test_revocation);
 	cu_test(s, "bad files: exact messages", test_bad_table);
 	cu_test(s, "bad files: NUL, long lines", test_bad_generated);
 	cu_test(s, "rule count limit", test_too_many_rules);

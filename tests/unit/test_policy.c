@@ -998,6 +998,91 @@ test_special_table(void)
 	CU_ASSERT_PTR_NULL(policy_special(NULL));
 }
 
+/* Collects the crl-files policy_crl_each() names. */
+struct crl_names {
+	int n;
+	char s[8][64];
+};
+
+static int
+crl_name(void *arg, const char *path, const char *file, int line)
+{
+	struct crl_names *c = arg;
+
+	if (c->n < 8)
+		snprintf(c->s[c->n++], sizeof(c->s[0]), "%s@%d", path, line);
+	return 0;
+}
+
+/* ocsp: the strictest wins; crl-check all wins; every crl-file counts,
+ * the global one once however many blocks inherit it. */
+static void
+test_tls_revocation(void)
+{
+	struct cpconf *c = cf("crl-file \"/g.crl\"\n"               /* 1 */
+	                      "destination \"a.example\" {\n"      /* 2 */
+	                      "  ocsp require\n"
+	                      "}\n"
+	                      "destination \"*.example\" {\n"      /* 5 */
+	                      "  ocsp off\n"
+	                      "  crl-file \"/b.crl\"\n"            /* 7 */
+	                      "  crl-check all\n"
+	                      "}\n"
+	                      "destination \"c.example\" {\n"      /* 10 */
+	                      "  ocsp off\n"
+	                      "}\n"
+	                      "destination " PUB4 " {\n"
+	                      "  ocsp off\n"
+	                      "}\n");
+	struct tls_policy tp;
+	struct crl_names n;
+	struct sockaddr_in sin;
+	char err[256];
+
+	if (c == NULL)
+		return;
+	CU_ASSERT_EQUAL(c->tls.ocsp, OCSP_IF_STAPLED);
+	CU_ASSERT_EQUAL(tpol(c, "a.example", NULL, 443)->ocsp, OCSP_REQUIRE);
+	CU_ASSERT_EQUAL(tpol(c, "b.example", NULL, 443)->ocsp, OCSP_OFF);
+	CU_ASSERT_EQUAL(tpol(c, "c.example", NULL, 443)->ocsp, OCSP_OFF);
+	/* The server name's block is stricter. */
+	CU_ASSERT_EQUAL(
+	    tpol(c, "c.example", "a.example", 443)->ocsp, OCSP_REQUIRE);
+	CU_ASSERT_EQUAL(tpol(c, "other.org", NULL, 443)->ocsp, OCSP_IF_STAPLED);
+	CU_ASSERT_EQUAL(tpol(c, "b.example", NULL, 443)->crl_all, 1);
+	CU_ASSERT_EQUAL(tpol(c, "a.example", NULL, 443)->crl_all, 1);
+	CU_ASSERT_EQUAL(tpol(c, "other.org", NULL, 443)->crl_all, 0);
+
+	/* a.example: its own block (the global CRLs) and *.example's. */
+	CU_ASSERT_EQUAL_FATAL(policy_tls_request(c, "a.example", NULL, 443, &tp,
+	                          err, sizeof(err)),
+	    0);
+	CU_ASSERT_EQUAL(tp.ncrlsets, 2);
+	memset(&n, 0, sizeof(n));
+	CU_ASSERT_EQUAL(policy_crl_each(&tp, crl_name, &n), 0);
+	CU_ASSERT_EQUAL_FATAL(n.n, 2);
+	CU_ASSERT_STRING_EQUAL(n.s[0], "/g.crl@1");
+	CU_ASSERT_STRING_EQUAL(n.s[1], "/b.crl@7");
+	/* Inherited by two blocks and the global part: one set. */
+	CU_ASSERT_EQUAL_FATAL(policy_tls_request(c, "c.example", "other.org",
+	                          443, &tp, err, sizeof(err)),
+	    0);
+	CU_ASSERT_EQUAL(tp.ncrlsets, 2); /* and *.example's */
+	CU_ASSERT_EQUAL_FATAL(policy_tls_request(c, "other.org", NULL, 443, &tp,
+	                          err, sizeof(err)),
+	    0);
+	CU_ASSERT_EQUAL(tp.ncrlsets, 1);
+	CU_ASSERT_PTR_NULL(tp.t.crl_file);
+	/* The address connected folds in its block after the dial. */
+	CU_ASSERT_EQUAL(tp.t.ocsp, OCSP_IF_STAPLED);
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	inet_pton(AF_INET, PUB4, &sin.sin_addr);
+	policy_tls_fold_addr(&tp, (struct sockaddr *)&sin, 443);
+	CU_ASSERT_EQUAL(tp.t.ocsp, OCSP_IF_STAPLED);
+	conf_free(c);
+}
+
 /* An empty configuration denies everything. */
 static void
 test_no_rules(void)
@@ -1032,6 +1117,7 @@ main(void)
 	cu_test(s, "cn-fallback: no wins", test_tls_cn_fallback);
 	cu_test(s, "ALPN and pins", test_alpn_pins);
 	cu_test(s, "every set of pins", test_pin_sets);
+	cu_test(s, "ocsp, crl-file, crl-check", test_tls_revocation);
 	cu_test(
 	    s, "client certificate chosen by the host", test_client_cert_rule);
 	cu_test(s, "default policy, unprivileged", test_default_unprivileged);
