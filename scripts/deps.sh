@@ -7,6 +7,8 @@ libseccomp-dev libcunit1-dev libc-ares-dev gnutls-bin nginx-light mandoc
 iproute2 util-linux systemd procps"
 # The VM suite (tests/vm/) boots Debian kernels that have TLS.
 PKGS="$PKGS qemu-system-x86 busybox-static cpio xz-utils"
+# The revocation tests make an OCSP response dated in the past.
+PKGS="$PKGS faketime"
 # cpconnect-run's tests run these unmodified programs.
 PKGS="$PKGS curl wget git netcat-openbsd python3"
 # Packaging tools: only for make deb and make deb-check (deps.sh deb).
