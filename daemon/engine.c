@@ -17,6 +17,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -159,6 +160,13 @@ engine_run(const struct engine_env *env)
 #ifdef CP_TEST_HOOKS
 	if (getenv("CPCONNECTD_TEST_HOOKS") != NULL)
 		sandbox_probe();
+	/* Test hook: engines started after this time (seconds since the
+	 * epoch) die at once, for the parent's restart back-off. */
+	if (getenv("CPCONNECTD_TEST_FAIL_AFTER") != NULL &&
+	    time(NULL) >= atoll(getenv("CPCONNECTD_TEST_FAIL_AFTER"))) {
+		log_warnx("test hook: failing at start");
+		return 1;
+	}
 #endif
 	engine_setup(&e, env);
 	engine_loop(&e);

@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cprops/client.h"
@@ -406,14 +407,17 @@ test_missing_engine_user(void)
 }
 
 /*
- * Defect 4, restarts: engines that keep dying at start (here: the trust
- * store they load is gone) are restarted with a growing delay, and then
- * the daemon gives up with an exit status systemd can see.
+ * Defect 4, restarts: engines that keep dying at start are restarted with
+ * a growing delay, and then the daemon gives up with an exit status
+ * systemd can see.  They used to die here because the trust store they
+ * loaded was gone; the parent now holds what it read (trust.h), so a
+ * deleted trust store no longer stops a restart, and a test hook of the
+ * test daemon makes them die instead.
  */
 static void
 test_crash_loop_gives_up(void)
 {
-	char conf[1024], ca[300], pki[300];
+	char conf[1024], ca[300], pki[300], when[32];
 	struct tdaemon d;
 	uint64_t t0;
 	int st = 0, exited = 0;
@@ -425,8 +429,16 @@ test_crash_loop_gives_up(void)
 	snprintf(conf, sizeof(conf),
 	    "user nobody\nengines 2\nca-file \"%s\"\nallow from any to any\n",
 	    ca);
-	CU_ASSERT_FATAL(tdaemon_start(&d, conf, NULL, NULL) == 0);
-	tmsleep(2100); /* the engines have served: their death is news */
+	/* Engines started from 2 s on fail. */
+	snprintf(when, sizeof(when), "%lld", (long long)time(NULL) + 2);
+	setenv("CPCONNECTD_TEST_FAIL_AFTER", when, 1);
+	tdaemon_bin = "tests/cpconnectd-hooks";
+	st = tdaemon_start(&d, conf, NULL, NULL);
+	tdaemon_bin = "cpconnectd";
+	unsetenv("CPCONNECTD_TEST_FAIL_AFTER");
+	CU_ASSERT_FATAL(st == 0);
+	st = 0;
+	tmsleep(3100); /* the engines have served: their death is news */
 	CU_ASSERT_FATAL(unlink(ca) == 0);
 	{
 		pid_t e[4];
@@ -445,6 +457,9 @@ test_crash_loop_gives_up(void)
 	CU_ASSERT(exited && WIFEXITED(st) && WEXITSTATUS(st) != 0);
 	CU_ASSERT(tdaemon_log_has(&d, "giving up"));
 	CU_ASSERT(tdaemon_log_has(&d, "restarting engine"));
+	CU_ASSERT(tdaemon_log_has(&d, "test hook: failing at start"));
+	/* Not the trust store: the parent read it at start. */
+	CU_ASSERT(!tdaemon_log_has(&d, "loop-ca.pem"));
 	if (!exited)
 		kill(d.pid, SIGKILL);
 	d.pid = exited ? 0 : d.pid;
