@@ -123,8 +123,8 @@ read_file(const char *path, unsigned char **out, size_t *outlen, char *err,
 }
 
 static int
-trust_put(struct trust *t, uint32_t kind, uint32_t group, const void *p,
-    size_t len)
+trust_put(
+    struct trust *t, uint32_t kind, uint32_t group, const void *p, size_t len)
 {
 	size_t need = TRUST_REC + len, cap;
 	uint32_t h[3] = {kind, group, (uint32_t)len};
@@ -232,8 +232,8 @@ load_ca_dir(X509_STORE *st, const char *dir, char *err, size_t errsz)
 		if (de->d_name[0] == '.')
 			continue;
 		if (++files > TRUST_DIR_MAX_FILES) {
-			snprintf(err, errsz, "ca-path %s: more than %d files", dir,
-			    TRUST_DIR_MAX_FILES);
+			snprintf(err, errsz, "ca-path %s: more than %d files",
+			    dir, TRUST_DIR_MAX_FILES);
 			closedir(d);
 			return -1;
 		}
@@ -431,8 +431,8 @@ load_crl_file(struct trust *t, const struct cpconf *cf,
 	if (read_file(path, &data, &len, why, sizeof(why)) == -1)
 		n = -1;
 	else {
-		n = parse_crls(t, *group, data, len, where, path, why,
-		    sizeof(why));
+		n = parse_crls(
+		    t, *group, data, len, where, path, why, sizeof(why));
 		free(data);
 	}
 	if (n == 0)
@@ -446,8 +446,7 @@ load_crl_file(struct trust *t, const struct cpconf *cf,
 }
 
 int
-trust_load(
-    struct trust **out, const struct cpconf *cf, char *err, size_t errsz)
+trust_load(struct trust **out, const struct cpconf *cf, char *err, size_t errsz)
 {
 	struct trust *t;
 	uint32_t group = 0;
@@ -465,8 +464,8 @@ trust_load(
 	    load_crl_file(t, cf, &cf->tls, &group, err, errsz) == -1)
 		goto fail;
 	for (i = 0; i < cf->ndests; i++)
-		if (load_crl_file(t, cf, &cf->dests[i].own, &group, err,
-		        errsz) == -1)
+		if (load_crl_file(
+		        t, cf, &cf->dests[i].own, &group, err, errsz) == -1)
 			goto fail;
 	memcpy(t->buf, TRUST_MAGIC, 8);
 	memcpy(t->buf + 8, &t->count, 4);
@@ -484,8 +483,8 @@ trust_memfd(const struct trust *t, char *err, size_t errsz)
 	ssize_t n;
 	int fd;
 
-	if ((fd = memfd_create("cpconnectd.trust",
-	         MFD_CLOEXEC | MFD_ALLOW_SEALING)) == -1)
+	if ((fd = memfd_create(
+	         "cpconnectd.trust", MFD_CLOEXEC | MFD_ALLOW_SEALING)) == -1)
 		goto fail;
 	while (off < t->len) {
 		n = write(fd, t->buf + off, t->len - off);
@@ -562,8 +561,8 @@ dec_crl(struct trust *t, uint32_t group, const unsigned char *p, size_t len)
 
 	if (group >= t->ngroups)
 		return -1;
-	if ((crl = d2i_X509_CRL(NULL, &q, (long)len)) == NULL ||
-	    q != p + len || !sk_X509_CRL_push(t->groups[group].crls, crl)) {
+	if ((crl = d2i_X509_CRL(NULL, &q, (long)len)) == NULL || q != p + len ||
+	    !sk_X509_CRL_push(t->groups[group].crls, crl)) {
 		X509_CRL_free(crl);
 		return -1;
 	}
@@ -648,8 +647,7 @@ trust_store(const struct trust *t)
 	return t != NULL ? t->store : NULL;
 }
 
-STACK_OF(X509_CRL) *
-trust_crls(const struct trust *t, const char *path)
+STACK_OF(X509_CRL) *trust_crls(const struct trust *t, const char *path)
 {
 	size_t i;
 
@@ -709,9 +707,8 @@ fstate_take(struct fstate *s)
 static int
 fstate_same(const struct fstate *a, const struct fstate *b)
 {
-	return a->exists == b->exists && a->dev == b->dev &&
-	       a->ino == b->ino && a->size == b->size &&
-	       a->mtime.tv_sec == b->mtime.tv_sec &&
+	return a->exists == b->exists && a->dev == b->dev && a->ino == b->ino &&
+	       a->size == b->size && a->mtime.tv_sec == b->mtime.tv_sec &&
 	       a->mtime.tv_nsec == b->mtime.tv_nsec &&
 	       a->ctime.tv_sec == b->ctime.tv_sec &&
 	       a->ctime.tv_nsec == b->ctime.tv_nsec;

@@ -93,8 +93,7 @@ static const struct srv {
     [S_MUST_OFF] = {"must", NULL, "int.pem", 0, "ocsp off"},
     [S_OFF_REVOKED] = {"revoked", "revoked.ocsp", "int.pem", 0, "ocsp off"},
     [S_CRL_REVOKED] = {"revoked", NULL, "int.pem", 0, "crl-file @int.crl"},
-    [S_CRL_REVOKED12] = {"revoked", NULL, "int.pem", 1,
-        "crl-file @int.crl"},
+    [S_CRL_REVOKED12] = {"revoked", NULL, "int.pem", 1, "crl-file @int.crl"},
     [S_CRL_GOOD] = {"good", NULL, "int.pem", 0, "crl-file @int.crl"},
     [S_CRL_DER] = {"revoked", NULL, "int.pem", 0, "crl-file @int.crl.der"},
     [S_CRL_NOISSUER] = {"leaf2", NULL, "int2.pem", 0, "crl-file @int.crl"},
@@ -257,8 +256,8 @@ servers_wait(void)
 		for (n = 0; n < 800 && !tport_open(port[i], 0); n++)
 			tmsleep(25);
 		if (n == 800) {
-			fprintf(stderr, "server %d on port %u did not start\n", i,
-			    port[i]);
+			fprintf(stderr, "server %d on port %u did not start\n",
+			    i, port[i]);
 			return -1;
 		}
 	}
@@ -327,8 +326,7 @@ try_host(const char *host, int i, int mode, struct outcome *o)
 
 	memset(o, 0, sizeof(*o));
 	o->rc = -2;
-	if ((c = cp_client_create_ssl(host, port[i], NULL, NULL, mode)) ==
-	    NULL)
+	if ((c = cp_client_create_ssl(host, port[i], NULL, NULL, mode)) == NULL)
 		return;
 	cp_client_set_timeout(c, 5, 0);
 	o->rc = cp_client_connect(c);
@@ -410,8 +408,8 @@ static void
 test_invalid(void)
 {
 	static struct outcome o;
-	static const int bad[] = {S_EXPIRED, S_WRONGKEY, S_NOTRESPONDER,
-	    S_BADSIG, S_OTHER};
+	static const int bad[] = {
+	    S_EXPIRED, S_WRONGKEY, S_NOTRESPONDER, S_BADSIG, S_OTHER};
 	size_t i;
 
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -600,8 +598,8 @@ test_store_replaced(void)
 	                         "mv '%s/new.pem' '%s/ca.pem'",
 	                          pki, live, live, live),
 	    0);
-	CU_ASSERT(wait_vr(
-	    S_GOOD, X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY, &o));
+	CU_ASSERT(
+	    wait_vr(S_GOOD, X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY, &o));
 	CU_ASSERT_EQUAL_FATAL(sh("cp '%s/root.pem' '%s/new.pem' && "
 	                         "mv '%s/new.pem' '%s/ca.pem'",
 	                          pki, live, live, live),
@@ -617,13 +615,15 @@ test_client_cert_replaced(void)
 
 	try(S_CLIENT, PEER, &o);
 	CU_ASSERT_EQUAL(o.rc, 0);
-	CU_ASSERT_PTR_NOT_NULL(strstr(o.page, "CN=cpconnect test first client"));
+	CU_ASSERT_PTR_NOT_NULL(
+	    strstr(o.page, "CN=cpconnect test first client"));
 	/* Key first, then certificate: in between the pair does not match,
 	 * which keeps the old pair. */
-	CU_ASSERT_EQUAL_FATAL(sh("cd '%s' && cp second.key new.key && "
-	                         "mv new.key client.key && sleep 0.5 && "
-	                         "cp second.pem new.pem && mv new.pem client.pem",
-	                          live),
+	CU_ASSERT_EQUAL_FATAL(
+	    sh("cd '%s' && cp second.key new.key && "
+	       "mv new.key client.key && sleep 0.5 && "
+	       "cp second.pem new.pem && mv new.pem client.pem",
+	        live),
 	    0);
 	for (n = 0; n < 40; n++) {
 		try(S_CLIENT, PEER, &o);
@@ -672,8 +672,8 @@ test_check(void)
 	    "}\n",
 	    pki, rev);
 	CU_ASSERT_EQUAL(check_conf(text, out, sizeof(out)), 1);
-	snprintf(want, sizeof(want), "check.conf:4: crl-file %s/broken.crl: ",
-	    rev);
+	snprintf(
+	    want, sizeof(want), "check.conf:4: crl-file %s/broken.crl: ", rev);
 	CU_ASSERT_PTR_NOT_NULL(strstr(out, want));
 	/* Missing, a certificate instead of a CRL, bad keywords. */
 	snprintf(text, sizeof(text), "crl-file \"%s/none.crl\"\n", rev);
@@ -686,8 +686,8 @@ test_check(void)
 	CU_ASSERT_EQUAL(check_conf("ocsp sometimes\n", out, sizeof(out)), 1);
 	CU_ASSERT_PTR_NOT_NULL(strstr(out, "check.conf:1: ocsp: 'sometimes'"));
 	CU_ASSERT_EQUAL(check_conf("crl-check most\n", out, sizeof(out)), 1);
-	CU_ASSERT_EQUAL(check_conf("crl-file relative.crl\n", out, sizeof(out)),
-	    1);
+	CU_ASSERT_EQUAL(
+	    check_conf("crl-file relative.crl\n", out, sizeof(out)), 1);
 	/* A good one. */
 	snprintf(text, sizeof(text),
 	    "ca-file \"%s/root.pem\"\nocsp require\ncrl-check all\n"

@@ -321,9 +321,8 @@ test_watch(void)
 	CU_ASSERT_STRING_EQUAL(which, tpath(dir, "w.crl"));
 	CU_ASSERT_EQUAL(fwatch_changed(w, which, sizeof(which)), 0);
 	/* Replaced by a rename. */
-	CU_ASSERT_EQUAL(
-	    sh("cp '%s/w.pem' '%s/y' && mv '%s/y' '%s/w.pem'", dir, dir, dir,
-	        dir),
+	CU_ASSERT_EQUAL(sh("cp '%s/w.pem' '%s/y' && mv '%s/y' '%s/w.pem'", dir,
+	                    dir, dir, dir),
 	    0);
 	CU_ASSERT_EQUAL(fwatch_changed(w, which, sizeof(which)), 1);
 	CU_ASSERT_STRING_EQUAL(which, tpath(dir, "w.pem"));
