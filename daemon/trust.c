@@ -647,7 +647,8 @@ trust_store(const struct trust *t)
 	return t != NULL ? t->store : NULL;
 }
 
-STACK_OF(X509_CRL) *trust_crls(const struct trust *t, const char *path)
+STACK_OF(X509_CRL) *
+trust_crls(const struct trust *t, const char *path)
 {
 	size_t i;
 
