@@ -177,12 +177,6 @@ check_user(const struct opts *o, const struct cpconf *cf, char *err,
 	return -1;
 }
 
-/*
- * Read, parse and check the configuration, load every client key it
- * names, and keep the text for the engines.  An explicit -f must exist;
- * the default file may be absent, and then the built-in policy applies
- * (*conffd -1).
- */
 /* Read the trust store and the CRLs into a sealed copy for the engines;
  * tg->watch was taken before any of the files was read. */
 static int
@@ -211,6 +205,13 @@ trustgen_clear(struct trustgen *tg)
 	tg->watch = NULL;
 }
 
+/*
+ * Read, parse and check the configuration, load every client key it
+ * names and the trust data (tg), and keep the text for the engines.  An
+ * explicit -f must exist;
+ * the default file may be absent, and then the built-in policy applies
+ * (*conffd -1).
+ */
 static struct cpconf *
 load_conf(const struct opts *o, struct keytab **keys, int *conffd,
     struct trustgen *tg, char *err, size_t errsz)
