@@ -40,6 +40,7 @@
 #include "stop.h"
 
 struct cp_client_priv {
+	int tls; /* a TLS client; use_ssl tells the program what fd carries */
 	int verify_mode;
 	char *ca_file, *ca_path;
 	char sni[CP_MAX_HOST + 1];
@@ -208,7 +209,7 @@ cp_client_create_ssl(const char *host, int port, const char *CA_file,
 	}
 	if ((c = client_new(host, port)) == NULL)
 		return NULL;
-	c->use_ssl = 1;
+	c->use_ssl = c->priv->tls = 1;
 	c->priv->verify_mode =
 	    verification_mode == SSL_VERIFY_NONE ? SSL_VERIFY_NONE
 						 : SSL_VERIFY_PEER;
@@ -386,7 +387,7 @@ build_request(const cp_client *c, struct cp_connect *r)
 	memset(r, 0, sizeof(*r));
 	snprintf(r->host, sizeof(r->host), "%s", c->host);
 	r->port = (uint16_t)c->port;
-	r->tls = (uint8_t)(c->use_ssl != 0);
+	r->tls = (uint8_t)(c->priv->tls != 0);
 	r->verify = p->verify_mode == SSL_VERIFY_NONE ? CP_VERIFY_NONE
 						      : CP_VERIFY_PEER;
 	r->family = p->family == AF_INET    ? CP_FAMILY_INET4
@@ -397,7 +398,7 @@ build_request(const cp_client *c, struct cp_connect *r)
 		     : c->retry > CP_MAX_RETRIES ? CP_MAX_RETRIES
 						 : (uint32_t)c->retry;
 	r->connect_timeout_ms = tv_ms(&c->timeout);
-	if (c->use_ssl) {
+	if (c->priv->tls) {
 		snprintf(r->sni, sizeof(r->sni), "%s", p->sni);
 		memcpy(r->alpn, p->alpn, p->alpnlen);
 		r->alpnlen = p->alpnlen;
@@ -414,7 +415,7 @@ load_anchors(cp_client *c)
 	struct cp_client_priv *p = c->priv;
 	char err[256];
 
-	if (!c->use_ssl || (p->ca_file == NULL && p->ca_path == NULL) ||
+	if (!c->priv->tls || (p->ca_file == NULL && p->ca_path == NULL) ||
 	    p->cas != NULL)
 		return 0;
 	if ((p->cas = ca_set_get(p->ca_file, p->ca_path, err, sizeof(err))) ==
@@ -552,7 +553,7 @@ adopt(cp_client *c, struct dreply *rep)
 	struct cp_client_priv *p = c->priv;
 	int fd = rep->fd, fl, rv, e;
 
-	if (c->use_ssl && !rep->have_state)
+	if (c->priv->tls && !rep->have_state)
 		return seterr(c, EPROTO, "daemon sent no TLS state");
 	/* cp_client_read/write are blocking calls; the daemon sends the
 	 * descriptor in blocking mode, make sure. */
@@ -560,7 +561,7 @@ adopt(cp_client *c, struct dreply *rep)
 	    ((fl & O_NONBLOCK) && fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) == -1))
 		return seterr(c, errno, "fcntl: %s", strerror(errno));
 	set_io_timeouts(c, fd);
-	if (c->use_ssl) {
+	if (c->priv->tls) {
 		/* The chain first: on failure nothing holds the descriptor. */
 		if (take_chain(c, rep) == -1) {
 			chain_free(p);
@@ -582,6 +583,10 @@ adopt(cp_client *c, struct dreply *rep)
 	c->fd = fd;
 	rep->fd = -1;
 	c->closing = 0;
+	/* Code written for cprops picks SSL_read(client->ssl) or recv(fd) by
+	 * use_ssl (cp_httpclient does).  There is no SSL object here; on the
+	 * kernel path fd carries plaintext, so such code must take recv. */
+	c->use_ssl = p->tls && p->ktls == NULL;
 	return 0;
 }
 
@@ -603,7 +608,7 @@ connect_done(cp_client *c, struct dreply *rep)
 	if (rv == -1)
 		return -1;
 	p->err[0] = '\0';
-	if (c->use_ssl && p->verify_mode == SSL_VERIFY_NONE) {
+	if (c->priv->tls && p->verify_mode == SSL_VERIFY_NONE) {
 		if (p->res.no_peer_cert || c->server_certificate == NULL)
 			return X509_V_ERR_APPLICATION_VERIFICATION;
 		if (p->res.verify_result != X509_V_OK)
@@ -632,7 +637,7 @@ start(cp_client *c)
 		return seterr(c, EINVAL, "\"%.*s\" is not a host name or "
 		    "address", CP_MAX_HOST, c->host ? c->host : "");
 	memset(&c->priv->res, 0, sizeof(c->priv->res));
-	if (c->use_ssl && ktls_mode(c) == -1)
+	if (c->priv->tls && ktls_mode(c) == -1)
 		return -1;
 	if (load_anchors(c) == -1)
 		return -1;
@@ -718,7 +723,7 @@ cp_client_connect(cp_client *c)
 int
 cp_client_connect_ssl(cp_client *c)
 {
-	if (c != NULL && !c->use_ssl)
+	if (c != NULL && !c->priv->tls)
 		return seterr(c, EINVAL,
 		    "cp_client_connect_ssl: not a TLS client (use cp_client_create_ssl)");
 	return cp_client_connect(c);
@@ -785,9 +790,10 @@ cp_client_close(cp_client *c)
 		ktls_discard(p->ktls);
 		ktls_free(p->ktls);
 		p->ktls = NULL;
-	} else if (c->use_ssl && c->fd != -1)
+	} else if (c->priv->tls && c->fd != -1)
 		discard_unread(c->fd);
 	p->ktls_info[0] = '\0';
+	c->use_ssl = p->tls;
 	if (c->fd != -1 && close(c->fd) == -1)
 		rv = -1;
 	c->fd = -1;
@@ -1035,7 +1041,7 @@ cp_client_ktls(cp_client *c)
 const char *
 cp_client_ktls_info(cp_client *c)
 {
-	if (c == NULL || c->fd == -1 || !c->use_ssl)
+	if (c == NULL || c->fd == -1 || !c->priv->tls)
 		return NULL;
 	return c->priv->ktls_info;
 }
@@ -1080,7 +1086,7 @@ cp_client_get_verify_result(cp_client *c)
 {
 	const struct cp_result *r;
 
-	if (c == NULL || !c->use_ssl)
+	if (c == NULL || !c->priv->tls)
 		return X509_V_ERR_UNSPECIFIED;
 	r = &c->priv->res;
 	/* Only a handshake that reached the certificate has a result. */
@@ -1109,7 +1115,7 @@ cp_client_get_ocsp_status(cp_client *c)
 const char *
 cp_client_get_tls_version(cp_client *c)
 {
-	if (c == NULL || c->fd == -1 || !c->use_ssl)
+	if (c == NULL || c->fd == -1 || !c->priv->tls)
 		return NULL;
 	return c->priv->res.tls_version == 0x0304 ? "TLSv1.3" : "TLSv1.2";
 }
@@ -1117,7 +1123,7 @@ cp_client_get_tls_version(cp_client *c)
 const char *
 cp_client_get_cipher(cp_client *c)
 {
-	if (c == NULL || c->fd == -1 || !c->use_ssl)
+	if (c == NULL || c->fd == -1 || !c->priv->tls)
 		return NULL;
 	return c->priv->res.cipher;
 }

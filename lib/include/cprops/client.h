@@ -53,7 +53,10 @@ struct cp_client_priv;
  * carries plaintext when cp_client_ktls() says the kernel does the record
  * layer, encrypted records otherwise (cp_client_fd(3) tells what a program
  * may do with it on each path); cp_client_read and cp_client_write work
- * on both.
+ * on both.  use_ssl is 1 for a TLS client, except while it is connected on
+ * the kernel path, where it reads 0: code written for cprops that calls
+ * SSL_read(client->ssl) when use_ssl is set and recv(client->fd) when not
+ * (cp_httpclient does) then takes recv, which the kernel path supports.
  */
 typedef struct _cp_client {
 	int id;
