@@ -1102,7 +1102,7 @@ cp_client_get_ocsp_status(cp_client *c)
 {
 	const struct cp_result *r;
 
-	if (c == NULL || !c->use_ssl)
+	if (c == NULL || !c->priv->tls)
 		return NULL;
 	r = &c->priv->res;
 	/* As for the verify result: a handshake that reached the
