@@ -19,13 +19,13 @@
 #include <string.h>
 
 #include <openssl/err.h>
-#include <openssl/ocsp.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
 #include "cpproto.h"
 #include "hostname.h"
+#include "ocsp.h"
 #include "tls.h"
 #include "tlsexport.h"
 
@@ -486,163 +486,6 @@ tlsc_fail(struct tlsc *c, int sslerr, int syserr)
 	return -1;
 }
 
-/* ---- OCSP stapling (tls.h) ---- */
-
-static int
-ocsp_bad(struct tlsc *c, const char *why)
-{
-	snprintf(c->ocsp_why, sizeof(c->ocsp_why), "%s", why);
-	ERR_clear_error();
-	return CP_OCSP_INVALID;
-}
-
-/* The leaf's issuer: next in the verified chain, else a certificate the
- * server sent that issued it. */
-static X509 *
-tlsc_issuer(struct tlsc *c, X509 *leaf)
-{
-	STACK_OF(X509) *sk = SSL_get0_verified_chain(c->ssl);
-	X509 *x;
-	int i;
-
-	if (sk != NULL && sk_X509_num(sk) > 1 &&
-	    X509_check_issued(sk_X509_value(sk, 1), leaf) == X509_V_OK)
-		return sk_X509_value(sk, 1);
-	sk = SSL_get_peer_cert_chain(c->ssl);
-	for (i = 0; sk != NULL && i < sk_X509_num(sk); i++) {
-		x = sk_X509_value(sk, i);
-		if (X509_cmp(x, leaf) != 0 &&
-		    X509_check_issued(x, leaf) == X509_V_OK)
-			return x;
-	}
-	return NULL;
-}
-
-/* The single response for the leaf, its certificate ID computed with the
- * hash the responder used.  A response may cover several certificates:
- * only the first few are looked at. */
-static OCSP_SINGLERESP *
-ocsp_single(OCSP_BASICRESP *bs, X509 *leaf, X509 *issuer)
-{
-	int i, n = OCSP_resp_count(bs), same;
-	OCSP_SINGLERESP *sr;
-	OCSP_CERTID *cid, *mine;
-	ASN1_OBJECT *alg = NULL;
-	const EVP_MD *md;
-
-	for (i = 0; i < n && i < 16; i++) {
-		sr = OCSP_resp_get0(bs, i);
-		cid = (OCSP_CERTID *)OCSP_SINGLERESP_get0_id(sr);
-		if (cid == NULL || !OCSP_id_get0_info(NULL, &alg, NULL, NULL,
-		                       cid) ||
-		    (md = EVP_get_digestbyobj(alg)) == NULL ||
-		    (mine = OCSP_cert_to_id(md, leaf, issuer)) == NULL)
-			continue;
-		same = OCSP_id_cmp(mine, cid) == 0;
-		OCSP_CERTID_free(mine);
-		if (same)
-			return sr;
-	}
-	return NULL;
-}
-
-/* The status a verified single response gives, or CP_OCSP_INVALID. */
-static int
-ocsp_status(struct tlsc *c, OCSP_SINGLERESP *sr)
-{
-	ASN1_GENERALIZEDTIME *thisupd = NULL, *nextupd = NULL;
-	int st = OCSP_single_get0_status(sr, NULL, NULL, &thisupd, &nextupd);
-
-	if (!OCSP_check_validity(thisupd, nextupd, TLS_OCSP_SKEW,
-	        nextupd != NULL ? -1 : TLS_OCSP_MAXAGE))
-		return ocsp_bad(c, "response outside its validity period");
-	if (st == V_OCSP_CERTSTATUS_GOOD)
-		return CP_OCSP_GOOD;
-	if (st == V_OCSP_CERTSTATUS_REVOKED) {
-		snprintf(c->ocsp_why, sizeof(c->ocsp_why),
-		    "the responder says revoked");
-		return CP_OCSP_REVOKED;
-	}
-	snprintf(c->ocsp_why, sizeof(c->ocsp_why),
-	    "the responder does not know the certificate");
-	return CP_OCSP_UNKNOWN;
-}
-
-static int
-ocsp_verified(struct tlsc *c, OCSP_BASICRESP *bs, X509 *leaf)
-{
-	X509 *issuer = tlsc_issuer(c, leaf);
-	OCSP_SINGLERESP *sr;
-
-	if (issuer == NULL)
-		return ocsp_bad(c, "the certificate's issuer is unknown");
-	/* The signer: the issuer, or a responder it certified for OCSP
-	 * signing; its chain must verify against the anchors. */
-	if (OCSP_basic_verify(bs, SSL_get_peer_cert_chain(c->ssl), c->store,
-	        0) <= 0)
-		return ocsp_bad(c, "response not signed by the issuer or its "
-		                   "responder");
-	if ((sr = ocsp_single(bs, leaf, issuer)) == NULL)
-		return ocsp_bad(c, "response for another certificate");
-	return ocsp_status(c, sr);
-}
-
-/* The staple the server sent, checked (tls.h). */
-static int
-tlsc_ocsp_check(struct tlsc *c, X509 *leaf)
-{
-	const unsigned char *p = NULL, *q;
-	long len = SSL_get_tlsext_status_ocsp_resp(c->ssl, &p);
-	OCSP_RESPONSE *resp;
-	OCSP_BASICRESP *bs;
-	int rv;
-
-	if (p == NULL || len <= 0)
-		return CP_OCSP_NONE;
-	if (len > TLS_OCSP_MAX_RESP)
-		return ocsp_bad(c, "stapled response too large");
-	q = p;
-	if ((resp = d2i_OCSP_RESPONSE(NULL, &q, len)) == NULL ||
-	    q != p + len) {
-		OCSP_RESPONSE_free(resp);
-		return ocsp_bad(c, "malformed stapled response");
-	}
-	if (OCSP_response_status(resp) != OCSP_RESPONSE_STATUS_SUCCESSFUL) {
-		snprintf(c->ocsp_why, sizeof(c->ocsp_why),
-		    "stapled response: %s",
-		    OCSP_response_status_str(OCSP_response_status(resp)));
-		OCSP_RESPONSE_free(resp);
-		return CP_OCSP_INVALID;
-	}
-	if ((bs = OCSP_response_get1_basic(resp)) == NULL)
-		rv = ocsp_bad(c, "not a basic OCSP response");
-	else
-		rv = ocsp_verified(c, bs, leaf);
-	OCSP_BASICRESP_free(bs);
-	OCSP_RESPONSE_free(resp);
-	ERR_clear_error();
-	return rv;
-}
-
-/* RFC 7633: the TLS Feature extension lists status_request (5).  One that
- * is there but does not decode counts as must-staple. */
-static int
-tls_must_staple(X509 *leaf)
-{
-	STACK_OF(ASN1_INTEGER) *f;
-	int i, must = 0;
-
-	if (X509_get_ext_by_NID(leaf, NID_tlsfeature, -1) < 0)
-		return 0;
-	if ((f = X509_get_ext_d2i(leaf, NID_tlsfeature, NULL, NULL)) == NULL)
-		return 1;
-	for (i = 0; i < sk_ASN1_INTEGER_num(f); i++)
-		if (ASN1_INTEGER_get(sk_ASN1_INTEGER_value(f, i)) == 5)
-			must = 1;
-	sk_ASN1_INTEGER_pop_free(f, ASN1_INTEGER_free);
-	return must;
-}
-
 /* The OCSP outcome becomes the verify result when the chain verified. */
 static void
 tlsc_ocsp_apply(struct tlsc *c)
@@ -656,7 +499,12 @@ tlsc_ocsp_apply(struct tlsc *c)
 		c->ocsp = CP_OCSP_NONE;
 		return;
 	}
-	switch ((c->ocsp = tlsc_ocsp_check(c, leaf))) {
+	/* Only the context's own anchors are the same for every connection:
+	 * a result under a client's anchors is not kept. */
+	c->ocsp = ocsp_staple_check(c->ssl, c->store,
+	    c->store == SSL_CTX_get_cert_store(SSL_get_SSL_CTX(c->ssl)),
+	    c->ocsp_why, sizeof(c->ocsp_why));
+	switch (c->ocsp) {
 	case CP_OCSP_REVOKED:
 		code = X509_V_ERR_CERT_REVOKED;
 		break;
@@ -671,7 +519,7 @@ tlsc_ocsp_apply(struct tlsc *c)
 			code = X509_V_ERR_OCSP_VERIFY_NEEDED;
 			snprintf(c->ocsp_why, sizeof(c->ocsp_why),
 			    "no stapled response, and the policy requires one");
-		} else if (tls_must_staple(leaf)) {
+		} else if (ocsp_must_staple(leaf)) {
 			code = X509_V_ERR_OCSP_VERIFY_NEEDED;
 			snprintf(c->ocsp_why, sizeof(c->ocsp_why),
 			    "no stapled response for a must-staple "

@@ -159,6 +159,7 @@ conf_text(char *buf, size_t sz)
 
 	o = (size_t)snprintf(buf, sz,
 	    "user nobody\n"
+	    "engines 2\n"
 	    "ca-file \"%s/ca.pem\"\n"
 	    "reload-interval 300ms\n"
 	    "allow from any to 127.0.0.0/8\n"
@@ -372,6 +373,13 @@ test_good(void)
 	try(S_GOOD12, PEER, &o);
 	ASSERT_OK(o, "good");
 	CU_ASSERT_PTR_NOT_NULL(strstr(o.page, "TLSv1.2"));
+	/* Again: with two engines, one of them sees it twice and takes
+	 * the outcome from its cache. */
+	try(S_GOOD, PEER, &o);
+	ASSERT_OK(o, "good");
+	try(S_GOOD, PEER, &o);
+	ASSERT_OK(o, "good");
+	CU_ASSERT(tdaemon_log_has(&dmn, "OCSP outcome from the cache: good"));
 	/* A responder the issuer certified for OCSP signing. */
 	try(S_DELEGATED, PEER, &o);
 	ASSERT_OK(o, "good");
@@ -398,6 +406,8 @@ test_revoked(void)
 		CU_ASSERT_EQUAL(strncmp(o.page, "HTTP/1.", 7), 0);
 	}
 	CU_ASSERT(tdaemon_log_has(&dmn, "verify 23, ocsp revoked"));
+	/* Cached or not, revoked stays revoked. */
+	CU_ASSERT(tdaemon_log_has(&dmn, "OCSP outcome from the cache: revoked"));
 	/* "ocsp off": not asked for, not checked. */
 	try(S_OFF_REVOKED, PEER, &o);
 	ASSERT_OK(o, "-");
