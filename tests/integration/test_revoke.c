@@ -46,6 +46,7 @@ enum {
 	S_NOTRESPONDER,  /* good.pem, notresponder.ocsp */
 	S_BADSIG,        /* good.pem, badsig.ocsp */
 	S_OTHER,         /* good.pem, other.ocsp (for must.pem) */
+	S_UNKNOWN,       /* valid.pem, unknown.ocsp */
 	S_NOSTAPLE,      /* good.pem, no staple: ocsp if-stapled */
 	S_REQUIRE,       /* good.pem, no staple: a block says require */
 	S_REQUIRE_OK,    /* good.pem, good.ocsp, require */
@@ -84,6 +85,7 @@ static const struct srv {
     [S_NOTRESPONDER] = {"good", "notresponder.ocsp", "int.pem", 0, NULL},
     [S_BADSIG] = {"good", "badsig.ocsp", "int.pem", 0, NULL},
     [S_OTHER] = {"good", "other.ocsp", "int.pem", 0, NULL},
+    [S_UNKNOWN] = {"valid", "unknown.ocsp", "int.pem", 0, NULL},
     [S_NOSTAPLE] = {"good", NULL, "int.pem", 0, NULL},
     [S_REQUIRE] = {"good", NULL, "int.pem", 0, "ocsp require"},
     [S_REQUIRE_OK] = {"good", "good.ocsp", "int.pem", 0, "ocsp require"},
@@ -433,6 +435,13 @@ test_invalid(void)
 	CU_ASSERT(tdaemon_log_has(&dmn, "outside its validity period"));
 	CU_ASSERT(tdaemon_log_has(&dmn, "response for another certificate"));
 	CU_ASSERT(tdaemon_log_has(&dmn, "not signed by the issuer"));
+	/* A responder that does not know the certificate. */
+	try(S_UNKNOWN, PEER, &o);
+	CU_ASSERT_EQUAL(o.rc, -1);
+	CU_ASSERT_EQUAL(o.vr, X509_V_ERR_OCSP_CERT_UNKNOWN);
+	CU_ASSERT_STRING_EQUAL(o.ocsp, "unknown");
+	try(S_UNKNOWN, NONE, &o);
+	CU_ASSERT_EQUAL(o.rc, X509_V_ERR_OCSP_CERT_UNKNOWN);
 }
 
 static void
@@ -734,7 +743,7 @@ main(void)
 	s = cu_suite("revocation", suite_init, suite_clean);
 	cu_test(s, "good staple, direct and delegated", test_good);
 	cu_test(s, "revoked staple: -1, or the code", test_revoked);
-	cu_test(s, "staples that do not verify", test_invalid);
+	cu_test(s, "staples that do not verify, unknown", test_invalid);
 	cu_test(s, "no staple: if-stapled, require", test_missing);
 	cu_test(s, "must-staple", test_must_staple);
 	cu_test(s, "CRL: the leaf", test_crl_leaf);

@@ -26,6 +26,8 @@
 #   badsig.ocsp          good, for good.pem, signature corrupted
 #   other.ocsp           good, for must.pem: served with good.pem it is a
 #                        response for another certificate
+#   unknown.ocsp         unknown, for valid.pem (a copy of PKI/valid.pem,
+#                        which int's database does not list)
 # CRLs (PEM unless .der):
 #   int-empty.crl     int's CRL before anything was revoked
 #   int.crl           int's CRL: revoked.pem
@@ -182,13 +184,15 @@ cp must.ocsp other.ocsp
 ocsp wrongkey.ocsp good.pem "$PKI/unknown.pem" "$PKI/unknown.key"
 ocsp notresponder.ocsp good.pem "$PKI/valid.pem" "$PKI/valid.key"
 ocsp badsig.ocsp good.pem int.pem "$PKI/int.key" -badsig
+cp "$PKI/valid.pem" "$PKI/valid.key" .
+ocsp unknown.ocsp valid.pem int.pem "$PKI/int.key"
 # thisUpdate three days ago, nextUpdate one day later.
 faketime -f '-3d' openssl ocsp -index int-index.txt -CA int.pem \
     -issuer int.pem -cert good.pem -rsigner int.pem -rkey "$PKI/int.key" \
     -ndays 1 -respout expired.ocsp >/dev/null 2>&1
 
 for f in good good-delegated revoked must expired wrongkey notresponder \
-    badsig; do
+    badsig unknown; do
 	[ -s "$f.ocsp" ] || { echo "mkrevoke: $f.ocsp not made" >&2; exit 1; }
 done
 rm -f ./*.csr
