@@ -61,6 +61,7 @@ struct cp_result {
 	uint16_t peer_port;
 	uint32_t attempts;
 	uint32_t elapsed_ms;
+	char proxy[CP_MAX_PROXY]; /* "socks5://HOST:PORT"; "": direct */
 };
 
 /* One direction of the TLS record layer, seen from the TLS client. */
