@@ -54,6 +54,7 @@
 #include "keytab.h"
 #include "log.h"
 #include "notify.h"
+#include "pcred.h"
 #include "sandbox.h"
 #include "tls.h"
 
@@ -95,6 +96,7 @@ static int nkids;
 static int generation;
 static int nengines_cur; /* engines in the current generation */
 static struct keytab *cur_keys; /* the current generation's keys */
+static struct pcred *cur_creds; /* ... and proxy credentials */
 /* The current generation's validated configuration: a sealed memfd with
  * its text and the name it was parsed under, or -1 for the built-in
  * policy. */
@@ -172,8 +174,8 @@ check_user(const struct opts *o, const struct cpconf *cf, char *err,
  * (*conffd -1).
  */
 static struct cpconf *
-load_conf(const struct opts *o, struct keytab **keys, int *conffd, char *err,
-    size_t errsz)
+load_conf(const struct opts *o, struct keytab **keys, struct pcred **creds,
+    int *conffd, char *err, size_t errsz)
 {
 	const char *name = o->conffile ? o->conffile : CONF_DEFAULT_PATH;
 	struct cpconf *cf = NULL;
@@ -195,11 +197,15 @@ load_conf(const struct opts *o, struct keytab **keys, int *conffd, char *err,
 			r = -1;
 		free(text);
 	}
+	*creds = NULL;
 	if (r == 0 && keytab_load(keys, cf, err, errsz) == -1)
 		r = -1;
-	if (r == 0 && check_user(o, cf, err, errsz) == -1) {
+	if (r == 0 && (pcred_load(creds, cf, err, errsz) == -1 ||
+			  check_user(o, cf, err, errsz) == -1)) {
 		keytab_free(*keys);
 		*keys = NULL;
+		pcred_free(*creds);
+		*creds = NULL;
 		r = -1;
 	}
 	if (r == -1) {
@@ -357,6 +363,10 @@ engine_main(const struct opts *o)
 	if (keyring_recv(&env.keys, ENGINE_CTLFD, 10000, err, sizeof(err)) ==
 	    -1)
 		fatalx("client certificates: %s", err);
+	/* Proxy credentials too: the files are the parent's to read. */
+	if (pcred_recv(&env.creds, ENGINE_CTLFD, 10000, err, sizeof(err)) ==
+	    -1)
+		fatalx("proxy credentials: %s", err);
 	/* Everything that needs the file system happens before this. */
 	env.ssl = engine_ssl(cf);
 	if (!o->nosandbox) {
@@ -371,6 +381,7 @@ engine_main(const struct opts *o)
 	rv = engine_run(&env);
 	SSL_CTX_free(env.ssl);
 	keyring_free(env.keys);
+	pcred_free(env.creds);
 	conf_free(cf);
 	exit(rv);
 }
@@ -521,7 +532,8 @@ spawn(const struct opts *o, int lfd, int id)
 	 * restarted as usual, one that does not read cannot hold us. */
 	if (setsockopt(sv[0], SOL_SOCKET, SO_SNDTIMEO, &sndtimeo,
 		sizeof(sndtimeo)) == -1 ||
-	    keytab_send(cur_keys, sv[0]) == -1)
+	    keytab_send(cur_keys, sv[0]) == -1 ||
+	    pcred_send(cur_creds, sv[0]) == -1)
 		log_warn("engine %d: sending the certificates", id);
 	memset(&kids[nkids], 0, sizeof(kids[nkids]));
 	kids[nkids].pid = pid;
@@ -762,10 +774,13 @@ start_generation(const struct opts *o, int lfd, int n)
 
 /* The current generation's configuration becomes this one. */
 static void
-set_current(struct keytab *keys, int conffd, const struct opts *o)
+set_current(struct keytab *keys, struct pcred *creds, int conffd,
+    const struct opts *o)
 {
 	keytab_free(cur_keys); /* old engines keep their own references */
 	cur_keys = keys;
+	pcred_free(cur_creds); /* wiped: the engines have their copies */
+	cur_creds = creds;
 	if (cur_conffd != -1)
 		close(cur_conffd);
 	cur_conffd = conffd;
@@ -781,10 +796,11 @@ reload(const struct opts *o, int lfd, char *err, size_t errsz)
 {
 	struct cpconf *cf;
 	struct keytab *keys = NULL;
+	struct pcred *creds = NULL;
 	int conffd, n;
 
 	notify_reloading();
-	if ((cf = load_conf(o, &keys, &conffd, err, errsz)) == NULL) {
+	if ((cf = load_conf(o, &keys, &creds, &conffd, err, errsz)) == NULL) {
 		log_warnx("reload failed, keeping the running configuration: "
 			  "%s",
 		    err);
@@ -793,7 +809,7 @@ reload(const struct opts *o, int lfd, char *err, size_t errsz)
 	}
 	n = engine_count(cf);
 	conf_free(cf);
-	set_current(keys, conffd, o);
+	set_current(keys, creds, conffd, o);
 	early_deaths = 0;
 	nrestart = 0; /* the new generation replaces the dead engines */
 	drain_generation(generation);
@@ -884,6 +900,7 @@ static const char *const outcome_name[CP_E_MAX] = {
     [CP_E_TLS] = "tls",
     [CP_E_VERIFY] = "verify",
     [CP_E_INTERNAL] = "internal",
+    [CP_E_PROXY] = "proxy",
 };
 
 static void
@@ -1069,18 +1086,21 @@ parent_main(const struct opts *o)
 	struct parent p = {.o = o};
 	struct cpconf *cf;
 	struct keytab *keys = NULL;
+	struct pcred *creds = NULL;
 	char err[512];
 	int conffd, n;
 
-	if ((cf = load_conf(o, &keys, &conffd, err, sizeof(err))) == NULL)
+	if ((cf = load_conf(o, &keys, &creds, &conffd, err, sizeof(err))) ==
+	    NULL)
 		fatalx("%s", err);
 	if (o->check) {
 		printf("configuration OK\n");
 		keytab_free(keys);
+		pcred_free(creds);
 		conf_free(cf);
 		return 0;
 	}
-	set_current(keys, conffd, o);
+	set_current(keys, creds, conffd, o);
 	if (keytab_count(cur_keys) > 0)
 		log_info("%d client keys loaded", keytab_count(cur_keys));
 	raise_nofile();
@@ -1112,6 +1132,7 @@ parent_main(const struct opts *o)
 	if (p.cpath[0] != '\0')
 		unlink(p.cpath);
 	keytab_free(cur_keys);
+	pcred_free(cur_creds);
 	return early_deaths >= MAX_EARLY ? 1 : 0;
 }
 

@@ -14,6 +14,7 @@
 
 struct cpconf;
 struct keyring;
+struct pcred;
 
 struct engine_env {
 	int id;			/* engine number, for logs */
@@ -23,6 +24,7 @@ struct engine_env {
 	const struct cpconf *conf;
 	SSL_CTX *ssl;		/* client context with the trust store */
 	struct keyring *keys;	/* client certificates (keyring.h), or NULL */
+	struct pcred *creds;	/* proxy credentials (pcred.h), or NULL */
 	const char *resolvers;	/* c-ares server list, NULL: system */
 };
 
