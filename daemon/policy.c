@@ -390,22 +390,40 @@ policy_check_remote_name(const struct cpconf *c, const struct cp_peer *peer,
     const char *host, uint16_t port, int tls, struct policy_result *res)
 {
 	struct sockaddr_storage ss;
+	const struct rule *r, *addr_allow = NULL;
 	char rs[200];
+	size_t i;
 
 	if (policy_check_name(c, peer, host, port, tls, res) == -1)
 		return -1;
 	if (literal(host, &ss) == 0)
 		return 0;
-	if (res->rule != NULL && res->rule->dst.kind == DEST_ADDR) {
-		conf_rule_str(res->rule, rs, sizeof(rs));
-		res->v = V_DENY;
-		snprintf(res->why, sizeof(res->why),
-		    "denied: only the address %.100s allows %.64s, and the "
-		    "proxy resolves the name (proxy-resolve remote)",
-		    rs, host);
-		return -1;
+	/* The name rules in order; an address rule cannot be told. */
+	for (i = 0; i < c->nrules; i++) {
+		r = &c->rules[i];
+		if (!rule_applies(r, peer, port, tls))
+			continue;
+		if (r->dst.kind == DEST_ADDR) {
+			if (r->action == V_ALLOW && addr_allow == NULL)
+				addr_allow = r;
+			continue;
+		}
+		if (r->dst.kind != DEST_ANY && !name_match(&r->dst, host))
+			continue;
+		if (r->action == V_DENY)
+			return verdict(res, V_DENY, r, "denied by %s", NULL);
+		return verdict(res, V_ALLOW, r, "allowed by %s", NULL);
 	}
-	return verdict(res, V_ALLOW, res->rule, "allowed by %s", NULL);
+	if (addr_allow == NULL)
+		return no_rule(res, peer, host, port, tls);
+	conf_rule_str(addr_allow, rs, sizeof(rs));
+	res->v = V_DENY;
+	res->rule = addr_allow;
+	snprintf(res->why, sizeof(res->why),
+	    "denied: only the address %.100s allows %.64s, and the "
+	    "proxy resolves the name (proxy-resolve remote)",
+	    rs, host);
+	return -1;
 }
 
 /* ---- the TLS policy of a request ---- */

@@ -51,11 +51,12 @@ int policy_check_name(const struct cpconf *, const struct cp_peer *,
 
 /*
  * The decision for a name the proxy resolves (proxy-resolve remote): the
- * daemon never sees the address, so only what policy_check_name() decides
- * by the name counts.  A name that only an address rule allows is refused
- * (what it resolves to is unknown); address deny rules and the refusal of
- * special-purpose addresses cannot apply to it.  An address literal is
- * judged completely, as by policy_check_name().  0 or -1.
+ * daemon never sees the address, so the first rule that matches by name
+ * (a name, a pattern or any) decides, and address rules are passed over:
+ * address deny rules and the refusal of special-purpose addresses cannot
+ * apply to it, and a name that only an address rule would allow is
+ * refused (what it resolves to is unknown).  An address literal is judged
+ * completely, as by policy_check_name().  0 or -1.
  */
 int policy_check_remote_name(const struct cpconf *, const struct cp_peer *,
     const char *host, uint16_t port, int tls, struct policy_result *r);

@@ -236,6 +236,19 @@ proxy_http_status(const char *h, size_t len, char *reason, size_t rsz)
 	return st;
 }
 
+/* What we have of a header could still begin a valid one. */
+static int
+status_line_plausible(const char *h, size_t len)
+{
+	char reason[8];
+
+	if (memcmp(h, "HTTP/", len < 5 ? len : 5) != 0)
+		return 0;
+	if (memchr(h, '\n', len) == NULL)
+		return 1;
+	return proxy_http_status(h, len, reason, sizeof(reason)) != -1;
+}
+
 static void
 fmt_reason(char *buf, size_t sz, int status, const char *reason)
 {
@@ -256,6 +269,7 @@ proxy_http_outcome(const struct proxy_target *t, int status,
 		return CP_E_NONE;
 	}
 	switch (status) {
+	case 401: /* what some proxies (tinyproxy) say to bad credentials */
 	case 407:
 		*err = EACCES;
 		snprintf(text, tsz, "proxy %s %s %s", t->name,
@@ -446,8 +460,14 @@ http_header(struct proxy_tun *p)
 		return;
 	}
 	p->inlen += take;
-	if (end == 0)
+	if (end == 0) {
+		/* Not HTTP at all, or a bad first line: say so now rather
+		 * than wait for a blank line that may never come. */
+		if (!status_line_plausible((char *)p->in, p->inlen))
+			tun_fail(p, CP_E_PROXY, EPROTO,
+			    "sent a malformed status line");
 		return;
+	}
 	if ((status = proxy_http_status((char *)p->in, p->inlen, reason,
 	         sizeof(reason))) == -1) {
 		tun_fail(p, CP_E_PROXY, EPROTO,

@@ -336,6 +336,7 @@ test_outcomes(void)
 	    {200, CP_E_NONE, 0},
 	    {204, CP_E_NONE, 0},
 	    {407, CP_E_PROXY, EACCES},
+	    {401, CP_E_PROXY, EACCES},
 	    {403, CP_E_PROXY, EACCES},
 	    {502, CP_E_UNREACH, EHOSTUNREACH},
 	    {503, CP_E_PROXY, EAGAIN},
