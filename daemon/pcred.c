@@ -21,7 +21,7 @@
 #include "pcred.h"
 
 #define PCRED_MAX (CONF_MAX_DESTS + 1) /* one per scope at most */
-#define PCRED_MAX_MSG                                                       \
+#define PCRED_MAX_MSG                                                          \
 	(sizeof(struct pcred_msg) + PCRED_MAX_PATH + 2 * PROXY_MAX_CRED)
 
 struct pcent {
@@ -100,8 +100,8 @@ part_ok(const char *s, size_t n)
 }
 
 int
-pcred_parse(const char *text, size_t len, struct proxy_cred *c,
-    const char **why)
+pcred_parse(
+    const char *text, size_t len, struct proxy_cred *c, const char **why)
 {
 	const char *colon;
 
@@ -231,8 +231,7 @@ load_one(struct pcred *t, const struct cpconf *cf, const struct proxy_conf *x,
 }
 
 int
-pcred_load(struct pcred **out, const struct cpconf *cf, char *err,
-    size_t errsz)
+pcred_load(struct pcred **out, const struct cpconf *cf, char *err, size_t errsz)
 {
 	struct pcred *t;
 	size_t i;
@@ -315,8 +314,7 @@ take(struct pcred *t, const unsigned char *buf, size_t n)
 		return -1;
 	memcpy(&h, buf, sizeof(h));
 	if (h.pathlen == 0 || h.pathlen > PCRED_MAX_PATH || h.ulen == 0 ||
-	    h.ulen > PROXY_MAX_CRED || h.plen == 0 ||
-	    h.plen > PROXY_MAX_CRED ||
+	    h.ulen > PROXY_MAX_CRED || h.plen == 0 || h.plen > PROXY_MAX_CRED ||
 	    n != sizeof(h) + h.pathlen + h.ulen + h.plen)
 		return -1;
 	memcpy(path, buf + sizeof(h), h.pathlen);
@@ -331,8 +329,7 @@ take(struct pcred *t, const unsigned char *buf, size_t n)
 }
 
 int
-pcred_recv(struct pcred **out, int fd, int timeout_ms, char *err,
-    size_t errsz)
+pcred_recv(struct pcred **out, int fd, int timeout_ms, char *err, size_t errsz)
 {
 	unsigned char buf[PCRED_MAX_MSG + 1];
 	uint64_t deadline = now_ms() + (uint64_t)timeout_ms;
@@ -350,7 +347,8 @@ pcred_recv(struct pcred **out, int fd, int timeout_ms, char *err,
 		uint64_t now = now_ms();
 
 		if (now >= deadline) {
-			perr(err, errsz, "no proxy credentials from the parent");
+			perr(
+			    err, errsz, "no proxy credentials from the parent");
 			break;
 		}
 		pfd.fd = fd;

@@ -25,14 +25,14 @@ struct pcred;
 
 /* Parent: read every file the configuration names.  0, or -1 with err
  * ("file:line: proxy-credentials PATH: why"); *out NULL when none. */
-int pcred_load(struct pcred **out, const struct cpconf *, char *err,
-    size_t errsz);
+int pcred_load(
+    struct pcred **out, const struct cpconf *, char *err, size_t errsz);
 /* Parent: CTL_PCRED for each, then CTL_PCRED_END.  0 or -1. */
 int pcred_send(const struct pcred *, int fd);
 
 /* Engine: receive them (blocking, bounded by timeout_ms).  0 or -1. */
-int pcred_recv(struct pcred **out, int fd, int timeout_ms, char *err,
-    size_t errsz);
+int pcred_recv(
+    struct pcred **out, int fd, int timeout_ms, char *err, size_t errsz);
 /* The credentials of a file, borrowed from the table, or NULL. */
 const struct proxy_cred *pcred_find(const struct pcred *, const char *path);
 int pcred_count(const struct pcred *);
@@ -42,7 +42,7 @@ void pcred_free(struct pcred *);
 
 /* One file's contents parsed as above; 0 or -1 with a reason in why
  * that never quotes the contents. */
-int pcred_parse(const char *text, size_t len, struct proxy_cred *c,
-    const char **why);
+int pcred_parse(
+    const char *text, size_t len, struct proxy_cred *c, const char **why);
 
 #endif

@@ -30,9 +30,9 @@ enum tun_state {
 	T_HTTP_HEADER, /* reading the answer's header */
 	T_SOCKS_METHOD,
 	T_SOCKS_AUTH,
-	T_SOCKS_REPLY,   /* VER REP RSV ATYP */
-	T_SOCKS_DOMLEN,  /* the length byte of a domain BND.ADDR */
-	T_SOCKS_BOUND,   /* BND.ADDR and BND.PORT, skipped */
+	T_SOCKS_REPLY,  /* VER REP RSV ATYP */
+	T_SOCKS_DOMLEN, /* the length byte of a domain BND.ADDR */
+	T_SOCKS_BOUND,  /* BND.ADDR and BND.PORT, skipped */
 };
 
 struct proxy_tun {
@@ -106,8 +106,8 @@ proxy_http_request(const struct proxy_target *t, char *buf, size_t sz)
 
 	if (c == NULL || c->ulen == 0) {
 		n = snprintf(buf, sz,
-		    "CONNECT %s%s%s:%u HTTP/1.1\r\nHost: %s%s%s:%u\r\n\r\n",
-		    lb, t->host, rb, t->port, lb, t->host, rb, t->port);
+		    "CONNECT %s%s%s:%u HTTP/1.1\r\nHost: %s%s%s:%u\r\n\r\n", lb,
+		    t->host, rb, t->port, lb, t->host, rb, t->port);
 		return n > 0 && (size_t)n < sz ? (size_t)n : 0;
 	}
 	if (c->ulen > PROXY_MAX_CRED || c->plen > PROXY_MAX_CRED)
@@ -115,8 +115,7 @@ proxy_http_request(const struct proxy_target *t, char *buf, size_t sz)
 	memcpy(up, c->user, c->ulen);
 	up[c->ulen] = ':';
 	memcpy(up + c->ulen + 1, c->pass, c->plen);
-	EVP_EncodeBlock(
-	    (unsigned char *)b64, up, (int)(c->ulen + 1 + c->plen));
+	EVP_EncodeBlock((unsigned char *)b64, up, (int)(c->ulen + 1 + c->plen));
 	explicit_bzero(up, sizeof(up));
 	n = snprintf(buf, sz,
 	    "CONNECT %s%s%s:%u HTTP/1.1\r\nHost: %s%s%s:%u\r\n"
@@ -198,8 +197,8 @@ header_end_from(const char *buf, size_t len, size_t from)
 	size_t i;
 
 	for (i = from > 3 ? from : 3; i < len; i++)
-		if (buf[i] == '\n' && buf[i - 1] == '\r' && buf[i - 2] == '\n' &&
-		    buf[i - 3] == '\r')
+		if (buf[i] == '\n' && buf[i - 1] == '\r' &&
+		    buf[i - 2] == '\n' && buf[i - 3] == '\r')
 			return i + 1;
 	return 0;
 }
@@ -252,13 +251,13 @@ status_line_plausible(const char *h, size_t len)
 static void
 fmt_reason(char *buf, size_t sz, int status, const char *reason)
 {
-	snprintf(buf, sz, "(HTTP %d%s%s)", status, reason[0] ? " " : "",
-	    reason);
+	snprintf(
+	    buf, sz, "(HTTP %d%s%s)", status, reason[0] ? " " : "", reason);
 }
 
 int
-proxy_http_outcome(const struct proxy_target *t, int status,
-    const char *reason, int *err, char *text, size_t tsz)
+proxy_http_outcome(const struct proxy_target *t, int status, const char *reason,
+    int *err, char *text, size_t tsz)
 {
 	char why[96];
 
@@ -279,8 +278,9 @@ proxy_http_outcome(const struct proxy_target *t, int status,
 		return CP_E_PROXY;
 	case 403:
 		*err = EACCES;
-		snprintf(text, tsz, "proxy %s refused the tunnel to %s port %u %s",
-		    t->name, t->host, t->port, why);
+		snprintf(text, tsz,
+		    "proxy %s refused the tunnel to %s port %u %s", t->name,
+		    t->host, t->port, why);
 		return CP_E_PROXY;
 	case 502:
 		*err = EHOSTUNREACH;
@@ -299,8 +299,9 @@ proxy_http_outcome(const struct proxy_target *t, int status,
 		return CP_E_TIMEDOUT;
 	default:
 		*err = EPROTO;
-		snprintf(text, tsz, "proxy %s refused the tunnel to %s port %u %s",
-		    t->name, t->host, t->port, why);
+		snprintf(text, tsz,
+		    "proxy %s refused the tunnel to %s port %u %s", t->name,
+		    t->host, t->port, why);
 		return CP_E_PROXY;
 	}
 }
@@ -468,10 +469,9 @@ http_header(struct proxy_tun *p)
 			    "sent a malformed status line");
 		return;
 	}
-	if ((status = proxy_http_status((char *)p->in, p->inlen, reason,
-	         sizeof(reason))) == -1) {
-		tun_fail(p, CP_E_PROXY, EPROTO,
-		    "sent a malformed status line");
+	if ((status = proxy_http_status(
+	         (char *)p->in, p->inlen, reason, sizeof(reason))) == -1) {
+		tun_fail(p, CP_E_PROXY, EPROTO, "sent a malformed status line");
 		return;
 	}
 	/* 1xx before the tunnel is not a thing CONNECT has. */
@@ -480,8 +480,8 @@ http_header(struct proxy_tun *p)
 		    "sent an interim answer (HTTP %d) to CONNECT", status);
 		return;
 	}
-	eclass = proxy_http_outcome(
-	    &p->t, status, reason, &err, text, sizeof(text));
+	eclass =
+	    proxy_http_outcome(&p->t, status, reason, &err, text, sizeof(text));
 	tun_done(p, eclass, err, text);
 }
 
@@ -632,8 +632,8 @@ tun_io(struct ev_io *io, uint32_t revents)
 }
 
 struct proxy_tun *
-proxy_start(struct ev *ev, int fd, const struct proxy_target *t,
-    proxy_cb *cb, void *arg)
+proxy_start(struct ev *ev, int fd, const struct proxy_target *t, proxy_cb *cb,
+    void *arg)
 {
 	struct proxy_tun *p;
 	size_t n;

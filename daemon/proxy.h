@@ -40,9 +40,9 @@ struct proxy_cred {
 };
 
 struct proxy_target {
-	enum proxy_kind kind;  /* PROXY_HTTP or PROXY_SOCKS5 */
-	const char *name;      /* the proxy "HOST:PORT", for messages */
-	const char *host;      /* destination: a name or an address literal */
+	enum proxy_kind kind; /* PROXY_HTTP or PROXY_SOCKS5 */
+	const char *name;     /* the proxy "HOST:PORT", for messages */
+	const char *host;     /* destination: a name or an address literal */
 	uint16_t port;
 	const struct proxy_cred *cred; /* NULL: none */
 };
@@ -63,8 +63,8 @@ typedef void proxy_cb(void *arg, int eclass, int err, const char *errtext);
 
 /* fd stays the caller's.  cb is never called before this returns.  NULL
  * with errno (EINVAL, ENOMEM). */
-struct proxy_tun *proxy_start(struct ev *, int fd, const struct proxy_target *,
-    proxy_cb *cb, void *arg);
+struct proxy_tun *proxy_start(
+    struct ev *, int fd, const struct proxy_target *, proxy_cb *cb, void *arg);
 /* cb is not called. */
 void proxy_cancel(struct proxy_tun *);
 
@@ -73,8 +73,8 @@ void proxy_cancel(struct proxy_tun *);
 /* The request bytes for t into buf; its length, or 0 if it does not fit
  * or t is unusable.  The caller wipes buf: it may hold the credentials. */
 size_t proxy_http_request(const struct proxy_target *t, char *buf, size_t sz);
-size_t proxy_socks_connect(const struct proxy_target *t, uint8_t *buf,
-    size_t sz);
+size_t proxy_socks_connect(
+    const struct proxy_target *t, uint8_t *buf, size_t sz);
 /* Bytes of an HTTP header complete in buf[0..len) (through its blank
  * line), or 0 if it is not complete yet. */
 size_t proxy_http_header_end(const char *buf, size_t len);

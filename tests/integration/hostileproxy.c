@@ -141,12 +141,12 @@ http(int fd)
 	switch (port) {
 	case 1:
 		says(fd, "HTTP/1.1 200 Connection established\r\n"
-			 "Proxy-Agent: hostile\r\n\r\nBANNER\n");
+		         "Proxy-Agent: hostile\r\n\r\nBANNER\n");
 		echo(fd);
 		break;
 	case 2:
 		http_status(fd, "HTTP/1.1 407 Proxy Authentication Required\r\n"
-				"Proxy-Authenticate: Basic realm=\"t\"");
+		                "Proxy-Authenticate: Basic realm=\"t\"");
 		break;
 	case 3:
 		http_status(fd, "HTTP/1.1 403 Forbidden");
@@ -279,8 +279,9 @@ socks_connect(int fd, const char *who)
 	default: {
 		/* BND.ADDR a name, then the destination's first bytes in the
 		 * same write. */
-		static const char rep_ok[] = "\x05\x00\x00\x03\x07hostile\x04\x38"
-					 "BANNER\n";
+		static const char rep_ok[] =
+		    "\x05\x00\x00\x03\x07hostile\x04\x38"
+		    "BANNER\n";
 
 		say(fd, rep_ok, sizeof(rep_ok) - 1);
 		echo(fd);
@@ -297,8 +298,8 @@ socks(int fd)
 
 	if (readn(fd, h, 2) == -1 || readn(fd, m, h[1]) == -1)
 		return;
-	snprintf(line, sizeof(line), "socks greeting ver=%u methods=%u", h[0],
-	    h[1]);
+	snprintf(
+	    line, sizeof(line), "socks greeting ver=%u methods=%u", h[0], h[1]);
 	logline(line);
 	for (i = 0; i < h[1]; i++)
 		offered2 |= m[i] == 2;
@@ -328,8 +329,8 @@ socks(int fd)
 			r = 1;
 		say(fd, r == 0 ? "\x01\x00" : "\x01\x01", 2);
 		if (r != 0) {
-			snprintf(line, sizeof(line), "socks auth rejected%s",
-			    who);
+			snprintf(
+			    line, sizeof(line), "socks auth rejected%s", who);
 			logline(line);
 			wait_close(fd);
 			return;
@@ -346,7 +347,7 @@ main(int argc, char *argv[])
 
 	if (argc < 4 || argc > 5) {
 		fprintf(stderr, "usage: hostileproxy http|socks5 PORT LOG "
-				"[MODE]\n");
+		                "[MODE]\n");
 		return 2;
 	}
 	sock = strcmp(argv[1], "socks5") == 0;

@@ -68,8 +68,8 @@ static pid_t
 start_proxy(const char *cmd, uint16_t port)
 {
 	char sh[1024];
-	char *argv[] = {"unshare", geteuid() == 0 ? "-m" : "-rm", "sh", "-c",
-	    sh, NULL};
+	char *argv[] = {
+	    "unshare", geteuid() == 0 ? "-m" : "-rm", "sh", "-c", sh, NULL};
 
 	snprintf(sh, sizeof(sh), "mount --bind %s /etc/hosts && exec %s", hosts,
 	    cmd);
@@ -77,8 +77,8 @@ start_proxy(const char *cmd, uint16_t port)
 }
 
 static pid_t
-start_hostile(const char *kind, uint16_t port, const char *log,
-    const char *mode)
+start_hostile(
+    const char *kind, uint16_t port, const char *log, const char *mode)
 {
 	char bin[300], p[16];
 	char *argv[] = {bin, (char *)kind, p, (char *)log, (char *)mode, NULL};
@@ -124,8 +124,8 @@ echo_ok(cp_client *c, int want_banner, char *first, size_t fsz)
 	int n, got = 0;
 
 	if (want_banner) {
-		while (got < 7 &&
-		       (n = cp_client_read(c, buf + got, 7 - got)) > 0)
+		while (
+		    got < 7 && (n = cp_client_read(c, buf + got, 7 - got)) > 0)
 			got += n;
 		snprintf(first, fsz, "%.*s", got, buf);
 		if (got != 7 || memcmp(buf, "BANNER\n", 7) != 0)
@@ -160,8 +160,8 @@ https_ok(cp_client *c)
  * else TLS with that verification mode against the test root.
  */
 static void
-attempt(const char *host, uint16_t port, int tls, const char *sni,
-    int banner, struct outcome *o)
+attempt(const char *host, uint16_t port, int tls, const char *sni, int banner,
+    struct outcome *o)
 {
 	cp_client *c;
 
@@ -183,8 +183,8 @@ attempt(const char *host, uint16_t port, int tls, const char *sni,
 	o->err = errno;
 	o->verify = cp_client_get_verify_result(c);
 	snprintf(o->text, sizeof(o->text), "%s", cp_client_error(c));
-	snprintf(o->proxy, sizeof(o->proxy), "%s",
-	    cp_client_get_proxy(c) ?: "");
+	snprintf(
+	    o->proxy, sizeof(o->proxy), "%s", cp_client_get_proxy(c) ?: "");
 	snprintf(o->peer, sizeof(o->peer), "%s",
 	    cp_client_get_peer_address(c) ?: "");
 	if (o->rv == 0 && tls < 0 &&
@@ -247,8 +247,8 @@ suite_init(void)
 	snprintf(hosts, sizeof(hosts), "%s", tpath(dir, "hosts"));
 	if (write_file(hosts, 0644,
 	        "127.0.0.1 localhost\n"
-	        "127.0.0.1 echo.test tls.test good.test bad.test none.test\n") ==
-	    -1)
+	        "127.0.0.1 echo.test tls.test good.test bad.test "
+	        "none.test\n") == -1)
 		return -1;
 	snprintf(good_cred, sizeof(good_cred), "%s", tpath(dir, "good.cred"));
 	snprintf(bad_cred, sizeof(bad_cred), "%s", tpath(dir, "bad.cred"));
@@ -297,9 +297,9 @@ through_real(const char *scheme, uint16_t port)
 
 	snprintf(want, sizeof(want), "%s://127.0.0.1:%u", scheme, port);
 	CU_ASSERT_FATAL(daemon_up(&d, NULL,
-			    "allow to 127.0.0.0/8\nallow to any\n"
-			    "proxy \"%s\"\n",
-			    want) == 0);
+	                    "allow to 127.0.0.0/8\nallow to any\n"
+	                    "proxy \"%s\"\n",
+	                    want) == 0);
 	/* An address: checked here, asked for as one. */
 	attempt("127.0.0.1", echo_port, -1, NULL, 0, &o);
 	CU_ASSERT_EQUAL(o.rv, 0);
@@ -336,13 +336,15 @@ test_tinyproxy(void)
 
 	through_real("http", tp_port);
 	/* tinyproxy refuses ports its ConnectPort lines do not name. */
-	CU_ASSERT_FATAL(daemon_up(&d, NULL,
-			    "allow to 127.0.0.0/8\nproxy \"http://127.0.0.1:%u\"\n",
-			    tp_port) == 0);
+	CU_ASSERT_FATAL(
+	    daemon_up(&d, NULL,
+	        "allow to 127.0.0.0/8\nproxy \"http://127.0.0.1:%u\"\n",
+	        tp_port) == 0);
 	attempt("127.0.0.1", 9, -1, NULL, 0, &o);
 	CU_ASSERT_EQUAL(o.rv, -1);
 	CU_ASSERT_EQUAL(o.err, EACCES);
-	CU_ASSERT(has(o.text, "refused the tunnel to 127.0.0.1 port 9 (HTTP 403"));
+	CU_ASSERT(
+	    has(o.text, "refused the tunnel to 127.0.0.1 port 9 (HTTP 403"));
 	tdaemon_stop(&d);
 }
 
@@ -355,25 +357,25 @@ test_microsocks(void)
 /* Credentials: right, missing, wrong; read by the parent only, never in
  * the log; still there for the next generation after a reload. */
 static void
-with_credentials(const char *scheme, uint16_t port, const char *missing,
-    const char *wrong)
+with_credentials(
+    const char *scheme, uint16_t port, const char *missing, const char *wrong)
 {
 	struct tdaemon d;
 	struct outcome o;
 	char want[128];
 
 	CU_ASSERT_FATAL(daemon_up(&d, NULL,
-			    "allow to 127.0.0.0/8\nallow to any\n"
-			    "destination good.test {\n"
-			    "\tproxy \"%s://127.0.0.1:%u\"\n"
-			    "\tproxy-credentials \"%s\"\n}\n"
-			    "destination bad.test {\n"
-			    "\tproxy \"%s://127.0.0.1:%u\"\n"
-			    "\tproxy-credentials \"%s\"\n}\n"
-			    "destination none.test {\n"
-			    "\tproxy \"%s://127.0.0.1:%u\"\n}\n",
-			    scheme, port, good_cred, scheme, port, bad_cred,
-			    scheme, port) == 0);
+	                    "allow to 127.0.0.0/8\nallow to any\n"
+	                    "destination good.test {\n"
+	                    "\tproxy \"%s://127.0.0.1:%u\"\n"
+	                    "\tproxy-credentials \"%s\"\n}\n"
+	                    "destination bad.test {\n"
+	                    "\tproxy \"%s://127.0.0.1:%u\"\n"
+	                    "\tproxy-credentials \"%s\"\n}\n"
+	                    "destination none.test {\n"
+	                    "\tproxy \"%s://127.0.0.1:%u\"\n}\n",
+	                    scheme, port, good_cred, scheme, port, bad_cred,
+	                    scheme, port) == 0);
 	attempt("good.test", echo_port, -1, NULL, 0, &o);
 	CU_ASSERT_EQUAL(o.rv, 0);
 	attempt("good.test", tls_port, SSL_VERIFY_PEER, "test.example", 0, &o);
@@ -425,17 +427,17 @@ test_credentials_files(void)
 	CU_ASSERT_FATAL(write_file(loose, 0644, "alice:secret\n") == 0);
 	CU_ASSERT_FATAL(write_file(junk, 0600, "alice\n") == 0);
 	CU_ASSERT_EQUAL(daemon_up(&d, NULL,
-			    "allow to any\nproxy \"http://127.0.0.1:1\"\n"
-			    "proxy-credentials \"%s\"\n",
-			    loose),
+	                    "allow to any\nproxy \"http://127.0.0.1:1\"\n"
+	                    "proxy-credentials \"%s\"\n",
+	                    loose),
 	    -1);
 	CU_ASSERT(tdaemon_log_has(&d, ":4: proxy-credentials "));
 	CU_ASSERT(tdaemon_log_has(&d, "readable by others"));
 	tdaemon_stop(&d);
 	CU_ASSERT_EQUAL(daemon_up(&d, NULL,
-			    "allow to any\nproxy \"http://127.0.0.1:1\"\n"
-			    "proxy-credentials \"%s\"\n",
-			    junk),
+	                    "allow to any\nproxy \"http://127.0.0.1:1\"\n"
+	                    "proxy-credentials \"%s\"\n",
+	                    junk),
 	    -1);
 	CU_ASSERT(tdaemon_log_has(&d, "not user:password"));
 	CU_ASSERT(!tdaemon_log_has(&d, "alice"));
@@ -449,15 +451,18 @@ static const struct {
 	int err;
 	const char *text;
 } http_cases[] = {
-    {2, EACCES, "requires authentication (HTTP 407 Proxy Authentication "
-                "Required)"},
+    {2, EACCES,
+        "requires authentication (HTTP 407 Proxy Authentication "
+        "Required)"},
     {3, EACCES, "refused the tunnel to h.test port 3 (HTTP 403 Forbidden)"},
-    {4, EHOSTUNREACH, "could not reach h.test port 4 (HTTP 502 Bad "
-                      "Gateway)"},
+    {4, EHOSTUNREACH,
+        "could not reach h.test port 4 (HTTP 502 Bad "
+        "Gateway)"},
     {5, EAGAIN, "is unavailable (HTTP 503 Service Unavailable)"},
     {6, ETIMEDOUT, "timed out connecting to h.test port 6 (HTTP 504"},
-    {7, EPROTO, "refused the tunnel to h.test port 7 (HTTP 418 I'm a "
-                "teapot)"},
+    {7, EPROTO,
+        "refused the tunnel to h.test port 7 (HTTP 418 I'm a "
+        "teapot)"},
     {8, EPROTO, "sent a malformed status line"},
     {9, ETIMEDOUT, "did not answer within"},
     {10, ECONNRESET, "closed the connection before its answer"},
@@ -477,9 +482,9 @@ test_hostile_http(void)
 	snprintf(log, sizeof(log), "%s", tpath(dir, "hhttp.log"));
 	CU_ASSERT_FATAL(start_hostile("http", hp, log, NULL) > 0);
 	CU_ASSERT_FATAL(daemon_up(&d, NULL,
-			    "request-timeout 1s\nallow to any\n"
-			    "proxy \"http://127.0.0.1:%u\"\n",
-			    hp) == 0);
+	                    "request-timeout 1s\nallow to any\n"
+	                    "proxy \"http://127.0.0.1:%u\"\n",
+	                    hp) == 0);
 	/* Bytes the proxy sent after its 200, in the same write: the
 	 * client's, first in its stream. */
 	attempt("h.test", 1, -1, NULL, 1, &o);
@@ -530,8 +535,9 @@ static const struct {
 	const char *text;
 } socks_modes[] = {
     {"noacc", EACCES, "requires authentication"},
-    {"gssapi", EPROTO, "chose authentication method 0x01, which was not "
-                       "offered"},
+    {"gssapi", EPROTO,
+        "chose authentication method 0x01, which was not "
+        "offered"},
     {"ver4", EPROTO, "is not a SOCKS5 proxy (version byte 0x04)"},
     {"close", ECONNRESET, "closed the connection before its answer"},
     {"stall", ETIMEDOUT, "did not answer within"},
@@ -557,8 +563,8 @@ test_hostile_socks(void)
 	for (i = 0; i < 5; i++) {
 		mp[i] = tfree_port(AF_INET);
 		CU_ASSERT_FATAL(start_hostile("socks5", mp[i],
-				    tpath(dir, socks_modes[i].mode),
-				    socks_modes[i].mode) > 0);
+		                    tpath(dir, socks_modes[i].mode),
+		                    socks_modes[i].mode) > 0);
 		n += (size_t)snprintf(conf + n, sizeof(conf) - n,
 		    "destination %s.test {\n"
 		    "\tproxy \"socks5://127.0.0.1:%u\"\n}\n",
@@ -575,7 +581,7 @@ test_hostile_socks(void)
 	 * has them. */
 	CU_ASSERT(has(l, "socks atyp=3 s.test port 1\n"));
 	CU_ASSERT(has(l, "socks atyp=3 auth.test port 1 auth=alice:secret "
-			 "ver=1\n"));
+	                 "ver=1\n"));
 	for (i = 0; i < sizeof(socks_cases) / sizeof(socks_cases[0]); i++) {
 		attempt("s.test", socks_cases[i].port, -1, NULL, 0, &o);
 		CU_ASSERT_EQUAL(o.rv, -1);
@@ -595,8 +601,8 @@ test_hostile_socks(void)
 		snprintf(want, sizeof(want), "proxy 127.0.0.1:%u", mp[i]);
 		CU_ASSERT(has(o.text, want));
 		if (!has(o.text, socks_modes[i].text))
-			fprintf(stderr, "  %s: %s\n", socks_modes[i].mode,
-			    o.text);
+			fprintf(
+			    stderr, "  %s: %s\n", socks_modes[i].mode, o.text);
 	}
 	tdaemon_stop(&d);
 }
@@ -610,9 +616,9 @@ test_proxy_down(void)
 	uint16_t dead = tfree_port(AF_INET);
 	char want[64];
 
-	CU_ASSERT_FATAL(daemon_up(&d, NULL,
-			    "allow to any\nproxy \"socks5://127.0.0.1:%u\"\n",
-			    dead) == 0);
+	CU_ASSERT_FATAL(
+	    daemon_up(&d, NULL,
+	        "allow to any\nproxy \"socks5://127.0.0.1:%u\"\n", dead) == 0);
 	attempt("x.test", 1, -1, NULL, 0, &o);
 	CU_ASSERT_EQUAL(o.rv, -1);
 	CU_ASSERT_EQUAL(o.err, ECONNREFUSED);
@@ -642,27 +648,27 @@ test_resolution(void)
 
 	snprintf(log, sizeof(log), "%s", tpath(dir, "hres.log"));
 	CU_ASSERT_FATAL(start_hostile("socks5", hp, log, "ok") > 0);
-	CU_ASSERT_FATAL(fakedns_start(&dns, recs, sizeof(recs) / sizeof(recs[0]),
-			    &dnsport) == 0);
+	CU_ASSERT_FATAL(fakedns_start(&dns, recs,
+	                    sizeof(recs) / sizeof(recs[0]), &dnsport) == 0);
 	snprintf(extra, sizeof(extra), "-R %s", fakedns_servers(dns));
 	CU_ASSERT_FATAL(daemon_up(&d, extra,
-			    "deny to 127.0.0.3\n"
-			    "allow to \"*.named\"\n"
-			    "allow to 127.0.0.0/8\n"
-			    "destination \"*.test\" {\n"
-			    "\tproxy \"socks5://127.0.0.1:%u\"\n"
-			    "\tproxy-resolve local\n}\n"
-			    "destination \"*.rem\" {\n"
-			    "\tproxy \"socks5://127.0.0.1:%u\"\n}\n"
-			    "destination \"*.named\" {\n"
-			    "\tproxy \"socks5://127.0.0.1:%u\"\n}\n"
-			    "destination 127.0.0.1 port %u {\n"
-			    "\tproxy none\n}\n"
-			    "destination \"*.tie\" port 1 {\n"
-			    "\tproxy \"socks5://127.0.0.1:%u\"\n}\n"
-			    "destination \"*.tie\" port 1:2 {\n"
-			    "\tproxy \"http://127.0.0.1:%u\"\n}\n",
-			    hp, hp, hp, echo_port, hp, hp) == 0);
+	                    "deny to 127.0.0.3\n"
+	                    "allow to \"*.named\"\n"
+	                    "allow to 127.0.0.0/8\n"
+	                    "destination \"*.test\" {\n"
+	                    "\tproxy \"socks5://127.0.0.1:%u\"\n"
+	                    "\tproxy-resolve local\n}\n"
+	                    "destination \"*.rem\" {\n"
+	                    "\tproxy \"socks5://127.0.0.1:%u\"\n}\n"
+	                    "destination \"*.named\" {\n"
+	                    "\tproxy \"socks5://127.0.0.1:%u\"\n}\n"
+	                    "destination 127.0.0.1 port %u {\n"
+	                    "\tproxy none\n}\n"
+	                    "destination \"*.tie\" port 1 {\n"
+	                    "\tproxy \"socks5://127.0.0.1:%u\"\n}\n"
+	                    "destination \"*.tie\" port 1:2 {\n"
+	                    "\tproxy \"http://127.0.0.1:%u\"\n}\n",
+	                    hp, hp, hp, echo_port, hp, hp) == 0);
 	/* Local: the daemon resolves, the rules see the addresses, the
 	 * proxy gets an address; an unreachable one moves on to the next. */
 	attempt("two.test", 1, -1, NULL, 1, &o);
@@ -674,8 +680,10 @@ test_resolution(void)
 	attempt("deny.test", 1, -1, NULL, 0, &o);
 	CU_ASSERT_EQUAL(o.rv, -1);
 	CU_ASSERT_EQUAL(o.err, EACCES);
-	snprintf(want, sizeof(want), "no address allowed: denied by rule at "
-				     "%s:2", d.conf);
+	snprintf(want, sizeof(want),
+	    "no address allowed: denied by rule at "
+	    "%s:2",
+	    d.conf);
 	CU_ASSERT(has(o.text, want));
 	CU_ASSERT(!has(slurp(log), "127.0.0.3"));
 	/* Remote: only name rules can apply; a name only an address rule
@@ -713,9 +721,10 @@ test_cli(void)
 	FILE *p;
 	size_t n;
 
-	CU_ASSERT_FATAL(daemon_up(&d, NULL,
-			    "allow to 127.0.0.0/8\nproxy \"http://127.0.0.1:%u\"\n",
-			    tp_port) == 0);
+	CU_ASSERT_FATAL(
+	    daemon_up(&d, NULL,
+	        "allow to 127.0.0.0/8\nproxy \"http://127.0.0.1:%u\"\n",
+	        tp_port) == 0);
 	snprintf(cmd, sizeof(cmd),
 	    "%s/cpconnect -S %s -t --ca-file %s -j 127.0.0.1 %u </dev/null",
 	    cu_builddir(), d.sock, tpath(pki, "ca.pem"), tls_port);
@@ -723,8 +732,8 @@ test_cli(void)
 	n = fread(out, 1, sizeof(out) - 1, p);
 	out[n] = '\0';
 	CU_ASSERT_EQUAL(pclose(p), 0);
-	snprintf(want, sizeof(want), "\"proxy\":\"http://127.0.0.1:%u\"",
-	    tp_port);
+	snprintf(
+	    want, sizeof(want), "\"proxy\":\"http://127.0.0.1:%u\"", tp_port);
 	CU_ASSERT(has(out, want));
 	CU_ASSERT(has(out, "\"verify_result\":0"));
 	snprintf(cmd, sizeof(cmd),

@@ -41,17 +41,17 @@ static void
 test_conf_good(void)
 {
 	struct cpconf *c = parse("proxy \"http://proxy.example:3128\"\n"
-				 "proxy-credentials \"/etc/cp/p.cred\"\n"
-				 "destination \"*.corp.example\" {\n"
-				 "\tproxy none\n"
-				 "}\n"
-				 "destination git.example port 22 {\n"
-				 "\tproxy-resolve local\n"
-				 "\tproxy \"socks5://[::1]:1080\"\n"
-				 "}\n"
-				 "destination 10.0.0.0/8 {\n"
-				 "\tproxy \"socks5://10.1.2.3:1080\"\n"
-				 "}\n");
+	                         "proxy-credentials \"/etc/cp/p.cred\"\n"
+	                         "destination \"*.corp.example\" {\n"
+	                         "\tproxy none\n"
+	                         "}\n"
+	                         "destination git.example port 22 {\n"
+	                         "\tproxy-resolve local\n"
+	                         "\tproxy \"socks5://[::1]:1080\"\n"
+	                         "}\n"
+	                         "destination 10.0.0.0/8 {\n"
+	                         "\tproxy \"socks5://10.1.2.3:1080\"\n"
+	                         "}\n");
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(c);
 	CU_ASSERT_EQUAL(c->proxy.kind, PROXY_HTTP);
@@ -149,20 +149,20 @@ static void
 test_choice(void)
 {
 	struct cpconf *c = parse("proxy \"http://g.example:1\"\n"
-				 "destination \"*.example\" {\n"
-				 "\tproxy \"http://p1.example:2\"\n}\n"
-				 "destination \"*.b.example\" {\n"
-				 "\tproxy \"http://p2.example:3\"\n}\n"
-				 "destination \"x.b.example\" {\n"
-				 "\tproxy none\n}\n"
-				 "destination \"x.b.example\" port 443 {\n"
-				 "\tproxy \"http://p3.example:4\"\n}\n"
-				 "destination 192.0.2.0/24 {\n"
-				 "\tproxy \"http://p4.example:5\"\n}\n"
-				 "destination 192.0.2.128/25 {\n"
-				 "\tproxy none\n}\n"
-				 "destination other.example {\n"
-				 "\tverify required\n}\n");
+	                         "destination \"*.example\" {\n"
+	                         "\tproxy \"http://p1.example:2\"\n}\n"
+	                         "destination \"*.b.example\" {\n"
+	                         "\tproxy \"http://p2.example:3\"\n}\n"
+	                         "destination \"x.b.example\" {\n"
+	                         "\tproxy none\n}\n"
+	                         "destination \"x.b.example\" port 443 {\n"
+	                         "\tproxy \"http://p3.example:4\"\n}\n"
+	                         "destination 192.0.2.0/24 {\n"
+	                         "\tproxy \"http://p4.example:5\"\n}\n"
+	                         "destination 192.0.2.128/25 {\n"
+	                         "\tproxy none\n}\n"
+	                         "destination other.example {\n"
+	                         "\tverify required\n}\n");
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(c);
 	CU_ASSERT_STRING_EQUAL(chosen(c, "www.test", 80), "g.example:1");
@@ -181,13 +181,13 @@ test_choice(void)
 	conf_free(c);
 
 	c = parse("destination \"*.example\" port 443 {\n"
-		  "\tproxy \"http://p1.example:2\"\n}\n"
-		  "destination \"*.example\" port 443,8443 {\n"
-		  "\tproxy \"http://p1.example:2\"\n}\n"
-		  "destination \"*.example\" port 443:444 {\n"
-		  "\tproxy \"socks5://p1.example:2\"\n}\n"
-		  "destination \"a.example\" {\n"
-		  "\tproxy \"socks5://p9.example:9\"\n}\n");
+	          "\tproxy \"http://p1.example:2\"\n}\n"
+	          "destination \"*.example\" port 443,8443 {\n"
+	          "\tproxy \"http://p1.example:2\"\n}\n"
+	          "destination \"*.example\" port 443:444 {\n"
+	          "\tproxy \"socks5://p1.example:2\"\n}\n"
+	          "destination \"a.example\" {\n"
+	          "\tproxy \"socks5://p9.example:9\"\n}\n");
 	CU_ASSERT_PTR_NOT_NULL_FATAL(c);
 	/* Blocks that agree may tie; a tie that disagrees is an error. */
 	CU_ASSERT_STRING_EQUAL(chosen(c, "b.example", 8443), "p1.example:2");
@@ -207,43 +207,37 @@ static void
 test_remote_policy(void)
 {
 	struct cpconf *c = parse("deny to bad.example\n"
-				 "allow to 203.0.113.0/24 port 22\n"
-				 "allow to \"*.example\" port 443\n"
-				 "deny to 10.0.0.0/8\n"
-				 "allow to any port 80\n");
+	                         "allow to 203.0.113.0/24 port 22\n"
+	                         "allow to \"*.example\" port 443\n"
+	                         "deny to 10.0.0.0/8\n"
+	                         "allow to any port 80\n");
 	struct cp_peer peer = {.uid = 1000, .gid = 1000};
 	struct policy_result r;
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(c);
-	CU_ASSERT_EQUAL(policy_check_remote_name(c, &peer, "www.example", 443,
-			    1, &r),
-	    0);
+	CU_ASSERT_EQUAL(
+	    policy_check_remote_name(c, &peer, "www.example", 443, 1, &r), 0);
 	CU_ASSERT_STRING_EQUAL(r.why, "allowed by rule at x.conf:3");
-	CU_ASSERT_EQUAL(policy_check_remote_name(c, &peer, "bad.example", 443,
-			    1, &r),
-	    -1);
+	CU_ASSERT_EQUAL(
+	    policy_check_remote_name(c, &peer, "bad.example", 443, 1, &r), -1);
 	CU_ASSERT_STRING_EQUAL(r.why, "denied by rule at x.conf:1");
 	/* Only an address rule would allow it: what the proxy resolves the
 	 * name to is unknown. */
-	CU_ASSERT_EQUAL(policy_check_remote_name(c, &peer, "ssh.test", 22, 0,
-			    &r),
-	    -1);
+	CU_ASSERT_EQUAL(
+	    policy_check_remote_name(c, &peer, "ssh.test", 22, 0, &r), -1);
 	CU_ASSERT_STRING_EQUAL(r.why,
 	    "denied: only the address rule at x.conf:2 allows ssh.test, and "
 	    "the proxy resolves the name (proxy-resolve remote)");
 	/* Address deny rules cannot see a name. */
-	CU_ASSERT_EQUAL(policy_check_remote_name(c, &peer, "intranet.test", 80,
-			    0, &r),
-	    0);
+	CU_ASSERT_EQUAL(
+	    policy_check_remote_name(c, &peer, "intranet.test", 80, 0, &r), 0);
 	/* Literals are judged in full: the address rules apply. */
-	CU_ASSERT_EQUAL(policy_check_remote_name(c, &peer, "10.1.2.3", 80, 0,
-			    &r),
-	    -1);
+	CU_ASSERT_EQUAL(
+	    policy_check_remote_name(c, &peer, "10.1.2.3", 80, 0, &r), -1);
 	CU_ASSERT_STRING_EQUAL(r.why, "denied by rule at x.conf:4");
 	/* ... also an allow by an address rule: it is the address. */
-	CU_ASSERT_EQUAL(policy_check_remote_name(c, &peer, "203.0.113.9", 22,
-			    0, &r),
-	    0);
+	CU_ASSERT_EQUAL(
+	    policy_check_remote_name(c, &peer, "203.0.113.9", 22, 0, &r), 0);
 	conf_free(c);
 }
 
@@ -254,8 +248,8 @@ static const struct proxy_cred cred = {"alice", 5, "s3cr:et", 7};
 static void
 test_requests(void)
 {
-	struct proxy_target t = {PROXY_HTTP, "127.0.0.1:3128", "www.example",
-	    443, NULL};
+	struct proxy_target t = {
+	    PROXY_HTTP, "127.0.0.1:3128", "www.example", 443, NULL};
 	char buf[PROXY_MAX_REQUEST];
 	uint8_t b[PROXY_MAX_REQUEST];
 	size_t n;
@@ -263,7 +257,7 @@ test_requests(void)
 	n = proxy_http_request(&t, buf, sizeof(buf));
 	CU_ASSERT_EQUAL(n, strlen(buf));
 	CU_ASSERT_STRING_EQUAL(buf, "CONNECT www.example:443 HTTP/1.1\r\n"
-				    "Host: www.example:443\r\n\r\n");
+	                            "Host: www.example:443\r\n\r\n");
 	t.host = "2001:db8::1";
 	t.cred = &cred;
 	proxy_http_request(&t, buf, sizeof(buf));
@@ -287,8 +281,8 @@ test_requests(void)
 	t.host = "www.example";
 	n = proxy_socks_connect(&t, b, sizeof(b));
 	CU_ASSERT_EQUAL(n, 5 + 11 + 2);
-	CU_ASSERT(b[3] == 3 && b[4] == 11 && memcmp(b + 5, "www.example", 11) ==
-	    0);
+	CU_ASSERT(
+	    b[3] == 3 && b[4] == 11 && memcmp(b + 5, "www.example", 11) == 0);
 }
 
 /* ---- answers ---- */
@@ -296,40 +290,41 @@ test_requests(void)
 static void
 test_http_parse(void)
 {
-	const char *h = "HTTP/1.1 407 Proxy Auth\x01Required\r\nX: y\r\n\r\nDATA";
+	const char *h =
+	    "HTTP/1.1 407 Proxy Auth\x01Required\r\nX: y\r\n\r\nDATA";
 	char reason[80];
 
 	CU_ASSERT_EQUAL(proxy_http_header_end(h, strlen(h)), strlen(h) - 4);
 	CU_ASSERT_EQUAL(proxy_http_header_end(h, strlen(h) - 5), 0);
-	CU_ASSERT_EQUAL(proxy_http_status(h, strlen(h), reason, sizeof(reason)),
-	    407);
+	CU_ASSERT_EQUAL(
+	    proxy_http_status(h, strlen(h), reason, sizeof(reason)), 407);
 	CU_ASSERT_STRING_EQUAL(reason, "Proxy Auth?Required");
-	CU_ASSERT_EQUAL(proxy_http_status("HTTP/1.0 200\r\n\r\n", 16, reason,
-			    sizeof(reason)),
+	CU_ASSERT_EQUAL(proxy_http_status(
+	                    "HTTP/1.0 200\r\n\r\n", 16, reason, sizeof(reason)),
 	    200);
 	CU_ASSERT_STRING_EQUAL(reason, "");
 	CU_ASSERT_EQUAL(proxy_http_status("HTTP/2 200 OK\r\n\r\n", 17, reason,
-			    sizeof(reason)),
+	                    sizeof(reason)),
 	    -1);
 	CU_ASSERT_EQUAL(proxy_http_status("HTTP/1.1 20 OK\r\n\r\n", 18, reason,
-			    sizeof(reason)),
+	                    sizeof(reason)),
 	    -1);
 	CU_ASSERT_EQUAL(proxy_http_status("HTTP/1.1 200OK\r\n\r\n", 18, reason,
-			    sizeof(reason)),
+	                    sizeof(reason)),
 	    -1);
 	CU_ASSERT_EQUAL(proxy_http_status("HTTP/1.1 200 OK\n\r\n", 18, reason,
-			    sizeof(reason)),
+	                    sizeof(reason)),
 	    -1);
-	CU_ASSERT_EQUAL(proxy_http_status("SSH-2.0-x\r\n\r\n", 13, reason,
-			    sizeof(reason)),
+	CU_ASSERT_EQUAL(
+	    proxy_http_status("SSH-2.0-x\r\n\r\n", 13, reason, sizeof(reason)),
 	    -1);
 }
 
 static void
 test_outcomes(void)
 {
-	struct proxy_target t = {PROXY_HTTP, "127.0.0.1:3128", "www.example",
-	    443, NULL};
+	struct proxy_target t = {
+	    PROXY_HTTP, "127.0.0.1:3128", "www.example", 443, NULL};
 	static const struct {
 		int status, eclass, err;
 	} http[] = {
@@ -367,30 +362,31 @@ test_outcomes(void)
 
 	for (i = 0; i < sizeof(http) / sizeof(http[0]); i++) {
 		CU_ASSERT_EQUAL(proxy_http_outcome(&t, http[i].status, "R", &e,
-				    text, sizeof(text)),
+		                    text, sizeof(text)),
 		    http[i].eclass);
 		CU_ASSERT_EQUAL(e, http[i].err);
 		if (http[i].eclass != CP_E_NONE)
 			CU_ASSERT_PTR_NOT_NULL(strstr(text, "127.0.0.1:3128"));
 	}
-	proxy_http_outcome(&t, 407, "Proxy Authentication Required", &e, text,
-	    sizeof(text));
+	proxy_http_outcome(
+	    &t, 407, "Proxy Authentication Required", &e, text, sizeof(text));
 	CU_ASSERT_STRING_EQUAL(text,
 	    "proxy 127.0.0.1:3128 requires authentication (HTTP 407 Proxy "
 	    "Authentication Required)");
 	t.cred = &cred;
 	proxy_http_outcome(&t, 407, "", &e, text, sizeof(text));
-	CU_ASSERT_STRING_EQUAL(text,
-	    "proxy 127.0.0.1:3128 rejected the credentials (HTTP 407)");
+	CU_ASSERT_STRING_EQUAL(
+	    text, "proxy 127.0.0.1:3128 rejected the credentials (HTTP 407)");
 	for (i = 0; i < sizeof(socks) / sizeof(socks[0]); i++) {
-		CU_ASSERT_EQUAL(proxy_socks_outcome(&t, socks[i].rep, &e, text,
-				    sizeof(text)),
+		CU_ASSERT_EQUAL(proxy_socks_outcome(
+		                    &t, socks[i].rep, &e, text, sizeof(text)),
 		    socks[i].eclass);
 		CU_ASSERT_EQUAL(e, socks[i].err);
 	}
 	proxy_socks_outcome(&t, 5, &e, text, sizeof(text));
-	CU_ASSERT_STRING_EQUAL(text, "proxy 127.0.0.1:3128: www.example port "
-				     "443: connection refused (SOCKS5 reply 5)");
+	CU_ASSERT_STRING_EQUAL(text,
+	    "proxy 127.0.0.1:3128: www.example port "
+	    "443: connection refused (SOCKS5 reply 5)");
 }
 
 /* ---- the tunnel over a socket pair ---- */
@@ -432,20 +428,20 @@ run(const struct proxy_target *t, const struct step *steps, int nsteps,
 	int sv[2], i, rounds;
 
 	memset(d, 0, sizeof(*d));
-	CU_ASSERT_FATAL(socketpair(AF_UNIX,
-			    SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0,
-			    sv) == 0);
+	CU_ASSERT_FATAL(
+	    socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0,
+	        sv) == 0);
 	p = proxy_start(ev, sv[0], t, on_done, d);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(p);
 	CU_ASSERT_EQUAL(d->called, 0);
 	for (i = 0; i < nsteps && !d->called; i++) {
 		size_t got = 0;
 
-		for (rounds = 0; got < steps[i].expect && rounds < 100 &&
-		                 !d->called;
+		for (rounds = 0;
+		     got < steps[i].expect && rounds < 100 && !d->called;
 		     rounds++) {
-			ssize_t n = read(sv[1], buf + got,
-			    steps[i].expect - got);
+			ssize_t n =
+			    read(sv[1], buf + got, steps[i].expect - got);
 
 			if (n > 0)
 				got += (size_t)n;
@@ -456,8 +452,8 @@ run(const struct proxy_target *t, const struct step *steps, int nsteps,
 			break;
 		CU_ASSERT_EQUAL(got, steps[i].expect);
 		if (steps[i].sendlen > 0)
-			CU_ASSERT_EQUAL(write(sv[1], steps[i].send,
-					    steps[i].sendlen),
+			CU_ASSERT_EQUAL(
+			    write(sv[1], steps[i].send, steps[i].sendlen),
 			    (ssize_t)steps[i].sendlen);
 	}
 	if (close_after)
@@ -480,15 +476,15 @@ finish(int a, int b)
 }
 
 static const char http_req[] = "CONNECT www.example:443 HTTP/1.1\r\n"
-			       "Host: www.example:443\r\n\r\n";
+                               "Host: www.example:443\r\n\r\n";
 
 static void
 test_tunnel_http(void)
 {
-	struct proxy_target t = {PROXY_HTTP, "127.0.0.1:3128", "www.example",
-	    443, NULL};
+	struct proxy_target t = {
+	    PROXY_HTTP, "127.0.0.1:3128", "www.example", 443, NULL};
 	static const char ok[] = "HTTP/1.1 200 Connection established\r\n"
-				 "Content-Length: 5\r\n\r\nBANNER after it";
+	                         "Content-Length: 5\r\n\r\nBANNER after it";
 	struct step s[] = {{sizeof(http_req) - 1, ok, sizeof(ok) - 1}};
 	struct done d;
 	char buf[64];
@@ -510,9 +506,8 @@ test_tunnel_http(void)
 		size_t i;
 
 		for (i = 0; i < sizeof(h) - 1; i++)
-			one[i] = (struct step){i == 0 ? sizeof(http_req) - 1
-			                              : 0,
-			    h + i, 1};
+			one[i] = (struct step){
+			    i == 0 ? sizeof(http_req) - 1 : 0, h + i, 1};
 		run(&t, one, (int)(sizeof(h) - 1), 0, &d, &a, &b);
 		CU_ASSERT_EQUAL(d.eclass, CP_E_NONE);
 		CU_ASSERT_EQUAL(read(b, buf, sizeof(buf)), 1);
@@ -524,10 +519,10 @@ test_tunnel_http(void)
 static void
 test_tunnel_http_errors(void)
 {
-	struct proxy_target t = {PROXY_HTTP, "127.0.0.1:3128", "www.example",
-	    443, NULL};
+	struct proxy_target t = {
+	    PROXY_HTTP, "127.0.0.1:3128", "www.example", 443, NULL};
 	static const char deny[] = "HTTP/1.1 407 Proxy Authentication "
-				   "Required\r\n\r\n";
+	                           "Required\r\n\r\n";
 	static const char badst[] = "HTTP/1.1 OK\r\n\r\n";
 	static const char partial[] = "HTTP/1.1 200 OK\r\n";
 	char big[PROXY_MAX_HEADER + 100];
@@ -556,7 +551,7 @@ test_tunnel_http_errors(void)
 	run(&t, s, 1, 1, &d, &a, &b);
 	CU_ASSERT_EQUAL(d.err, ECONNRESET);
 	CU_ASSERT_STRING_EQUAL(d.text, "proxy 127.0.0.1:3128 closed the "
-				       "connection before its answer");
+	                               "connection before its answer");
 	finish(a, b);
 
 	memcpy(big, "HTTP/1.1 200 OK\r\n", 17);
@@ -566,21 +561,21 @@ test_tunnel_http_errors(void)
 	run(&t, s, 1, 0, &d, &a, &b);
 	CU_ASSERT_EQUAL(d.err, EPROTO);
 	CU_ASSERT_STRING_EQUAL(d.text, "proxy 127.0.0.1:3128 sent an answer "
-				       "header over 8192 bytes");
+	                               "header over 8192 bytes");
 	finish(a, b);
 }
 
 static void
 test_tunnel_socks(void)
 {
-	struct proxy_target t = {PROXY_SOCKS5, "127.0.0.1:1080",
-	    "www.example", 443, &cred};
+	struct proxy_target t = {
+	    PROXY_SOCKS5, "127.0.0.1:1080", "www.example", 443, &cred};
 	static const uint8_t meth[] = {5, 2}, auth_ok[] = {1, 0},
-			     rep[] = {5, 0, 0, 3, 4, 'h', 'o', 's', 't', 0,
-				 80, 'S', 'S', 'H'},
-			     auth_bad[] = {1, 1}, meth_none[] = {5, 0xff},
-			     ver4[] = {4, 0}, rep5[] = {5, 5, 0, 1},
-			     rep_atyp[] = {5, 0, 0, 9};
+	                     rep[] = {5, 0, 0, 3, 4, 'h', 'o', 's', 't', 0, 80,
+	                         'S', 'S', 'H'},
+	                     auth_bad[] = {1, 1}, meth_none[] = {5, 0xff},
+	                     ver4[] = {4, 0}, rep5[] = {5, 5, 0, 1},
+	                     rep_atyp[] = {5, 0, 0, 9};
 	/* greeting 5 2 0 2; auth 1 5 alice 7 s3cr:et; connect 5 1 0 3 11
 	 * www.example 1 187 */
 	struct step s[] = {
@@ -611,7 +606,7 @@ test_tunnel_socks(void)
 	run(&t, s, 1, 0, &d, &a, &b);
 	CU_ASSERT_EQUAL(d.err, EPROTO);
 	CU_ASSERT_STRING_EQUAL(d.text, "proxy 127.0.0.1:1080 is not a SOCKS5 "
-				       "proxy (version byte 0x04)");
+	                               "proxy (version byte 0x04)");
 	finish(a, b);
 
 	s[0].send = meth;
@@ -670,8 +665,8 @@ main(void)
 	cu_test(s, "request bytes", test_requests);
 	cu_test(s, "HTTP answers parsed", test_http_parse);
 	cu_test(s, "outcomes of answers", test_outcomes);
-	cu_test(s, "HTTP tunnel: nothing past the header read",
-	    test_tunnel_http);
+	cu_test(
+	    s, "HTTP tunnel: nothing past the header read", test_tunnel_http);
 	cu_test(s, "HTTP tunnel: failures", test_tunnel_http_errors);
 	cu_test(s, "SOCKS5 tunnel", test_tunnel_socks);
 	cu_test(s, "credentials file format", test_cred_parse);
