@@ -902,9 +902,10 @@ proxy_hostport(const char *s, char **host, uint16_t *port)
 		return -1;
 	memcpy(hb, h, hl);
 	hb[hl] = '\0';
-	if (*s == '[' ? inet_pton(AF_INET6, hb, a) != 1
-	              : inet_pton(AF_INET, hb, a) != 1 &&
-	                    (strchr(hb, ':') != NULL || !cp_hostname_ok(hb, hl)))
+	if (*s == '['
+	        ? inet_pton(AF_INET6, hb, a) != 1
+	        : inet_pton(AF_INET, hb, a) != 1 &&
+	              (strchr(hb, ':') != NULL || !cp_hostname_ok(hb, hl)))
 		return -1;
 	if ((*host = strdup(hb)) == NULL)
 		return -2;
@@ -966,8 +967,7 @@ kw_proxy_cred(struct parser *p, const struct kwdef *k, struct tok *a, int n)
 }
 
 static int
-kw_proxy_resolve(
-    struct parser *p, const struct kwdef *k, struct tok *a, int n)
+kw_proxy_resolve(struct parser *p, const struct kwdef *k, struct tok *a, int n)
 {
 	struct proxy_conf *x = scope_proxy(p);
 

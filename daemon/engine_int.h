@@ -76,8 +76,8 @@ struct request {
 	 * it (dst, proxy-resolve local or an address), else nothing. */
 	const struct proxy_conf *px;
 	struct proxy_tun *tun;
-	struct addr_list dst; /* the destination's allowed addresses */
-	size_t dsti;          /* the one asked for */
+	struct addr_list dst;         /* the destination's allowed addresses */
+	size_t dsti;                  /* the one asked for */
 	char pxname[CP_MAX_HOST + 8]; /* "HOST:PORT", for messages */
 };
 

@@ -327,7 +327,8 @@ req_dialed(void *arg, int fd, const struct sockaddr *sa, socklen_t len,
 	if (r->px != NULL) {
 		if (fd == -1) {
 			req_fail(r,
-			    eclass == CP_E_TIMEDOUT ? CP_E_TIMEDOUT : CP_E_PROXY,
+			    eclass == CP_E_TIMEDOUT ? CP_E_TIMEDOUT
+			                            : CP_E_PROXY,
 			    err, "proxy %s: %s", r->pxname, errtext);
 			return;
 		}
@@ -373,11 +374,11 @@ req_proxy_choose(struct request *r, struct policy_result *pr)
 	 * address, or localhost (answered here, RFC 6761), in full. */
 	if (r->px != NULL && r->px->resolve == PROXY_REMOTE &&
 	    resolve_literal(r->c.host, r->c.port, r->c.family, &tmp) == 0)
-		rv = policy_check_remote_name(cf, &r->s->peer, r->c.host,
-		    r->c.port, r->c.tls, pr);
+		rv = policy_check_remote_name(
+		    cf, &r->s->peer, r->c.host, r->c.port, r->c.tls, pr);
 	else
-		rv = policy_check_name(cf, &r->s->peer, r->c.host, r->c.port,
-		    r->c.tls, pr);
+		rv = policy_check_name(
+		    cf, &r->s->peer, r->c.host, r->c.port, r->c.tls, pr);
 	if (rv == -1)
 		pr->v = V_DENY;
 	if (r->px == NULL)
@@ -446,8 +447,9 @@ req_proxy_resolved(void *arg, const struct addr_list *al, int eclass, int err,
 
 	r->rr = NULL;
 	if (eclass != CP_E_NONE) {
-		req_fail(r, eclass == CP_E_TIMEDOUT ? CP_E_TIMEDOUT : CP_E_PROXY,
-		    err, "proxy %s: %s", r->pxname, errtext);
+		req_fail(r,
+		    eclass == CP_E_TIMEDOUT ? CP_E_TIMEDOUT : CP_E_PROXY, err,
+		    "proxy %s: %s", r->pxname, errtext);
 		return;
 	}
 	r->al = *al;
