@@ -25,18 +25,18 @@ const char *
 cp_eclass_str(int e)
 {
 	static const char *const s[CP_E_MAX] = {
-	    [CP_E_NONE] = "success",
-	    [CP_E_NONAME] = "name not found",
-	    [CP_E_REFUSED] = "connection refused",
-	    [CP_E_UNREACH] = "unreachable",
-	    [CP_E_TIMEDOUT] = "timed out",
-	    [CP_E_PROTO] = "protocol error",
-	    [CP_E_LIMIT] = "too many requests",
-	    [CP_E_DENIED] = "denied by policy",
-	    [CP_E_TLS] = "TLS handshake failed",
-	    [CP_E_VERIFY] = "certificate verification failed",
-	    [CP_E_INTERNAL] = "internal error",
-	    [CP_E_PROXY] = "proxy failure",
+		[CP_E_NONE] = "success",
+		[CP_E_NONAME] = "name not found",
+		[CP_E_REFUSED] = "connection refused",
+		[CP_E_UNREACH] = "unreachable",
+		[CP_E_TIMEDOUT] = "timed out",
+		[CP_E_PROTO] = "protocol error",
+		[CP_E_LIMIT] = "too many requests",
+		[CP_E_DENIED] = "denied by policy",
+		[CP_E_TLS] = "TLS handshake failed",
+		[CP_E_VERIFY] = "certificate verification failed",
+		[CP_E_INTERNAL] = "internal error",
+		[CP_E_PROXY] = "proxy failure",
 	};
 
 	if (e < 0 || e >= CP_E_MAX)
@@ -251,22 +251,24 @@ enum {
 };
 
 static const struct attr_rule result_rules[R_N] = {
-    [R_STATUS] = {CP_A_STATUS, AT_U8, 1, 0, 2, "status"},
-    [R_ECLASS] = {CP_A_ECLASS, AT_U8, 0, 0, CP_E_MAX - 1, "error class"},
-    [R_ERRNO] = {CP_A_ERRNO, AT_U32, 0, 0, 4095, "errno"},
-    [R_VERIFY] = {CP_A_VERIFY_RESULT, AT_U32, 0, 0, 100000, "verify result"},
-    [R_ERRTEXT] = {CP_A_ERRTEXT, AT_STR, 0, 0, CP_MAX_ERRTEXT - 1,
-        "error text"},
-    [R_TLSVER] = {CP_A_TLS_VERSION, AT_U16, 0, 0x0303, 0x0304, "tls version"},
-    [R_CIPHER] = {CP_A_CIPHER_NAME, AT_STR, 0, 1, 63, "cipher"},
-    [R_ALPN] = {CP_A_ALPN_SELECTED, AT_STR, 0, 1, 255, "alpn"},
-    [R_RESUMED] = {CP_A_RESUMED, AT_U8, 0, 0, 1, "resumed"},
-    [R_NOCERT] = {CP_A_NO_PEER_CERT, AT_U8, 0, 0, 1, "no peer cert"},
-    [R_ADDR] = {CP_A_PEER_ADDR, AT_STR, 0, 1, 63, "peer address"},
-    [R_PORT] = {CP_A_PEER_PORT, AT_U16, 0, 0, 65535, "peer port"},
-    [R_ATTEMPTS] = {CP_A_ATTEMPTS, AT_U32, 0, 0, UINT32_MAX, "attempts"},
-    [R_ELAPSED] = {CP_A_ELAPSED_MS, AT_U32, 0, 0, UINT32_MAX, "elapsed"},
-    [R_PROXY] = {CP_A_PROXY, AT_STR, 0, 1, CP_MAX_PROXY - 1, "proxy"},
+	[R_STATUS] = {CP_A_STATUS, AT_U8, 1, 0, 2, "status"},
+	[R_ECLASS] = {CP_A_ECLASS, AT_U8, 0, 0, CP_E_MAX - 1, "error class"},
+	[R_ERRNO] = {CP_A_ERRNO, AT_U32, 0, 0, 4095, "errno"},
+	[R_VERIFY] = {CP_A_VERIFY_RESULT, AT_U32, 0, 0, 100000,
+	    "verify result"},
+	[R_ERRTEXT] = {CP_A_ERRTEXT, AT_STR, 0, 0, CP_MAX_ERRTEXT - 1,
+	    "error text"},
+	[R_TLSVER] = {CP_A_TLS_VERSION, AT_U16, 0, 0x0303, 0x0304,
+	    "tls version"},
+	[R_CIPHER] = {CP_A_CIPHER_NAME, AT_STR, 0, 1, 63, "cipher"},
+	[R_ALPN] = {CP_A_ALPN_SELECTED, AT_STR, 0, 1, 255, "alpn"},
+	[R_RESUMED] = {CP_A_RESUMED, AT_U8, 0, 0, 1, "resumed"},
+	[R_NOCERT] = {CP_A_NO_PEER_CERT, AT_U8, 0, 0, 1, "no peer cert"},
+	[R_ADDR] = {CP_A_PEER_ADDR, AT_STR, 0, 1, 63, "peer address"},
+	[R_PORT] = {CP_A_PEER_PORT, AT_U16, 0, 0, 65535, "peer port"},
+	[R_ATTEMPTS] = {CP_A_ATTEMPTS, AT_U32, 0, 0, UINT32_MAX, "attempts"},
+	[R_ELAPSED] = {CP_A_ELAPSED_MS, AT_U32, 0, 0, UINT32_MAX, "elapsed"},
+	[R_PROXY] = {CP_A_PROXY, AT_STR, 0, 1, CP_MAX_PROXY - 1, "proxy"},
 };
 
 void
