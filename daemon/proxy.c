@@ -467,6 +467,10 @@ http_header(struct proxy_tun *p)
 		if (!status_line_plausible((char *)p->in, p->inlen))
 			tun_fail(p, CP_E_PROXY, EPROTO,
 			    "sent a malformed status line");
+		else if (p->inlen == sizeof(p->in))
+			tun_fail(p, CP_E_PROXY, EPROTO,
+			    "sent an answer header over %d bytes",
+			    PROXY_MAX_HEADER);
 		return;
 	}
 	if ((status = proxy_http_status(

@@ -401,19 +401,23 @@ req_proxy_choose(struct request *r, struct policy_result *pr)
 static void
 req_proxy_dst(struct request *r)
 {
-	char why[CP_MAX_ERRTEXT / 2] = "";
+	char why[CP_MAX_ERRTEXT / 2] = "", first[sizeof(why)] = "";
 	size_t i;
 
 	memset(&r->dst, 0, sizeof(r->dst));
 	for (i = 0; i < r->al.n; i++) {
 		if (req_filter(r, (struct sockaddr *)&r->al.a[i], r->al.len[i],
-		        why, sizeof(why)) == -1)
+		        why, sizeof(why)) == -1) {
+			if (first[0] == '\0') /* as the dialer reports it */
+				memcpy(first, why, sizeof(first));
 			continue;
+		}
 		r->dst.a[r->dst.n] = r->al.a[i];
 		r->dst.len[r->dst.n++] = r->al.len[i];
 	}
 	if (r->dst.n == 0) {
-		req_fail(r, CP_E_DENIED, EACCES, "no address allowed: %s", why);
+		req_fail(
+		    r, CP_E_DENIED, EACCES, "no address allowed: %s", first);
 		return;
 	}
 	r->dsti = 0;

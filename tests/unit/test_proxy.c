@@ -554,6 +554,17 @@ test_tunnel_http_errors(void)
 	                               "connection before its answer");
 	finish(a, b);
 
+	/* Exactly the limit, then silence: refused without waiting. */
+	memcpy(big, "HTTP/1.1 200 OK\r\n", 17);
+	memset(big + 17, 'x', PROXY_MAX_HEADER - 17);
+	s[0].send = big;
+	s[0].sendlen = PROXY_MAX_HEADER;
+	run(&t, s, 1, 0, &d, &a, &b);
+	CU_ASSERT_EQUAL(d.err, EPROTO);
+	CU_ASSERT_STRING_EQUAL(d.text, "proxy 127.0.0.1:3128 sent an answer "
+	                               "header over 8192 bytes");
+	finish(a, b);
+
 	memcpy(big, "HTTP/1.1 200 OK\r\n", 17);
 	memset(big + 17, 'x', sizeof(big) - 17);
 	s[0].send = big;
