@@ -39,7 +39,8 @@ struct proxy_tun {
 	struct ev *ev;
 	struct ev_io io;
 	int fd;
-	struct proxy_target t;
+	struct proxy_target t; /* its host and name point at ours */
+	char host[CP_MAX_HOST + 1], name[CP_MAX_PROXY];
 	proxy_cb *cb;
 	void *arg;
 	enum tun_state st, after; /* after: the state once out[] is sent */
@@ -652,6 +653,17 @@ proxy_start(struct ev *ev, int fd, const struct proxy_target *t, proxy_cb *cb,
 	p->ev = ev;
 	p->fd = fd;
 	p->t = *t;
+	/* The caller's strings may not outlive this call. */
+	if (strlen(t->host) >= sizeof(p->host) ||
+	    strlen(t->name) >= sizeof(p->name)) {
+		tun_release(p);
+		errno = EINVAL;
+		return NULL;
+	}
+	memcpy(p->host, t->host, strlen(t->host) + 1);
+	memcpy(p->name, t->name, strlen(t->name) + 1);
+	p->t.host = p->host;
+	p->t.name = p->name;
 	p->cb = cb;
 	p->arg = arg;
 	if (t->kind == PROXY_HTTP) {

@@ -61,8 +61,9 @@ struct proxy_target {
  */
 typedef void proxy_cb(void *arg, int eclass, int err, const char *errtext);
 
-/* fd stays the caller's.  cb is never called before this returns.  NULL
- * with errno (EINVAL, ENOMEM). */
+/* fd stays the caller's; t's strings are copied, its credentials must
+ * outlive the tunnel.  cb is never called before this returns.  NULL with
+ * errno (EINVAL, ENOMEM). */
 struct proxy_tun *proxy_start(
     struct ev *, int fd, const struct proxy_target *, proxy_cb *cb, void *arg);
 /* cb is not called. */

@@ -381,18 +381,10 @@ req_proxy_choose(struct request *r, struct policy_result *pr)
 		    cf, &r->s->peer, r->c.host, r->c.port, r->c.tls, pr);
 	if (rv == -1)
 		pr->v = V_DENY;
-	if (r->px == NULL)
-		return 0;
-	snprintf(r->pxname, sizeof(r->pxname), "%s%s%s:%u",
-	    strchr(r->px->host, ':') ? "[" : "", r->px->host,
-	    strchr(r->px->host, ':') ? "]" : "", r->px->port);
-	if (r->px->cred_file != NULL &&
-	    pcred_find(r->s->e->env->creds, r->px->cred_file) == NULL) {
-		req_fail(r, CP_E_INTERNAL, ENOKEY,
-		    "proxy %s: credentials %s are not loaded", r->pxname,
-		    r->px->cred_file);
-		return -1;
-	}
+	if (r->px != NULL)
+		snprintf(r->pxname, sizeof(r->pxname), "%s%s%s:%u",
+		    strchr(r->px->host, ':') ? "[" : "", r->px->host,
+		    strchr(r->px->host, ':') ? "]" : "", r->px->port);
 	return 0;
 }
 
@@ -477,6 +469,12 @@ req_proxy_start(struct request *r)
 	t.host = r->c.host;
 	t.port = r->c.port;
 	t.cred = pcred_find(r->s->e->env->creds, r->px->cred_file);
+	if (r->px->cred_file != NULL && t.cred == NULL) {
+		req_fail(r, CP_E_INTERNAL, ENOKEY,
+		    "proxy %s: credentials %s are not loaded", r->pxname,
+		    r->px->cred_file);
+		return;
+	}
 	if (r->dst.n > 0) {
 		r->peer = r->dst.a[r->dsti];
 		r->peerlen = r->dst.len[r->dsti];
