@@ -436,6 +436,11 @@ print_info(cp_client *c, int json)
 		json_str(f, c->host);
 		fprintf(f, ",\"port\":%d,\"address\":", c->port);
 		json_str(f, cp_client_get_peer_address(c) ?: "");
+		fprintf(f, ",\"proxy\":");
+		if (cp_client_get_proxy(c) != NULL)
+			json_str(f, cp_client_get_proxy(c));
+		else
+			fprintf(f, "null");
 		fprintf(f, ",\"tls\":%s", tls ? "true" : "false");
 		if (tls) {
 			fprintf(f, ",\"version\":");
@@ -470,6 +475,8 @@ print_info(cp_client *c, int json)
 	else
 		fprintf(f, "connected to %s port %d (%s)\n", c->host, c->port,
 		    cp_client_get_peer_address(c) ?: "?");
+	if (!json && cp_client_get_proxy(c) != NULL)
+		fprintf(f, "proxy: %s\n", cp_client_get_proxy(c));
 	for (i = 0; i < n; i++) {
 		X509 *x = sk_X509_value(chain, i);
 

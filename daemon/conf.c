@@ -919,6 +919,145 @@ kw_crl_check(struct parser *p, const struct kwdef *k, struct tok *a, int n)
 	return 0;
 }
 
+/* ---- upstream proxies ---- */
+
+static struct proxy_conf *
+scope_proxy(struct parser *p)
+{
+	return p->blk != NULL ? &p->blk->proxy : &p->c->proxy;
+}
+
+/* "HOST:PORT" of a proxy URL: a name, a dotted quad or [IPv6]. */
+static int
+proxy_hostport(const char *s, char **host, uint16_t *port)
+{
+	const char *colon, *h = s;
+	unsigned char a[16];
+	char hb[CP_MAX_HOST + 1];
+	unsigned long v;
+	size_t hl;
+
+	if (*s == '[') {
+		const char *close = strchr(s, ']');
+
+		if (close == NULL || close[1] != ':')
+			return -1;
+		h = s + 1;
+		hl = (size_t)(close - h);
+		colon = close + 1;
+	} else {
+		if ((colon = strrchr(s, ':')) == NULL)
+			return -1;
+		hl = (size_t)(colon - s);
+	}
+	if (hl == 0 || hl >= sizeof(hb) ||
+	    parse_ulong(colon + 1, 65535, &v) == -1 || v == 0)
+		return -1;
+	memcpy(hb, h, hl);
+	hb[hl] = '\0';
+	if (*s == '['
+	        ? inet_pton(AF_INET6, hb, a) != 1
+	        : inet_pton(AF_INET, hb, a) != 1 &&
+	              (strchr(hb, ':') != NULL || !cp_hostname_ok(hb, hl)))
+		return -1;
+	if ((*host = strdup(hb)) == NULL)
+		return -2;
+	*port = (uint16_t)v;
+	return 0;
+}
+
+static int
+kw_proxy(struct parser *p, const struct kwdef *k, struct tok *a, int n)
+{
+	struct proxy_conf *x = scope_proxy(p);
+	const char *u;
+	int r;
+
+	if (one_value(p, k, a, n) == -1)
+		return -1;
+	x->set |= PROXYSET_URL;
+	x->file = p->c->file;
+	x->line = p->line;
+	if (is_word(&a[0], "none")) {
+		x->kind = PROXY_NONE;
+		return 0;
+	}
+	u = a[0].s;
+	if (strncmp(u, "http://", 7) == 0) {
+		x->kind = PROXY_HTTP;
+		u += 7;
+	} else if (strncmp(u, "socks5://", 9) == 0) {
+		x->kind = PROXY_SOCKS5;
+		u += 9;
+	} else
+		return perr(p,
+		    "proxy: '%.64s' is not http://HOST:PORT, "
+		    "socks5://HOST:PORT or none",
+		    a[0].s);
+	if (strchr(u, '@') != NULL)
+		return perr(p, "proxy: credentials do not go in the URL: use "
+		               "proxy-credentials");
+	if ((r = proxy_hostport(u, &x->host, &x->port)) == -2)
+		return perr(p, "out of memory");
+	if (r == -1)
+		return perr(p,
+		    "proxy: '%.64s' is not HOST:PORT (a host name, an "
+		    "IPv4 address or [an IPv6 address], and a port)",
+		    u);
+	return 0;
+}
+
+static int
+kw_proxy_cred(struct parser *p, const struct kwdef *k, struct tok *a, int n)
+{
+	struct proxy_conf *x = scope_proxy(p);
+
+	if (one_value(p, k, a, n) == -1 || abs_path(p, k, &a[0]) == -1)
+		return -1;
+	x->set |= PROXYSET_CRED;
+	x->cred_line = p->line;
+	return strset(p, &x->cred_file, a[0].s);
+}
+
+static int
+kw_proxy_resolve(struct parser *p, const struct kwdef *k, struct tok *a, int n)
+{
+	struct proxy_conf *x = scope_proxy(p);
+
+	if (one_value(p, k, a, n) == -1)
+		return -1;
+	if (strcmp(a[0].s, "remote") == 0)
+		x->resolve = PROXY_REMOTE;
+	else if (strcmp(a[0].s, "local") == 0)
+		x->resolve = PROXY_LOCAL;
+	else
+		return perr(
+		    p, "proxy-resolve: '%.64s' is not remote or local", a[0].s);
+	x->set |= PROXYSET_RESOLVE;
+	x->resolve_line = p->line;
+	return 0;
+}
+
+/* At the end of a scope: credentials and resolution belong to a proxy
+ * named there (conf.h). */
+static int
+proxy_scope_ok(struct parser *p, const struct proxy_conf *x)
+{
+	int urlish = x->kind == PROXY_HTTP || x->kind == PROXY_SOCKS5;
+
+	if ((x->set & PROXYSET_CRED) && !urlish) {
+		p->line = x->cred_line;
+		return perr(p, "proxy-credentials: no proxy URL in the same "
+		               "scope");
+	}
+	if ((x->set & PROXYSET_RESOLVE) && !urlish) {
+		p->line = x->resolve_line;
+		return perr(p, "proxy-resolve: no proxy URL in the same "
+		               "scope");
+	}
+	return 0;
+}
+
 /* ---- rules ---- */
 
 static int
@@ -1104,6 +1243,9 @@ static const struct kwdef keywords[] = {
     {"crl-file", kw_crl_file, IN_GLOBAL | IN_BLOCK, 0, 0},
     {"crl-check", kw_crl_check, IN_GLOBAL | IN_BLOCK, 0, 0},
     {"reload-interval", kw_number, IN_GLOBAL, 0, 11},
+    {"proxy", kw_proxy, IN_GLOBAL | IN_BLOCK, 0, 0},
+    {"proxy-credentials", kw_proxy_cred, IN_GLOBAL | IN_BLOCK, 0, 0},
+    {"proxy-resolve", kw_proxy_resolve, IN_GLOBAL | IN_BLOCK, 0, 0},
 };
 
 #define NKEYWORDS (int)(sizeof(keywords) / sizeof(keywords[0]))
@@ -1115,6 +1257,8 @@ close_block(struct parser *p)
 		return perr(p, "'}' without a destination block");
 	if (p->ntok > 1)
 		return perr(p, "unexpected '%.64s' after '}'", p->tok[1].s);
+	if (proxy_scope_ok(p, &p->blk->proxy) == -1)
+		return -1;
 	p->blk = NULL;
 	return 0;
 }
@@ -1180,7 +1324,11 @@ conf_free(struct cpconf *c)
 	for (i = 0; i < c->ndests; i++) {
 		free(c->dests[i].dst.name);
 		tls_free(&c->dests[i].own);
+		free(c->dests[i].proxy.host);
+		free(c->dests[i].proxy.cred_file);
 	}
+	free(c->proxy.host);
+	free(c->proxy.cred_file);
 	free(c->rules);
 	free(c->dests);
 	tls_free(&c->tls);
@@ -1307,7 +1455,7 @@ parse_all(struct parser *p, const char *text, size_t len)
 		p->line = p->blk->line;
 		return perr(p, "destination block is not closed");
 	}
-	return 0;
+	return proxy_scope_ok(p, &p->c->proxy);
 }
 
 int

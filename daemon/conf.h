@@ -13,7 +13,8 @@
  *	allow|deny [from CLIENT] [to DEST] [port PORTS] [tcp] [tls]
  *	destination DEST [port PORTS] {
  *		verify, client-ca, min-tls, alpn, pin, client-certificate,
- *		cn-fallback, ocsp, crl-file, crl-check
+ *		cn-fallback, ocsp, crl-file, crl-check, proxy, proxy-credentials,
+ *		proxy-resolve
  *	}
  *	CLIENT: any | user NAME|UID | group NAME|GID | uid UID | gid GID
  *	DEST:   any | name | "*.example.com" | address | address/prefix
@@ -173,6 +174,44 @@ struct dest_tls {
 	unsigned set; /* TLSSET_* */
 };
 
+/*
+ * An upstream proxy (proxy.h speaks to it):
+ *	proxy "http://HOST:PORT" | "socks5://HOST:PORT" | none
+ *	proxy-credentials "PATH"		user:password, read by the parent
+ *	proxy-resolve remote | local	who resolves the destination's name
+ * The three describe one proxy: proxy-credentials and proxy-resolve need a
+ * "proxy URL" in the same scope (global part or block), so a block that
+ * names another proxy never inherits the credentials meant for the global
+ * one.  policy_proxy() picks the proxy of a request.
+ */
+enum proxy_kind {
+	PROXY_UNSET = 0, /* the scope says nothing */
+	PROXY_NONE,      /* "proxy none": connect directly */
+	PROXY_HTTP,      /* HTTP CONNECT (RFC 9110 section 9.3.6) */
+	PROXY_SOCKS5,    /* SOCKS 5 (RFC 1928, RFC 1929 for credentials) */
+};
+
+enum proxy_resolve {
+	PROXY_REMOTE = 0, /* the proxy resolves the name (the default) */
+	PROXY_LOCAL,      /* the daemon does, and the address rules apply */
+};
+
+#define PROXYSET_URL 0x1
+#define PROXYSET_CRED 0x2
+#define PROXYSET_RESOLVE 0x4
+
+struct proxy_conf {
+	enum proxy_kind kind;
+	char *host; /* a name, or an address without brackets */
+	uint16_t port;
+	char *cred_file; /* NULL: no credentials */
+	enum proxy_resolve resolve;
+	const char *file; /* where "proxy" was said */
+	int line;
+	int cred_line, resolve_line;
+	unsigned set; /* PROXYSET_* */
+};
+
 /* destination "host-or-range" [port P] { ... } */
 struct destination {
 	struct dest_match dst;
@@ -181,6 +220,7 @@ struct destination {
 	struct dest_tls merged; /* global, then the block; borrows strings */
 	const char *file;
 	int line;
+	struct proxy_conf proxy; /* kind PROXY_UNSET: the block says none */
 };
 
 /*
@@ -223,6 +263,7 @@ struct cpconf {
 	size_t nrules;
 	struct destination *dests;
 	size_t ndests;
+	struct proxy_conf proxy; /* global proxy; PROXY_UNSET: direct */
 };
 
 /* Parse text[0..len) named name (used in messages).  0 or -1 and err. */

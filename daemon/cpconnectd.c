@@ -55,6 +55,7 @@
 #include "keytab.h"
 #include "log.h"
 #include "notify.h"
+#include "pcred.h"
 #include "sandbox.h"
 #include "tls.h"
 #include "trust.h"
@@ -98,6 +99,7 @@ static int nkids;
 static int generation;
 static int nengines_cur; /* engines in the current generation */
 static struct keytab *cur_keys; /* the current generation's keys */
+static struct pcred *cur_creds; /* ... and proxy credentials */
 /* The current generation's validated configuration: a sealed memfd with
  * its text and the name it was parsed under, or -1 for the built-in
  * policy. */
@@ -213,8 +215,8 @@ trustgen_clear(struct trustgen *tg)
  * (*conffd -1).
  */
 static struct cpconf *
-load_conf(const struct opts *o, struct keytab **keys, int *conffd,
-    struct trustgen *tg, char *err, size_t errsz)
+load_conf(const struct opts *o, struct keytab **keys, struct pcred **creds,
+    int *conffd, struct trustgen *tg, char *err, size_t errsz)
 {
 	const char *name = o->conffile ? o->conffile : CONF_DEFAULT_PATH;
 	struct cpconf *cf = NULL;
@@ -238,14 +240,18 @@ load_conf(const struct opts *o, struct keytab **keys, int *conffd,
 			r = -1;
 		free(text);
 	}
+	*creds = NULL;
 	if (r == 0 && (tg->watch = fwatch_conf(cf)) == NULL)
 		r = (snprintf(err, errsz, "out of memory"), -1);
 	if (r == 0 && keytab_load(keys, cf, err, errsz) == -1)
 		r = -1;
-	if (r == 0 && (check_user(o, cf, err, errsz) == -1 ||
+	if (r == 0 && (pcred_load(creds, cf, err, errsz) == -1 ||
+	                  check_user(o, cf, err, errsz) == -1 ||
 	                  trust_prepare(cf, tg, err, errsz) == -1)) {
 		keytab_free(*keys);
 		*keys = NULL;
+		pcred_free(*creds);
+		*creds = NULL;
 		r = -1;
 	}
 	if (r == -1) {
@@ -411,6 +417,10 @@ engine_main(const struct opts *o)
 		fatalx("%s", err);
 	close(ENGINE_TRUSTFD);
 	env.trust = trust;
+	/* Proxy credentials too: the files are the parent's to read. */
+	if (pcred_recv(&env.creds, ENGINE_CTLFD, 10000, err, sizeof(err)) ==
+	    -1)
+		fatalx("proxy credentials: %s", err);
 	/* Everything that needs the file system happens before this. */
 	env.ssl = engine_ssl(cf, trust);
 	if (!o->nosandbox) {
@@ -426,6 +436,7 @@ engine_main(const struct opts *o)
 	SSL_CTX_free(env.ssl);
 	trust_free(trust);
 	keyring_free(env.keys);
+	pcred_free(env.creds);
 	conf_free(cf);
 	exit(rv);
 }
@@ -578,7 +589,8 @@ spawn(const struct opts *o, int lfd, int id)
 	 * restarted as usual, one that does not read cannot hold us. */
 	if (setsockopt(sv[0], SOL_SOCKET, SO_SNDTIMEO, &sndtimeo,
 		sizeof(sndtimeo)) == -1 ||
-	    keytab_send(cur_keys, sv[0]) == -1)
+	    keytab_send(cur_keys, sv[0]) == -1 ||
+	    pcred_send(cur_creds, sv[0]) == -1)
 		log_warn("engine %d: sending the certificates", id);
 	memset(&kids[nkids], 0, sizeof(kids[nkids]));
 	kids[nkids].pid = pid;
@@ -819,11 +831,15 @@ start_generation(const struct opts *o, int lfd, int n)
 
 /* The current generation's configuration becomes this one. */
 static void
-set_current(struct keytab *keys, int conffd, struct trustgen *tg,
-    const struct opts *o)
+set_current(struct keytab *keys, struct pcred *creds, int conffd,
+    struct trustgen *tg, const struct opts *o)
 {
 	keytab_free(cur_keys); /* old engines keep their own references */
 	cur_keys = keys;
+	if (creds != cur_creds) {
+		pcred_free(cur_creds); /* wiped: the engines have their copies */
+		cur_creds = creds;
+	}
 	if (cur_conffd != -1 && cur_conffd != conffd)
 		close(cur_conffd);
 	cur_conffd = conffd;
@@ -842,10 +858,12 @@ reload(const struct opts *o, int lfd, char *err, size_t errsz)
 	struct cpconf *cf;
 	struct keytab *keys = NULL;
 	struct trustgen tg;
+	struct pcred *creds = NULL;
 	int conffd, n;
 
 	notify_reloading();
-	if ((cf = load_conf(o, &keys, &conffd, &tg, err, errsz)) == NULL) {
+	if ((cf = load_conf(o, &keys, &creds, &conffd, &tg, err, errsz)) ==
+	    NULL) {
 		log_warnx("reload failed, keeping the running configuration: "
 			  "%s",
 		    err);
@@ -854,7 +872,7 @@ reload(const struct opts *o, int lfd, char *err, size_t errsz)
 	}
 	n = engine_count(cf);
 	conf_free(cf);
-	set_current(keys, conffd, &tg, o);
+	set_current(keys, creds, conffd, &tg, o);
 	early_deaths = 0;
 	nrestart = 0; /* the new generation replaces the dead engines */
 	drain_generation(generation);
@@ -927,7 +945,7 @@ refresh_if_changed(const struct opts *o, int lfd)
 		return;
 	}
 	conf_free(cf);
-	set_current(keys, cur_conffd, &tg, o);
+	set_current(keys, cur_creds, cur_conffd, &tg, o);
 	early_deaths = 0;
 	nrestart = 0;
 	drain_generation(generation);
@@ -1023,6 +1041,7 @@ static const char *const outcome_name[CP_E_MAX] = {
     [CP_E_TLS] = "tls",
     [CP_E_VERIFY] = "verify",
     [CP_E_INTERNAL] = "internal",
+    [CP_E_PROXY] = "proxy",
 };
 
 static void
@@ -1209,21 +1228,24 @@ parent_main(const struct opts *o)
 	struct cpconf *cf;
 	struct keytab *keys = NULL;
 	struct trustgen tg;
+	struct pcred *creds = NULL;
 	char err[512];
 	int conffd, n;
 
-	if ((cf = load_conf(o, &keys, &conffd, &tg, err, sizeof(err))) == NULL)
+	if ((cf = load_conf(o, &keys, &creds, &conffd, &tg, err,
+	         sizeof(err))) == NULL)
 		fatalx("%s", err);
 	if (o->check) {
 		printf("configuration OK\n");
 		keytab_free(keys);
 		trustgen_clear(&tg);
+		pcred_free(creds);
 		if (conffd != -1)
 			close(conffd);
 		conf_free(cf);
 		return 0;
 	}
-	set_current(keys, conffd, &tg, o);
+	set_current(keys, creds, conffd, &tg, o);
 	if (keytab_count(cur_keys) > 0)
 		log_info("%d client keys loaded", keytab_count(cur_keys));
 	raise_nofile();
@@ -1256,6 +1278,7 @@ parent_main(const struct opts *o)
 		unlink(p.cpath);
 	keytab_free(cur_keys);
 	trustgen_clear(&cur_trust);
+	pcred_free(cur_creds);
 	return early_deaths >= MAX_EARLY ? 1 : 0;
 }
 

@@ -16,6 +16,9 @@
  *				chain), one per key, then CTL_CERT_END,
  *				right after the engine is started
  *				CTL_SIG   (struct keys_sign_rep)
+ *				CTL_PCRED (struct pcred_msg + path + user +
+ *				password), one per proxy-credentials file,
+ *				then CTL_PCRED_END, right after CTL_CERT_END
  *				CTL_DRAIN (uint32_t): stop accepting, finish
  *				the requests in flight, exit
  *				CTL_VERBOSE (struct ctl_verbose): the log
@@ -38,6 +41,8 @@ enum ctl_type {
 	CTL_CERT_END = 5,
 	CTL_DRAIN = 6,
 	CTL_VERBOSE = 7,
+	CTL_PCRED = 8,
+	CTL_PCRED_END = 9,
 };
 
 /* ---- CTL_STATS ---- */
@@ -150,6 +155,21 @@ struct keys_cert {
 struct keys_cert_end {
 	uint32_t type; /* CTL_CERT_END */
 	uint32_t nkeys;
+};
+
+/* ---- CTL_PCRED, CTL_PCRED_END (pcred.h) ---- */
+
+struct pcred_msg {
+	uint32_t type;    /* CTL_PCRED */
+	uint32_t pathlen; /* the file's name as the configuration says it */
+	uint32_t ulen;    /* 1..255 */
+	uint32_t plen;    /* 1..255 */
+	                  /* followed by the path, the user, the password */
+};
+
+struct pcred_end {
+	uint32_t type; /* CTL_PCRED_END */
+	uint32_t n;
 };
 
 #endif

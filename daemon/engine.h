@@ -15,6 +15,7 @@
 struct cpconf;
 struct keyring;
 struct trust;
+struct pcred;
 
 struct engine_env {
 	int id;			/* engine number, for logs */
@@ -25,6 +26,7 @@ struct engine_env {
 	SSL_CTX *ssl;		/* client context with the trust store */
 	struct keyring *keys;	/* client certificates (keyring.h), or NULL */
 	const struct trust *trust; /* anchors and CRLs (trust.h), or NULL */
+	struct pcred *creds;	/* proxy credentials (pcred.h), or NULL */
 	const char *resolvers;	/* c-ares server list, NULL: system */
 };
 

@@ -26,6 +26,7 @@
 #include "resolve.h"
 
 struct ca_builder;
+struct proxy_tun;
 struct tlsc;
 
 #define MAX_GROUPS 64
@@ -42,7 +43,7 @@ enum { LK_OK = 0, LK_SESSION = 1000, LK_LIMIT, LK_REFUSED };
 
 struct session;
 
-enum req_stage { ST_RESOLVE, ST_DIAL, ST_TLS, ST_DONE };
+enum req_stage { ST_RESOLVE, ST_DIAL, ST_TLS, ST_DONE, ST_PROXY };
 
 /* A request's TLS policy, merged once by req_tls_policy(). */
 struct req_tls {
@@ -71,6 +72,14 @@ struct request {
 	X509_STORE *anchors;
 	STACK_OF(X509_CRL) *crls; /* several crl-files' CRLs together */
 	struct req_tls rt;
+	/* Through an upstream proxy (policy_proxy(), proxy.h): al holds the
+	 * proxy's addresses, peer the destination's when the daemon knows
+	 * it (dst, proxy-resolve local or an address), else nothing. */
+	const struct proxy_conf *px;
+	struct proxy_tun *tun;
+	struct addr_list dst;         /* the destination's allowed addresses */
+	size_t dsti;                  /* the one asked for */
+	char pxname[CP_MAX_HOST + 8]; /* "HOST:PORT", for messages */
 };
 
 struct uidcount {

@@ -385,6 +385,47 @@ policy_check_name(const struct cpconf *c, const struct cp_peer *peer,
 	return no_rule(res, peer, host, port, tls);
 }
 
+int
+policy_check_remote_name(const struct cpconf *c, const struct cp_peer *peer,
+    const char *host, uint16_t port, int tls, struct policy_result *res)
+{
+	struct sockaddr_storage ss;
+	const struct rule *r, *addr_allow = NULL;
+	char rs[200];
+	size_t i;
+
+	if (policy_check_name(c, peer, host, port, tls, res) == -1)
+		return -1;
+	if (literal(host, &ss) == 0)
+		return 0;
+	/* The name rules in order; an address rule cannot be told. */
+	for (i = 0; i < c->nrules; i++) {
+		r = &c->rules[i];
+		if (!rule_applies(r, peer, port, tls))
+			continue;
+		if (r->dst.kind == DEST_ADDR) {
+			if (r->action == V_ALLOW && addr_allow == NULL)
+				addr_allow = r;
+			continue;
+		}
+		if (r->dst.kind != DEST_ANY && !name_match(&r->dst, host))
+			continue;
+		if (r->action == V_DENY)
+			return verdict(res, V_DENY, r, "denied by %s", NULL);
+		return verdict(res, V_ALLOW, r, "allowed by %s", NULL);
+	}
+	if (addr_allow == NULL)
+		return no_rule(res, peer, host, port, tls);
+	conf_rule_str(addr_allow, rs, sizeof(rs));
+	res->v = V_DENY;
+	res->rule = addr_allow;
+	snprintf(res->why, sizeof(res->why),
+	    "denied: only the address %.100s allows %.64s, and the "
+	    "proxy resolves the name (proxy-resolve remote)",
+	    rs, host);
+	return -1;
+}
+
 /* ---- the TLS policy of a request ---- */
 
 /* A name a destination block may match: a host name or an address. */
@@ -708,5 +749,83 @@ policy_pin_match(const struct dest_tls *t, const uint8_t spki_sha256[32])
 	for (i = 0; i < t->npins; i++)
 		if (memcmp(t->pins[i], spki_sha256, 32) == 0)
 			return 1;
+	return 0;
+}
+
+/* ---- the upstream proxy of a request ---- */
+
+/* How specific a block's destination is for the host it matched. */
+static int
+dest_rank(const struct destination *d)
+{
+	int r = 0;
+
+	switch (d->dst.kind) {
+	case DEST_ANY:
+		r = 0;
+		break;
+	case DEST_ADDR:
+		r = 1 + d->dst.prefix;
+		break;
+	case DEST_PATTERN:
+		r = 1 + (int)strlen(d->dst.name);
+		break;
+	case DEST_NAME:
+		r = 1000;
+		break;
+	}
+	return 2 * r + (d->ports.n > 0);
+}
+
+static int
+proxy_same(const struct proxy_conf *a, const struct proxy_conf *b)
+{
+	if (a->kind != b->kind)
+		return 0;
+	if (a->kind == PROXY_NONE)
+		return 1;
+	return a->port == b->port && a->resolve == b->resolve &&
+	       str_same(a->host, b->host) &&
+	       str_same(a->cred_file, b->cred_file);
+}
+
+int
+policy_proxy(const struct cpconf *c, const char *host, uint16_t port,
+    const struct proxy_conf **out, char *err, size_t errsz)
+{
+	const struct destination *best = NULL, *d;
+	const struct proxy_conf *x;
+	struct tname n;
+	int rank = -1, rk;
+	size_t i;
+
+	*out = NULL;
+	if (tname_init(&n, host) == -1)
+		return 0;
+	for (i = 0; i < c->ndests && i < CONF_MAX_DESTS; i++) {
+		d = &c->dests[i];
+		if (d->proxy.kind == PROXY_UNSET || !dest_applies(d, &n, port))
+			continue;
+		if ((rk = dest_rank(d)) > rank) {
+			best = d;
+			rank = rk;
+		}
+	}
+	/* Only a tie at the top counts. */
+	for (i = 0; best != NULL && i < c->ndests && i < CONF_MAX_DESTS; i++) {
+		d = &c->dests[i];
+		if (d == best || d->proxy.kind == PROXY_UNSET ||
+		    !dest_applies(d, &n, port) || dest_rank(d) != rank ||
+		    proxy_same(&best->proxy, &d->proxy))
+			continue;
+		snprintf(err, errsz,
+		    "destination blocks at %.96s:%d and %.96s:%d name "
+		    "different proxies for %.64s",
+		    best->file, best->proxy.line, d->file, d->proxy.line, host);
+		return -1;
+	}
+	x = best != NULL ? &best->proxy : &c->proxy;
+	if (x->kind == PROXY_HTTP || x->kind == PROXY_SOCKS5)
+		*out = x;
 	return 0;
 }

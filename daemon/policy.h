@@ -50,6 +50,34 @@ int policy_check_name(const struct cpconf *, const struct cp_peer *,
     const char *host, uint16_t port, int tls, struct policy_result *r);
 
 /*
+ * The decision for a name the proxy resolves (proxy-resolve remote): the
+ * daemon never sees the address, so the first rule that matches by name
+ * (a name, a pattern or any) decides, and address rules are passed over:
+ * address deny rules and the refusal of special-purpose addresses cannot
+ * apply to it, and a name that only an address rule would allow is
+ * refused (what it resolves to is unknown).  An address literal is judged
+ * completely, as by policy_check_name().  0 or -1.
+ */
+int policy_check_remote_name(const struct cpconf *, const struct cp_peer *,
+    const char *host, uint16_t port, int tls, struct policy_result *r);
+
+/*
+ * The upstream proxy of a request to host, port (conf.h, struct
+ * proxy_conf).  The destination blocks that match the host (an address
+ * block: an address literal only; the server name plays no part) and say
+ * "proxy" compete, and the most specific one wins:
+ *	an exact name, then patterns by length ("*.b.example" before
+ *	"*.example"), or for a literal the longest prefix, then "any";
+ *	between blocks equally specific, one with a port list.
+ * Blocks that tie and name different proxies fail the request (-1, err
+ * names both), as client certificates do.  No block: the global proxy.
+ * *out is the proxy (PROXY_HTTP or PROXY_SOCKS5), NULL for a direct
+ * connection.
+ */
+int policy_proxy(const struct cpconf *, const char *host, uint16_t port,
+    const struct proxy_conf **out, char *err, size_t errsz);
+
+/*
  * The final decision for one address about to be connected (sockaddr_in or
  * sockaddr_in6); host is the name the client asked for.  0 or -1.
  */

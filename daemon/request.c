@@ -4,6 +4,10 @@
  * in the order the data flows, top-down:
  *   request (decode, limits, name policy) -> resolve -> dial (policy per
  *   address) -> tls (policy on the handshake) -> reply
+ * Through an upstream proxy (the proxy stage, below the dial stage):
+ *   request -> [resolve the destination: proxy-resolve local, policy per
+ *   address] -> resolve the proxy -> dial the proxy -> proxy (the tunnel)
+ *   -> tls (end to end through the tunnel) -> reply
  * Every stage hands the request to the next or ends it with req_fail().
  */
 #include <sys/epoll.h>
@@ -26,6 +30,8 @@
 #include "engine_int.h"
 #include "keyring.h"
 #include "log.h"
+#include "pcred.h"
+#include "proxy.h"
 #include "tls.h"
 #include "trust.h"
 
@@ -43,6 +49,13 @@ static void req_resolve(struct request *);
 static void req_resolved(
     void *, const struct addr_list *, int, int, const char *);
 static void req_dial(struct request *);
+static int req_proxy_choose(struct request *, struct policy_result *);
+static void req_proxy_dst(struct request *);
+static void req_proxy_resolve(struct request *);
+static void req_proxy_resolved(
+    void *, const struct addr_list *, int, int, const char *);
+static void req_proxy_start(struct request *);
+static void req_proxied(void *, int, int, const char *);
 static int req_filter(
     void *, const struct sockaddr *, socklen_t, char *, size_t);
 static void req_dialed(void *, int, const struct sockaddr *, socklen_t, int,
@@ -112,9 +125,9 @@ req_connect(struct session *s, const struct imsg *m)
 		req_fail(r, CP_E_INTERNAL, errno, "timer: %s", strerror(errno));
 		return;
 	}
-	if (policy_check_name(s->e->conf, &s->peer, r->c.host, r->c.port,
-	        r->c.tls, &pr) == -1 ||
-	    pr.v != V_ALLOW) {
+	if (req_proxy_choose(r, &pr) == -1)
+		return;
+	if (pr.v != V_ALLOW) {
 		req_fail(r, CP_E_DENIED, EACCES, "%s", pr.why);
 		return;
 	}
@@ -227,8 +240,16 @@ req_resolve(struct request *r)
 
 	r->stage = ST_RESOLVE;
 	lit = resolve_literal(r->c.host, r->c.port, r->c.family, &r->al);
+	if (lit == 1 && r->px != NULL) {
+		req_proxy_dst(r);
+		return;
+	}
 	if (lit == 1) {
 		req_dial(r);
+		return;
+	}
+	if (lit == 0 && r->px != NULL && r->px->resolve == PROXY_REMOTE) {
+		req_proxy_resolve(r);
 		return;
 	}
 	if (lit == -1) {
@@ -255,7 +276,10 @@ req_resolved(void *arg, const struct addr_list *al, int eclass, int err,
 		return;
 	}
 	r->al = *al;
-	req_dial(r);
+	if (r->px != NULL)
+		req_proxy_dst(r);
+	else
+		req_dial(r);
 }
 
 /* Stage: dial.  Every address is checked against the policy right before
@@ -275,8 +299,10 @@ req_dial(struct request *r)
 	dp.timeout_ms = (uint32_t)left;
 	dp.stagger_ms = STAGGER_MS;
 	r->stage = ST_DIAL;
-	r->dial =
-	    dial_start(r->s->e->ev, &r->al, &dp, req_filter, req_dialed, r);
+	/* The proxy is the administrator's choice, not the client's: the
+	 * destination rules are for where the tunnel leads. */
+	r->dial = dial_start(r->s->e->ev, &r->al, &dp,
+	    r->px != NULL ? NULL : req_filter, req_dialed, r);
 	if (r->dial == NULL)
 		req_fail(r, CP_E_INTERNAL, errno, "dial: %s", strerror(errno));
 }
@@ -304,7 +330,19 @@ req_dialed(void *arg, int fd, const struct sockaddr *sa, socklen_t len,
 	struct request *r = arg;
 
 	r->dial = NULL;
-	r->attempts = attempts;
+	r->attempts += attempts;
+	if (r->px != NULL) {
+		if (fd == -1) {
+			req_fail(r,
+			    eclass == CP_E_TIMEDOUT ? CP_E_TIMEDOUT
+			                            : CP_E_PROXY,
+			    err, "proxy %s: %s", r->pxname, errtext);
+			return;
+		}
+		r->fd = fd;
+		req_proxy_start(r);
+		return;
+	}
 	if (sa != NULL && len <= sizeof(r->peer)) {
 		memcpy(&r->peer, sa, len);
 		r->peerlen = len;
@@ -318,6 +356,171 @@ req_dialed(void *arg, int fd, const struct sockaddr *sa, socklen_t len,
 		req_tls_step(r);
 	else
 		req_reply_tcp(r);
+}
+
+/* Stage: proxy.  The destination's policy was checked on its name, or on
+ * its addresses when the daemon knows them; the proxy's address is not
+ * the client's choice and is not checked against the rules. */
+
+/* The request's proxy, and the name policy that goes with it; -1 when
+ * the request ended here. */
+static int
+req_proxy_choose(struct request *r, struct policy_result *pr)
+{
+	const struct cpconf *cf = r->s->e->conf;
+	struct addr_list tmp;
+	char err[256];
+	int rv;
+
+	if (policy_proxy(cf, r->c.host, r->c.port, &r->px, err, sizeof(err)) ==
+	    -1) {
+		req_fail(r, CP_E_DENIED, EACCES, "policy: %s", err);
+		return -1;
+	}
+	/* A name the proxy resolves is judged by the name rules alone; an
+	 * address, or localhost (answered here, RFC 6761), in full. */
+	if (r->px != NULL && r->px->resolve == PROXY_REMOTE &&
+	    resolve_literal(r->c.host, r->c.port, r->c.family, &tmp) == 0)
+		rv = policy_check_remote_name(
+		    cf, &r->s->peer, r->c.host, r->c.port, r->c.tls, pr);
+	else
+		rv = policy_check_name(
+		    cf, &r->s->peer, r->c.host, r->c.port, r->c.tls, pr);
+	if (rv == -1)
+		pr->v = V_DENY;
+	if (r->px != NULL)
+		snprintf(r->pxname, sizeof(r->pxname), "%s%s%s:%u",
+		    strchr(r->px->host, ':') ? "[" : "", r->px->host,
+		    strchr(r->px->host, ':') ? "]" : "", r->px->port);
+	return 0;
+}
+
+/* The destination's addresses in r->al: keep those the policy allows,
+ * then find the proxy. */
+static void
+req_proxy_dst(struct request *r)
+{
+	char why[CP_MAX_ERRTEXT / 2] = "", first[sizeof(why)] = "";
+	size_t i;
+
+	memset(&r->dst, 0, sizeof(r->dst));
+	for (i = 0; i < r->al.n; i++) {
+		if (req_filter(r, (struct sockaddr *)&r->al.a[i], r->al.len[i],
+		        why, sizeof(why)) == -1) {
+			if (first[0] == '\0') /* as the dialer reports it */
+				memcpy(first, why, sizeof(first));
+			continue;
+		}
+		r->dst.a[r->dst.n] = r->al.a[i];
+		r->dst.len[r->dst.n++] = r->al.len[i];
+	}
+	if (r->dst.n == 0) {
+		req_fail(
+		    r, CP_E_DENIED, EACCES, "no address allowed: %s", first);
+		return;
+	}
+	r->dsti = 0;
+	req_proxy_resolve(r);
+}
+
+static void
+req_proxy_resolve(struct request *r)
+{
+	int lit;
+
+	r->stage = ST_RESOLVE;
+	memset(&r->al, 0, sizeof(r->al));
+	lit = resolve_literal(r->px->host, r->px->port, CP_FAMILY_ANY, &r->al);
+	if (lit == 1) {
+		req_dial(r);
+		return;
+	}
+	r->rr = resolve_start(r->s->e->res, r->px->host, r->px->port,
+	    CP_FAMILY_ANY, r->c.timeout_ms, req_proxy_resolved, r);
+	if (r->rr == NULL)
+		req_fail(
+		    r, CP_E_INTERNAL, errno, "resolve: %s", strerror(errno));
+}
+
+static void
+req_proxy_resolved(void *arg, const struct addr_list *al, int eclass, int err,
+    const char *errtext)
+{
+	struct request *r = arg;
+
+	r->rr = NULL;
+	if (eclass != CP_E_NONE) {
+		req_fail(r,
+		    eclass == CP_E_TIMEDOUT ? CP_E_TIMEDOUT : CP_E_PROXY, err,
+		    "proxy %s: %s", r->pxname, errtext);
+		return;
+	}
+	r->al = *al;
+	req_dial(r);
+}
+
+/* What the proxy is asked for: the address when the daemon chose it,
+ * else the name. */
+static void
+req_proxy_start(struct request *r)
+{
+	struct proxy_target t;
+	char addr[INET6_ADDRSTRLEN];
+	uint16_t port;
+
+	memset(&r->peer, 0, sizeof(r->peer));
+	r->peerlen = 0;
+	memset(&t, 0, sizeof(t));
+	t.kind = r->px->kind;
+	t.name = r->pxname;
+	t.host = r->c.host;
+	t.port = r->c.port;
+	t.cred = pcred_find(r->s->e->env->creds, r->px->cred_file);
+	if (r->px->cred_file != NULL && t.cred == NULL) {
+		req_fail(r, CP_E_INTERNAL, ENOKEY,
+		    "proxy %s: credentials %s are not loaded", r->pxname,
+		    r->px->cred_file);
+		return;
+	}
+	if (r->dst.n > 0) {
+		r->peer = r->dst.a[r->dsti];
+		r->peerlen = r->dst.len[r->dsti];
+		fmt_peer(r, addr, sizeof(addr), &port);
+		t.host = addr;
+	}
+	r->stage = ST_PROXY;
+	if ((r->tun = proxy_start(r->s->e->ev, r->fd, &t, req_proxied, r)) ==
+	    NULL)
+		req_fail(r, CP_E_INTERNAL, errno, "proxy %s: %s", r->pxname,
+		    strerror(errno));
+}
+
+static void
+req_proxied(void *arg, int eclass, int err, const char *errtext)
+{
+	struct request *r = arg;
+
+	r->tun = NULL;
+	if (eclass == CP_E_NONE) {
+		if (r->c.tls)
+			req_tls_step(r);
+		else
+			req_reply_tcp(r);
+		return;
+	}
+	/* The proxy could not reach this address: the next one, if the
+	 * daemon resolved the name, through a new tunnel. */
+	if ((eclass == CP_E_REFUSED || eclass == CP_E_UNREACH ||
+	        eclass == CP_E_TIMEDOUT) &&
+	    r->dsti + 1 < r->dst.n) {
+		log_debug("%s; trying the next address", errtext);
+		close(r->fd);
+		r->fd = -1;
+		r->dsti++;
+		req_dial(r);
+		return;
+	}
+	req_fail(r, eclass, err, "%s", errtext);
 }
 
 /* Stage: TLS.  The handshake runs on the engine loop; the socket is handed
@@ -668,6 +871,9 @@ req_finish(struct request *r, struct cp_result *res, int fd)
 
 	res->attempts = r->attempts;
 	res->elapsed_ms = (uint32_t)(ev_clock_ms() - r->start);
+	if (r->px != NULL)
+		snprintf(res->proxy, sizeof(res->proxy), "%s://%s",
+		    r->px->kind == PROXY_HTTP ? "http" : "socks5", r->pxname);
 	fmt_peer(r, res->peer_addr, sizeof(res->peer_addr), &res->peer_port);
 	req_log(r, res);
 	s->e->st.served++;
@@ -707,8 +913,21 @@ req_timeout(struct ev_timer *t)
 	    [ST_DIAL] = "connect",
 	    [ST_TLS] = "TLS handshake",
 	    [ST_DONE] = "request",
+	    [ST_PROXY] = "proxy",
 	};
 
+	if (r->stage == ST_PROXY) {
+		req_fail(r, CP_E_TIMEDOUT, ETIMEDOUT,
+		    "proxy %s did not answer within %u ms", r->pxname,
+		    (unsigned)(ev_clock_ms() - r->start));
+		return;
+	}
+	if (r->px != NULL && r->stage == ST_DIAL) {
+		req_fail(r, CP_E_TIMEDOUT, ETIMEDOUT,
+		    "proxy %s: connect timed out after %u ms", r->pxname,
+		    (unsigned)(ev_clock_ms() - r->start));
+		return;
+	}
 	req_fail(r, CP_E_TIMEDOUT, ETIMEDOUT, "%s timed out after %u ms",
 	    what[r->stage], (unsigned)(ev_clock_ms() - r->start));
 }
@@ -723,12 +942,13 @@ req_log(const struct request *r, const struct cp_result *res)
 	/* The server name too: it is the name verified. */
 	log_info_rl(s->peer.uid,
 	    res->status == CP_STATUS_OK ? LK_OK : 1 + res->eclass,
-	    "uid %u gid %u pid %d: %s %s port %u%s%s -> %s port %u%s%s: "
+	    "uid %u gid %u pid %d: %s %s port %u%s%s -> %s port %u%s%s%s%s: "
 	    "%s%s%s, verify %s%s%s, %u attempts, %u ms",
 	    (unsigned)s->peer.uid, (unsigned)s->peer.gid, (int)s->peer.pid,
 	    r->c.tls ? "tls" : "tcp", r->c.host, r->c.port,
 	    r->c.sni[0] ? " server name " : "", r->c.sni,
 	    res->peer_addr[0] ? res->peer_addr : "-", res->peer_port,
+	    res->proxy[0] ? " via " : "", res->proxy,
 	    res->status == CP_STATUS_OK && res->alpn[0] ? " alpn " : "",
 	    res->status == CP_STATUS_OK ? res->alpn : "",
 	    res->status == CP_STATUS_OK ? "ok" : cp_eclass_str(res->eclass),
@@ -827,6 +1047,8 @@ req_free(struct request *r)
 		resolve_cancel(r->rr);
 	if (r->dial != NULL)
 		dial_cancel(r->dial);
+	if (r->tun != NULL)
+		proxy_cancel(r->tun);
 	ev_io_stop(ev, &r->io);
 	if (r->tls != NULL)
 		tlsc_free(r->tls);

@@ -1150,6 +1150,14 @@ cp_client_get_peer_port(cp_client *c)
 	return c != NULL && c->fd != -1 ? c->priv->res.peer_port : -1;
 }
 
+const char *
+cp_client_get_proxy(cp_client *c)
+{
+	if (c == NULL || c->fd == -1 || c->priv->res.proxy[0] == '\0')
+		return NULL;
+	return c->priv->res.proxy;
+}
+
 STACK_OF(X509) *
 cp_client_get_peer_chain(cp_client *c)
 {

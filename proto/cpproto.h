@@ -43,6 +43,7 @@
 #define CP_MAX_RETRIES 1000  /* a CONNECT's retries (retry-max: at most 100) */
 #define CP_MAX_SECRET 64
 #define CP_MAX_KEY 32
+#define CP_MAX_PROXY 280 /* "socks5://" [IPv6 or name] ":" port */
 #define CP_IV_LEN 12
 
 enum cp_msg_type {
@@ -110,6 +111,9 @@ enum cp_attr_tag {
 	CP_A_ATTEMPTS,	   /* u32 */
 	CP_A_ELAPSED_MS,   /* u32 */
 	CP_A_NO_PEER_CERT, /* u8: server sent no certificate */
+	/* str: the upstream proxy the connection went through, as
+	 * "http://HOST:PORT" or "socks5://HOST:PORT"; absent: none */
+	CP_A_PROXY = 80,
 
 	CP_A_MAX,
 
@@ -136,6 +140,7 @@ enum cp_eclass {
 	CP_E_TLS,	/* handshake failed */
 	CP_E_VERIFY,	/* certificate did not verify (SSL_VERIFY_PEER) */
 	CP_E_INTERNAL,	/* daemon-side failure (memory, descriptors) */
+	CP_E_PROXY,	/* the upstream proxy failed or refused; see err */
 	CP_E_MAX
 };
 

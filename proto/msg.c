@@ -36,6 +36,7 @@ cp_eclass_str(int e)
 		[CP_E_TLS] = "TLS handshake failed",
 		[CP_E_VERIFY] = "certificate verification failed",
 		[CP_E_INTERNAL] = "internal error",
+		[CP_E_PROXY] = "proxy failure",
 	};
 
 	if (e < 0 || e >= CP_E_MAX)
@@ -263,6 +264,7 @@ enum {
 	R_ATTEMPTS,
 	R_ELAPSED,
 	R_OCSP,
+	R_PROXY,
 	R_N
 };
 
@@ -285,6 +287,7 @@ static const struct attr_rule result_rules[R_N] = {
 	[R_ATTEMPTS] = {CP_A_ATTEMPTS, AT_U32, 0, 0, UINT32_MAX, "attempts"},
 	[R_ELAPSED] = {CP_A_ELAPSED_MS, AT_U32, 0, 0, UINT32_MAX, "elapsed"},
 	[R_OCSP] = {CP_A_OCSP, AT_U8, 0, 0, CP_OCSP_MAX - 1, "ocsp"},
+	[R_PROXY] = {CP_A_PROXY, AT_STR, 0, 1, CP_MAX_PROXY - 1, "proxy"},
 };
 
 void
@@ -311,6 +314,8 @@ cp_result_encode(struct abuf *b, const struct cp_result *r)
 	abuf_u32(b, CP_A_ELAPSED_MS, r->elapsed_ms);
 	if (r->ocsp != CP_OCSP_OFF)
 		abuf_u8(b, CP_A_OCSP, r->ocsp);
+	if (r->proxy[0] != '\0')
+		abuf_str(b, CP_A_PROXY, r->proxy);
 }
 
 int
@@ -337,6 +342,7 @@ cp_result_decode(const void *p, size_t len, struct cp_result *r, char *err,
 	r->attempts = (uint32_t)v[R_ATTEMPTS].num;
 	r->elapsed_ms = (uint32_t)v[R_ELAPSED].num;
 	r->ocsp = (uint8_t)v[R_OCSP].num;
+	attr_str(&v[R_PROXY], r->proxy, sizeof(r->proxy));
 	if (r->status == CP_STATUS_ERROR && r->eclass == CP_E_NONE)
 		return bad(err, errsz, "error result without error class");
 	return 0;

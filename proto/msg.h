@@ -62,6 +62,7 @@ struct cp_result {
 	uint32_t attempts;
 	uint32_t elapsed_ms;
 	uint8_t ocsp; /* CP_OCSP_* */
+	char proxy[CP_MAX_PROXY]; /* "socks5://HOST:PORT"; "": direct */
 };
 
 /* One direction of the TLS record layer, seen from the TLS client. */

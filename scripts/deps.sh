@@ -11,6 +11,8 @@ PKGS="$PKGS qemu-system-x86 busybox-static cpio xz-utils"
 PKGS="$PKGS faketime"
 # cpconnect-run's tests run these unmodified programs.
 PKGS="$PKGS curl wget git netcat-openbsd python3"
+# Upstream proxies the proxy tests start on loopback (test_proxyd).
+PKGS="$PKGS tinyproxy microsocks"
 # Packaging tools: only for make deb and make deb-check (deps.sh deb).
 DEB_PKGS="dpkg-dev debhelper lintian fakeroot"
 if [ "${1:-}" = deb ]; then

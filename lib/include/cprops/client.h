@@ -203,9 +203,13 @@ const char *cp_client_get_ocsp_status(cp_client *client);
 const char *cp_client_get_tls_version(cp_client *client); /* "TLSv1.3" */
 const char *cp_client_get_cipher(cp_client *client);
 const char *cp_client_get_alpn(cp_client *client);
-/* The numeric address and port actually connected. */
+/* The numeric address and port actually connected; through a proxy, the
+ * destination's when the daemon resolved it, else NULL and 0. */
 const char *cp_client_get_peer_address(cp_client *client);
 int cp_client_get_peer_port(cp_client *client);
+/* The upstream proxy the connection goes through, "http://HOST:PORT" or
+ * "socks5://HOST:PORT", or NULL for a direct connection. */
+const char *cp_client_get_proxy(cp_client *client);
 /* Peer chain, leaf first; borrowed, valid until close. */
 STACK_OF(X509) *cp_client_get_peer_chain(cp_client *client);
 
