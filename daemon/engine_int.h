@@ -24,6 +24,7 @@
 #include "msg.h"
 #include "policy.h"
 #include "resolve.h"
+#include "resume.h"
 
 struct ca_builder;
 struct tlsc;
@@ -70,6 +71,7 @@ struct request {
 	struct tlsc *tls;
 	X509_STORE *anchors;
 	struct req_tls rt;
+	struct resume_req rq; /* the session cache's part */
 };
 
 struct uidcount {
@@ -106,6 +108,7 @@ struct engine {
 	LIST_HEAD(, session) sessions;
 	LIST_HEAD(, uidcount) uids;
 	struct engine_stats st;
+	struct resume *rs; /* TLS sessions (resume.h) */
 	int stopping;
 	uint32_t pid;       /* for the imsg header, informational */
 	uint32_t uid_limit; /* this engine's share of max-requests-per-user */

@@ -50,7 +50,8 @@ static void req_reply_tcp(struct request *);
 static void fd_blocking(int);
 static void req_reply_tls(struct request *);
 static int send_chain(struct request *);
-static int send_state(struct request *, char *, size_t);
+static int send_state(struct request *, struct cp_result *, char *, size_t);
+static void req_resume_lookup(struct request *, const struct tls_params *);
 static void req_finish(struct request *, struct cp_result *, int fd);
 static void req_fail(struct request *, int eclass, int err, const char *fmt,
     ...) __attribute__((format(printf, 4, 5)));
@@ -396,6 +397,8 @@ req_tls_start(struct request *r)
 		p.chain = cc->chain;
 		p.key = cc->key;
 	}
+	req_resume_lookup(r, &p);
+	p.session = r->rq.sess;
 	r->stage = ST_TLS;
 	/* The handshake has its own bound inside the request's. */
 	left = (int64_t)r->c.timeout_ms - (int64_t)(ev_clock_ms() - r->start);
@@ -413,6 +416,27 @@ req_tls_start(struct request *r)
 	if (ev_io_start(r->s->e->ev, &r->io, r->fd, EPOLLOUT, req_tls_io, r) ==
 	    -1)
 		req_fail(r, CP_E_INTERNAL, errno, "epoll: %s", strerror(errno));
+}
+
+/* A session to offer, from the cache, for exactly this request's
+ * destination, names, anchors, client certificate and policy. */
+static void
+req_resume_lookup(struct request *r, const struct tls_params *p)
+{
+	struct resume_in in;
+
+	memset(&in, 0, sizeof(in));
+	in.uid = (uint32_t)r->s->peer.uid;
+	in.host = r->c.host;
+	in.port = r->c.port;
+	in.sni = r->c.sni;
+	in.alpn = r->c.alpn;
+	in.alpnlen = r->c.alpnlen;
+	in.ca_hash = r->c.has_ca_hash ? r->c.ca_hash : NULL;
+	in.client_cert = p->cert;
+	in.tp = &r->rt.pol;
+	in.verify_peer = p->verify_peer;
+	resume_lookup(r->s->e, &in, &r->rq);
 }
 
 /*
@@ -471,9 +495,16 @@ req_end_if_handshake_denied(struct request *r)
 		return 1;
 	}
 	if (tp->npinsets > 0) {
+		const uint8_t(*d)[32] = (const uint8_t(*)[32])l.d;
+
 		l.n = 0;
-		tlsc_spki_each(r->tls, spki_add, &l);
-		if (!policy_pins_ok(tp, (const uint8_t(*)[32])l.d, l.n)) {
+		/* A resumed handshake shows no chain: the one verified when
+		 * the session was made is checked again. */
+		if (tlsc_resumed(r->tls))
+			l.n = resume_spki(&r->rq, &d);
+		else
+			tlsc_spki_each(r->tls, spki_add, &l);
+		if (!policy_pins_ok(tp, d, l.n)) {
 			r->rt.pin_mismatch = l.n > 0;
 			req_fail(r, CP_E_VERIFY, EPROTO,
 			    "certificate verify failed: no certificate of "
@@ -539,7 +570,7 @@ req_reply_tls(struct request *r)
 		    tlsc_error(r->tls));
 		return;
 	}
-	if (send_state(r, err, sizeof(err)) == -1) {
+	if (send_state(r, &res, err, sizeof(err)) == -1) {
 		req_fail(r, CP_E_TLS, EPROTO, "hand-off refused: %s", err);
 		return;
 	}
@@ -572,14 +603,22 @@ send_chain(struct request *r)
 }
 
 static int
-send_state(struct request *r, char *err, size_t errsz)
+send_state(struct request *r, struct cp_result *res, char *err, size_t errsz)
 {
 	struct cp_tls_state ts;
+	char label[SC_LABEL];
 	struct abuf b;
 	int rv;
 
 	if (tlsc_export(r->tls, &ts, err, errsz) == -1)
 		return -1;
+	/* Before the secrets are wiped: a TLS 1.3 ticket wait needs the
+	 * server's key. */
+	snprintf(label, sizeof(label), "%s port %u%s%s", r->c.host,
+	    (unsigned)r->c.port, r->c.sni[0] ? " server name " : "", r->c.sni);
+	if (resume_handshake_done(r->s->e, &r->rq, r->tls, &ts, label,
+	        (uint32_t)r->s->peer.uid, res->cookie))
+		res->has_cookie = 1;
 	abuf_init(&b);
 	cp_tls_state_encode(&b, &ts);
 	cp_tls_state_wipe(&ts);
@@ -653,7 +692,7 @@ req_log(const struct request *r, const struct cp_result *res)
 	log_info_rl(s->peer.uid,
 	    res->status == CP_STATUS_OK ? LK_OK : 1 + res->eclass,
 	    "uid %u gid %u pid %d: %s %s port %u%s%s -> %s port %u%s%s: "
-	    "%s%s%s, verify %s, %u attempts, %u ms",
+	    "%s%s%s, verify %s%s, %u attempts, %u ms",
 	    (unsigned)s->peer.uid, (unsigned)s->peer.gid, (int)s->peer.pid,
 	    r->c.tls ? "tls" : "tcp", r->c.host, r->c.port,
 	    r->c.sni[0] ? " server name " : "", r->c.sni,
@@ -662,7 +701,9 @@ req_log(const struct request *r, const struct cp_result *res)
 	    res->status == CP_STATUS_OK ? res->alpn : "",
 	    res->status == CP_STATUS_OK ? "ok" : cp_eclass_str(res->eclass),
 	    res->errtext[0] ? ", " : "", res->errtext,
-	    req_verify_str(r, res, vbuf, sizeof(vbuf)), (unsigned)res->attempts,
+	    req_verify_str(r, res, vbuf, sizeof(vbuf)),
+	    res->status == CP_STATUS_OK && res->resumed ? ", resumed" : "",
+	    (unsigned)res->attempts,
 	    (unsigned)res->elapsed_ms);
 }
 
@@ -759,6 +800,7 @@ req_free(struct request *r)
 		tlsc_free(r->tls);
 	if (r->anchors != NULL)
 		X509_STORE_free(r->anchors);
+	resume_req_clear(&r->rq);
 	if (r->fd != -1)
 		close(r->fd);
 	explicit_bzero(&r->c, sizeof(r->c));

@@ -352,6 +352,9 @@ tlsc_setup(struct tlsc *c, int fd, const struct tls_params *p,
 		tls_ossl_err(err, errsz, "ALPN");
 		return -1;
 	}
+	/* A session that cannot be offered costs a full handshake only. */
+	if (p->session != NULL && !SSL_set_session(ssl, p->session))
+		ERR_clear_error();
 	return 0;
 }
 
@@ -653,6 +656,27 @@ tlsc_export(
 		return -1;
 	}
 	return tls_export(c->ssl, st, err, errsz);
+}
+
+SSL *
+tlsc_ssl(struct tlsc *c)
+{
+	return c->ssl;
+}
+
+/* Only after the handshake: every accessor that may follow (the audit
+ * line's tlsc_verified) answers from c->done. */
+SSL *
+tlsc_detach(struct tlsc *c)
+{
+	SSL *ssl = c->ssl;
+
+	if (!c->done)
+		return NULL;
+	SSL_set_quiet_shutdown(ssl, 1);
+	SSL_set_shutdown(ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+	c->ssl = NULL;
+	return ssl;
 }
 
 void

@@ -53,6 +53,8 @@ struct tls_params {
 	X509 *cert;
 	STACK_OF(X509) *chain;
 	EVP_PKEY *key;
+	/* A session to offer for resumption (resume.h), or NULL. */
+	SSL_SESSION *session;
 };
 
 struct tlsc;
@@ -115,6 +117,12 @@ int tlsc_export(
  * certificate matched or the chain did not verify. */
 int tlsc_spki_each(struct tlsc *, int (*fn)(void *, const uint8_t *),
     void *arg);
+
+/* The connection's SSL object, still the tlsc's. */
+SSL *tlsc_ssl(struct tlsc *);
+/* Take the SSL object out of a completed handshake (the TLS 1.3 ticket
+ * wait, resume.h): the tlsc keeps its results but no longer frees it. */
+SSL *tlsc_detach(struct tlsc *);
 
 /* Free without sending anything (no close_notify); fd is not closed. */
 void tlsc_free(struct tlsc *);

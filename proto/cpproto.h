@@ -43,6 +43,8 @@
 #define CP_MAX_RETRIES 1000  /* a CONNECT's retries (retry-max: at most 100) */
 #define CP_MAX_SECRET 64
 #define CP_MAX_KEY 32
+#define CP_MAX_TICKET (16 * 1024) /* a NewSessionTicket sent back */
+#define CP_COOKIE_LEN 16
 #define CP_IV_LEN 12
 
 enum cp_msg_type {
@@ -53,6 +55,7 @@ enum cp_msg_type {
 	CP_MSG_PEER_CERT,
 	CP_MSG_TLS_STATE,
 	CP_MSG_RESULT,
+	CP_MSG_TICKET, /* client -> daemon, no answer: a TLS 1.3 ticket */
 	CP_MSG_MAX
 };
 
@@ -110,6 +113,11 @@ enum cp_attr_tag {
 	CP_A_ATTEMPTS,	   /* u32 */
 	CP_A_ELAPSED_MS,   /* u32 */
 	CP_A_NO_PEER_CERT, /* u8: server sent no certificate */
+	CP_A_COOKIE,	   /* bytes[16]: send TLS 1.3 tickets back with it */
+
+	/* TICKET: CP_A_COOKIE and */
+	CP_A_TICKET = 80, /* bytes: one NewSessionTicket message, header
+	                     included */
 
 	CP_A_MAX
 };

@@ -54,6 +54,7 @@ cp_msg_str(uint32_t t)
 		[CP_MSG_PEER_CERT] = "PEER_CERT",
 		[CP_MSG_TLS_STATE] = "TLS_STATE",
 		[CP_MSG_RESULT] = "RESULT",
+		[CP_MSG_TICKET] = "TICKET",
 	};
 
 	if (t == 0 || t >= CP_MSG_MAX)
@@ -245,6 +246,7 @@ enum {
 	R_PORT,
 	R_ATTEMPTS,
 	R_ELAPSED,
+	R_COOKIE,
 	R_N
 };
 
@@ -266,6 +268,8 @@ static const struct attr_rule result_rules[R_N] = {
 	[R_PORT] = {CP_A_PEER_PORT, AT_U16, 0, 0, 65535, "peer port"},
 	[R_ATTEMPTS] = {CP_A_ATTEMPTS, AT_U32, 0, 0, UINT32_MAX, "attempts"},
 	[R_ELAPSED] = {CP_A_ELAPSED_MS, AT_U32, 0, 0, UINT32_MAX, "elapsed"},
+	[R_COOKIE] = {CP_A_COOKIE, AT_BYTES, 0, CP_COOKIE_LEN, CP_COOKIE_LEN,
+	    "ticket cookie"},
 };
 
 void
@@ -290,6 +294,8 @@ cp_result_encode(struct abuf *b, const struct cp_result *r)
 	abuf_u16(b, CP_A_PEER_PORT, r->peer_port);
 	abuf_u32(b, CP_A_ATTEMPTS, r->attempts);
 	abuf_u32(b, CP_A_ELAPSED_MS, r->elapsed_ms);
+	if (r->has_cookie)
+		abuf_bytes(b, CP_A_COOKIE, r->cookie, CP_COOKIE_LEN);
 }
 
 int
@@ -315,6 +321,10 @@ cp_result_decode(const void *p, size_t len, struct cp_result *r, char *err,
 	r->peer_port = (uint16_t)v[R_PORT].num;
 	r->attempts = (uint32_t)v[R_ATTEMPTS].num;
 	r->elapsed_ms = (uint32_t)v[R_ELAPSED].num;
+	if (v[R_COOKIE].present) {
+		r->has_cookie = 1;
+		memcpy(r->cookie, v[R_COOKIE].p, CP_COOKIE_LEN);
+	}
 	if (r->status == CP_STATUS_ERROR && r->eclass == CP_E_NONE)
 		return bad(err, errsz, "error result without error class");
 	return 0;
@@ -408,6 +418,41 @@ cp_tls_state_decode(const void *p, size_t len, struct cp_tls_state *s,
 		cp_tls_state_wipe(s);
 	explicit_bzero(v, sizeof(v));
 	return r;
+}
+
+/* TICKET */
+
+static const struct attr_rule ticket_rules[] = {
+	{CP_A_COOKIE, AT_BYTES, 1, CP_COOKIE_LEN, CP_COOKIE_LEN, "cookie"},
+	{CP_A_TICKET, AT_BYTES, 1, 4, CP_MAX_TICKET, "ticket"},
+};
+
+void
+cp_ticket_encode(struct abuf *b, const unsigned char cookie[CP_COOKIE_LEN],
+    const void *msg, size_t len)
+{
+	abuf_bytes(b, CP_A_COOKIE, cookie, CP_COOKIE_LEN);
+	abuf_bytes(b, CP_A_TICKET, msg, len);
+}
+
+int
+cp_ticket_decode(const void *p, size_t len, const unsigned char **cookie,
+    const unsigned char **msg, size_t *msglen, char *err, size_t errsz)
+{
+	struct attr_val v[2];
+	const unsigned char *m;
+
+	if (attr_parse(p, len, ticket_rules, 2, v, err, errsz) == -1)
+		return -1;
+	m = v[1].p;
+	/* One whole NewSessionTicket message: type 4, its own length. */
+	if (m[0] != 4 || ((size_t)m[1] << 16 | (size_t)m[2] << 8 | m[3]) !=
+	                     v[1].len - 4)
+		return bad(err, errsz, "ticket is not one NewSessionTicket");
+	*cookie = v[0].p;
+	*msg = m;
+	*msglen = v[1].len;
+	return 0;
 }
 
 /* CA_CERT, PEER_CERT, CA_END */
