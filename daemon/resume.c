@@ -109,8 +109,12 @@ resume_init(struct engine *e)
 static void
 pend_free(struct pending *p)
 {
-	if (p->ssl != NULL)
-		SSL_free(p->ssl); /* quiet: tls.c set it so */
+	if (p->ssl != NULL) {
+		/* On memory BIOs, and quiet: nothing reaches the server. */
+		SSL_set_shutdown(
+		    p->ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+		SSL_free(p->ssl);
+	}
 	explicit_bzero(p, sizeof(*p));
 }
 
@@ -563,8 +567,11 @@ take_ticket(struct engine *e, struct pending *p, const unsigned char *msg,
 	ERR_clear_error();
 	r = SSL_read(p->ssl, &b, 1);
 	if (r > 0 || SSL_get_error(p->ssl, r) != SSL_ERROR_WANT_READ) {
-		log_debug("session cache: ticket for %s not taken",
-		    p->m.label);
+		unsigned long ec = ERR_peek_error();
+
+		log_debug("session cache: ticket for %s not taken: %s",
+		    p->m.label,
+		    ec != 0 ? ERR_reason_error_string(ec) : "not a ticket");
 		ERR_clear_error();
 		pend_free(p);
 		return;

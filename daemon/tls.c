@@ -673,8 +673,8 @@ tlsc_detach(struct tlsc *c)
 
 	if (!c->done)
 		return NULL;
+	/* Whoever frees it sends nothing; it must still read. */
 	SSL_set_quiet_shutdown(ssl, 1);
-	SSL_set_shutdown(ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
 	c->ssl = NULL;
 	return ssl;
 }
