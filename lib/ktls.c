@@ -1160,6 +1160,18 @@ ktls_stats(const struct ktls *k, struct ktls_stats *s)
 }
 
 #ifdef CP_TEST_HOOKS
+struct ktls *
+ktls_test_new(const struct cp_tls_state *st)
+{
+	return k_alloc(-1, st, 0);
+}
+
+int
+ktls_test_control(struct ktls *k, int type, const void *p, size_t n)
+{
+	return control(k, type, p, n);
+}
+
 void
 ktls_set_rekey_limit(struct ktls *k, uint64_t records)
 {
