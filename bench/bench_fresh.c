@@ -60,7 +60,8 @@ cleanup(void)
 	if (tmpd[0] != '\0') {
 		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpd);
 		if (system(cmd) != 0)
-			fprintf(stderr, "bench_fresh: cannot remove %s\n", tmpd);
+			fprintf(
+			    stderr, "bench_fresh: cannot remove %s\n", tmpd);
 		tmpd[0] = '\0';
 	}
 }
@@ -86,8 +87,9 @@ make_bundle(void)
 	char cmd[512];
 
 	snprintf(bundle, sizeof(bundle), "%s/bundle.pem", tmpd);
-	snprintf(cmd, sizeof(cmd), "{ cat %s 2>/dev/null; cat %s/ca.pem; } > %s",
-	    SYSTEM_BUNDLE, pki, bundle);
+	snprintf(cmd, sizeof(cmd),
+	    "{ cat %s 2>/dev/null; cat %s/ca.pem; } > %s", SYSTEM_BUNDLE, pki,
+	    bundle);
 	if (system(cmd) != 0)
 		fail("cannot write %s", bundle);
 }
@@ -121,8 +123,8 @@ setup(void)
 	if (tdaemon_start(&td, conf, NULL, NULL) == -1)
 		fail("cannot start cpconnectd");
 	td_up = 1;
-	if ((port = ts_server(pki, 0, 0, "valid", 1, "-quiet",
-	         (char *)NULL)) == 0)
+	if ((port = ts_server(pki, 0, 0, "valid", 1, "-quiet", (char *)NULL)) ==
+	    0)
 		fail("cannot start openssl s_server");
 	snprintf(portstr, sizeof(portstr), "%u", port);
 }
@@ -150,8 +152,8 @@ run(char *const argv[], int *st)
 static uint64_t
 resumed_once(const char *ca, int *resumed)
 {
-	char *argv[] = {"fresh", "daemon", td.sock, HOST, portstr,
-	    (char *)ca, NULL};
+	char *argv[] = {
+	    "fresh", "daemon", td.sock, HOST, portstr, (char *)ca, NULL};
 	uint64_t t;
 	int st;
 

@@ -25,7 +25,7 @@ static unsigned char buf[CTL_MAX_MSG];
 static const char *
 mode_str(int mode)
 {
-	return mode == SESSCACHE_SHARED   ? "shared"
+	return mode == SESSCACHE_SHARED     ? "shared"
 	       : mode == SESSCACHE_PER_USER ? "per-user"
 	                                    : "off";
 }
@@ -70,8 +70,8 @@ pcache_put(const void *msg, size_t n, const int *out, int n_out)
 	for (i = 0; i < n_out; i++)
 		if (send(out[i], msg, n, MSG_DONTWAIT | MSG_NOSIGNAL) == -1 &&
 		    errno != EAGAIN)
-			log_debug("session cache: to an engine: %s",
-			    strerror(errno));
+			log_debug(
+			    "session cache: to an engine: %s", strerror(errno));
 	explicit_bzero(&h, sizeof(h));
 }
 
@@ -142,11 +142,13 @@ list_one(void *arg, const struct sc_entry *e)
 {
 	struct lister *l = arg;
 
-	obuf_printf(l->b, "session %02x%02x%02x%02x%02x%02x %u %s %lld %lld %s %s\n",
+	obuf_printf(l->b,
+	    "session %02x%02x%02x%02x%02x%02x %u %s %lld %lld %s %s\n",
 	    e->m.key[0], e->m.key[1], e->m.key[2], e->m.key[3], e->m.key[4],
 	    e->m.key[5], (unsigned)e->m.uid,
 	    e->m.version == 0x0304 ? "1.3" : "1.2",
-	    (long long)(l->now - e->m.created), (long long)(e->m.expires - l->now),
+	    (long long)(l->now - e->m.created),
+	    (long long)(e->m.expires - l->now),
 	    e->m.shared ? "shared" : "per-user", e->m.label);
 	return l->b->full;
 }
@@ -172,6 +174,6 @@ pcache_stats(struct obuf *b, uint64_t hits, uint64_t misses)
 	obuf_printf(b, "session-cache.entries %u\n",
 	    cache != NULL ? sc_count(cache) : 0);
 	obuf_printf(b, "session-cache.hits %llu\n", (unsigned long long)hits);
-	obuf_printf(b, "session-cache.misses %llu\n",
-	    (unsigned long long)misses);
+	obuf_printf(
+	    b, "session-cache.misses %llu\n", (unsigned long long)misses);
 }

@@ -30,8 +30,8 @@
 
 /* A TLS 1.3 connection whose tickets may still come. */
 struct pending {
-	SSL *ssl;	/* on memory BIOs; NULL: free slot */
-	uint64_t rnd;	/* the cookie's secret part */
+	SSL *ssl;       /* on memory BIOs; NULL: free slot */
+	uint64_t rnd;   /* the cookie's secret part */
 	uint64_t until; /* CLOCK_MONOTONIC ms */
 	uint32_t uid;
 	int tickets;
@@ -44,7 +44,7 @@ struct pending {
 
 struct resume {
 	struct sesscache *sc;
-	int mode; /* SESSCACHE_* */
+	int mode;          /* SESSCACHE_* */
 	uint8_t trust[32]; /* digest of the configured trust store */
 	struct pending pend[RESUME_PENDING];
 	EVP_CIPHER_CTX *cctx;
@@ -66,7 +66,7 @@ sess_free(void *p)
 static void
 trust_digest(SSL_CTX *ctx, uint8_t out[32])
 {
-	STACK_OF(X509_OBJECT) *objs;
+	STACK_OF(X509_OBJECT) * objs;
 	EVP_MD_CTX *md = EVP_MD_CTX_new();
 	unsigned char fp[EVP_MAX_MD_SIZE];
 	unsigned int n;
@@ -75,8 +75,9 @@ trust_digest(SSL_CTX *ctx, uint8_t out[32])
 	memset(out, 0, 32);
 	if (md == NULL || !EVP_DigestInit_ex(md, EVP_sha256(), NULL))
 		goto done;
-	objs = ctx != NULL ? X509_STORE_get0_objects(SSL_CTX_get_cert_store(ctx))
-	                   : NULL;
+	objs = ctx != NULL
+	           ? X509_STORE_get0_objects(SSL_CTX_get_cert_store(ctx))
+	           : NULL;
 	for (i = 0; objs != NULL && i < sk_X509_OBJECT_num(objs); i++) {
 		X509 *x = X509_OBJECT_get0_X509(sk_X509_OBJECT_value(objs, i));
 
@@ -468,9 +469,9 @@ await_tickets(struct engine *e, const struct sc_meta *m, struct tlsc *tls,
 }
 
 int
-resume_handshake_done(struct engine *e, struct resume_req *rq,
-    struct tlsc *tls, const struct cp_tls_state *st, const char *label,
-    uint32_t uid, uint8_t cookie[RESUME_COOKIE])
+resume_handshake_done(struct engine *e, struct resume_req *rq, struct tlsc *tls,
+    const struct cp_tls_state *st, const char *label, uint32_t uid,
+    uint8_t cookie[RESUME_COOKIE])
 {
 	SSL *ssl = tlsc_ssl(tls);
 	int resumed = tlsc_resumed(tls);
@@ -515,8 +516,8 @@ resume_handshake_done(struct engine *e, struct resume_req *rq,
 
 /* msg as the TLS 1.3 record that p's SSL object expects next. */
 static int
-seal(struct resume *rs, struct pending *p, const unsigned char *msg,
-    size_t len, unsigned char *out, size_t *outlen)
+seal(struct resume *rs, struct pending *p, const unsigned char *msg, size_t len,
+    unsigned char *out, size_t *outlen)
 {
 	unsigned char nonce[CP_IV_LEN], type = 22; /* handshake */
 	size_t clen = len + 1 + TAG;
@@ -531,15 +532,15 @@ seal(struct resume *rs, struct pending *p, const unsigned char *msg,
 	out[3] = (unsigned char)(clen >> 8);
 	out[4] = (unsigned char)clen;
 	if (!EVP_EncryptInit_ex(rs->cctx, p->aead, NULL, NULL, NULL) ||
-	    !EVP_CIPHER_CTX_ctrl(rs->cctx, EVP_CTRL_AEAD_SET_IVLEN, CP_IV_LEN,
-	        NULL) ||
+	    !EVP_CIPHER_CTX_ctrl(
+	        rs->cctx, EVP_CTRL_AEAD_SET_IVLEN, CP_IV_LEN, NULL) ||
 	    !EVP_EncryptInit_ex(rs->cctx, NULL, NULL, p->key, nonce) ||
 	    !EVP_EncryptUpdate(rs->cctx, NULL, &n, out, HDR) ||
 	    !EVP_EncryptUpdate(rs->cctx, out + HDR, &n, msg, (int)len) ||
 	    !EVP_EncryptUpdate(rs->cctx, out + HDR + len, &n, &type, 1) ||
 	    !EVP_EncryptFinal_ex(rs->cctx, out + HDR + len + 1, &n) ||
-	    !EVP_CIPHER_CTX_ctrl(rs->cctx, EVP_CTRL_AEAD_GET_TAG, TAG,
-	        out + HDR + len + 1))
+	    !EVP_CIPHER_CTX_ctrl(
+	        rs->cctx, EVP_CTRL_AEAD_GET_TAG, TAG, out + HDR + len + 1))
 		return -1;
 	p->seq++;
 	*outlen = HDR + clen;
@@ -549,8 +550,8 @@ seal(struct resume *rs, struct pending *p, const unsigned char *msg,
 /* Let OpenSSL read the ticket as if from the server, then keep the
  * session it made of it. */
 static void
-take_ticket(struct engine *e, struct pending *p, const unsigned char *msg,
-    size_t len)
+take_ticket(
+    struct engine *e, struct pending *p, const unsigned char *msg, size_t len)
 {
 	static unsigned char rec[HDR + CP_MAX_TICKET + 1 + TAG];
 	SSL_SESSION *before, *s;
@@ -583,8 +584,8 @@ take_ticket(struct engine *e, struct pending *p, const unsigned char *msg,
 }
 
 static void
-relay(struct engine *e, uint32_t owner, uint32_t uid,
-    const uint8_t *cookie, const unsigned char *msg, size_t len)
+relay(struct engine *e, uint32_t owner, uint32_t uid, const uint8_t *cookie,
+    const unsigned char *msg, size_t len)
 {
 	static unsigned char buf[sizeof(struct ctl_ticket) + CTL_TICKET_MAX];
 	struct ctl_ticket h;
@@ -606,8 +607,7 @@ relay(struct engine *e, uint32_t owner, uint32_t uid,
 
 void
 resume_ticket(struct engine *e, uint32_t uid,
-    const uint8_t cookie[RESUME_COOKIE], const unsigned char *msg,
-    size_t len)
+    const uint8_t cookie[RESUME_COOKIE], const unsigned char *msg, size_t len)
 {
 	struct resume *rs = e->rs;
 	uint32_t owner, idx;
@@ -644,8 +644,8 @@ ctl_put(struct engine *e, const void *msg, size_t n)
 	if (h.derlen == 0 || h.derlen != n - sizeof(h) ||
 	    h.m.nspki > SC_MAX_SPKI)
 		return;
-	sc_put(e->rs->sc, &h.m, (const unsigned char *)msg + sizeof(h),
-	    h.derlen);
+	sc_put(
+	    e->rs->sc, &h.m, (const unsigned char *)msg + sizeof(h), h.derlen);
 	explicit_bzero(&h, sizeof(h));
 }
 
@@ -671,8 +671,8 @@ resume_ctl(struct engine *e, uint32_t type, const void *msg, size_t n)
 		if (n < sizeof(t))
 			break;
 		memcpy(&t, msg, sizeof(t));
-		if (t.owner == e->pid && t.len >= 4 && t.len <= CTL_TICKET_MAX &&
-		    t.len == n - sizeof(t))
+		if (t.owner == e->pid && t.len >= 4 &&
+		    t.len <= CTL_TICKET_MAX && t.len == n - sizeof(t))
 			resume_ticket(e, t.uid, t.cookie,
 			    (const unsigned char *)msg + sizeof(t), t.len);
 		break;

@@ -34,9 +34,9 @@
 #include "sesscache.h"
 
 #define RESUME_COOKIE 16
-#define RESUME_PENDING 64       /* TLS 1.3 connections awaiting tickets */
-#define RESUME_WAIT_MS 10000    /* how long one waits for its tickets */
-#define RESUME_TICKETS 4        /* tickets taken from one connection */
+#define RESUME_PENDING 64    /* TLS 1.3 connections awaiting tickets */
+#define RESUME_WAIT_MS 10000 /* how long one waits for its tickets */
+#define RESUME_TICKETS 4     /* tickets taken from one connection */
 
 struct engine;
 struct cp_tls_state;
@@ -45,8 +45,8 @@ struct tlsc;
 
 /* What a request asks to resume, and what it was offered. */
 struct resume_req {
-	int on;		/* the cache applies to this request */
-	int offered;	/* a session was offered (meta below is its) */
+	int on;      /* the cache applies to this request */
+	int offered; /* a session was offered (meta below is its) */
 	uint8_t key[SC_KEYLEN];
 	SSL_SESSION *sess; /* the offered one, referenced */
 	struct sc_meta m;
@@ -60,7 +60,7 @@ struct resume_in {
 	const unsigned char *alpn;
 	size_t alpnlen;
 	const unsigned char *ca_hash; /* client anchors' hash, or NULL */
-	X509 *client_cert;	      /* or NULL */
+	X509 *client_cert;            /* or NULL */
 	const struct tls_policy *tp;
 	int verify_peer;
 };
@@ -72,8 +72,8 @@ void resume_tick(struct engine *);
 
 /* Before the handshake: the key and, when the cache has one, a session
  * to offer (rq->sess). */
-void resume_lookup(struct engine *, const struct resume_in *,
-    struct resume_req *);
+void resume_lookup(
+    struct engine *, const struct resume_in *, struct resume_req *);
 /* The pin check's input for a resumed handshake: the stored digests. */
 int resume_spki(const struct resume_req *, const uint8_t (**spki)[32]);
 /*
@@ -82,16 +82,15 @@ int resume_spki(const struct resume_req *, const uint8_t (**spki)[32]);
  * to wait for its tickets (TLS 1.3): then the cookie is set and 1
  * returned.  0 when nothing is awaited.
  */
-int resume_handshake_done(struct engine *, struct resume_req *,
-    struct tlsc *, const struct cp_tls_state *st, const char *label,
-    uint32_t uid, uint8_t cookie[RESUME_COOKIE]);
+int resume_handshake_done(struct engine *, struct resume_req *, struct tlsc *,
+    const struct cp_tls_state *st, const char *label, uint32_t uid,
+    uint8_t cookie[RESUME_COOKIE]);
 /* Drop what the request holds (the offered session). */
 void resume_req_clear(struct resume_req *);
 
 /* A NewSessionTicket the library sent back (uid: SO_PEERCRED). */
 void resume_ticket(struct engine *, uint32_t uid,
-    const uint8_t cookie[RESUME_COOKIE], const unsigned char *msg,
-    size_t len);
+    const uint8_t cookie[RESUME_COOKIE], const unsigned char *msg, size_t len);
 /* Channel messages from the parent: a session (CTL_SESS_PUT), a flush
  * (CTL_SESS_FLUSH), a relayed ticket (CTL_TICKET). */
 void resume_ctl(struct engine *, uint32_t type, const void *msg, size_t n);

@@ -207,8 +207,8 @@ sc_expire(struct sesscache *c, int64_t now)
 }
 
 void
-sc_foreach(struct sesscache *c, int (*fn)(void *, const struct sc_entry *),
-    void *arg)
+sc_foreach(
+    struct sesscache *c, int (*fn)(void *, const struct sc_entry *), void *arg)
 {
 	struct sc_entry *e;
 

@@ -28,10 +28,10 @@
  * made under, and how to show it. */
 struct sc_meta {
 	uint8_t key[SC_KEYLEN];
-	uint32_t uid;	  /* of the client whose handshake made it */
+	uint32_t uid;     /* of the client whose handshake made it */
 	uint16_t version; /* 0x0303 or 0x0304 */
-	uint8_t nspki;	  /* SPKI digests of the verified chain */
-	uint8_t shared;	  /* made under session-cache shared */
+	uint8_t nspki;    /* SPKI digests of the verified chain */
+	uint8_t shared;   /* made under session-cache shared */
 	uint32_t verify_result;
 	int64_t created, expires; /* wall clock, seconds */
 	uint8_t spki[SC_MAX_SPKI][32];
@@ -39,8 +39,8 @@ struct sc_meta {
 };
 
 struct sc_entry {
-	struct sc_entry *hnext;	       /* hash chain */
-	struct sc_entry *prev, *next;  /* LRU list, most recent first */
+	struct sc_entry *hnext;       /* hash chain */
+	struct sc_entry *prev, *next; /* LRU list, most recent first */
 	struct sc_meta m;
 	uint64_t hits;
 	void *obj; /* the engine's decoded session, or NULL */
@@ -57,8 +57,8 @@ void sc_free(struct sesscache *);
 void sc_resize(struct sesscache *, unsigned max);
 /* Store (replacing the entry of the same key): 0, or -1 (ENOMEM,
  * EINVAL for a size out of bounds). */
-int sc_put(struct sesscache *, const struct sc_meta *, const void *der,
-    size_t derlen);
+int sc_put(
+    struct sesscache *, const struct sc_meta *, const void *der, size_t derlen);
 /* The live entry for key, made the most recent; NULL when none (an
  * expired one is dropped).  Valid until the next sc_put/sc_del/sc_flush. */
 struct sc_entry *sc_get(struct sesscache *, const uint8_t *key, int64_t now);
@@ -69,8 +69,8 @@ unsigned sc_flush(struct sesscache *, uint32_t uid);
 /* Drop the expired entries; the number dropped. */
 unsigned sc_expire(struct sesscache *, int64_t now);
 /* Most recent first, until fn returns non-zero. */
-void sc_foreach(struct sesscache *, int (*fn)(void *, const struct sc_entry *),
-    void *arg);
+void sc_foreach(
+    struct sesscache *, int (*fn)(void *, const struct sc_entry *), void *arg);
 unsigned sc_count(const struct sesscache *);
 unsigned sc_max(const struct sesscache *);
 

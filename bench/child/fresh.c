@@ -35,8 +35,8 @@ via_daemon(const char *sock, const char *host, int port, const char *ca)
 	int n, resumed;
 
 	cp_client_set_socket_path(sock);
-	if ((c = cp_client_create_ssl(host, port, (char *)ca, NULL,
-	         SSL_VERIFY_PEER)) == NULL)
+	if ((c = cp_client_create_ssl(
+	         host, port, (char *)ca, NULL, SSL_VERIFY_PEER)) == NULL)
 		return 10;
 	cp_client_set_retry(c, 0);
 	if (cp_client_connect(c) != 0)
@@ -109,8 +109,8 @@ int
 main(int argc, char *argv[])
 {
 	if (argc >= 5 && strcmp(argv[1], "daemon") == 0)
-		return via_daemon(argv[2], argv[3], atoi(argv[4]),
-		    argc > 5 ? argv[5] : NULL);
+		return via_daemon(
+		    argv[2], argv[3], atoi(argv[4]), argc > 5 ? argv[5] : NULL);
 	if (argc == 5 && strcmp(argv[1], "inproc") == 0)
 		return in_process(argv[2], argv[3], argv[4]);
 	fprintf(stderr, "usage: fresh daemon SOCKET HOST PORT [CA_FILE] | "

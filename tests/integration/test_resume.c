@@ -61,8 +61,8 @@ child_main(const char *sock, uint16_t port, int verify, long expect)
 	long rv;
 
 	cp_client_set_socket_path(sock);
-	if ((c = cp_client_create_ssl("localhost", port, NULL, NULL,
-	         verify)) == NULL)
+	if ((c = cp_client_create_ssl("localhost", port, NULL, NULL, verify)) ==
+	    NULL)
 		return 10;
 	cp_client_set_retry(c, 0);
 	rv = cp_client_connect(c);
@@ -74,9 +74,9 @@ child_main(const char *sock, uint16_t port, int verify, long expect)
 	if (cp_client_write(c, req, sizeof(req) - 1) != sizeof(req) - 1)
 		return 12;
 	/* Reading is what brings a TLS 1.3 ticket back to the daemon. */
-	while (got < (int)sizeof(buf) - 1 &&
-	       (n = cp_client_read(c, buf + got, (int)sizeof(buf) - 1 - got)) >
-	           0)
+	while (
+	    got < (int)sizeof(buf) - 1 &&
+	    (n = cp_client_read(c, buf + got, (int)sizeof(buf) - 1 - got)) > 0)
 		got += n;
 	buf[got] = '\0';
 	cp_client_destroy(c);
@@ -93,8 +93,8 @@ child_main(const char *sock, uint16_t port, int verify, long expect)
 
 /* One connect in a fresh process running as uid (-1: ours). */
 static int
-fresh(const struct tdaemon *d, uid_t uid, uint16_t port, int verify,
-    long expect)
+fresh(
+    const struct tdaemon *d, uid_t uid, uint16_t port, int verify, long expect)
 {
 	pid_t pid;
 	int st;
@@ -110,8 +110,8 @@ fresh(const struct tdaemon *d, uid_t uid, uint16_t port, int verify,
 	if (waitpid(pid, &st, 0) != pid || !WIFEXITED(st))
 		return -1;
 	if (WEXITSTATUS(st) >= 10)
-		fprintf(stderr, "  fresh process: failure %d\n",
-		    WEXITSTATUS(st));
+		fprintf(
+		    stderr, "  fresh process: failure %d\n", WEXITSTATUS(st));
 	return WEXITSTATUS(st);
 }
 
@@ -285,8 +285,8 @@ test_off(void)
 	int rc;
 
 	CU_ASSERT_FATAL(port != 0);
-	CU_ASSERT_FATAL(tdaemon_start(&d, conf_for("session-cache off\n"),
-	                    NULL, NULL) == 0);
+	CU_ASSERT_FATAL(tdaemon_start(&d, conf_for("session-cache off\n"), NULL,
+	                    NULL) == 0);
 	CU_ASSERT_EQUAL(verified(&d, port), R_NEW);
 	tmsleep(200);
 	CU_ASSERT_EQUAL(verified(&d, port), R_NEW);
@@ -503,13 +503,14 @@ main(void)
 	cu_test(s, "session-cache-size: LRU", test_lru);
 	cu_test(s, "pins: kept digests, reload, a pin that changed",
 	    test_reload_pins);
-	cu_test(s, "a failed verification is never cached", test_verify_failure);
-	cu_test(s, "cpconnectctl cache list, cache flush, stats",
-	    test_ctl_cache);
+	cu_test(
+	    s, "a failed verification is never cached", test_verify_failure);
+	cu_test(
+	    s, "cpconnectctl cache list, cache flush, stats", test_ctl_cache);
 	/* Running as another user needs root. */
 	if (geteuid() == 0) {
-		cu_test(s, "per-user: another uid does not resume",
-		    test_per_user);
+		cu_test(
+		    s, "per-user: another uid does not resume", test_per_user);
 		cu_test(s, "session-cache shared", test_shared);
 	} else
 		printf("resume: per-user and shared checks need root; "
