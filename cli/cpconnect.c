@@ -454,9 +454,10 @@ print_info(cp_client *c, int json)
 			    cp_client_verify_hostname(c) ? "true" : "false");
 		}
 	} else if (c->use_ssl)
-		fprintf(f, "connected to %s port %d (%s), %s, %s%s%s%s\n"
-			   "verify result: %ld (%s)\n"
-			   "record layer: %s\n",
+		fprintf(f,
+		    "connected to %s port %d (%s), %s, %s%s%s%s\n"
+		    "verify result: %ld (%s)\n"
+		    "record layer: %s\n",
 		    c->host, c->port, cp_client_get_peer_address(c) ?: "?",
 		    cp_client_get_tls_version(c), cp_client_get_cipher(c),
 		    cp_client_get_alpn(c) ? ", ALPN " : "",

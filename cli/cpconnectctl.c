@@ -226,8 +226,8 @@ print_json(const struct answer *a)
 static void
 print_cache_json(const struct answer *a)
 {
-	static const char *const f[] = {"id", "uid", "version", "age",
-	    "expires_in", "mode"};
+	static const char *const f[] = {
+	    "id", "uid", "version", "age", "expires_in", "mode"};
 	int first = 1;
 
 	putchar('{');

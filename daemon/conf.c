@@ -757,8 +757,7 @@ kw_cn_fallback(struct parser *p, const struct kwdef *k, struct tok *a, int n)
 
 /* Who may resume whose TLS sessions (sesscache.h). */
 static int
-kw_session_cache(
-    struct parser *p, const struct kwdef *k, struct tok *a, int n)
+kw_session_cache(struct parser *p, const struct kwdef *k, struct tok *a, int n)
 {
 	if (one_value(p, k, a, n) == -1)
 		return -1;

@@ -195,8 +195,8 @@ struct conf_global {
 	unsigned session_idle_ms; /* session-idle-timeout: 5m */
 	unsigned max_sessions;    /* max-sessions: 1024 client sessions */
 	unsigned max_sessions_per_uid; /* max-sessions-per-user: 256 */
-	int session_cache;        /* session-cache: SESSCACHE_PER_USER */
-	unsigned session_cache_size; /* session-cache-size: 1024 sessions */
+	int session_cache;             /* session-cache: SESSCACHE_PER_USER */
+	unsigned session_cache_size;   /* session-cache-size: 1024 sessions */
 };
 
 /* session-cache per-user | shared | off */

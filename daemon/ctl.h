@@ -120,7 +120,7 @@ struct ctl_stats {
 /* ---- CTL_SESS_PUT, CTL_SESS_FLUSH, CTL_TICKET ---- */
 
 struct ctl_sess {
-	uint32_t type;	 /* CTL_SESS_PUT */
+	uint32_t type;   /* CTL_SESS_PUT */
 	uint32_t derlen; /* 1..SC_MAX_DER bytes of DER follow */
 	struct sc_meta m;
 };
@@ -133,10 +133,10 @@ struct ctl_sess_flush {
 #define CTL_TICKET_MAX CP_MAX_TICKET
 
 struct ctl_ticket {
-	uint32_t type;	/* CTL_TICKET */
+	uint32_t type;  /* CTL_TICKET */
 	uint32_t owner; /* pid of the engine the cookie names */
-	uint32_t uid;	/* of the client that sent it */
-	uint32_t len;	/* 1..CTL_TICKET_MAX bytes of message follow */
+	uint32_t uid;   /* of the client that sent it */
+	uint32_t len;   /* 1..CTL_TICKET_MAX bytes of message follow */
 	uint8_t cookie[16];
 };
 

@@ -703,8 +703,7 @@ req_log(const struct request *r, const struct cp_result *res)
 	    res->errtext[0] ? ", " : "", res->errtext,
 	    req_verify_str(r, res, vbuf, sizeof(vbuf)),
 	    res->status == CP_STATUS_OK && res->resumed ? ", resumed" : "",
-	    (unsigned)res->attempts,
-	    (unsigned)res->elapsed_ms);
+	    (unsigned)res->attempts, (unsigned)res->elapsed_ms);
 }
 
 /* The verify result as the audit line says it: "-" when no chain was

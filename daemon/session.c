@@ -288,8 +288,9 @@ handle_ticket(struct session *s, const struct imsg *m)
 
 	if (cp_ticket_decode(m->data, m->datalen, &cookie, &msg, &len, err,
 	        sizeof(err)) == -1) {
-		log_info_rl(s->peer.uid, LK_SESSION, "uid %u pid %d: bad TICKET: %s",
-		    (unsigned)s->peer.uid, (int)s->peer.pid, err);
+		log_info_rl(s->peer.uid, LK_SESSION,
+		    "uid %u pid %d: bad TICKET: %s", (unsigned)s->peer.uid,
+		    (int)s->peer.pid, err);
 		return;
 	}
 	resume_ticket(s->e, (uint32_t)s->peer.uid, cookie, msg, len);

@@ -276,8 +276,8 @@ ca_block(struct ca_load *ld, struct ca_vec *v, const char *name,
 		free(item.der);
 		return CA_FATAL;
 	}
-	if (!EVP_Digest(item.der, item.len, item.digest, NULL, ld->sha256,
-	        NULL)) {
+	if (!EVP_Digest(
+	        item.der, item.len, item.digest, NULL, ld->sha256, NULL)) {
 		ca_err(ld, "%s: cannot hash", where);
 		free(item.der);
 		return CA_FATAL;

@@ -502,8 +502,9 @@ take_ktls(cp_client *c, int fd, const struct cp_tls_state *st, int rekey)
 	char err[192];
 	int installed;
 
-	p->ktls = ktls_new_fn(fd, st, rekey, p->res.has_cookie ? ticket_back : NULL,
-	    p, &installed, err, sizeof(err));
+	p->ktls =
+	    ktls_new_fn(fd, st, rekey, p->res.has_cookie ? ticket_back : NULL,
+	        p, &installed, err, sizeof(err));
 	if (p->ktls != NULL)
 		return 0;
 	if (installed || p->ktls_eff == CP_KTLS_REQUIRE) {
@@ -654,8 +655,8 @@ start(cp_client *c)
 	build_request(c, &req);
 	snprintf(c->priv->path, sizeof(c->priv->path), "%s",
 	    cp_client_socket_path());
-	c->priv->pending = dreq_start(c->priv->path, &req,
-	    c->priv->cas, err, sizeof(err));
+	c->priv->pending =
+	    dreq_start(c->priv->path, &req, c->priv->cas, err, sizeof(err));
 	if (c->priv->pending == NULL)
 		return seterr(c, errno, "%s", err);
 	return 0;

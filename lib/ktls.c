@@ -1086,8 +1086,8 @@ ktls_new(int fd, const struct cp_tls_state *st, int rekey, int *installed,
 }
 
 struct ktls *
-ktls_new_fn(int fd, const struct cp_tls_state *st, int rekey,
-    tls_ticket_fn *fn, void *arg, int *installed, char *err, size_t errsz)
+ktls_new_fn(int fd, const struct cp_tls_state *st, int rekey, tls_ticket_fn *fn,
+    void *arg, int *installed, char *err, size_t errsz)
 {
 	struct ktls *k;
 	int one = 1;

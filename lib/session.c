@@ -271,8 +271,8 @@ send_hello(struct dsession *dc)
 }
 
 int
-dsession_send_ticket(const char *path, const unsigned char *cookie,
-    const void *msg, size_t len)
+dsession_send_ticket(
+    const char *path, const unsigned char *cookie, const void *msg, size_t len)
 {
 	struct dsession *dc = pool_get(path);
 	struct abuf b;
@@ -281,7 +281,8 @@ dsession_send_ticket(const char *path, const unsigned char *cookie,
 
 	for (tries = 0; tries < 2; tries++) {
 		if (dc == NULL) {
-			if ((dc = dsession_open(path, err, sizeof(err))) == NULL)
+			if ((dc = dsession_open(path, err, sizeof(err))) ==
+			    NULL)
 				return -1;
 			fresh = 1;
 			if (send_hello(dc) == -1)

@@ -66,7 +66,7 @@ void dsession_pool_clear(void);
  * session or a new one; no answer is awaited.  0, or -1 with errno: the
  * ticket is lost, which costs a later full handshake only.
  */
-int dsession_send_ticket(const char *path, const unsigned char *cookie,
-    const void *msg, size_t len);
+int dsession_send_ticket(
+    const char *path, const unsigned char *cookie, const void *msg, size_t len);
 
 #endif

@@ -132,8 +132,8 @@ cp_ca_set_hash_sorted(const unsigned char *const *der, const size_t *len,
 	size_t i;
 	int rc;
 
-	if (n > CP_MAX_CA_CERTS || (n > 0 && (der == NULL || len == NULL ||
-	                                         digest == NULL))) {
+	if (n > CP_MAX_CA_CERTS ||
+	    (n > 0 && (der == NULL || len == NULL || digest == NULL))) {
 		errno = EINVAL;
 		return -1;
 	}

@@ -921,8 +921,8 @@ t_ticket(void)
 	msg[3] = 60;
 	abuf_init(&b);
 	cp_ticket_encode(&b, cookie, msg, sizeof(msg));
-	CU_ASSERT(cp_ticket_decode(b.buf, b.len, &ck, &m, &len, err,
-	              sizeof(err)) == 0);
+	CU_ASSERT(cp_ticket_decode(
+	              b.buf, b.len, &ck, &m, &len, err, sizeof(err)) == 0);
 	CU_ASSERT(len == sizeof(msg) && memcmp(m, msg, len) == 0);
 	CU_ASSERT(memcmp(ck, cookie, CP_COOKIE_LEN) == 0);
 	abuf_free(&b);
@@ -930,22 +930,19 @@ t_ticket(void)
 	msg[0] = 24;
 	abuf_init(&b);
 	cp_ticket_encode(&b, cookie, msg, sizeof(msg));
-	refused(cp_ticket_decode(b.buf, b.len, &ck, &m, &len, err,
-	            sizeof(err)),
+	refused(cp_ticket_decode(b.buf, b.len, &ck, &m, &len, err, sizeof(err)),
 	    "NewSessionTicket");
 	abuf_free(&b);
 	msg[0] = 4;
 	abuf_init(&b);
 	cp_ticket_encode(&b, cookie, msg, sizeof(msg) - 1);
-	refused(cp_ticket_decode(b.buf, b.len, &ck, &m, &len, err,
-	            sizeof(err)),
+	refused(cp_ticket_decode(b.buf, b.len, &ck, &m, &len, err, sizeof(err)),
 	    "NewSessionTicket");
 	abuf_free(&b);
 	abuf_init(&b);
 	abuf_bytes(&b, CP_A_COOKIE, cookie, CP_COOKIE_LEN - 1);
 	abuf_bytes(&b, CP_A_TICKET, msg, sizeof(msg));
-	refused(cp_ticket_decode(b.buf, b.len, &ck, &m, &len, err,
-	            sizeof(err)),
+	refused(cp_ticket_decode(b.buf, b.len, &ck, &m, &len, err, sizeof(err)),
 	    "cookie");
 	abuf_free(&b);
 
