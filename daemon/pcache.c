@@ -133,7 +133,11 @@ pcache_flush(const int *out, int n_out)
 struct lister {
 	struct obuf *b;
 	int64_t now;
+	unsigned listed;
 };
+
+/* Room kept for the last lines and "ok": a partial line never goes out. */
+#define LIST_ROOM 1024
 
 /* session <id> <uid> <version> <age s> <expires in s> <per-user|shared>
  * <destination...>: the destination last, it has spaces. */
@@ -142,6 +146,9 @@ list_one(void *arg, const struct sc_entry *e)
 {
 	struct lister *l = arg;
 
+	if (l->b->len > sizeof(l->b->buf) - LIST_ROOM)
+		return 1;
+	l->listed++;
 	obuf_printf(l->b,
 	    "session %02x%02x%02x%02x%02x%02x %u %s %lld %lld %s %s\n",
 	    e->m.key[0], e->m.key[1], e->m.key[2], e->m.key[3], e->m.key[4],
@@ -163,8 +170,12 @@ pcache_list(struct obuf *b)
 	obuf_printf(b, "mode %s\n", mode_str(cache_mode));
 	obuf_printf(b, "count %u\n", cache != NULL ? sc_count(cache) : 0);
 	obuf_printf(b, "max %u\n", cache != NULL ? sc_max(cache) : 0);
-	if (cache != NULL)
-		sc_foreach(cache, list_one, &l);
+	if (cache == NULL)
+		return;
+	sc_foreach(cache, list_one, &l);
+	/* The least recently used ones that did not fit. */
+	if (l.listed < sc_count(cache))
+		obuf_printf(b, "unlisted %u\n", sc_count(cache) - l.listed);
 }
 
 void
