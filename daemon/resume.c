@@ -302,8 +302,13 @@ sess_expiry(SSL_SESSION *s, int64_t now)
 	X509 *leaf = SSL_SESSION_get0_peer(s);
 	int64_t t = (int64_t)SSL_SESSION_get_time(s) +
 	            (int64_t)SSL_SESSION_get_timeout(s);
+	unsigned long hint = SSL_SESSION_get_ticket_lifetime_hint(s);
 	int days, secs;
 
+	/* The server's word on its ticket (RFC 5077, RFC 8446 4.6.1). */
+	if (SSL_SESSION_has_ticket(s) && hint > 0 &&
+	    (int64_t)SSL_SESSION_get_time(s) + (int64_t)hint < t)
+		t = (int64_t)SSL_SESSION_get_time(s) + (int64_t)hint;
 	if (leaf != NULL &&
 	    ASN1_TIME_diff(&days, &secs, NULL, X509_get0_notAfter(leaf))) {
 		int64_t na = now + (int64_t)days * 86400 + secs;
