@@ -113,13 +113,16 @@ enum cp_attr_tag {
 	CP_A_ATTEMPTS,	   /* u32 */
 	CP_A_ELAPSED_MS,   /* u32 */
 	CP_A_NO_PEER_CERT, /* u8: server sent no certificate */
-	CP_A_COOKIE,	   /* bytes[16]: send TLS 1.3 tickets back with it */
 
 	/* TICKET: CP_A_COOKIE and */
 	CP_A_TICKET = 80, /* bytes: one NewSessionTicket message, header
 	                     included */
 
-	CP_A_MAX
+	CP_A_MAX,
+
+	/* RESULT, optional (ATTR_OPTIONAL, attr.h): a library that does not
+	 * know it skips it and sends no ticket back. */
+	CP_A_COOKIE = 0x8001, /* bytes[16]: send TLS 1.3 tickets back with it */
 };
 
 enum cp_status {
