@@ -81,6 +81,8 @@ struct child {
 	int id; /* engine number in its generation */
 	struct engine_stats st;
 	uint64_t started;
+	int replaying;	   /* its session cache replica is being filled */
+	unsigned replayed; /* sessions sent so far */
 };
 
 struct opts {
@@ -524,7 +526,6 @@ spawn(const struct opts *o, int lfd, int id)
 		sizeof(sndtimeo)) == -1 ||
 	    keytab_send(cur_keys, sv[0]) == -1)
 		log_warn("engine %d: sending the certificates", id);
-	pcache_replay(sv[0]);
 	memset(&kids[nkids], 0, sizeof(kids[nkids]));
 	kids[nkids].pid = pid;
 	kids[nkids].ctl = sv[0];
@@ -533,6 +534,7 @@ spawn(const struct opts *o, int lfd, int id)
 	kids[nkids].id = id;
 	kids[nkids].started = ev_clock_ms();
 	memset(&kids[nkids].st, 0, sizeof(kids[nkids].st));
+	kids[nkids].replaying = !pcache_replay(sv[0], &kids[nkids].replayed);
 	nkids++;
 	log_debug("engine %d started, pid %d", id, (int)pid);
 }
@@ -901,6 +903,18 @@ parent_stop(struct parent *p, const char *why)
 		kill(kids[i].pid, SIGTERM);
 }
 
+/* New engines' session cache replicas, a channel's worth each turn. */
+static void
+replay_due(void)
+{
+	int i;
+
+	for (i = 0; i < nkids; i++)
+		if (kids[i].replaying && kids[i].ctl != -1)
+			kids[i].replaying =
+			    !pcache_replay(kids[i].ctl, &kids[i].replayed);
+}
+
 static void
 parent_timers(struct parent *p)
 {
@@ -916,6 +930,7 @@ parent_timers(struct parent *p)
 	}
 	if (!p->stopping)
 		restart_due(p->o, p->lfd);
+	replay_due();
 }
 
 /* ---- the control socket (control.h, cpconnectctl) ---- */

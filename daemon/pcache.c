@@ -78,7 +78,8 @@ pcache_put(const void *msg, size_t n, const int *out, int n_out)
 struct replay {
 	int fd;
 	int64_t now;
-	unsigned sent;
+	unsigned skip, sent;
+	int full;
 };
 
 static int
@@ -87,8 +88,14 @@ replay_one(void *arg, const struct sc_entry *e)
 	struct replay *r = arg;
 	struct ctl_sess h;
 
-	if (e->m.expires <= r->now)
+	if (r->skip > 0) {
+		r->skip--;
 		return 0;
+	}
+	if (e->m.expires <= r->now) {
+		r->sent++;
+		return 0;
+	}
 	memset(&h, 0, sizeof(h));
 	h.type = CTL_SESS_PUT;
 	h.derlen = (uint32_t)e->derlen;
@@ -96,24 +103,27 @@ replay_one(void *arg, const struct sc_entry *e)
 	memcpy(buf, &h, sizeof(h));
 	memcpy(buf + sizeof(h), e->der, e->derlen);
 	if (send(r->fd, buf, sizeof(h) + e->derlen,
-	        MSG_DONTWAIT | MSG_NOSIGNAL) == -1)
-		return 1; /* full: the rest is learnt again */
+	        MSG_DONTWAIT | MSG_NOSIGNAL) == -1) {
+		r->full = 1; /* the rest on a later turn */
+		return 1;
+	}
 	r->sent++;
 	return 0;
 }
 
-void
-pcache_replay(int fd)
+int
+pcache_replay(int fd, unsigned *done)
 {
-	struct replay r = {.fd = fd, .now = (int64_t)time(NULL)};
+	struct replay r = {.fd = fd, .now = (int64_t)time(NULL), .skip = *done};
 
-	if (cache == NULL)
-		return;
-	sc_expire(cache, r.now);
+	if (cache == NULL || *done >= sc_count(cache))
+		return 1;
 	sc_foreach(cache, replay_one, &r);
 	explicit_bzero(buf, sizeof(buf));
+	*done += r.sent;
 	if (r.sent > 0)
 		log_debug("session cache: %u sessions to a new engine", r.sent);
+	return !r.full;
 }
 
 unsigned

@@ -20,8 +20,14 @@ void pcache_config(int mode, unsigned size);
 /* A CTL_SESS_PUT datagram of n bytes from an engine: kept, and passed on
  * to the n_out channels out[] (the other engines). */
 void pcache_put(const void *msg, size_t n, const int *out, int n_out);
-/* Fill a new engine's replica, as far as its channel takes it now. */
-void pcache_replay(int fd);
+/*
+ * Fill a new engine's replica, as far as its channel takes it now, from
+ * the *done-th session on (most recent first); call again on later turns
+ * until it returns 1.  A session sent twice, or missed because the order
+ * changed in between, costs nothing: the replica replaces by key, and a
+ * new session reaches every engine anyway.
+ */
+int pcache_replay(int fd, unsigned *done);
 /* Drop every session, here and in the engines on out[]; the count. */
 unsigned pcache_flush(const int *out, int n_out);
 /* "count", "max", "mode", then one "session ..." line per session. */

@@ -420,6 +420,27 @@ test_reload_pins(void)
 }
 
 /*
+ * The sessions outlive the engines: after a reload that changes nothing
+ * they depend on, the new engines got them from the parent and resume.
+ */
+static void
+test_reload_keeps(void)
+{
+	struct tdaemon d;
+	uint16_t port = server("valid", "-tls1_3");
+
+	CU_ASSERT_FATAL(port != 0);
+	CU_ASSERT_FATAL(tdaemon_start(&d, conf_for(NULL), NULL, NULL) == 0);
+	CU_ASSERT_EQUAL(verified(&d, port), R_NEW);
+	CU_ASSERT(wait_cached(&d, 1));
+	CU_ASSERT_FATAL(reload(&d, conf_for("max-requests 500\n")) == 0);
+	tmsleep(300); /* the new engines read their replica */
+	CU_ASSERT_EQUAL(verified(&d, port), R_RESUMED);
+	CU_ASSERT_EQUAL(verified(&d, port), R_RESUMED);
+	tdaemon_stop(&d);
+}
+
+/*
  * A certificate that does not verify is never cached: every connect
  * reports it as the first did, -1 under SSL_VERIFY_PEER, the code under
  * SSL_VERIFY_NONE, with a full handshake each time.
@@ -505,6 +526,8 @@ main(void)
 	    test_reload_pins);
 	cu_test(
 	    s, "a failed verification is never cached", test_verify_failure);
+	cu_test(s, "a reload that changes nothing they need keeps them",
+	    test_reload_keeps);
 	cu_test(
 	    s, "cpconnectctl cache list, cache flush, stats", test_ctl_cache);
 	/* Running as another user needs root. */
