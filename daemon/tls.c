@@ -49,6 +49,7 @@ struct tlsc {
 	int failed_verify;
 	int no_peer_cert;
 	int sys_errno;
+	long detached_vr; /* the verify result once tlsc_detach took ssl */
 	char err[CP_MAX_ERRTEXT];
 };
 
@@ -485,7 +486,7 @@ tlsc_events(const struct tlsc *c)
 long
 tlsc_verify_result(const struct tlsc *c)
 {
-	long vr = SSL_get_verify_result(c->ssl);
+	long vr = c->ssl != NULL ? SSL_get_verify_result(c->ssl) : c->detached_vr;
 
 	if (vr == X509_V_OK && c->no_peer_cert)
 		return X509_V_ERR_APPLICATION_VERIFICATION;
@@ -675,6 +676,7 @@ tlsc_detach(struct tlsc *c)
 		return NULL;
 	/* Whoever frees it sends nothing; it must still read. */
 	SSL_set_quiet_shutdown(ssl, 1);
+	c->detached_vr = SSL_get_verify_result(ssl);
 	c->ssl = NULL;
 	return ssl;
 }

@@ -121,7 +121,9 @@ int tlsc_spki_each(struct tlsc *, int (*fn)(void *, const uint8_t *),
 /* The connection's SSL object, still the tlsc's. */
 SSL *tlsc_ssl(struct tlsc *);
 /* Take the SSL object out of a completed handshake (the TLS 1.3 ticket
- * wait, resume.h): the tlsc keeps its results but no longer frees it. */
+ * wait, resume.h): the tlsc no longer frees it, and answers only
+ * tlsc_verify_result, tlsc_verified, tlsc_error and tlsc_free from then
+ * on. */
 SSL *tlsc_detach(struct tlsc *);
 
 /* Free without sending anything (no close_notify); fd is not closed. */
