@@ -164,6 +164,14 @@ $(B)/tests/%: $(B)/obj/tests/integration/%.o $(TESTLIB_A) $(DAEMONT_A) $(LIBINT_
 $(B)/bench/%: $(B)/obj/bench/%.o $(TESTLIB_A) $(DAEMONT_A) $(LIBINT_A) $(PROTO_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALLCFLAGS) $(LDFLAGS) -o $@ $< $(TEST_LINK)
+# bench_fresh starts this small program for every connect: built as a
+# user's program would be, the installed static library and OpenSSL only.
+FRESH_CHILD = $(B)/bench/fresh
+benches: $(FRESH_CHILD)
+$(FRESH_CHILD): bench/child/fresh.c $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 $(OPT) $(WARN) $(CFLAGS) -Ilib/include $(LDFLAGS) -o $@ $< \
+	  $(LIB_A) $(LIB_LIBS)
 # The VM suite's programs run inside a small initramfs: only the library
 # (its internal modules, hooks included) and what it needs, so few shared
 # objects go into the image.

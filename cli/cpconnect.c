@@ -449,6 +449,8 @@ print_info(cp_client *c, int json)
 			json_str(f, cp_client_get_cipher(c) ?: "");
 			fprintf(f, ",\"alpn\":");
 			json_str(f, cp_client_get_alpn(c) ?: "");
+			fprintf(f, ",\"resumed\":%s",
+			    cp_client_session_resumed(c) ? "true" : "false");
 			fprintf(f, ",\"ktls\":%s,\"record_layer\":",
 			    cp_client_ktls(c) ? "true" : "false");
 			json_str(f, cp_client_ktls_info(c) ?: "");
@@ -461,14 +463,16 @@ print_info(cp_client *c, int json)
 			    cp_client_verify_hostname(c) ? "true" : "false");
 		}
 	} else if (tls)
-		fprintf(f, "connected to %s port %d (%s), %s, %s%s%s\n"
-			   "verify result: %ld (%s)\n"
-			   "ocsp: %s\n"
-			   "record layer: %s\n",
+		fprintf(f,
+		    "connected to %s port %d (%s), %s, %s%s%s%s\n"
+		    "verify result: %ld (%s)\n"
+		    "ocsp: %s\n"
+		    "record layer: %s\n",
 		    c->host, c->port, cp_client_get_peer_address(c) ?: "?",
 		    cp_client_get_tls_version(c), cp_client_get_cipher(c),
 		    cp_client_get_alpn(c) ? ", ALPN " : "",
-		    cp_client_get_alpn(c) ?: "", vr,
+		    cp_client_get_alpn(c) ?: "",
+		    cp_client_session_resumed(c) ? ", resumed" : "", vr,
 		    ssl_verification_error_str((int)vr),
 		    cp_client_get_ocsp_status(c) ?: "off",
 		    cp_client_ktls_info(c) ?: "?");

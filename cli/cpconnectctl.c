@@ -16,8 +16,8 @@
 #include <unistd.h>
 
 #define DEFAULT_SOCKET "/run/cpconnect/cpconnect.sock"
-#define MAX_ANSWER 65536
-#define MAX_LINES 512
+#define MAX_ANSWER (1024 * 1024 + 1) /* the daemon's CONTROL_MAX_ANSWER */
+#define MAX_LINES 16384
 
 struct answer {
 	char buf[MAX_ANSWER];
@@ -31,7 +31,7 @@ static void __attribute__((noreturn)) usage(void)
 {
 	fprintf(stderr,
 	    "usage: %s [-j] [-s socket] status | stats | reload | "
-	    "log verbose|brief | metrics\n",
+	    "log verbose|brief | metrics | cache list|flush\n",
 	    progname);
 	exit(2);
 }
@@ -221,6 +221,55 @@ print_json(const struct answer *a)
 	printf("}\n");
 }
 
+/* "cache list": the counts, then "session" lines of
+ * "id uid version age expires-in mode destination...", as an array. */
+static void
+print_cache_json(const struct answer *a)
+{
+	static const char *const f[] = {
+	    "id", "uid", "version", "age", "expires_in", "mode"};
+	int first = 1;
+
+	putchar('{');
+	for (int i = 0; i < a->n; i++)
+		if (strcmp(a->name[i], "session") != 0) {
+			json_str(a->name[i]);
+			putchar(':');
+			if (is_number(a->value[i]))
+				printf("%s", a->value[i]);
+			else
+				json_str(a->value[i]);
+			putchar(',');
+		}
+	printf("\"sessions\":[");
+	for (int i = 0; i < a->n; i++) {
+		char v[1024], *p = v, *sp;
+		size_t k;
+
+		if (strcmp(a->name[i], "session") != 0)
+			continue;
+		snprintf(v, sizeof(v), "%s", a->value[i]);
+		printf("%s{", first ? "" : ",");
+		first = 0;
+		for (k = 0; k < sizeof(f) / sizeof(f[0]) && p != NULL; k++) {
+			if ((sp = strchr(p, ' ')) != NULL)
+				*sp = '\0';
+			json_str(f[k]);
+			putchar(':');
+			if (is_number(p) || (p[0] == '-' && is_number(p + 1)))
+				printf("%s", p);
+			else
+				json_str(p);
+			putchar(',');
+			p = sp != NULL ? sp + 1 : NULL;
+		}
+		printf("\"destination\":");
+		json_str(p != NULL ? p : "");
+		putchar('}');
+	}
+	printf("]}\n");
+}
+
 static void
 print_text(const struct answer *a)
 {
@@ -347,6 +396,11 @@ main(int argc, char *argv[])
 		                     strcmp(argv[1], "brief") != 0))
 			usage();
 		snprintf(cmd, sizeof(cmd), "log %s", argv[1]);
+	} else if (strcmp(argv[0], "cache") == 0) {
+		if (argc != 2 || (strcmp(argv[1], "list") != 0 &&
+		                     strcmp(argv[1], "flush") != 0))
+			usage();
+		snprintf(cmd, sizeof(cmd), "cache %s", argv[1]);
 	} else if (argc == 1 && (strcmp(argv[0], "status") == 0 ||
 	                            strcmp(argv[0], "stats") == 0 ||
 	                            strcmp(argv[0], "reload") == 0 ||
@@ -363,7 +417,9 @@ main(int argc, char *argv[])
 	}
 	if (request(path, cmd, &a) == -1)
 		return 1;
-	if (json)
+	if (json && strcmp(cmd, "cache list") == 0)
+		print_cache_json(&a);
+	else if (json)
 		print_json(&a);
 	else if (a.n == 0)
 		printf("%s: ok\n", cmd);

@@ -23,13 +23,17 @@ _cpconnectctl()
 		if [[ $cur == -* ]]; then
 			COMPREPLY=($(compgen -W '-j --json -s --socket' -- "$cur"))
 		else
-			COMPREPLY=($(compgen -W 'status stats reload log metrics' \
+			COMPREPLY=($(compgen -W 'status stats reload log metrics cache' \
 			    -- "$cur"))
 		fi
 		;;
 	log)
 		[ "$prev" = log ] &&
 		    COMPREPLY=($(compgen -W 'verbose brief' -- "$cur"))
+		;;
+	cache)
+		[ "$prev" = cache ] &&
+		    COMPREPLY=($(compgen -W 'list flush' -- "$cur"))
 		;;
 	esac
 }

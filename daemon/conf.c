@@ -561,6 +561,7 @@ static const struct numdef {
     {G(max_sessions), 1, 1000000, 0, "1..1000000"},
     {G(max_sessions_per_uid), 1, 1000000, 0, "1..1000000"},
     {G(reload_ms), 0, 86400000, 1, "0 (off)..24h"},
+    {G(session_cache_size), 1, 100000, 0, "1..100000"},
 #undef G
 };
 
@@ -752,6 +753,25 @@ kw_cn_fallback(struct parser *p, const struct kwdef *k, struct tok *a, int n)
 	else
 		return perr(p, "cn-fallback: '%.64s' is not yes or no", a[0].s);
 	t->set |= TLSSET_CN;
+	return 0;
+}
+
+/* Who may resume whose TLS sessions (sesscache.h). */
+static int
+kw_session_cache(struct parser *p, const struct kwdef *k, struct tok *a, int n)
+{
+	if (one_value(p, k, a, n) == -1)
+		return -1;
+	if (strcmp(a[0].s, "per-user") == 0)
+		p->c->g.session_cache = SESSCACHE_PER_USER;
+	else if (strcmp(a[0].s, "shared") == 0)
+		p->c->g.session_cache = SESSCACHE_SHARED;
+	else if (strcmp(a[0].s, "off") == 0)
+		p->c->g.session_cache = SESSCACHE_OFF;
+	else
+		return perr(p,
+		    "session-cache: '%.64s' is not per-user, shared or off",
+		    a[0].s);
 	return 0;
 }
 
@@ -1232,6 +1252,8 @@ static const struct kwdef keywords[] = {
     {"session-idle-timeout", kw_number, IN_GLOBAL, 0, 8},
     {"max-sessions", kw_number, IN_GLOBAL, 0, 9},
     {"max-sessions-per-user", kw_number, IN_GLOBAL, 0, 10},
+    {"session-cache", kw_session_cache, IN_GLOBAL, 0, 0},
+    {"session-cache-size", kw_number, IN_GLOBAL, 0, 12},
     {"min-tls", kw_min_tls, IN_GLOBAL | IN_BLOCK, 0, 0},
     {"verify", kw_verify, IN_GLOBAL | IN_BLOCK, 0, 0},
     {"client-ca", kw_client_ca, IN_GLOBAL | IN_BLOCK, 0, 0},
@@ -1369,6 +1391,8 @@ conf_new(const char *name)
 	c->g.max_sessions = 1024;
 	c->g.max_sessions_per_uid = 256;
 	c->g.reload_ms = 60000;
+	c->g.session_cache = SESSCACHE_PER_USER;
+	c->g.session_cache_size = 1024;
 	c->tls.verify = TLSV_OPTIONAL;
 	c->tls.client_ca = CLIENT_CA_ALLOWED;
 	c->tls.min_version = CONF_TLS12;

@@ -253,7 +253,12 @@ struct conf_global {
 	unsigned reload_ms; /* reload-interval: 60s; how often the parent
 	                       looks for changed trust, CRL and client
 	                       certificate files; 0: only at a reload */
+	int session_cache;             /* session-cache: SESSCACHE_PER_USER */
+	unsigned session_cache_size;   /* session-cache-size: 1024 sessions */
 };
+
+/* session-cache per-user | shared | off */
+enum { SESSCACHE_OFF = 0, SESSCACHE_PER_USER = 1, SESSCACHE_SHARED = 2 };
 
 struct cpconf {
 	char *file; /* the name given to conf_parse(); rules point here */

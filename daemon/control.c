@@ -143,6 +143,8 @@ parse_cmd(const char *line, enum control_cmd *cmd)
 	    {"reload", CONTROL_RELOAD},
 	    {"log verbose", CONTROL_VERBOSE},
 	    {"log brief", CONTROL_BRIEF},
+	    {"cache list", CONTROL_CACHE_LIST},
+	    {"cache flush", CONTROL_CACHE_FLUSH},
 	};
 
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
@@ -196,7 +198,8 @@ serve_one(int fd, control_fn *fn, void *arg)
 	} else if (parse_cmd(line, &cmd) == -1) {
 		log_warnx("control: uid %d: unknown command", (int)uid);
 		obuf_printf(&o, "error: unknown command (status, stats, "
-		                "reload, log verbose, log brief)\n");
+		                "reload, log verbose, log brief, cache list, "
+		                "cache flush)\n");
 	} else if (fn(cmd, &o, err, sizeof(err), arg) == -1) {
 		o.full = 0;
 		obuf_printf(&o, "error: %s\n", err);

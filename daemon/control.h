@@ -9,7 +9,8 @@
  * parent answers and closes.  The answer is lines of "name value", then
  * "ok" or "error: <message>" as the last line.
  *
- *	status | stats | reload | log verbose | log brief
+ *	status | stats | reload | log verbose | log brief | cache list |
+ *	cache flush
  */
 #ifndef CP_CONTROL_H
 #define CP_CONTROL_H
@@ -18,7 +19,7 @@
 
 #define CONTROL_MAX_LINE 64
 #define CONTROL_TIMEOUT_MS 500
-#define CONTROL_MAX_ANSWER 16384
+#define CONTROL_MAX_ANSWER (1024 * 1024) /* cache list */
 
 enum control_cmd {
 	CONTROL_STATUS = 1,
@@ -26,6 +27,8 @@ enum control_cmd {
 	CONTROL_RELOAD,
 	CONTROL_VERBOSE,
 	CONTROL_BRIEF,
+	CONTROL_CACHE_LIST,
+	CONTROL_CACHE_FLUSH,
 };
 
 struct obuf {

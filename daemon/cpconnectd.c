@@ -56,6 +56,7 @@
 #include "log.h"
 #include "notify.h"
 #include "pcred.h"
+#include "pcache.h"
 #include "sandbox.h"
 #include "tls.h"
 #include "trust.h"
@@ -84,6 +85,8 @@ struct child {
 	int id; /* engine number in its generation */
 	struct engine_stats st;
 	uint64_t started;
+	int replaying;	   /* its session cache replica is being filled */
+	unsigned replayed; /* sessions sent so far */
 };
 
 struct opts {
@@ -600,6 +603,7 @@ spawn(const struct opts *o, int lfd, int id)
 	kids[nkids].id = id;
 	kids[nkids].started = ev_clock_ms();
 	memset(&kids[nkids].st, 0, sizeof(kids[nkids].st));
+	kids[nkids].replaying = !pcache_replay(sv[0], &kids[nkids].replayed);
 	nkids++;
 	log_debug("engine %d started, pid %d", id, (int)pid);
 }
@@ -628,14 +632,51 @@ drain_generation(int gen)
  * (keytab_sign); it can only ask for signatures with its own generation's
  * keys, and a bounded number per call so no engine starves the others.
  */
+/* The channels of the live engines but k's, for what one engine tells
+ * the others; out has room for every child. */
+static int
+other_ctls(const struct child *k, int *out)
+{
+	int i, n = 0;
+
+	for (i = 0; i < nkids; i++)
+		if (&kids[i] != k && kids[i].ctl != -1 && !kids[i].draining)
+			out[n++] = kids[i].ctl;
+	return n;
+}
+
+/* A TLS 1.3 ticket for the engine that waits for it (resume.h). */
+static void
+relay_ticket(const void *msg, size_t n)
+{
+	struct ctl_ticket t;
+	int i;
+
+	if (n < sizeof(t))
+		return;
+	memcpy(&t, msg, sizeof(t));
+	if (t.len == 0 || t.len > CTL_TICKET_MAX || t.len != n - sizeof(t))
+		return;
+	for (i = 0; i < nkids; i++)
+		if (kids[i].pid == (pid_t)t.owner && kids[i].ctl != -1) {
+			if (send(kids[i].ctl, msg, n,
+			        MSG_DONTWAIT | MSG_NOSIGNAL) == -1)
+				log_debug("engine pid %d: ticket: %s",
+				    (int)kids[i].pid, strerror(errno));
+			return;
+		}
+}
+
 static void
 ctl_read(struct child *k)
 {
-	union {
+	static union {
 		uint32_t type;
 		struct ctl_stats cs;
 		struct keys_sign_req rq;
+		unsigned char raw[CTL_MAX_MSG];
 	} m;
+	int out[2 * MAX_ENGINES];
 	struct keys_sign_rep rep;
 	ssize_t n;
 	int budget = 64;
@@ -653,6 +694,15 @@ ctl_read(struct child *k)
 			return;
 		if (n == (ssize_t)sizeof(m.cs) && m.type == CTL_STATS) {
 			k->st = m.cs.st;
+			continue;
+		}
+		if (m.type == CTL_SESS_PUT && (size_t)n <= sizeof(m)) {
+			pcache_put(&m, (size_t)n, out, other_ctls(k, out));
+			explicit_bzero(&m, (size_t)n);
+			continue;
+		}
+		if (m.type == CTL_TICKET && (size_t)n <= sizeof(m)) {
+			relay_ticket(&m, (size_t)n);
 			continue;
 		}
 		if (n == (ssize_t)sizeof(m.rq) && m.type == CTL_SIGN) {
@@ -871,6 +921,7 @@ reload(const struct opts *o, int lfd, char *err, size_t errsz)
 		return -1;
 	}
 	n = engine_count(cf);
+	pcache_config(cf->g.session_cache, cf->g.session_cache_size);
 	conf_free(cf);
 	set_current(keys, creds, conffd, &tg, o);
 	early_deaths = 0;
@@ -1005,6 +1056,18 @@ parent_stop(struct parent *p, const char *why)
 		kill(kids[i].pid, SIGTERM);
 }
 
+/* New engines' session cache replicas, a channel's worth each turn. */
+static void
+replay_due(void)
+{
+	int i;
+
+	for (i = 0; i < nkids; i++)
+		if (kids[i].replaying && kids[i].ctl != -1)
+			kids[i].replaying =
+			    !pcache_replay(kids[i].ctl, &kids[i].replayed);
+}
+
 static void
 parent_timers(struct parent *p)
 {
@@ -1024,6 +1087,7 @@ parent_timers(struct parent *p)
 		p->next_watch = now + cur_trust.reload_ms;
 		refresh_if_changed(p->o, p->lfd);
 	}
+	replay_due();
 }
 
 /* ---- the control socket (control.h, cpconnectctl) ---- */
@@ -1094,7 +1158,7 @@ control_stats(struct obuf *b)
 		obuf_printf(b, "uid.%u %llu\n", t.uids[i].uid,
 		    (unsigned long long)t.uids[i].n);
 	obuf_printf(b, "uid.other %llu\n", (unsigned long long)t.uid_other);
-	obuf_printf(b, "session-cache none\n");
+	pcache_stats(b, t.cache_hits, t.cache_misses);
 }
 
 /* Every engine's log level, and the one engines start with. */
@@ -1111,6 +1175,21 @@ set_verbose(int level)
 			MSG_DONTWAIT | MSG_NOSIGNAL) == -1)
 			log_warn("engine pid %d: log level", (int)kids[i].pid);
 	log_info("log level: %s", level ? "verbose" : "brief");
+}
+
+/* Every engine forgets its sessions, the draining ones too. */
+static void
+control_cache_flush(struct obuf *b)
+{
+	int out[2 * MAX_ENGINES], i, n = 0;
+	unsigned dropped;
+
+	for (i = 0; i < nkids; i++)
+		if (kids[i].ctl != -1)
+			out[n++] = kids[i].ctl;
+	dropped = pcache_flush(out, n);
+	log_info("session cache flushed: %u sessions", dropped);
+	obuf_printf(b, "flushed %u\n", dropped);
 }
 
 static int
@@ -1138,6 +1217,12 @@ control_cmd(enum control_cmd cmd, struct obuf *b, char *err, size_t errsz,
 	case CONTROL_VERBOSE:
 	case CONTROL_BRIEF:
 		set_verbose(cmd == CONTROL_VERBOSE ? 1 : 0);
+		return 0;
+	case CONTROL_CACHE_LIST:
+		pcache_list(b);
+		return 0;
+	case CONTROL_CACHE_FLUSH:
+		control_cache_flush(b);
 		return 0;
 	}
 	snprintf(err, errsz, "unknown command");
@@ -1254,6 +1339,7 @@ parent_main(const struct opts *o)
 	cur_verbose = o->verbose;
 	started_ms = ev_clock_ms();
 	n = engine_count(cf);
+	pcache_config(cf->g.session_cache, cf->g.session_cache_size);
 	conf_free(cf);
 	/* The OpenBSD habit: without -d, go to the background once the
 	 * socket is ours, so errors before this point reach the terminal. */

@@ -23,6 +23,16 @@
  *				the requests in flight, exit
  *				CTL_VERBOSE (struct ctl_verbose): the log
  *				level, set at run time (cpconnectctl log)
+ *				CTL_SESS_FLUSH (struct ctl_sess_flush):
+ *				forget the cached TLS sessions
+ *	both ways		CTL_SESS_PUT (struct ctl_sess + DER): a
+ *				resumable TLS session (sesscache.h); from
+ *				an engine it is kept and passed on to the
+ *				other engines
+ *				CTL_TICKET (struct ctl_ticket + message): a
+ *				TLS 1.3 ticket a client sent to another
+ *				engine than the one waiting for it
+ *				(resume.h), relayed by the parent
  *
  * The parent treats every datagram from an engine as hostile: exact
  * sizes, key ids in bounds, lengths in bounds (keytab.h says what it
@@ -32,6 +42,8 @@
 #define CP_CTL_H
 
 #include <stdint.h>
+
+#include "sesscache.h"
 
 enum ctl_type {
 	CTL_STATS = 1,
@@ -43,6 +55,9 @@ enum ctl_type {
 	CTL_VERBOSE = 7,
 	CTL_PCRED = 8,
 	CTL_PCRED_END = 9,
+	CTL_SESS_PUT = 10,
+	CTL_SESS_FLUSH = 11,
+	CTL_TICKET = 12,
 };
 
 /* ---- CTL_STATS ---- */
@@ -81,6 +96,9 @@ struct engine_stats {
 	uint32_t nuids, pad;
 	struct ctl_uid uids[CTL_UIDS];
 	uint64_t uid_other;
+	uint64_t cache_hits;   /* TLS handshakes that resumed */
+	uint64_t cache_misses; /* ... that found no session to offer,
+	                          or offered one the server declined */
 };
 
 /* Counting one answered request (request.c); the parent sums these. */
@@ -103,6 +121,32 @@ struct ctl_stats {
 	uint32_t pad;
 	struct engine_stats st;
 };
+
+/* ---- CTL_SESS_PUT, CTL_SESS_FLUSH, CTL_TICKET ---- */
+
+struct ctl_sess {
+	uint32_t type;   /* CTL_SESS_PUT */
+	uint32_t derlen; /* 1..SC_MAX_DER bytes of DER follow */
+	struct sc_meta m;
+};
+
+struct ctl_sess_flush {
+	uint32_t type; /* CTL_SESS_FLUSH */
+	uint32_t uid;  /* (uint32_t)-1: every user's */
+};
+
+#define CTL_TICKET_MAX CP_MAX_TICKET
+
+struct ctl_ticket {
+	uint32_t type;  /* CTL_TICKET */
+	uint32_t owner; /* pid of the engine the cookie names */
+	uint32_t uid;   /* of the client that sent it */
+	uint32_t len;   /* 1..CTL_TICKET_MAX bytes of message follow */
+	uint8_t cookie[16];
+};
+
+/* The largest datagram on the channel. */
+#define CTL_MAX_MSG (sizeof(struct ctl_sess) + SC_MAX_DER)
 
 /* ---- CTL_SIGN, CTL_SIG, CTL_CERT, CTL_CERT_END ---- */
 

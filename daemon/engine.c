@@ -99,6 +99,7 @@ engine_setup(struct engine *e, const struct engine_env *env)
 		fatalx("resolver: %s", err);
 	if ((e->cas = ca_cache_new(64, 8 * 1024 * 1024)) == NULL)
 		fatal("trust anchor cache");
+	resume_init(e);
 	if (ev_io_start(e->ev, &e->lio, env->lfd, EPOLLIN | EPOLLEXCLUSIVE,
 	        engine_accept, e) == -1)
 		fatal("epoll");
@@ -148,6 +149,7 @@ engine_finish(struct engine *e)
 	ev_timer_stop(e->ev, &e->stats_timer);
 	resolver_free(e->res);
 	ca_cache_free(e->cas);
+	resume_finish(e);
 	ev_free(e->ev);
 }
 
@@ -216,7 +218,10 @@ static void
 ctl_io(struct ev_io *io, uint32_t revents)
 {
 	struct engine *e = io->arg;
-	struct keys_sign_rep buf;
+	static union {
+		struct keys_sign_rep rep;
+		unsigned char raw[CTL_MAX_MSG];
+	} buf;
 	uint32_t type;
 	ssize_t n;
 	int budget = 16;
@@ -238,6 +243,9 @@ ctl_io(struct ev_io *io, uint32_t revents)
 		memcpy(&type, &buf, sizeof(type));
 		if (type == CTL_DRAIN)
 			e->stopping = 1;
+		if (type == CTL_SESS_PUT || type == CTL_SESS_FLUSH ||
+		    type == CTL_TICKET)
+			resume_ctl(e, type, &buf, (size_t)n);
 		if (type == CTL_VERBOSE &&
 		    n == (ssize_t)sizeof(struct ctl_verbose)) {
 			log_set_verbose(
@@ -262,6 +270,7 @@ stats_tick(struct ev_timer *t)
 
 	stats_send(e);
 	log_rl_flush();
+	resume_tick(e);
 	ev_timer_start(e->ev, t, 1000);
 }
 

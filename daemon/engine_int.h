@@ -24,6 +24,7 @@
 #include "msg.h"
 #include "policy.h"
 #include "resolve.h"
+#include "resume.h"
 
 struct ca_builder;
 struct proxy_tun;
@@ -80,6 +81,7 @@ struct request {
 	struct addr_list dst;         /* the destination's allowed addresses */
 	size_t dsti;                  /* the one asked for */
 	char pxname[CP_MAX_HOST + 8]; /* "HOST:PORT", for messages */
+	struct resume_req rq; /* the session cache's part */
 };
 
 struct uidcount {
@@ -116,6 +118,7 @@ struct engine {
 	LIST_HEAD(, session) sessions;
 	LIST_HEAD(, uidcount) uids;
 	struct engine_stats st;
+	struct resume *rs; /* TLS sessions (resume.h) */
 	int stopping;
 	uint32_t pid;       /* for the imsg header, informational */
 	uint32_t uid_limit; /* this engine's share of max-requests-per-user */

@@ -70,7 +70,8 @@ static void req_reply_tcp(struct request *);
 static void fd_blocking(int);
 static void req_reply_tls(struct request *);
 static int send_chain(struct request *);
-static int send_state(struct request *, char *, size_t);
+static int send_state(struct request *, struct cp_result *, char *, size_t);
+static void req_resume_lookup(struct request *, const struct tls_params *);
 static void req_finish(struct request *, struct cp_result *, int fd);
 static void req_fail(struct request *, int eclass, int err, const char *fmt,
     ...) __attribute__((format(printf, 4, 5)));
@@ -609,6 +610,8 @@ req_tls_start(struct request *r)
 		p.chain = cc->chain;
 		p.key = cc->key;
 	}
+	req_resume_lookup(r, &p);
+	p.session = r->rq.sess;
 	r->stage = ST_TLS;
 	/* The handshake has its own bound inside the request's. */
 	left = (int64_t)r->c.timeout_ms - (int64_t)(ev_clock_ms() - r->start);
@@ -685,6 +688,26 @@ req_tls_crls(struct request *r, struct tls_params *p)
 	p->crl_all = tp->t.crl_all;
 	return 0;
 }
+/* A session to offer, from the cache, for exactly this request's
+ * destination, names, anchors, client certificate and policy. */
+static void
+req_resume_lookup(struct request *r, const struct tls_params *p)
+{
+	struct resume_in in;
+
+	memset(&in, 0, sizeof(in));
+	in.uid = (uint32_t)r->s->peer.uid;
+	in.host = r->c.host;
+	in.port = r->c.port;
+	in.sni = r->c.sni;
+	in.alpn = r->c.alpn;
+	in.alpnlen = r->c.alpnlen;
+	in.ca_hash = r->c.has_ca_hash ? r->c.ca_hash : NULL;
+	in.client_cert = p->cert;
+	in.tp = &r->rt.pol;
+	in.verify_peer = p->verify_peer;
+	resume_lookup(r->s->e, &in, &r->rq);
+}
 
 /*
  * The TLS policy of the request: the blocks of the host and of the server
@@ -742,9 +765,16 @@ req_end_if_handshake_denied(struct request *r)
 		return 1;
 	}
 	if (tp->npinsets > 0) {
+		const uint8_t(*d)[32] = (const uint8_t(*)[32])l.d;
+
 		l.n = 0;
-		tlsc_spki_each(r->tls, spki_add, &l);
-		if (!policy_pins_ok(tp, (const uint8_t(*)[32])l.d, l.n)) {
+		/* A resumed handshake shows no chain: the one verified when
+		 * the session was made is checked again. */
+		if (tlsc_resumed(r->tls))
+			l.n = resume_spki(&r->rq, &d);
+		else
+			tlsc_spki_each(r->tls, spki_add, &l);
+		if (!policy_pins_ok(tp, d, l.n)) {
 			r->rt.pin_mismatch = l.n > 0;
 			req_fail(r, CP_E_VERIFY, EPROTO,
 			    "certificate verify failed: no certificate of "
@@ -805,13 +835,15 @@ req_reply_tls(struct request *r)
 		res.alpn[alpnlen] = '\0';
 	}
 	res.resumed = (uint8_t)tlsc_resumed(r->tls);
-	res.ocsp = (uint8_t)tlsc_ocsp(r->tls);
+	/* A resumed session rests on the staple its first handshake had. */
+	res.ocsp = res.resumed && r->rq.offered ? r->rq.m.ocsp
+	                                        : (uint8_t)tlsc_ocsp(r->tls);
 	if (send_chain(r) == -1) {
 		req_fail(r, CP_E_TLS, EPROTO, "peer chain: %s",
 		    tlsc_error(r->tls));
 		return;
 	}
-	if (send_state(r, err, sizeof(err)) == -1) {
+	if (send_state(r, &res, err, sizeof(err)) == -1) {
 		req_fail(r, CP_E_TLS, EPROTO, "hand-off refused: %s", err);
 		return;
 	}
@@ -844,14 +876,22 @@ send_chain(struct request *r)
 }
 
 static int
-send_state(struct request *r, char *err, size_t errsz)
+send_state(struct request *r, struct cp_result *res, char *err, size_t errsz)
 {
 	struct cp_tls_state ts;
+	char label[SC_LABEL];
 	struct abuf b;
 	int rv;
 
 	if (tlsc_export(r->tls, &ts, err, errsz) == -1)
 		return -1;
+	/* Before the secrets are wiped: a TLS 1.3 ticket wait needs the
+	 * server's key. */
+	snprintf(label, sizeof(label), "%s port %u%s%s", r->c.host,
+	    (unsigned)r->c.port, r->c.sni[0] ? " server name " : "", r->c.sni);
+	if (resume_handshake_done(r->s->e, &r->rq, r->tls, &ts, label,
+	        (uint32_t)r->s->peer.uid, res->cookie))
+		res->has_cookie = 1;
 	abuf_init(&b);
 	cp_tls_state_encode(&b, &ts);
 	cp_tls_state_wipe(&ts);
@@ -943,7 +983,7 @@ req_log(const struct request *r, const struct cp_result *res)
 	log_info_rl(s->peer.uid,
 	    res->status == CP_STATUS_OK ? LK_OK : 1 + res->eclass,
 	    "uid %u gid %u pid %d: %s %s port %u%s%s -> %s port %u%s%s%s%s: "
-	    "%s%s%s, verify %s%s%s, %u attempts, %u ms",
+	    "%s%s%s, verify %s%s%s%s, %u attempts, %u ms",
 	    (unsigned)s->peer.uid, (unsigned)s->peer.gid, (int)s->peer.pid,
 	    r->c.tls ? "tls" : "tcp", r->c.host, r->c.port,
 	    r->c.sni[0] ? " server name " : "", r->c.sni,
@@ -954,6 +994,7 @@ req_log(const struct request *r, const struct cp_result *res)
 	    res->status == CP_STATUS_OK ? "ok" : cp_eclass_str(res->eclass),
 	    res->errtext[0] ? ", " : "", res->errtext,
 	    req_verify_str(r, res, vbuf, sizeof(vbuf)),
+	    res->status == CP_STATUS_OK && res->resumed ? ", resumed" : "",
 	    res->ocsp != CP_OCSP_OFF ? ", ocsp " : "",
 	    res->ocsp != CP_OCSP_OFF ? cp_ocsp_str(res->ocsp) : "",
 	    (unsigned)res->attempts, (unsigned)res->elapsed_ms);
@@ -1055,6 +1096,7 @@ req_free(struct request *r)
 	if (r->anchors != NULL)
 		X509_STORE_free(r->anchors);
 	sk_X509_CRL_free(r->crls);
+	resume_req_clear(&r->rq);
 	if (r->fd != -1)
 		close(r->fd);
 	explicit_bzero(&r->c, sizeof(r->c));

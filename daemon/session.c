@@ -34,6 +34,7 @@ static void session_dispatch(struct session *, const struct imsg *);
 static void handle_hello(struct session *, const struct imsg *);
 static void handle_ca_cert(struct session *, const struct imsg *);
 static void handle_ca_end(struct session *, const struct imsg *);
+static void handle_ticket(struct session *, const struct imsg *);
 static void session_update_events(struct session *);
 static int session_throttled(const struct session *);
 static void session_idle(struct ev_timer *);
@@ -267,10 +268,32 @@ session_dispatch(struct session *s, const struct imsg *m)
 	case CP_MSG_CA_END:
 		handle_ca_end(s, m);
 		break;
+	case CP_MSG_TICKET:
+		handle_ticket(s, m);
+		break;
 	default:
 		session_error(s, m->hdr.peerid, CP_E_PROTO, EPROTO,
 		    "unexpected message type %u", m->hdr.type);
 	}
+}
+
+/* A TLS 1.3 ticket sent back (resume.h).  It has no answer: one that
+ * does not decode is dropped with a log line, the session goes on. */
+static void
+handle_ticket(struct session *s, const struct imsg *m)
+{
+	const unsigned char *cookie, *msg;
+	char err[128];
+	size_t len;
+
+	if (cp_ticket_decode(m->data, m->datalen, &cookie, &msg, &len, err,
+	        sizeof(err)) == -1) {
+		log_info_rl(s->peer.uid, LK_SESSION,
+		    "uid %u pid %d: bad TICKET: %s", (unsigned)s->peer.uid,
+		    (int)s->peer.pid, err);
+		return;
+	}
+	resume_ticket(s->e, (uint32_t)s->peer.uid, cookie, msg, len);
 }
 
 static void

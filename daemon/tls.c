@@ -56,6 +56,7 @@ struct tlsc {
 	int failed_verify;
 	int no_peer_cert;
 	int sys_errno;
+	long detached_vr; /* the verify result once tlsc_detach took ssl */
 	char err[CP_MAX_ERRTEXT];
 };
 
@@ -418,6 +419,9 @@ tlsc_setup(struct tlsc *c, int fd, const struct tls_params *p,
 		tls_ossl_err(err, errsz, "ALPN");
 		return -1;
 	}
+	/* A session that cannot be offered costs a full handshake only. */
+	if (p->session != NULL && !SSL_set_session(ssl, p->session))
+		ERR_clear_error();
 	return 0;
 }
 
@@ -598,7 +602,7 @@ tlsc_events(const struct tlsc *c)
 long
 tlsc_verify_result(const struct tlsc *c)
 {
-	long vr = SSL_get_verify_result(c->ssl);
+	long vr = c->ssl != NULL ? SSL_get_verify_result(c->ssl) : c->detached_vr;
 
 	if (vr == X509_V_OK && c->no_peer_cert)
 		return X509_V_ERR_APPLICATION_VERIFICATION;
@@ -775,6 +779,28 @@ tlsc_export(
 		return -1;
 	}
 	return tls_export(c->ssl, st, err, errsz);
+}
+
+SSL *
+tlsc_ssl(struct tlsc *c)
+{
+	return c->ssl;
+}
+
+/* Only after the handshake: every accessor that may follow (the audit
+ * line's tlsc_verified) answers from c->done. */
+SSL *
+tlsc_detach(struct tlsc *c)
+{
+	SSL *ssl = c->ssl;
+
+	if (!c->done)
+		return NULL;
+	/* Whoever frees it sends nothing; it must still read. */
+	SSL_set_quiet_shutdown(ssl, 1);
+	c->detached_vr = SSL_get_verify_result(ssl);
+	c->ssl = NULL;
+	return ssl;
 }
 
 void

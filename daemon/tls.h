@@ -95,6 +95,8 @@ struct tls_params {
 	STACK_OF(X509_CRL) *crls; /* borrowed, outlives the handshake;
 	                             NULL: no CRL check */
 	int crl_all;              /* 1: CRLs for the whole chain */
+	/* A session to offer for resumption (resume.h), or NULL. */
+	SSL_SESSION *session;
 };
 
 struct tlsc;
@@ -159,6 +161,14 @@ int tlsc_export(
  * certificate matched or the chain did not verify. */
 int tlsc_spki_each(struct tlsc *, int (*fn)(void *, const uint8_t *),
     void *arg);
+
+/* The connection's SSL object, still the tlsc's. */
+SSL *tlsc_ssl(struct tlsc *);
+/* Take the SSL object out of a completed handshake (the TLS 1.3 ticket
+ * wait, resume.h): the tlsc no longer frees it, and answers only
+ * tlsc_verify_result, tlsc_verified, tlsc_error and tlsc_free from then
+ * on. */
+SSL *tlsc_detach(struct tlsc *);
 
 /* Free without sending anything (no close_notify); fd is not closed. */
 void tlsc_free(struct tlsc *);

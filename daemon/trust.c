@@ -659,6 +659,25 @@ trust_crls(const struct trust *t, const char *path)
 }
 
 void
+trust_crl_digest(const struct trust *t, EVP_MD_CTX *md)
+{
+	unsigned char fp[EVP_MAX_MD_SIZE];
+	unsigned int n;
+	size_t i;
+	int j;
+
+	for (i = 0; t != NULL && i < t->ngroups; i++) {
+		EVP_DigestUpdate(md, t->groups[i].path,
+		    strlen(t->groups[i].path) + 1);
+		for (j = 0; j < sk_X509_CRL_num(t->groups[i].crls); j++)
+			if (X509_CRL_digest(sk_X509_CRL_value(t->groups[i].crls,
+			                        j),
+			        EVP_sha256(), fp, &n))
+				EVP_DigestUpdate(md, fp, n);
+	}
+}
+
+void
 trust_free(struct trust *t)
 {
 	size_t i;

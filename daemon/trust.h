@@ -24,6 +24,7 @@
 
 #include <stddef.h>
 
+#include <openssl/evp.h>
 #include <openssl/x509.h>
 
 struct cpconf;
@@ -54,6 +55,10 @@ X509_STORE *trust_store(const struct trust *);
 /* The CRLs of the crl-file at path; borrowed; NULL when it is unknown.
  * A file with no CRL is an error at load time, never an empty stack. */
 STACK_OF(X509_CRL) *trust_crls(const struct trust *, const char *path);
+
+/* Every CRL with its file's path, into md: a cached TLS session is good
+ * only for the CRLs it was checked against (resume.c). */
+void trust_crl_digest(const struct trust *, EVP_MD_CTX *md);
 
 void trust_free(struct trust *);
 

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include <openssl/err.h>
+#include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/sha.h>
 #include <openssl/x509.h>
@@ -56,6 +57,7 @@ struct ca_load {
 	struct ca_vec all;
 	size_t total; /* bytes read from all files */
 	struct ca_ident fid, did;
+	EVP_MD *sha256; /* fetched once: not once per certificate */
 	char *err;
 	size_t errsz;
 };
@@ -167,36 +169,78 @@ ca_push(struct ca_load *ld, struct ca_vec *v, struct ca_item *item,
 	return -1;
 }
 
+/* One DER TLV at p[0..n): its tag in *tag, its whole size in *size.
+ * Definite lengths of at most four bytes only, as certificates have. */
+static int
+der_tlv(const unsigned char *p, size_t n, unsigned *tag, size_t *size)
+{
+	size_t len = 0, hdr = 2, i, k;
+
+	if (n < 2)
+		return -1;
+	*tag = p[0];
+	if (p[1] < 0x80)
+		len = p[1];
+	else {
+		k = p[1] & 0x7f;
+		if (k == 0 || k > 4 || n < 2 + k)
+			return -1;
+		for (i = 0; i < k; i++)
+			len = len << 8 | p[2 + i];
+		hdr += k;
+	}
+	if (len > n - hdr)
+		return -1;
+	*size = hdr + len;
+	return 0;
+}
+
+/*
+ * The outer shape of a certificate, SEQUENCE { SEQUENCE, SEQUENCE,
+ * BIT STRING }, at the start of data; its size, or 0.  The library does
+ * not decode the certificate: the daemon does, when it takes the set, and
+ * refuses one that is malformed.  A fresh process saves the decoding of
+ * every anchor of its bundle (about 1.4 M instructions each).
+ */
+static size_t
+cert_shape(const unsigned char *data, size_t dlen)
+{
+	static const unsigned want[3] = {0x30, 0x30, 0x03};
+	size_t size, inner, off, n;
+	unsigned tag;
+	int i;
+
+	if (der_tlv(data, dlen, &tag, &size) == -1 || tag != 0x30)
+		return 0;
+	off = data[1] < 0x80 ? 2 : 2 + (size_t)(data[1] & 0x7f);
+	for (i = 0; i < 3; i++, off += inner)
+		if (der_tlv(data + off, size - off, &tag, &inner) == -1 ||
+		    tag != want[i])
+			return 0;
+	n = size;
+	return off == n ? n : 0;
+}
+
 /* A malloc'd copy of the certificate's DER; TRUSTED CERTIFICATE loses its
- * trust settings, which the wire protocol cannot carry. */
+ * trust settings (one SEQUENCE after the certificate), which the wire
+ * protocol cannot carry. */
 static unsigned char *
 ca_der(const unsigned char *data, long dlen, int trusted, size_t *lenp)
 {
-	const unsigned char *p = data;
-	unsigned char *der = NULL, *out;
-	X509 *x;
-	int len;
+	size_t len = cert_shape(data, (size_t)dlen), aux;
+	unsigned char *out;
+	unsigned tag;
 
-	x = trusted ? d2i_X509_AUX(NULL, &p, dlen) : d2i_X509(NULL, &p, dlen);
-	if (x == NULL || p != data + dlen) {
-		X509_free(x);
+	if (len == 0)
 		return NULL;
-	}
-	if (!trusted) {
-		X509_free(x);
-		if ((out = malloc((size_t)dlen)) != NULL)
-			memcpy(out, data, (size_t)dlen);
-		*lenp = (size_t)dlen;
-		return out;
-	}
-	len = i2d_X509(x, &der);
-	X509_free(x);
-	if (len <= 0)
+	if (len != (size_t)dlen &&
+	    (!trusted ||
+	        der_tlv(data + len, (size_t)dlen - len, &tag, &aux) == -1 ||
+	        tag != 0x30 || len + aux != (size_t)dlen))
 		return NULL;
-	if ((out = malloc((size_t)len)) != NULL)
-		memcpy(out, der, (size_t)len);
-	OPENSSL_free(der);
-	*lenp = (size_t)len;
+	if ((out = malloc(len)) != NULL)
+		memcpy(out, data, len);
+	*lenp = len;
 	return out;
 }
 
@@ -232,7 +276,12 @@ ca_block(struct ca_load *ld, struct ca_vec *v, const char *name,
 		free(item.der);
 		return CA_FATAL;
 	}
-	SHA256(item.der, item.len, item.digest);
+	if (!EVP_Digest(
+	        item.der, item.len, item.digest, NULL, ld->sha256, NULL)) {
+		ca_err(ld, "%s: cannot hash", where);
+		free(item.der);
+		return CA_FATAL;
+	}
 	return ca_push(ld, v, &item, where) == 0 ? CA_OK : CA_FATAL;
 }
 
@@ -538,7 +587,9 @@ static int
 ca_finish(struct ca_load *ld, struct ca_set *set, const char *ca_path)
 {
 	struct ca_vec *v = &ld->all;
+	unsigned char(*dg)[CP_CA_HASH_LEN];
 	size_t i;
+	int rc;
 
 	vec_compact(v);
 	if (v->n > CP_MAX_CA_CERTS) {
@@ -563,8 +614,19 @@ ca_finish(struct ca_load *ld, struct ca_set *set, const char *ca_path)
 		v->it[i].der = NULL;
 	}
 	set->n = v->n;
-	if (cp_ca_set_hash((const unsigned char *const *)set->der, set->len,
-	        set->n, set->hash) == -1) {
+	/* Sorted and hashed already: the set hash needs one pass more. */
+	if ((dg = calloc(v->n, sizeof(*dg))) == NULL) {
+		ca_set_free(set);
+		ca_err(ld, "CA certificates: out of memory");
+		return -1;
+	}
+	for (i = 0; i < v->n; i++)
+		memcpy(dg[i], v->it[i].digest, CP_CA_HASH_LEN);
+	rc = cp_ca_set_hash_sorted((const unsigned char *const *)set->der,
+	    set->len, (const unsigned char(*)[CP_CA_HASH_LEN])dg, set->n,
+	    set->hash);
+	free(dg);
+	if (rc == -1) {
 		ca_err(ld, "CA certificates: cannot hash: %s", strerror(errno));
 		ca_set_free(set);
 		return -1;
@@ -586,6 +648,11 @@ ca_load(struct ca_set *set, const char *ca_file, const char *ca_path,
 		return -1;
 	}
 	ERR_set_mark();
+	if ((ld->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL)) == NULL) {
+		ERR_pop_to_mark();
+		ca_err(ld, "SHA-256 not available");
+		return -1;
+	}
 	if (ca_file != NULL)
 		rc = ca_load_file(ld, ca_file);
 	if (rc == 0 && ca_path != NULL)
@@ -593,6 +660,8 @@ ca_load(struct ca_set *set, const char *ca_file, const char *ca_path,
 	if (rc == 0)
 		rc = ca_finish(ld, set, ca_path);
 	ERR_pop_to_mark();
+	EVP_MD_free(ld->sha256);
+	ld->sha256 = NULL;
 	vec_free(&ld->all);
 	/* Skipped directory entries may have left a message behind. */
 	if (rc == 0 && ld->err != NULL && ld->errsz > 0)

@@ -61,6 +61,7 @@ struct cp_client_priv {
 	char err[CP_MAX_ERRTEXT + 128];
 	struct dreq *pending;
 	const struct ca_set *cas;
+	char path[108]; /* the daemon of the connection: tickets go there */
 };
 
 static pthread_mutex_t path_mtx = PTHREAD_MUTEX_INITIALIZER;
@@ -482,6 +483,17 @@ goodbye(int fd, const struct cp_tls_state *st)
 	}
 }
 
+/* A TLS 1.3 ticket from the record stream goes back to the daemon that
+ * asked for it (its cookie in the RESULT), for its session cache. */
+static void
+ticket_back(void *arg, const unsigned char *msg, size_t len)
+{
+	struct cp_client_priv *p = arg;
+
+	if (p->res.has_cookie && len <= CP_MAX_TICKET)
+		(void)dsession_send_ticket(p->path, p->res.cookie, msg, len);
+}
+
 /* The kernel was chosen: install the keys.  0, 1 to go on in user space
  * (nothing went into the socket), or -1. */
 static int
@@ -491,7 +503,9 @@ take_ktls(cp_client *c, int fd, const struct cp_tls_state *st, int rekey)
 	char err[192];
 	int installed;
 
-	p->ktls = ktls_new(fd, st, rekey, &installed, err, sizeof(err));
+	p->ktls =
+	    ktls_new_fn(fd, st, rekey, p->res.has_cookie ? ticket_back : NULL,
+	        p, &installed, err, sizeof(err));
 	if (p->ktls != NULL)
 		return 0;
 	if (installed || p->ktls_eff == CP_KTLS_REQUIRE) {
@@ -543,6 +557,8 @@ take_tls(cp_client *c, int fd, const struct cp_tls_state *st)
 	}
 	if ((p->rec = tls_rec_new(fd, st, err, sizeof(err))) == NULL)
 		return seterr(c, EPROTO, "TLS state: %s", err);
+	if (p->res.has_cookie)
+		tls_rec_set_ticket_fn(p->rec, ticket_back, p);
 	return 0;
 }
 
@@ -642,8 +658,10 @@ start(cp_client *c)
 	if (load_anchors(c) == -1)
 		return -1;
 	build_request(c, &req);
-	c->priv->pending = dreq_start(cp_client_socket_path(), &req,
-	    c->priv->cas, err, sizeof(err));
+	snprintf(c->priv->path, sizeof(c->priv->path), "%s",
+	    cp_client_socket_path());
+	c->priv->pending =
+	    dreq_start(c->priv->path, &req, c->priv->cas, err, sizeof(err));
 	if (c->priv->pending == NULL)
 		return seterr(c, errno, "%s", err);
 	return 0;
@@ -1118,6 +1136,14 @@ cp_client_get_tls_version(cp_client *c)
 	if (c == NULL || c->fd == -1 || !c->priv->tls)
 		return NULL;
 	return c->priv->res.tls_version == 0x0304 ? "TLSv1.3" : "TLSv1.2";
+}
+
+int
+cp_client_session_resumed(cp_client *c)
+{
+	if (c == NULL || c->fd == -1 || !c->use_ssl)
+		return 0;
+	return c->priv->res.resumed != 0;
 }
 
 const char *

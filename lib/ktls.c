@@ -93,6 +93,10 @@ struct ktls {
 	size_t hhlen;
 	size_t hlen, hleft; /* its body length, and what is still to come */
 	unsigned char hb;   /* its first body byte */
+	unsigned char *tbuf; /* a ticket being collected for ticket_fn */
+	size_t tlen;
+	tls_ticket_fn *ticket_fn;
+	void *ticket_arg;
 	unsigned char al[2];
 	size_t allen;
 
@@ -714,6 +718,10 @@ hs_msg(struct ktls *k)
 	k->hhlen = 0;
 	if (k->tls13 && type == HS_NEW_SESSION_TICKET) {
 		stat_add(&k->st.tickets);
+		if (k->tbuf != NULL && k->tlen == 4 + k->hlen &&
+		    k->ticket_fn != NULL)
+			k->ticket_fn(k->ticket_arg, k->tbuf, k->tlen);
+		k->tlen = 0;
 		return 0;
 	}
 	if (k->tls13 && type == HS_KEY_UPDATE)
@@ -724,6 +732,29 @@ hs_msg(struct ktls *k)
 	}
 	return k_fail(
 	    k, EPROTO, AL_UNEXPECTED, "unexpected handshake message %u", type);
+}
+
+/* A ticket that goes back to the daemon is collected whole (bounded);
+ * every other message body is skipped. */
+static void
+ticket_start(struct ktls *k)
+{
+	k->tlen = 0;
+	if (!k->tls13 || k->hh[0] != HS_NEW_SESSION_TICKET ||
+	    k->ticket_fn == NULL || 4 + k->hlen > TLS_REC_MAX_TICKET_LEN)
+		return;
+	if (k->tbuf == NULL &&
+	    (k->tbuf = malloc(TLS_REC_MAX_TICKET_LEN)) == NULL)
+		return;
+	memcpy(k->tbuf, k->hh, 4);
+	k->tlen = 4;
+}
+
+void
+ktls_set_ticket_fn(struct ktls *k, tls_ticket_fn *fn, void *arg)
+{
+	k->ticket_fn = fn;
+	k->ticket_arg = arg;
 }
 
 /* Handshake bytes as a stream: headers are collected, bodies skipped. */
@@ -747,10 +778,15 @@ hs_feed(struct ktls *k, const unsigned char *p, size_t n)
 				return k_fail(k, EPROTO, AL_UNEXPECTED,
 				    "handshake message too large (%zu bytes)",
 				    k->hlen);
+			ticket_start(k);
 		} else {
 			take = k->hleft < n ? k->hleft : n;
 			if (k->hleft == k->hlen)
 				k->hb = p[0];
+			if (k->tlen > 0) {
+				memcpy(k->tbuf + k->tlen, p, take);
+				k->tlen += take;
+			}
 			k->hleft -= take;
 			p += take;
 			n -= take;
@@ -1046,6 +1082,13 @@ struct ktls *
 ktls_new(int fd, const struct cp_tls_state *st, int rekey, int *installed,
     char *err, size_t errsz)
 {
+	return ktls_new_fn(fd, st, rekey, NULL, NULL, installed, err, errsz);
+}
+
+struct ktls *
+ktls_new_fn(int fd, const struct cp_tls_state *st, int rekey, tls_ticket_fn *fn,
+    void *arg, int *installed, char *err, size_t errsz)
+{
 	struct ktls *k;
 	int one = 1;
 
@@ -1073,6 +1116,8 @@ ktls_new(int fd, const struct cp_tls_state *st, int rekey, int *installed,
 		ktls_free(k);
 		return NULL;
 	}
+	/* The tickets drain() takes go back to the daemon too. */
+	ktls_set_ticket_fn(k, fn, arg);
 	/* Servers do not pad; the kernel then decrypts in place. */
 	if (k->tls13)
 		(void)setsockopt(
@@ -1088,6 +1133,9 @@ ktls_free(struct ktls *k)
 		return;
 	pthread_mutex_destroy(&k->elock);
 	pthread_mutex_destroy(&k->wlock);
+	if (k->tbuf != NULL)
+		explicit_bzero(k->tbuf, TLS_REC_MAX_TICKET_LEN);
+	free(k->tbuf);
 	explicit_bzero(k, sizeof(*k));
 	free(k);
 }
@@ -1112,6 +1160,18 @@ ktls_stats(const struct ktls *k, struct ktls_stats *s)
 }
 
 #ifdef CP_TEST_HOOKS
+struct ktls *
+ktls_test_new(const struct cp_tls_state *st)
+{
+	return k_alloc(-1, st, 0);
+}
+
+int
+ktls_test_control(struct ktls *k, int type, const void *p, size_t n)
+{
+	return control(k, type, p, n);
+}
+
 void
 ktls_set_rekey_limit(struct ktls *k, uint64_t records)
 {

@@ -21,6 +21,8 @@
 
 #include <linux/tls.h>
 
+#include "record.h"
+
 struct cp_tls_state;
 struct cp_tls_dir;
 struct ktls;
@@ -100,6 +102,13 @@ int ktls_release_rekeys(const char *release);
  */
 struct ktls *ktls_new(int fd, const struct cp_tls_state *st, int rekey,
     int *installed, char *err, size_t errsz);
+/* The same, with ktls_set_ticket_fn(fn, arg) before the first read. */
+struct ktls *ktls_new_fn(int fd, const struct cp_tls_state *st, int rekey,
+    tls_ticket_fn *fn, void *arg, int *installed, char *err, size_t errsz);
+
+/* Hand every TLS 1.3 NewSessionTicket from now on to fn (NULL: none);
+ * messages above TLS_REC_MAX_TICKET_LEN bytes are skipped only. */
+void ktls_set_ticket_fn(struct ktls *, tls_ticket_fn *fn, void *arg);
 
 /* As tls_rec_read / tls_rec_write / tls_rec_close_notify (record.h). */
 ssize_t ktls_read(struct ktls *, void *buf, size_t len);
@@ -137,6 +146,10 @@ void ktls_set_rekey_limit(struct ktls *, uint64_t records);
 /* ktls_new waits up to ms for the first non-data record (tests: makes
  * "tickets that already arrived" deterministic); 0 by default. */
 void ktls_set_connect_wait(int ms);
+/* A ktls on no socket, and one non-data record fed to it as if recvmsg had
+ * returned it: the control-record parser without a kernel. */
+struct ktls *ktls_test_new(const struct cp_tls_state *st);
+int ktls_test_control(struct ktls *, int type, const void *p, size_t n);
 #endif
 
 #endif

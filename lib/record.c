@@ -104,6 +104,8 @@ struct tls_rec {
 	unsigned char *tickets[TLS_REC_MAX_TICKETS];
 	size_t ticketlen[TLS_REC_MAX_TICKETS];
 	size_t tnext, tcount;
+	tls_ticket_fn *ticket_fn;
+	void *ticket_arg;
 
 	/* Writer, under wlock. */
 	pthread_mutex_t wlock;
@@ -828,6 +830,8 @@ rd_ticket(struct tls_rec *r, const unsigned char *m, size_t len)
 	}
 	stat_add(&r->st.tickets, 1);
 	ticket_keep(r, m, 4 + len);
+	if (r->ticket_fn != NULL)
+		r->ticket_fn(r->ticket_arg, m, 4 + len);
 	return 0;
 bad:
 	return rec_fail(
@@ -1232,6 +1236,13 @@ tls_rec_new(int fd, const struct cp_tls_state *st, char *err, size_t errsz)
 		return NULL;
 	}
 	return r;
+}
+
+void
+tls_rec_set_ticket_fn(struct tls_rec *r, tls_ticket_fn *fn, void *arg)
+{
+	r->ticket_fn = fn;
+	r->ticket_arg = arg;
 }
 
 void

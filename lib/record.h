@@ -38,6 +38,11 @@ struct tls_rec;
 /* Largest plaintext of one record (RFC 8446 5.1). */
 #define TLS_REC_MAX_PLAIN 16384
 
+/* Called from the reading thread with each whole TLS 1.3
+ * NewSessionTicket message (its 4-byte header included), so that it can
+ * go back to the daemon's session cache. */
+typedef void tls_ticket_fn(void *arg, const unsigned char *msg, size_t len);
+
 /* Session tickets kept for a future session cache (the newest ones). */
 #define TLS_REC_MAX_TICKETS 4
 #define TLS_REC_MAX_TICKET_LEN 16384
@@ -99,6 +104,9 @@ void tls_rec_stats(const struct tls_rec *, struct tls_rec_stats *);
  */
 ssize_t tls_rec_ticket(const struct tls_rec *, unsigned idx, void *buf,
     size_t len);
+
+/* Hand every NewSessionTicket from now on to fn (NULL: none). */
+void tls_rec_set_ticket_fn(struct tls_rec *, tls_ticket_fn *fn, void *arg);
 
 /* Wipe the keys and free; does not close the fd, sends nothing. */
 void tls_rec_free(struct tls_rec *);

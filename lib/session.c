@@ -270,6 +270,46 @@ send_hello(struct dsession *dc)
 	return compose(dc, CP_MSG_HELLO, 0, &b);
 }
 
+int
+dsession_send_ticket(
+    const char *path, const unsigned char *cookie, const void *msg, size_t len)
+{
+	struct dsession *dc = pool_get(path);
+	struct abuf b;
+	char err[128];
+	int fresh = 0, rv, tries;
+
+	for (tries = 0; tries < 2; tries++) {
+		if (dc == NULL) {
+			if ((dc = dsession_open(path, err, sizeof(err))) ==
+			    NULL)
+				return -1;
+			fresh = 1;
+			if (send_hello(dc) == -1)
+				break;
+		}
+		abuf_init(&b);
+		cp_ticket_encode(&b, cookie, msg, len);
+		if (compose(dc, CP_MSG_TICKET, 0, &b) == 0 &&
+		    (rv = imsg_write(&dc->ib)) != -1) {
+			/* A session of our own making has told all it had
+			 * to; a pooled one goes back, with its queue. */
+			if (fresh && rv == 0)
+				dsession_close(dc);
+			else
+				pool_put(dc);
+			return 0;
+		}
+		/* The daemon closed the pooled session: once more, anew. */
+		dsession_close(dc);
+		dc = NULL;
+		if (fresh)
+			return -1;
+	}
+	dsession_close(dc);
+	return -1;
+}
+
 static int
 send_cas(struct dreq *q)
 {

@@ -60,4 +60,13 @@ void dreply_clear(struct dreply *);
 /* Close every pooled session (cp_client_shutdown, fork children). */
 void dsession_pool_clear(void);
 
+/*
+ * Send a TLS 1.3 NewSessionTicket message (header included) back to the
+ * daemon at path with the cookie of its connection's RESULT, on a pooled
+ * session or a new one; no answer is awaited.  0, or -1 with errno: the
+ * ticket is lost, which costs a later full handshake only.
+ */
+int dsession_send_ticket(
+    const char *path, const unsigned char *cookie, const void *msg, size_t len);
+
 #endif

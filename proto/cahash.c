@@ -122,3 +122,38 @@ cp_ca_set_hash(const unsigned char *const *der, const size_t *len, size_t n,
 	free(it);
 	return rc;
 }
+
+int
+cp_ca_set_hash_sorted(const unsigned char *const *der, const size_t *len,
+    const unsigned char (*digest)[CP_CA_HASH_LEN], size_t n,
+    unsigned char out[CP_CA_HASH_LEN])
+{
+	struct cahash_item *it;
+	size_t i;
+	int rc;
+
+	if (n > CP_MAX_CA_CERTS ||
+	    (n > 0 && (der == NULL || len == NULL || digest == NULL))) {
+		errno = EINVAL;
+		return -1;
+	}
+	if ((it = calloc(n ? n : 1, sizeof(*it))) == NULL) {
+		errno = ENOMEM;
+		return -1;
+	}
+	for (i = 0; i < n; i++) {
+		if (der[i] == NULL || len[i] == 0 || len[i] > CP_MAX_CERT ||
+		    (i > 0 && cp_ca_order(digest[i - 1], der[i - 1], len[i - 1],
+		                  digest[i], der[i], len[i]) > 0)) {
+			free(it);
+			errno = EINVAL;
+			return -1;
+		}
+		it[i].der = der[i];
+		it[i].len = len[i];
+		memcpy(it[i].digest, digest[i], CP_CA_HASH_LEN);
+	}
+	rc = cahash_digest(it, n, out);
+	free(it);
+	return rc;
+}

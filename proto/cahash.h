@@ -29,6 +29,14 @@
  */
 int cp_ca_set_hash(const unsigned char *const *der, const size_t *len, size_t n,
     unsigned char out[CP_CA_HASH_LEN]);
+/*
+ * The same for certificates already in cp_ca_order with their SHA-256
+ * digests (a library that computed them to sort): no second pass over
+ * the DER.  Duplicates, adjacent in that order, count once.
+ */
+int cp_ca_set_hash_sorted(const unsigned char *const *der, const size_t *len,
+    const unsigned char (*digest)[CP_CA_HASH_LEN], size_t n,
+    unsigned char out[CP_CA_HASH_LEN]);
 
 /* The set's order: by SHA-256 of the DER, then length, then bytes (so the
  * order never depends on qsort for equal digests).  memcmp-style result. */

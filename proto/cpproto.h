@@ -44,6 +44,8 @@
 #define CP_MAX_SECRET 64
 #define CP_MAX_KEY 32
 #define CP_MAX_PROXY 280 /* "socks5://" [IPv6 or name] ":" port */
+#define CP_MAX_TICKET (16 * 1024) /* a NewSessionTicket sent back */
+#define CP_COOKIE_LEN 16
 #define CP_IV_LEN 12
 
 enum cp_msg_type {
@@ -54,6 +56,7 @@ enum cp_msg_type {
 	CP_MSG_PEER_CERT,
 	CP_MSG_TLS_STATE,
 	CP_MSG_RESULT,
+	CP_MSG_TICKET, /* client -> daemon, no answer: a TLS 1.3 ticket */
 	CP_MSG_MAX
 };
 
@@ -115,10 +118,16 @@ enum cp_attr_tag {
 	 * "http://HOST:PORT" or "socks5://HOST:PORT"; absent: none */
 	CP_A_PROXY = 80,
 
+	/* TICKET: CP_A_COOKIE and */
+	CP_A_TICKET = 90, /* bytes: one NewSessionTicket message, header
+	                     included */
+
 	CP_A_MAX,
 
-	/* RESULT, optional (attr.h): older libraries skip them. */
+	/* RESULT, optional (ATTR_OPTIONAL, attr.h): older libraries skip
+	 * them (and, without the cookie, send no ticket back). */
 	CP_A_OCSP = 0x8000 + 60, /* u8 CP_OCSP_*: the stapled response */
+	CP_A_COOKIE = 0x8001, /* bytes[16]: send TLS 1.3 tickets back with it */
 };
 
 enum cp_status {

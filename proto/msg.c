@@ -72,6 +72,7 @@ cp_msg_str(uint32_t t)
 		[CP_MSG_PEER_CERT] = "PEER_CERT",
 		[CP_MSG_TLS_STATE] = "TLS_STATE",
 		[CP_MSG_RESULT] = "RESULT",
+		[CP_MSG_TICKET] = "TICKET",
 	};
 
 	if (t == 0 || t >= CP_MSG_MAX)
@@ -265,6 +266,7 @@ enum {
 	R_ELAPSED,
 	R_OCSP,
 	R_PROXY,
+	R_COOKIE,
 	R_N
 };
 
@@ -288,6 +290,8 @@ static const struct attr_rule result_rules[R_N] = {
 	[R_ELAPSED] = {CP_A_ELAPSED_MS, AT_U32, 0, 0, UINT32_MAX, "elapsed"},
 	[R_OCSP] = {CP_A_OCSP, AT_U8, 0, 0, CP_OCSP_MAX - 1, "ocsp"},
 	[R_PROXY] = {CP_A_PROXY, AT_STR, 0, 1, CP_MAX_PROXY - 1, "proxy"},
+	[R_COOKIE] = {CP_A_COOKIE, AT_BYTES, 0, CP_COOKIE_LEN, CP_COOKIE_LEN,
+	    "ticket cookie"},
 };
 
 void
@@ -316,6 +320,8 @@ cp_result_encode(struct abuf *b, const struct cp_result *r)
 		abuf_u8(b, CP_A_OCSP, r->ocsp);
 	if (r->proxy[0] != '\0')
 		abuf_str(b, CP_A_PROXY, r->proxy);
+	if (r->has_cookie)
+		abuf_bytes(b, CP_A_COOKIE, r->cookie, CP_COOKIE_LEN);
 }
 
 int
@@ -343,6 +349,10 @@ cp_result_decode(const void *p, size_t len, struct cp_result *r, char *err,
 	r->elapsed_ms = (uint32_t)v[R_ELAPSED].num;
 	r->ocsp = (uint8_t)v[R_OCSP].num;
 	attr_str(&v[R_PROXY], r->proxy, sizeof(r->proxy));
+	if (v[R_COOKIE].present) {
+		r->has_cookie = 1;
+		memcpy(r->cookie, v[R_COOKIE].p, CP_COOKIE_LEN);
+	}
 	if (r->status == CP_STATUS_ERROR && r->eclass == CP_E_NONE)
 		return bad(err, errsz, "error result without error class");
 	return 0;
@@ -436,6 +446,41 @@ cp_tls_state_decode(const void *p, size_t len, struct cp_tls_state *s,
 		cp_tls_state_wipe(s);
 	explicit_bzero(v, sizeof(v));
 	return r;
+}
+
+/* TICKET */
+
+static const struct attr_rule ticket_rules[] = {
+	{CP_A_COOKIE, AT_BYTES, 1, CP_COOKIE_LEN, CP_COOKIE_LEN, "cookie"},
+	{CP_A_TICKET, AT_BYTES, 1, 4, CP_MAX_TICKET, "ticket"},
+};
+
+void
+cp_ticket_encode(struct abuf *b, const unsigned char cookie[CP_COOKIE_LEN],
+    const void *msg, size_t len)
+{
+	abuf_bytes(b, CP_A_COOKIE, cookie, CP_COOKIE_LEN);
+	abuf_bytes(b, CP_A_TICKET, msg, len);
+}
+
+int
+cp_ticket_decode(const void *p, size_t len, const unsigned char **cookie,
+    const unsigned char **msg, size_t *msglen, char *err, size_t errsz)
+{
+	struct attr_val v[2];
+	const unsigned char *m;
+
+	if (attr_parse(p, len, ticket_rules, 2, v, err, errsz) == -1)
+		return -1;
+	m = v[1].p;
+	/* One whole NewSessionTicket message: type 4, its own length. */
+	if (m[0] != 4 || ((size_t)m[1] << 16 | (size_t)m[2] << 8 | m[3]) !=
+	                     v[1].len - 4)
+		return bad(err, errsz, "ticket is not one NewSessionTicket");
+	*cookie = v[0].p;
+	*msg = m;
+	*msglen = v[1].len;
+	return 0;
 }
 
 /* CA_CERT, PEER_CERT, CA_END */

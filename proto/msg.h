@@ -63,6 +63,8 @@ struct cp_result {
 	uint32_t elapsed_ms;
 	uint8_t ocsp; /* CP_OCSP_* */
 	char proxy[CP_MAX_PROXY]; /* "socks5://HOST:PORT"; "": direct */
+	int has_cookie; /* TLS 1.3 tickets are wanted back (TICKET) */
+	unsigned char cookie[CP_COOKIE_LEN];
 };
 
 /* One direction of the TLS record layer, seen from the TLS client. */
@@ -100,6 +102,11 @@ int cp_tls_state_decode(const void *, size_t, struct cp_tls_state *, char *,
 /* *der points into the message. */
 int cp_cert_decode(const void *, size_t, const unsigned char **der,
     size_t *len, char *, size_t);
+/* TICKET: the cookie of the RESULT and one NewSessionTicket message. */
+void cp_ticket_encode(struct abuf *b, const unsigned char cookie[CP_COOKIE_LEN],
+    const void *msg, size_t len);
+int cp_ticket_decode(const void *, size_t, const unsigned char **cookie,
+    const unsigned char **msg, size_t *msglen, char *err, size_t errsz);
 int cp_ca_end_decode(const void *, size_t, unsigned char hash[CP_HASH_LEN],
     char *, size_t);
 

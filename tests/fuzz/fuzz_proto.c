@@ -176,6 +176,28 @@ rt_cert(const void *p, size_t len)
 	}
 }
 
+/* TICKET: one whole NewSessionTicket and a cookie, and back. */
+static void
+rt_ticket(const void *p, size_t len)
+{
+	const unsigned char *ck, *m, *ck2, *m2;
+	size_t mlen, mlen2;
+	struct abuf ab;
+	char err[128];
+
+	if (cp_ticket_decode(p, len, &ck, &m, &mlen, err, sizeof(err)) != 0)
+		return;
+	check(mlen >= 4 && mlen <= CP_MAX_TICKET && m[0] == 4);
+	check(((size_t)m[1] << 16 | (size_t)m[2] << 8 | m[3]) == mlen - 4);
+	abuf_init(&ab);
+	cp_ticket_encode(&ab, ck, m, mlen);
+	check(cp_ticket_decode(ab.buf, ab.len, &ck2, &m2, &mlen2, err,
+	          sizeof(err)) == 0);
+	check(mlen2 == mlen && memcmp(m2, m, mlen) == 0 &&
+	      memcmp(ck2, ck, CP_COOKIE_LEN) == 0);
+	abuf_free(&ab);
+}
+
 static void
 decode_all(const void *p, size_t len)
 {
@@ -184,6 +206,7 @@ decode_all(const void *p, size_t len)
 	rt_result(p, len);
 	rt_tls_state(p, len);
 	rt_cert(p, len);
+	rt_ticket(p, len);
 	/* The names the engine logs with must exist for any type. */
 	if (len >= 4) {
 		uint32_t t;
@@ -214,6 +237,9 @@ decode_typed(uint32_t type, const void *p, size_t len)
 	case CP_MSG_PEER_CERT:
 	case CP_MSG_CA_END:
 		rt_cert(p, len);
+		break;
+	case CP_MSG_TICKET:
+		rt_ticket(p, len);
 		break;
 	default:
 		break;

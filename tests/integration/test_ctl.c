@@ -149,7 +149,8 @@ test_stats(void)
 	CU_ASSERT_EQUAL(json_num(o, "0"), 4); /* uid 0 */
 	CU_ASSERT(json_num(o, "p50") > 0);
 	CU_ASSERT(json_num(o, "p99") >= json_num(o, "p50"));
-	CU_ASSERT(has(o, "\"session-cache\":\"none\""));
+	CU_ASSERT(has(o, "\"session-cache\":{\"mode\":\"per-user\""));
+	CU_ASSERT_EQUAL(json_num(o, "hits"), 0); /* no TLS here */
 
 	o = ctl("stats", &rc);
 	CU_ASSERT_EQUAL(rc, 0);
@@ -332,6 +333,28 @@ test_garbage(void)
 	CU_ASSERT_EQUAL(request("127.0.0.1", echo_port), 0);
 }
 
+/* The commands on an empty cache (test_resume fills one). */
+static void
+test_cache(void)
+{
+	char *o;
+	int rc;
+
+	o = ctl("cache list", &rc);
+	CU_ASSERT_EQUAL(rc, 0);
+	CU_ASSERT(has(o, "mode") && has(o, "per-user"));
+	CU_ASSERT(has(o, "max") && has(o, "1024"));
+	o = ctl("--json cache list", &rc);
+	CU_ASSERT_EQUAL(rc, 0);
+	CU_ASSERT(has(o, "\"mode\":\"per-user\",\"count\":0,\"max\":1024,"
+	                 "\"sessions\":[]}"));
+	o = ctl("--json cache flush", &rc);
+	CU_ASSERT_EQUAL(rc, 0);
+	CU_ASSERT_EQUAL(json_num(o, "flushed"), 0);
+	o = ctl("cache drop", &rc);
+	CU_ASSERT_EQUAL(rc, 2); /* usage */
+}
+
 static void
 test_not_root(void)
 {
@@ -376,6 +399,7 @@ main(void)
 	cu_test(s, "reload: good, broken (file:line), good", test_reload);
 	cu_test(s, "log verbose, log brief", test_log);
 	cu_test(s, "garbage on the control socket", test_garbage);
+	cu_test(s, "cache list, cache flush", test_cache);
 	cu_test(s, "a non-root client is refused", test_not_root);
 	return cu_finish();
 }

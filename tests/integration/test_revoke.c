@@ -314,6 +314,7 @@ struct outcome {
 	int rc;           /* cp_client_connect() */
 	long vr;          /* cp_client_get_verify_result() */
 	char ocsp[16];    /* cp_client_get_ocsp_status(), "-" for NULL */
+	int resumed;      /* cp_client_session_resumed() */
 	char page[65536]; /* what s_server -www answered, when connected */
 };
 
@@ -336,6 +337,7 @@ try_host(const char *host, int i, int mode, struct outcome *o)
 	o->vr = cp_client_get_verify_result(c);
 	st = cp_client_get_ocsp_status(c);
 	snprintf(o->ocsp, sizeof(o->ocsp), "%s", st != NULL ? st : "-");
+	o->resumed = cp_client_session_resumed(c);
 	if (o->rc >= 0 &&
 	    cp_client_write(c, req, sizeof(req) - 1) == sizeof(req) - 1)
 		while (got < sizeof(o->page) - 1 &&
@@ -368,6 +370,7 @@ static void
 test_good(void)
 {
 	static struct outcome o;
+	int i;
 
 	try(S_GOOD, PEER, &o);
 	ASSERT_OK(o, "good");
@@ -382,6 +385,14 @@ test_good(void)
 	try(S_GOOD, PEER, &o);
 	ASSERT_OK(o, "good");
 	CU_ASSERT(tdaemon_log_has(&dmn, "OCSP outcome from the cache: good"));
+	/* A resumed session (TLS 1.2: kept at once) has no staple of its
+	 * own: it reports the one its first handshake verified. */
+	try(S_GOOD12, PEER, &o);
+	ASSERT_OK(o, "good");
+	CU_ASSERT(o.resumed);
+	for (i = 0; i < 50 && !tdaemon_log_has(&dmn, "verify 0, resumed, ocsp good"); i++)
+		usleep(100000); /* the audit line follows the reply */
+	CU_ASSERT(tdaemon_log_has(&dmn, "verify 0, resumed, ocsp good"));
 	/* A responder the issuer certified for OCSP signing. */
 	try(S_DELEGATED, PEER, &o);
 	ASSERT_OK(o, "good");
@@ -461,6 +472,12 @@ test_missing(void)
 	CU_ASSERT_EQUAL(o.rc, X509_V_ERR_OCSP_VERIFY_NEEDED);
 	try(S_REQUIRE_OK, PEER, &o);
 	ASSERT_OK(o, "good");
+	/* require wants a staple on every connection: nothing resumed, even
+	 * once the tickets had time to come back. */
+	usleep(300000);
+	try(S_REQUIRE_OK, PEER, &o);
+	ASSERT_OK(o, "good");
+	CU_ASSERT(!o.resumed);
 }
 
 static void

@@ -242,6 +242,32 @@ test_defaults_empty(void)
 
 /* cn-fallback: global, per block, and inherited like the rest. */
 static void
+test_session_cache(void)
+{
+	struct cpconf *c = parse_ok("");
+
+	if (c == NULL)
+		return;
+	CU_ASSERT_EQUAL(c->g.session_cache, SESSCACHE_PER_USER);
+	CU_ASSERT_EQUAL(c->g.session_cache_size, 1024);
+	conf_free(c);
+	if ((c = parse_ok("session-cache shared\nsession-cache-size 7\n")) ==
+	    NULL)
+		return;
+	CU_ASSERT_EQUAL(c->g.session_cache, SESSCACHE_SHARED);
+	CU_ASSERT_EQUAL(c->g.session_cache_size, 7);
+	conf_free(c);
+	if ((c = parse_ok("session-cache off\n")) == NULL)
+		return;
+	CU_ASSERT_EQUAL(c->g.session_cache, SESSCACHE_OFF);
+	conf_free(c);
+	if ((c = parse_ok("session-cache per-user\n")) == NULL)
+		return;
+	CU_ASSERT_EQUAL(c->g.session_cache, SESSCACHE_PER_USER);
+	conf_free(c);
+}
+
+static void
 test_cn_fallback(void)
 {
 	struct cpconf *c = parse_ok("cn-fallback yes\n"
@@ -325,6 +351,13 @@ static const struct bad {
     {"engines 2\n\nengines 3\n",
         "bad.conf:3: duplicate 'engines' (first at line 1)"},
     {"engines 300\n", "bad.conf:1: engines: 300 is out of range (0..256)"},
+    {"session-cache yes\n", "bad.conf:1: session-cache: 'yes' is not "
+                            "per-user, shared or off"},
+    {"session-cache-size 0\n",
+        "bad.conf:1: session-cache-size: 0 is out of range (1..100000)"},
+    {"destination a.example {\n session-cache off\n}\n",
+        "bad.conf:2: 'session-cache' is not allowed in a destination "
+        "block"},
     {"engines x\n", "bad.conf:1: engines: 'x' is not a number"},
     {"engines -1\n", "bad.conf:1: engines: '-1' is not a number"},
     {"engines 99999999999999999999\n",
@@ -957,6 +990,7 @@ main(void)
 	cu_test(s, "cn-fallback", test_cn_fallback);
 	cu_test(s, "ocsp, crl-file, crl-check, reload-interval",
 	    test_revocation);
+	cu_test(s, "session-cache, session-cache-size", test_session_cache);
 	cu_test(s, "bad files: exact messages", test_bad_table);
 	cu_test(s, "bad files: NUL, long lines", test_bad_generated);
 	cu_test(s, "rule count limit", test_too_many_rules);

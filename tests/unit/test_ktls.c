@@ -464,6 +464,68 @@ test_attach_here(void)
 	close(b);
 }
 
+/* What the ticket callback saw. */
+struct seen {
+	int n;
+	size_t len;
+	unsigned char m[96];
+};
+
+static void
+seen_ticket(void *arg, const unsigned char *m, size_t len)
+{
+	struct seen *s = arg;
+
+	if (len <= sizeof(s->m))
+		memcpy(s->m, m, len);
+	s->len = len;
+	s->n++;
+}
+
+/*
+ * NewSessionTickets from control records go back whole, header included,
+ * however the records split them; one above the bound is skipped only.
+ */
+static void
+test_ticket_fn(void)
+{
+	unsigned char m[64], big[4 + 64];
+	struct cp_tls_state st;
+	struct ktls_stats ks;
+	struct seen seen;
+	struct ktls *k;
+
+	memset(&seen, 0, sizeof(seen));
+	random_state(&suites[0], 0, &st);
+	CU_ASSERT_FATAL((k = ktls_test_new(&st)) != NULL);
+	cp_tls_state_wipe(&st);
+	ktls_set_ticket_fn(k, seen_ticket, &seen);
+	memset(m, 0x33, sizeof(m));
+	m[0] = 4;
+	m[1] = m[2] = 0;
+	m[3] = sizeof(m) - 4;
+	CU_ASSERT(ktls_test_control(k, TLS_CT_HANDSHAKE, m, 2) == 0);
+	CU_ASSERT(ktls_test_control(k, TLS_CT_HANDSHAKE, m + 2, 30) == 0);
+	CU_ASSERT_EQUAL(seen.n, 0);
+	CU_ASSERT(ktls_test_control(k, TLS_CT_HANDSHAKE, m + 32, 32) == 0);
+	CU_ASSERT_EQUAL(seen.n, 1);
+	CU_ASSERT(seen.len == sizeof(m) && memcmp(seen.m, m, sizeof(m)) == 0);
+	/* A header announcing more than a ticket may be: counted, not sent. */
+	memset(big, 0, sizeof(big));
+	big[0] = 4;
+	big[1] = (TLS_REC_MAX_TICKET_LEN >> 16) & 0xff;
+	big[2] = (TLS_REC_MAX_TICKET_LEN >> 8) & 0xff;
+	big[3] = TLS_REC_MAX_TICKET_LEN & 0xff;
+	CU_ASSERT(ktls_test_control(k, TLS_CT_HANDSHAKE, big, 4) == 0);
+	for (int i = 0; i < TLS_REC_MAX_TICKET_LEN / 64; i++)
+		CU_ASSERT_FATAL(
+		    ktls_test_control(k, TLS_CT_HANDSHAKE, big + 4, 64) == 0);
+	ktls_stats(k, &ks);
+	CU_ASSERT_EQUAL(ks.tickets, 2);
+	CU_ASSERT_EQUAL(seen.n, 1);
+	ktls_free(k);
+}
+
 int
 main(void)
 {
@@ -482,5 +544,6 @@ main(void)
 	cu_test(s, "re-key support from the kernel release", test_release);
 	cu_test(s, "re-key support from tls_stat", test_stat_file);
 	cu_test(s, "attaching on this machine", test_attach_here);
+	cu_test(s, "tickets go to the ticket callback", test_ticket_fn);
 	return cu_finish();
 }

@@ -902,6 +902,69 @@ t_ca_end(void)
 	refused(cp_ca_end_decode("", 0, out, err, sizeof(err)), "ca hash");
 }
 
+/* TICKET, and the RESULT's cookie that goes with it. */
+static void
+t_ticket(void)
+{
+	unsigned char cookie[CP_COOKIE_LEN], msg[64];
+	const unsigned char *ck, *m;
+	struct cp_result r, o;
+	struct abuf b;
+	size_t len, i;
+
+	for (i = 0; i < sizeof(cookie); i++)
+		cookie[i] = (unsigned char)(0xa0 + i);
+	memset(msg, 0x5a, sizeof(msg));
+	msg[0] = 4; /* NewSessionTicket of 60 bytes */
+	msg[1] = 0;
+	msg[2] = 0;
+	msg[3] = 60;
+	abuf_init(&b);
+	cp_ticket_encode(&b, cookie, msg, sizeof(msg));
+	CU_ASSERT(cp_ticket_decode(
+	              b.buf, b.len, &ck, &m, &len, err, sizeof(err)) == 0);
+	CU_ASSERT(len == sizeof(msg) && memcmp(m, msg, len) == 0);
+	CU_ASSERT(memcmp(ck, cookie, CP_COOKIE_LEN) == 0);
+	abuf_free(&b);
+	/* Not one whole NewSessionTicket: another type, a wrong length. */
+	msg[0] = 24;
+	abuf_init(&b);
+	cp_ticket_encode(&b, cookie, msg, sizeof(msg));
+	refused(cp_ticket_decode(b.buf, b.len, &ck, &m, &len, err, sizeof(err)),
+	    "NewSessionTicket");
+	abuf_free(&b);
+	msg[0] = 4;
+	abuf_init(&b);
+	cp_ticket_encode(&b, cookie, msg, sizeof(msg) - 1);
+	refused(cp_ticket_decode(b.buf, b.len, &ck, &m, &len, err, sizeof(err)),
+	    "NewSessionTicket");
+	abuf_free(&b);
+	abuf_init(&b);
+	abuf_bytes(&b, CP_A_COOKIE, cookie, CP_COOKIE_LEN - 1);
+	abuf_bytes(&b, CP_A_TICKET, msg, sizeof(msg));
+	refused(cp_ticket_decode(b.buf, b.len, &ck, &m, &len, err, sizeof(err)),
+	    "cookie");
+	abuf_free(&b);
+
+	memset(&r, 0, sizeof(r));
+	r.status = CP_STATUS_OK;
+	r.resumed = 1;
+	r.has_cookie = 1;
+	memcpy(r.cookie, cookie, sizeof(cookie));
+	abuf_init(&b);
+	cp_result_encode(&b, &r);
+	CU_ASSERT(cp_result_decode(b.buf, b.len, &o, err, sizeof(err)) == 0);
+	CU_ASSERT(o.resumed == 1 && o.has_cookie == 1 &&
+	          memcmp(o.cookie, cookie, sizeof(cookie)) == 0);
+	abuf_free(&b);
+	r.has_cookie = 0;
+	abuf_init(&b);
+	cp_result_encode(&b, &r);
+	CU_ASSERT(cp_result_decode(b.buf, b.len, &o, err, sizeof(err)) == 0);
+	CU_ASSERT(o.has_cookie == 0);
+	abuf_free(&b);
+}
+
 /* Each decoder refuses the other messages: tags are per message. */
 static void
 t_cross(void)
@@ -962,6 +1025,7 @@ main(void)
 	cu_test(s, "TLS_STATE sizes", t_tls_state_raw);
 	cu_test(s, "certificates", t_cert);
 	cu_test(s, "CA_END", t_ca_end);
+	cu_test(s, "TICKET and the RESULT cookie", t_ticket);
 	cu_test(s, "messages do not mix", t_cross);
 	cu_test(s, "names", t_strings);
 	return cu_finish();

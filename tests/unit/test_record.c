@@ -769,15 +769,37 @@ make_nst(unsigned char *m)
 	return n;
 }
 
+/* What the ticket callback saw. */
+struct seen {
+	int n;
+	size_t len[4];
+	unsigned char first[128];
+};
+
+static void
+seen_ticket(void *arg, const unsigned char *m, size_t len)
+{
+	struct seen *s = arg;
+
+	if (s->n == 0 && len <= sizeof(s->first))
+		memcpy(s->first, m, len);
+	if (s->n < 4)
+		s->len[s->n] = len;
+	s->n++;
+}
+
 static void
 test_handshake_fragments(void)
 {
+	struct seen seen;
 	unsigned char m[128], two[256], buf[128];
 	struct tls_rec_stats sb;
 	struct pair p;
 	size_t n;
 
 	pair_open(&p, &suites[1]);
+	memset(&seen, 0, sizeof(seen));
+	tls_rec_set_ticket_fn(p.b, seen_ticket, &seen);
 	n = make_nst(m);
 	/* One ticket in three records, then two tickets in one record. */
 	CU_ASSERT(tls_rec_send_raw(p.a, 22, m, 3) == 0);
@@ -795,6 +817,11 @@ test_handshake_fragments(void)
 	CU_ASSERT(buf[5] == 0x77);
 	CU_ASSERT(tls_rec_ticket(p.b, 2, buf, sizeof(buf)) == (ssize_t)n);
 	CU_ASSERT(memcmp(buf, m, n) == 0);
+	/* Each whole message, header included, went to the callback too
+	 * (the daemon's session cache). */
+	CU_ASSERT_EQUAL(seen.n, 3);
+	CU_ASSERT(seen.len[0] == n && seen.len[1] == n && seen.len[2] == n);
+	CU_ASSERT(memcmp(seen.first, m, n) == 0);
 	pair_close(&p);
 
 	/* Application data inside a fragmented message. */

@@ -201,6 +201,9 @@ long cp_client_get_verify_result(cp_client *client);
  * "unknown", "invalid" or "none"; NULL when none was asked for. */
 const char *cp_client_get_ocsp_status(cp_client *client);
 const char *cp_client_get_tls_version(cp_client *client); /* "TLSv1.3" */
+/* 1 when the handshake resumed a session the daemon kept (from an earlier
+ * connection of this or another process), 0 otherwise. */
+int cp_client_session_resumed(cp_client *client);
 const char *cp_client_get_cipher(cp_client *client);
 const char *cp_client_get_alpn(cp_client *client);
 /* The numeric address and port actually connected; through a proxy, the
