@@ -715,6 +715,7 @@ req_new(struct session *s, uint32_t id)
 	LIST_INSERT_HEAD(&s->reqs, r, entry);
 	s->nreqs++;
 	s->e->st.inflight++;
+	engine_note_peak(s->e);
 	ev_timer_init(&r->deadline, req_timeout, r);
 	return r;
 }
