@@ -58,6 +58,7 @@ ctl_stats_add(struct engine_stats *d, const struct engine_stats *s)
 	for (i = 0; i < CTL_KINDS; i++)
 		d->kind[i] += s->kind[i];
 	d->handshakes += s->handshakes;
+	d->dial_reordered += s->dial_reordered;
 	for (i = 0; i < CTL_LAT_BUCKETS; i++)
 		d->lat[i] += s->lat[i];
 	d->lat_sum_ms += s->lat_sum_ms;

@@ -269,6 +269,7 @@ stats_send(struct engine *e)
 	memset(&cs, 0, sizeof(cs));
 	cs.type = CTL_STATS;
 	cs.st = e->st;
+	cs.st.dial_reordered = dial_reordered();
 	if (send(e->env->ctlfd, &cs, sizeof(cs), MSG_DONTWAIT | MSG_NOSIGNAL) ==
 	        -1 &&
 	    errno != EAGAIN)
