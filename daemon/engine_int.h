@@ -61,7 +61,6 @@ struct request {
 	struct ev_timer deadline;
 	struct resolve_req *rr;
 	struct dial *dial;
-	struct addr_list al;
 	int fd; /* connected socket once dialed */
 	struct sockaddr_storage peer;
 	socklen_t peerlen;

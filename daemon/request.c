@@ -12,6 +12,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -36,14 +37,14 @@ static int req_end_if_anchors_missing(struct request *);
 static void req_resolve(struct request *);
 static void req_resolved(
     void *, const struct addr_list *, int, int, const char *);
-static void req_dial(struct request *);
+static void req_dial(struct request *, const struct addr_list *);
 static int req_filter(
     void *, const struct sockaddr *, socklen_t, char *, size_t);
 static void req_dialed(void *, int, const struct sockaddr *, socklen_t, int,
     int, const char *, uint32_t);
 static void req_tls_step(struct request *);
 static void req_tls_io(struct ev_io *, uint32_t);
-static void req_tls_start(struct request *);
+static int req_tls_start(struct request *);
 static const struct tls_policy *req_tls_policy(struct request *);
 static int req_end_if_handshake_denied(struct request *);
 static void req_reply_tcp(struct request *);
@@ -216,12 +217,13 @@ req_end_if_anchors_missing(struct request *r)
 static void
 req_resolve(struct request *r)
 {
+	struct addr_list al;
 	int lit;
 
 	r->stage = ST_RESOLVE;
-	lit = resolve_literal(r->c.host, r->c.port, r->c.family, &r->al);
+	lit = resolve_literal(r->c.host, r->c.port, r->c.family, &al);
 	if (lit == 1) {
-		req_dial(r);
+		req_dial(r, &al);
 		return;
 	}
 	if (lit == -1) {
@@ -247,15 +249,15 @@ req_resolved(void *arg, const struct addr_list *al, int eclass, int err,
 		req_fail(r, eclass, err, "%s: %s", r->c.host, errtext);
 		return;
 	}
-	r->al = *al;
-	req_dial(r);
+	req_dial(r, al);
 }
 
 /* Stage: dial.  Every address is checked against the policy right before
  * it is connected: the address actually used is the one checked. */
 
+/* The dialer keeps its own copy of the addresses. */
 static void
-req_dial(struct request *r)
+req_dial(struct request *r, const struct addr_list *al)
 {
 	struct dial_params dp;
 	uint64_t left, elapsed = ev_clock_ms() - r->start;
@@ -269,7 +271,7 @@ req_dial(struct request *r)
 	dp.stagger_ms = STAGGER_MS;
 	r->stage = ST_DIAL;
 	r->dial =
-	    dial_start(r->s->e->ev, &r->al, &dp, req_filter, req_dialed, r);
+	    dial_start(r->s->e->ev, al, &dp, req_filter, req_dialed, r);
 	if (r->dial == NULL)
 		req_fail(r, CP_E_INTERNAL, errno, "dial: %s", strerror(errno));
 }
@@ -321,15 +323,17 @@ req_tls_step(struct request *r)
 {
 	int rv;
 
-	if (r->tls == NULL) {
-		req_tls_start(r);
-		if (r->tls == NULL)
-			return; /* failed and freed */
-	}
+	if (r->tls == NULL && req_tls_start(r) == -1)
+		return; /* failed and freed */
 	rv = tlsc_handshake(r->tls);
 	if (rv == 0) {
-		if (ev_io_set(r->s->e->ev, &r->io,
-		        (uint32_t)tlsc_events(r->tls)) == -1)
+		/* The socket joins the loop only once the handshake has to
+		 * wait: the dialer hands it over connected and writable. */
+		uint32_t want = (uint32_t)tlsc_events(r->tls);
+
+		if ((r->io.active ? ev_io_set(r->s->e->ev, &r->io, want)
+		                  : ev_io_start(r->s->e->ev, &r->io, r->fd,
+		                        want, req_tls_io, r)) == -1)
 			req_fail(r, CP_E_INTERNAL, errno, "epoll: %s",
 			    strerror(errno));
 		return;
@@ -354,7 +358,8 @@ req_tls_io(struct ev_io *io, uint32_t revents)
 	req_tls_step(io->arg);
 }
 
-static void
+/* 0, or -1 when the request ended (failed and freed). */
+static int
 req_tls_start(struct request *r)
 {
 	const struct tls_policy *tp;
@@ -364,7 +369,7 @@ req_tls_start(struct request *r)
 	int64_t left;
 
 	if ((tp = req_tls_policy(r)) == NULL)
-		return;
+		return -1;
 	policy_tls_fold_addr(
 	    &r->rt.pol, (const struct sockaddr *)&r->peer, r->c.port);
 	dt = &tp->t;
@@ -390,7 +395,7 @@ req_tls_start(struct request *r)
 			    "client certificate %s "
 			    "for %s is not loaded",
 			    dt->cert_file, r->c.host);
-			return;
+			return -1;
 		}
 		p.cert = cc->cert;
 		p.chain = cc->chain;
@@ -403,16 +408,14 @@ req_tls_start(struct request *r)
 	    ev_timer_start(r->s->e->ev, &r->deadline,
 	        r->s->e->conf->g.handshake_ms) == -1) {
 		req_fail(r, CP_E_INTERNAL, errno, "timer: %s", strerror(errno));
-		return;
+		return -1;
 	}
 	if ((r->tls = tlsc_new(
 	         r->s->e->env->ssl, r->fd, &p, err, sizeof(err))) == NULL) {
 		req_fail(r, CP_E_TLS, EPROTO, "%s", err);
-		return;
+		return -1;
 	}
-	if (ev_io_start(r->s->e->ev, &r->io, r->fd, EPOLLOUT, req_tls_io, r) ==
-	    -1)
-		req_fail(r, CP_E_INTERNAL, errno, "epoll: %s", strerror(errno));
+	return 0;
 }
 
 /*
@@ -501,16 +504,24 @@ req_reply_tcp(struct request *r)
 	req_finish(r, &res, fd);
 }
 
-/* Stage: reply for a plain TCP connection. */
-/* Hand-off descriptors are blocking, as a program's own connect()ed
- * socket would be; the file status flags travel with the descriptor. */
+/*
+ * Hand-off descriptors are blocking, as a program's own connect()ed
+ * socket would be; the file status flags travel with the descriptor.
+ * The dialer made it with SOCK_NONBLOCK and no other status flag, so one
+ * F_SETFL clears it without asking first.  TCP_NODELAY too, as curl and
+ * most clients set it: a small request right after the TLS handshake
+ * would otherwise wait for the delayed ACK (~40 ms); cp_client_set_nodelay
+ * turns it off in the program.
+ */
 static void
 fd_blocking(int fd)
 {
-	int fl = fcntl(fd, F_GETFL);
+	static const int one = 1;
 
-	if (fl != -1 && (fl & O_NONBLOCK))
-		fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+	if (fcntl(fd, F_SETFL, 0) == -1)
+		log_warn("F_SETFL");
+	if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) == -1)
+		log_warn("TCP_NODELAY");
 }
 
 static void
@@ -600,7 +611,6 @@ req_finish(struct request *r, struct cp_result *res, int fd)
 	res->attempts = r->attempts;
 	res->elapsed_ms = (uint32_t)(ev_clock_ms() - r->start);
 	fmt_peer(r, res->peer_addr, sizeof(res->peer_addr), &res->peer_port);
-	req_log(r, res);
 	s->e->st.served++;
 	if (res->status != CP_STATUS_OK)
 		s->e->st.failed++;
@@ -610,6 +620,8 @@ req_finish(struct request *r, struct cp_result *res, int fd)
 	    res->elapsed_ms);
 	req_unlink(r);
 	send_result(s, r->id, res, fd);
+	/* The client is on its way: the line costs it nothing now. */
+	req_log(r, res);
 	req_free(r);
 }
 
