@@ -279,7 +279,7 @@ test_users_groups(void)
 	CU_ASSERT(has(text, "no rule allows uid 4444"));
 
 	/* Every request left a log line naming the peer's uid. */
-	CU_ASSERT(tdaemon_log_has(&d, "4242"));
+	CU_ASSERT(tdaemon_log_wait(&d, "4242", 2000));
 	CU_ASSERT(tdaemon_log_has(&d, "65534"));
 	tdaemon_stop(&d);
 }
