@@ -98,7 +98,8 @@ server_ctx(void)
 	X509 *inter;
 	FILE *f;
 
-	if (ctx == NULL || !SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION) ||
+	if (ctx == NULL ||
+	    !SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION) ||
 	    SSL_CTX_use_certificate_file(
 	        ctx, pkifile("valid.pem"), SSL_FILETYPE_PEM) != 1 ||
 	    SSL_CTX_use_PrivateKey_file(
@@ -111,7 +112,8 @@ server_ctx(void)
 	if (SSL_CTX_add0_chain_cert(ctx, inter) != 1)
 		fail("server: chain");
 	/* Every handshake full. */
-	SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET | SSL_OP_IGNORE_UNEXPECTED_EOF);
+	SSL_CTX_set_options(
+	    ctx, SSL_OP_NO_TICKET | SSL_OP_IGNORE_UNEXPECTED_EOF);
 	SSL_CTX_set_num_tickets(ctx, 0);
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
 	return ctx;
@@ -206,7 +208,8 @@ client_ctx(void)
 {
 	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
 
-	if (ctx == NULL || !SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) ||
+	if (ctx == NULL ||
+	    !SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) ||
 	    SSL_CTX_load_verify_locations(ctx, pkifile("ca.pem"), NULL) != 1)
 		return NULL;
 	SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
@@ -226,7 +229,8 @@ client(int daemon, uint16_t port, int each, int go)
 
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (daemon) {
-		c = cp_client_create_ssl(HOST, port, NULL, NULL, SSL_VERIFY_PEER);
+		c = cp_client_create_ssl(
+		    HOST, port, NULL, NULL, SSL_VERIFY_PEER);
 		if (c == NULL || cp_client_set_family(c, AF_INET) == -1)
 			_exit(2);
 		cp_client_set_retry(c, 0);

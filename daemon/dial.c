@@ -125,8 +125,8 @@ hist_failed(const struct sockaddr_storage *ss, uint64_t now)
 	hist_key(ss, &k);
 	h = hist_slot(&k);
 	return h->family == k.family && h->port == k.port &&
-	    memcmp(h->addr, k.addr, sizeof(k.addr)) == 0 && h->failed &&
-	    now - h->when < hist_ttl_ms;
+	       memcmp(h->addr, k.addr, sizeof(k.addr)) == 0 && h->failed &&
+	       now - h->when < hist_ttl_ms;
 }
 
 /* Addresses that failed recently go last, the others keeping their

@@ -94,8 +94,8 @@ unhex(const char *s, unsigned char *out, size_t max, size_t *len)
  * count are not for several threads sharing a context.
  */
 static void
-msg_cb(int write_p, int version, int content_type, const void *buf,
-    size_t len, SSL *ssl, void *arg)
+msg_cb(int write_p, int version, int content_type, const void *buf, size_t len,
+    SSL *ssl, void *arg)
 {
 	const unsigned char *p = buf;
 	struct secrets *s;

@@ -120,8 +120,8 @@ hkdf_expand(const EVP_MD *md, const unsigned char *prk, size_t plen,
 		memcpy(msg, info, ilen);
 		msg[ilen] = (unsigned char)i;
 		mlen = ilen + 1;
-		rv = hmac2(md, prk, plen, t, i > 1 ? tlen : 0, msg, mlen, t,
-		    &tlen);
+		rv = hmac2(
+		    md, prk, plen, t, i > 1 ? tlen : 0, msg, mlen, t, &tlen);
 		if (rv == 0 && tlen != hl)
 			rv = -1;
 		n = outlen - done < hl ? outlen - done : hl;
