@@ -51,7 +51,7 @@ enum {
 };
 
 struct opts {
-	int tls, verify, family, retries, info, json, quiet, verbose;
+	int tls, verify, family, retries, info, json, quiet, verbose, delay;
 	double timeout;
 	const char *cafile, *cadir, *sni, *alpn, *sock;
 	const char *host;
@@ -83,6 +83,8 @@ usage(int status)
 	    "  -r, --retries N       retries after the first attempt (3)\n"
 	    "  -w, --timeout SEC     per attempt and per read/write\n"
 	    "  -4, -6                IPv4 or IPv6 only\n"
+	    "      --nagle           leave Nagle's algorithm on (no "
+	    "TCP_NODELAY)\n"
 	    "  -S, --socket PATH     daemon socket (else $CPCONNECT_SOCKET)\n"
 	    "  -i, --info            print the verification result and chain "
 	    "to stderr\n"
@@ -203,7 +205,7 @@ opt_name(const struct option *lo, int li, int ch, char *buf, size_t sz)
 static void
 parse(struct opts *o, int argc, char *argv[])
 {
-	enum { O_CAFILE = 256, O_CADIR, O_SNI, O_ALPN };
+	enum { O_CAFILE = 256, O_CADIR, O_SNI, O_ALPN, O_NAGLE };
 	static const struct option lo[] = {
 		{"tls", no_argument, NULL, 't'},
 		{"no-verify", no_argument, NULL, 'k'},
@@ -211,6 +213,7 @@ parse(struct opts *o, int argc, char *argv[])
 		{"ca-dir", required_argument, NULL, O_CADIR},
 		{"servername", required_argument, NULL, O_SNI},
 		{"alpn", required_argument, NULL, O_ALPN},
+		{"nagle", no_argument, NULL, O_NAGLE},
 		{"retries", required_argument, NULL, 'r'},
 		{"timeout", required_argument, NULL, 'w'},
 		{"socket", required_argument, NULL, 'S'},
@@ -260,6 +263,9 @@ parse(struct opts *o, int argc, char *argv[])
 			break;
 		case O_ALPN:
 			o->alpn = optarg;
+			break;
+		case O_NAGLE:
+			o->delay = 1;
 			break;
 		case 'r':
 			if ((o->retries = (int)parse_uint(optarg, 0, 1000)) ==
@@ -766,6 +772,8 @@ main(int argc, char *argv[])
 		bad_value("--servername", o.sni, " is not a host name");
 	if (o.alpn && cp_client_set_alpn(c, o.alpn) == -1)
 		bad_value("--alpn", o.alpn, ": %s", cp_client_error(c));
+	if (o.delay)
+		cp_client_set_nodelay(c, 0);
 	rv = cp_client_connect(c);
 	if (rv == -1) {
 		int e = errno;

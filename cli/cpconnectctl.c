@@ -350,6 +350,10 @@ print_metrics(const struct answer *st, const struct answer *sx)
 	    "TLS handshakes completed.");
 	printf(
 	    "cpconnect_tls_handshakes_total %s\n", value_of(sx, "handshakes"));
+	metric_head("cpconnect_dial_reordered_total", "counter",
+	    "Connects whose address order recent outcomes changed.");
+	printf("cpconnect_dial_reordered_total %s\n",
+	    value_of(sx, "dial.reordered"));
 	metric_head("cpconnect_engine_restarts_total", "counter",
 	    "Engines restarted after dying.");
 	printf(

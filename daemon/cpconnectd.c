@@ -1142,6 +1142,8 @@ control_stats(struct obuf *b)
 	obuf_printf(b, "kind.tcp %llu\n", (unsigned long long)t.kind[0]);
 	obuf_printf(b, "kind.tls %llu\n", (unsigned long long)t.kind[1]);
 	obuf_printf(b, "handshakes %llu\n", (unsigned long long)t.handshakes);
+	obuf_printf(b, "dial.reordered %llu\n",
+	    (unsigned long long)t.dial_reordered);
 	obuf_printf(b, "restarts %llu\n", (unsigned long long)restarts);
 	obuf_printf(b, "signatures %llu\n",
 	    (unsigned long long)keys_signatures());

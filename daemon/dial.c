@@ -55,6 +55,136 @@ struct dial {
 };
 
 static void start_next(struct dial *);
+static int eclass_of(int);
+
+/*
+ * History: one slot per address and port, direct-mapped by a hash, the
+ * newest outcome taking the slot.  Bounded by construction; an outcome
+ * older than DIAL_HIST_TTL_MS counts for nothing.  Per engine process.
+ */
+struct hist {
+	uint8_t addr[16];
+	uint16_t port;
+	uint8_t family; /* 0: empty */
+	uint8_t failed;
+	uint64_t when; /* ev_clock_ms() of the outcome */
+};
+
+static struct hist hist[DIAL_HIST_SLOTS];
+static uint64_t nreordered;
+static uint32_t hist_ttl_ms = DIAL_HIST_TTL_MS;
+
+static void
+hist_key(const struct sockaddr_storage *ss, struct hist *k)
+{
+	memset(k, 0, sizeof(*k));
+	k->family = (uint8_t)ss->ss_family;
+	if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const void *)ss;
+
+		memcpy(k->addr, &s6->sin6_addr, 16);
+		k->port = s6->sin6_port;
+	} else {
+		const struct sockaddr_in *s4 = (const void *)ss;
+
+		memcpy(k->addr, &s4->sin_addr, 4);
+		k->port = s4->sin_port;
+	}
+}
+
+static struct hist *
+hist_slot(const struct hist *k)
+{
+	uint32_t h = 2166136261u; /* FNV-1a */
+	size_t i;
+
+	for (i = 0; i < sizeof(k->addr); i++)
+		h = (h ^ k->addr[i]) * 16777619u;
+	h = (h ^ k->port) * 16777619u;
+	h = (h ^ k->family) * 16777619u;
+	return &hist[h % DIAL_HIST_SLOTS];
+}
+
+static void
+hist_note(const struct sockaddr_storage *ss, int failed)
+{
+	struct hist k, *h;
+
+	hist_key(ss, &k);
+	h = hist_slot(&k);
+	*h = k;
+	h->failed = (uint8_t)failed;
+	h->when = ev_clock_ms();
+}
+
+static int
+hist_failed(const struct sockaddr_storage *ss, uint64_t now)
+{
+	struct hist k, *h;
+
+	hist_key(ss, &k);
+	h = hist_slot(&k);
+	return h->family == k.family && h->port == k.port &&
+	       memcmp(h->addr, k.addr, sizeof(k.addr)) == 0 && h->failed &&
+	       now - h->when < hist_ttl_ms;
+}
+
+/* Addresses that failed recently go last, the others keeping their
+ * order (a stable partition). */
+static void
+hist_order(struct addr_list *al, uint64_t now)
+{
+	struct addr_list tmp;
+	uint8_t bad[CP_MAX_ADDRS];
+	size_t i, n = 0, nbad = 0;
+
+	for (i = 0; i < al->n; i++)
+		nbad += bad[i] = (uint8_t)hist_failed(&al->a[i], now);
+	if (nbad == 0 || nbad == al->n)
+		return;
+	for (i = 0; i < al->n && !bad[i]; i++)
+		;
+	if (i == al->n - nbad)
+		return; /* the failed ones are last already */
+	tmp.n = al->n;
+	for (i = 0; i < al->n; i++)
+		if (!bad[i]) {
+			tmp.a[n] = al->a[i];
+			tmp.len[n++] = al->len[i];
+		}
+	for (i = 0; i < al->n; i++)
+		if (bad[i]) {
+			tmp.a[n] = al->a[i];
+			tmp.len[n++] = al->len[i];
+		}
+	memcpy(al->a, tmp.a, al->n * sizeof(al->a[0]));
+	memcpy(al->len, tmp.len, al->n * sizeof(al->len[0]));
+	nreordered++;
+}
+
+/* What an attempt's end says about its address: a local shortage
+ * (descriptors, memory) says nothing. */
+static void
+hist_attempt(const struct dial *d, size_t idx, int err)
+{
+	if (err == 0 || eclass_of(err) != CP_E_INTERNAL)
+		hist_note(&d->al.a[idx], err != 0);
+}
+
+uint64_t
+dial_reordered(void)
+{
+	return nreordered;
+}
+
+#ifdef CP_TEST_HOOKS
+void
+dial_history_reset(uint32_t ttl_ms)
+{
+	memset(hist, 0, sizeof(hist));
+	hist_ttl_ms = ttl_ms;
+}
+#endif
 
 static int
 eclass_of(int err)
@@ -208,6 +338,7 @@ dial_win(struct dial *d, struct attempt *at)
 	uint32_t attempts = d->attempts;
 	int fd = at->fd;
 
+	hist_attempt(d, at->idx, 0);
 	/* Detach the winner; release closes the losers. */
 	ev_io_stop(d->ev, &at->io);
 	ev_timer_stop(d->ev, &at->tmo);
@@ -241,14 +372,17 @@ self_connected(int fd, const struct sockaddr *dst)
 	}
 }
 
-/* SO_ERROR of a finished connect, ECONNREFUSED for a self-connect. */
+/* The result of a finished connect: SO_ERROR when poll said error (a
+ * writable socket without one is connected: no system call for it),
+ * ECONNREFUSED for a self-connect. */
 static int
-connect_result(int fd, const struct sockaddr *dst)
+connect_result(int fd, const struct sockaddr *dst, int error_seen)
 {
 	int err = 0;
 	socklen_t len = sizeof(err);
 
-	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1)
+	if (error_seen &&
+	    getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1)
 		err = errno;
 	if (err == 0 && self_connected(fd, dst))
 		err = ECONNREFUSED;
@@ -259,6 +393,7 @@ static void
 attempt_failed(struct dial *d, struct attempt *at, int err)
 {
 	note_error(d, at->idx, err);
+	hist_attempt(d, at->idx, err);
 	attempt_close(d, at);
 	/* Do not wait out the stagger: start the next address now. */
 	ev_timer_stop(d->ev, &d->stagger);
@@ -272,7 +407,8 @@ attempt_ready(struct ev_io *io, uint32_t revents)
 	int err;
 
 	err = connect_result(at->fd,
-	    (const struct sockaddr *)&at->d->al.a[at->idx]);
+	    (const struct sockaddr *)&at->d->al.a[at->idx],
+	    (revents & (EPOLLERR | EPOLLHUP)) != 0);
 	if (err == 0 && !(revents & EPOLLOUT))
 		err = ECONNRESET;
 	if (err != 0)
@@ -295,12 +431,14 @@ attempt_open(struct dial *d, size_t i)
 {
 	struct attempt *at = &d->att[i];
 	const struct sockaddr *sa = (const struct sockaddr *)&d->al.a[i];
+	struct pollfd pfd;
 	int fd;
 
 	fd = socket(
 	    sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd == -1) {
 		note_error(d, i, errno);
+		hist_attempt(d, i, errno);
 		return -1;
 	}
 	at->fd = fd;
@@ -310,17 +448,21 @@ attempt_open(struct dial *d, size_t i)
 		return 1;
 	if (errno != EINPROGRESS && errno != EINTR) {
 		note_error(d, i, errno);
+		hist_attempt(d, i, errno);
 		attempt_close(d, at);
 		return -1;
 	}
 	/* On loopback and fast links the handshake is often over already:
 	 * one poll() instead of registering, waiting and unregistering. */
-	if (poll(&(struct pollfd){.fd = fd, .events = POLLOUT}, 1, 0) == 1) {
-		int err = connect_result(fd, sa);
+	pfd = (struct pollfd){.fd = fd, .events = POLLOUT};
+	if (poll(&pfd, 1, 0) == 1) {
+		int err = connect_result(
+		    fd, sa, (pfd.revents & (POLLERR | POLLHUP)) != 0);
 
 		if (err == 0)
 			return 1;
 		note_error(d, i, err);
+		hist_attempt(d, i, err);
 		attempt_close(d, at);
 		return -1;
 	}
@@ -482,21 +624,34 @@ dial_start(struct ev *ev, const struct addr_list *al,
 		errno = EINVAL;
 		return NULL;
 	}
-	if ((d = calloc(1, sizeof(*d))) == NULL)
+	/* Not calloc: of the 4 KiB, only what this dial uses is set. */
+	if ((d = malloc(sizeof(*d))) == NULL)
 		return NULL;
 	d->ev = ev;
-	d->al = *al;
+	d->al.n = al->n;
+	memcpy(d->al.a, al->a, al->n * sizeof(al->a[0]));
+	memcpy(d->al.len, al->len, al->n * sizeof(al->len[0]));
 	d->p = *p;
 	params_fix(&d->p);
 	d->filter = filter;
 	d->cb = cb;
 	d->arg = arg;
+	memset(d->verdict, V_UNCHECKED, sizeof(d->verdict));
+	d->next = d->inflight = 0;
+	d->round = d->attempts = 0;
+	d->eclass = CP_E_NONE;
+	d->err = d->deadline_hit = 0;
 	d->eidx = CP_MAX_ADDRS;
+	d->ndenied = 0;
+	d->why[0] = '\0';
 	d->start = ev_clock_ms();
-	for (i = 0; i < CP_MAX_ADDRS; i++) {
+	hist_order(&d->al, d->start);
+	for (i = 0; i < al->n; i++) {
 		d->att[i] = (struct attempt){.d = d, .idx = i, .fd = -1};
 		ev_timer_init(&d->att[i].tmo, attempt_timeout, &d->att[i]);
 	}
+	/* ev_timer_init() wants zeroed (or stopped) timers. */
+	d->stagger = d->round_t = d->deadline = (struct ev_timer){0};
 	ev_timer_init(&d->stagger, stagger_fired, d);
 	ev_timer_init(&d->round_t, round_fired, d);
 	ev_timer_init(&d->deadline, deadline_fired, d);

@@ -9,6 +9,14 @@
  * closed.  When all addresses of a round have failed, a new round starts
  * after a backoff (retry_delay_ms, doubled each round, at most 10 s), as
  * long as retries remain and the round can start before the deadline.
+ *
+ * History (RFC 8305 section 4 keeps such state): the outcome of the last
+ * connect to each address and port is remembered for DIAL_HIST_TTL_MS in
+ * a small table of the engine's, and a dial tries the addresses that
+ * failed recently after the others, keeping the resolver's order among
+ * equals.  So "localhost" with nothing on ::1 pays for the refusal once,
+ * not on every connect.  History only orders: every address is still
+ * checked by the filter and tried when the others fail.
  */
 #ifndef CP_DIAL_H
 #define CP_DIAL_H
@@ -29,6 +37,8 @@ struct dial;
 #define DIAL_MAX_RETRIES 1000
 #define DIAL_DEFAULT_CONNECT_TIMEOUT_MS 30000
 #define DIAL_DEFAULT_TIMEOUT_MS 120000
+#define DIAL_HIST_SLOTS 256      /* remembered addresses (direct-mapped) */
+#define DIAL_HIST_TTL_MS 10000   /* how long an outcome is remembered */
 
 struct dial_params {
 	uint32_t retries;            /* extra rounds after the first */
@@ -65,5 +75,12 @@ struct dial *dial_start(struct ev *, const struct addr_list *,
     const struct dial_params *, dial_filter *filter, dial_cb *cb, void *arg);
 /* Closes every socket in flight; cb is not called. */
 void dial_cancel(struct dial *);
+
+/* Dials whose order the history changed, since the process started. */
+uint64_t dial_reordered(void);
+#ifdef CP_TEST_HOOKS
+/* Forget every outcome; remember them for ttl_ms from now on. */
+void dial_history_reset(uint32_t ttl_ms);
+#endif
 
 #endif

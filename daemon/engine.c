@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -63,6 +64,7 @@ static void ctl_io(struct ev_io *, uint32_t);
 static void on_term(int);
 static void stats_tick(struct ev_timer *);
 static void stats_send(struct engine *);
+static void trim_after_burst(struct engine *);
 static void engine_drain(struct engine *);
 static int engine_drained(const struct engine *, uint64_t);
 static int output_pending(const struct engine *);
@@ -271,6 +273,7 @@ stats_tick(struct ev_timer *t)
 	stats_send(e);
 	log_rl_flush();
 	resume_tick(e);
+	trim_after_burst(e);
 	ev_timer_start(e->ev, t, 1000);
 }
 
@@ -283,10 +286,25 @@ stats_send(struct engine *e)
 	memset(&cs, 0, sizeof(cs));
 	cs.type = CTL_STATS;
 	cs.st = e->st;
+	cs.st.dial_reordered = dial_reordered();
 	if (send(e->env->ctlfd, &cs, sizeof(cs), MSG_DONTWAIT | MSG_NOSIGNAL) ==
 	        -1 &&
 	    errno != EAGAIN)
 		e->stopping = 1; /* parent gone */
+}
+
+/* After a burst (many sessions or requests that are gone), give the
+ * memory back: the allocator otherwise keeps it for the next one. */
+static void
+trim_after_burst(struct engine *e)
+{
+	uint32_t now = e->st.sessions + e->st.inflight;
+
+	engine_note_peak(e);
+	if (e->peak - now >= 64 && now < e->peak / 2) {
+		malloc_trim(0);
+		e->peak = now;
+	}
 }
 
 /*

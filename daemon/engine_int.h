@@ -63,7 +63,7 @@ struct request {
 	struct ev_timer deadline;
 	struct resolve_req *rr;
 	struct dial *dial;
-	struct addr_list al;
+	struct addr_list al; /* the destination's, or the proxy's */
 	int fd; /* connected socket once dialed */
 	struct sockaddr_storage peer;
 	socklen_t peerlen;
@@ -123,8 +123,21 @@ struct engine {
 	uint32_t pid;       /* for the imsg header, informational */
 	uint32_t uid_limit; /* this engine's share of max-requests-per-user */
 	uint32_t uid_sessions; /* ... and of max-sessions-per-user */
+	uint32_t peak;         /* sessions + requests since the last trim */
 	struct ev_timer stats_timer;
 };
+
+/* What the engine held at most since its last trim (engine.c): noted as
+ * sessions and requests start, since a burst can come and go between two
+ * of the loop's ticks. */
+static inline void
+engine_note_peak(struct engine *e)
+{
+	uint32_t now = e->st.sessions + e->st.inflight;
+
+	if (now > e->peak)
+		e->peak = now;
+}
 
 /* session.c: sessions, their messages, replies, per-uid accounting. */
 struct uidcount *uid_slot(struct engine *, uid_t, int create);

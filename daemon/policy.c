@@ -25,8 +25,19 @@ struct paddr {
 	uint8_t a[16];
 	int has4; /* NAT64 or 6to4: an IPv4 address rides inside */
 	uint8_t v4[4];
-	char text[INET6_ADDRSTRLEN];
+	int raw_af; /* as given, for paddr_text() */
+	uint8_t raw[16];
 };
+
+/* The address as the client gave it, for a denial's reason: formatted
+ * only then, not on every allowed connect. */
+static const char *
+paddr_text(const struct paddr *p, char *buf, size_t len)
+{
+	if (inet_ntop(p->raw_af, p->raw, buf, (socklen_t)len) == NULL)
+		snprintf(buf, len, "?");
+	return buf;
+}
 
 struct special {
 	int af;
@@ -119,14 +130,16 @@ paddr_from_sa(const struct sockaddr *sa, struct paddr *p)
 	if (sa->sa_family == AF_INET) {
 		p->af = AF_INET;
 		memcpy(p->a, &((const struct sockaddr_in *)sa)->sin_addr, 4);
-		inet_ntop(AF_INET, p->a, p->text, sizeof(p->text));
+		p->raw_af = AF_INET;
+		memcpy(p->raw, p->a, 4);
 		return 0;
 	}
 	if (sa->sa_family != AF_INET6)
 		return -1;
 	s6 = (const struct sockaddr_in6 *)sa;
 	b = s6->sin6_addr.s6_addr;
-	inet_ntop(AF_INET6, b, p->text, sizeof(p->text));
+	p->raw_af = AF_INET6;
+	memcpy(p->raw, b, 16);
 	if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr)) {
 		p->af = AF_INET;
 		memcpy(p->a, b + 12, 4);
@@ -253,10 +266,30 @@ verdict(struct policy_result *res, enum verdict v, const struct rule *r,
 
 	res->v = v;
 	res->rule = r;
+	res->allow_fmt = NULL;
+	/* An allow's reason is rarely read: policy_why() formats it. */
+	if (v == V_ALLOW && r != NULL && arg == NULL) {
+		res->allow_fmt = fmt;
+		res->why[0] = '\0';
+		return 0;
+	}
 	if (r != NULL)
 		what = conf_rule_str(r, rs, sizeof(rs));
 	snprintf(res->why, sizeof(res->why), fmt, what);
 	return v == V_ALLOW ? 0 : -1;
+}
+
+const char *
+policy_why(struct policy_result *res)
+{
+	char rs[200];
+
+	if (res->v == V_ALLOW && res->allow_fmt != NULL && res->rule != NULL) {
+		snprintf(res->why, sizeof(res->why), res->allow_fmt,
+		    conf_rule_str(res->rule, rs, sizeof(rs)));
+		res->allow_fmt = NULL;
+	}
+	return res->why;
 }
 
 static int
@@ -280,7 +313,7 @@ check_paddr(const struct cpconf *c, const struct cp_peer *peer,
 	const struct rule *r;
 	size_t i;
 	int passed = 0;
-	char msg[200];
+	char msg[200], text[INET6_ADDRSTRLEN];
 
 	for (i = 0; i < c->nrules; i++) {
 		r = &c->rules[i];
@@ -299,8 +332,10 @@ check_paddr(const struct cpconf *c, const struct cp_peer *peer,
 		return verdict(res, V_ALLOW, r, "allowed by %s", NULL);
 	}
 	if (!passed)
-		return no_rule(res, peer, pa->text, port, tls);
-	snprintf(msg, sizeof(msg), "%s is %s", pa->text, special);
+		return no_rule(
+		    res, peer, paddr_text(pa, text, sizeof(text)), port, tls);
+	snprintf(msg, sizeof(msg), "%s is %s",
+	    paddr_text(pa, text, sizeof(text)), special);
 	return verdict(res, V_DENY, NULL, "denied: %s (no rule names it)", msg);
 }
 

@@ -37,8 +37,13 @@ struct cp_peer {
 struct policy_result {
 	enum verdict v;
 	const struct rule *rule; /* the deciding rule; NULL for none */
-	char why[256];           /* "allowed by rule at f:l", "denied: ..." */
+	const char *allow_fmt;   /* an allow not yet put into why */
+	char why[256];           /* "denied: ...": policy_why() for allows */
 };
+
+/* The reason of a result, "allowed by rule at f:l" or "denied: ...";
+ * an allow's is formatted on the first call. */
+const char *policy_why(struct policy_result *);
 
 /*
  * Before resolution.  A deny is final; an allow is provisional: every

@@ -16,6 +16,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -62,7 +63,7 @@ static void req_dialed(void *, int, const struct sockaddr *, socklen_t, int,
     int, const char *, uint32_t);
 static void req_tls_step(struct request *);
 static void req_tls_io(struct ev_io *, uint32_t);
-static void req_tls_start(struct request *);
+static int req_tls_start(struct request *);
 static int req_tls_crls(struct request *, struct tls_params *);
 static const struct tls_policy *req_tls_policy(struct request *);
 static int req_end_if_handshake_denied(struct request *);
@@ -286,6 +287,7 @@ req_resolved(void *arg, const struct addr_list *al, int eclass, int err,
 /* Stage: dial.  Every address is checked against the policy right before
  * it is connected: the address actually used is the one checked. */
 
+/* The dialer keeps its own copy of the addresses. */
 static void
 req_dial(struct request *r)
 {
@@ -532,15 +534,17 @@ req_tls_step(struct request *r)
 {
 	int rv;
 
-	if (r->tls == NULL) {
-		req_tls_start(r);
-		if (r->tls == NULL)
-			return; /* failed and freed */
-	}
+	if (r->tls == NULL && req_tls_start(r) == -1)
+		return; /* failed and freed */
 	rv = tlsc_handshake(r->tls);
 	if (rv == 0) {
-		if (ev_io_set(r->s->e->ev, &r->io,
-		        (uint32_t)tlsc_events(r->tls)) == -1)
+		/* The socket joins the loop only once the handshake has to
+		 * wait: the dialer hands it over connected and writable. */
+		uint32_t want = (uint32_t)tlsc_events(r->tls);
+
+		if ((r->io.active ? ev_io_set(r->s->e->ev, &r->io, want)
+		                  : ev_io_start(r->s->e->ev, &r->io, r->fd,
+		                        want, req_tls_io, r)) == -1)
 			req_fail(r, CP_E_INTERNAL, errno, "epoll: %s",
 			    strerror(errno));
 		return;
@@ -565,7 +569,8 @@ req_tls_io(struct ev_io *io, uint32_t revents)
 	req_tls_step(io->arg);
 }
 
-static void
+/* 0, or -1 when the request ended (failed and freed). */
+static int
 req_tls_start(struct request *r)
 {
 	const struct tls_policy *tp;
@@ -575,7 +580,7 @@ req_tls_start(struct request *r)
 	int64_t left;
 
 	if ((tp = req_tls_policy(r)) == NULL)
-		return;
+		return -1;
 	policy_tls_fold_addr(
 	    &r->rt.pol, (const struct sockaddr *)&r->peer, r->c.port);
 	dt = &tp->t;
@@ -592,7 +597,7 @@ req_tls_start(struct request *r)
 	p.anchors = r->anchors;
 	p.ocsp = (int)dt->ocsp;
 	if (req_tls_crls(r, &p) == -1)
-		return;
+		return -1;
 	/* A client certificate: its key stays in the parent, which signs
 	 * for us (keyring.h). */
 	if (dt->cert_file != NULL) {
@@ -604,7 +609,7 @@ req_tls_start(struct request *r)
 			    "client certificate %s "
 			    "for %s is not loaded",
 			    dt->cert_file, r->c.host);
-			return;
+			return -1;
 		}
 		p.cert = cc->cert;
 		p.chain = cc->chain;
@@ -619,16 +624,14 @@ req_tls_start(struct request *r)
 	    ev_timer_start(r->s->e->ev, &r->deadline,
 	        r->s->e->conf->g.handshake_ms) == -1) {
 		req_fail(r, CP_E_INTERNAL, errno, "timer: %s", strerror(errno));
-		return;
+		return -1;
 	}
 	if ((r->tls = tlsc_new(
 	         r->s->e->env->ssl, r->fd, &p, err, sizeof(err))) == NULL) {
 		req_fail(r, CP_E_TLS, EPROTO, "%s", err);
-		return;
+		return -1;
 	}
-	if (ev_io_start(r->s->e->ev, &r->io, r->fd, EPOLLOUT, req_tls_io, r) ==
-	    -1)
-		req_fail(r, CP_E_INTERNAL, errno, "epoll: %s", strerror(errno));
+	return 0;
 }
 
 /* One crl-file's CRLs join the request's (struct crl_join). */
@@ -802,16 +805,24 @@ req_reply_tcp(struct request *r)
 	req_finish(r, &res, fd);
 }
 
-/* Stage: reply for a plain TCP connection. */
-/* Hand-off descriptors are blocking, as a program's own connect()ed
- * socket would be; the file status flags travel with the descriptor. */
+/*
+ * Hand-off descriptors are blocking, as a program's own connect()ed
+ * socket would be; the file status flags travel with the descriptor.
+ * The dialer made it with SOCK_NONBLOCK and no other status flag, so one
+ * F_SETFL clears it without asking first.  TCP_NODELAY too, as curl and
+ * most clients set it: a small request right after the TLS handshake
+ * would otherwise wait for the delayed ACK (~40 ms); cp_client_set_nodelay
+ * turns it off in the program.
+ */
 static void
 fd_blocking(int fd)
 {
-	int fl = fcntl(fd, F_GETFL);
+	static const int one = 1;
 
-	if (fl != -1 && (fl & O_NONBLOCK))
-		fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+	if (fcntl(fd, F_SETFL, 0) == -1)
+		log_warn("F_SETFL");
+	if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) == -1)
+		log_warn("TCP_NODELAY");
 }
 
 static void
@@ -915,7 +926,6 @@ req_finish(struct request *r, struct cp_result *res, int fd)
 		snprintf(res->proxy, sizeof(res->proxy), "%s://%s",
 		    r->px->kind == PROXY_HTTP ? "http" : "socks5", r->pxname);
 	fmt_peer(r, res->peer_addr, sizeof(res->peer_addr), &res->peer_port);
-	req_log(r, res);
 	s->e->st.served++;
 	if (res->status != CP_STATUS_OK)
 		s->e->st.failed++;
@@ -925,6 +935,8 @@ req_finish(struct request *r, struct cp_result *res, int fd)
 	    res->elapsed_ms);
 	req_unlink(r);
 	send_result(s, r->id, res, fd);
+	/* The client is on its way: the line costs it nothing now. */
+	req_log(r, res);
 	req_free(r);
 }
 
@@ -1049,6 +1061,7 @@ req_new(struct session *s, uint32_t id)
 	LIST_INSERT_HEAD(&s->reqs, r, entry);
 	s->nreqs++;
 	s->e->st.inflight++;
+	engine_note_peak(s->e);
 	ev_timer_init(&r->deadline, req_timeout, r);
 	return r;
 }

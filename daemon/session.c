@@ -71,6 +71,7 @@ session_new(
 	LIST_INIT(&s->reqs);
 	LIST_INSERT_HEAD(&e->sessions, s, entry);
 	e->st.sessions++;
+	engine_note_peak(e);
 	return s;
 }
 

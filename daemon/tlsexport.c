@@ -18,20 +18,28 @@
 #define RANDOM_LEN 32
 #define MASTER_LEN 48
 
+static void keylog_cb(const SSL *, const char *);
+
 /* Per-connection store filled by the keylog callback. */
 struct secrets {
 	unsigned char client[CP_MAX_SECRET];
 	unsigned char server[CP_MAX_SECRET];
 	size_t clientlen, serverlen;
+	int waiting; /* counted in nwaiting: Finished seen, secrets not in */
 };
 
 static CRYPTO_ONCE once = CRYPTO_ONCE_STATIC_INIT;
 static int exidx = -1;
+static int nwaiting; /* connections waiting for their traffic secrets */
+
+static void keylog_done(const SSL *, struct secrets *);
 
 static void
 secrets_free(
     void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
 {
+	if (ptr != NULL)
+		keylog_done(parent, ptr);
 	OPENSSL_clear_free(ptr, sizeof(struct secrets));
 }
 
@@ -71,6 +79,48 @@ unhex(const char *s, unsigned char *out, size_t max, size_t *len)
 	return n > 0 ? 0 : -1;
 }
 
+/*
+ * OpenSSL formats every secret of a handshake as a keylog line (a
+ * sprintf per byte: ~200,000 instructions for the five of a TLS 1.3
+ * handshake, a twentieth of what verifying the chain costs) whenever a
+ * keylog callback is set, and the callback can only be set on the
+ * context.  We need two of them, the application traffic secrets, which
+ * come once the server's Finished has been read.  So the callback is off
+ * until this connection's msg callback sees that Finished, and off again
+ * once every connection that saw one has both secrets (the client's
+ * comes after our Finished is written, which may take another step) or is
+ * gone.  Other connections' lines meanwhile are only formatted: each keeps
+ * its own secrets (ex_data).  An engine is one thread; the switch and the
+ * count are not for several threads sharing a context.
+ */
+static void
+msg_cb(int write_p, int version, int content_type, const void *buf, size_t len,
+    SSL *ssl, void *arg)
+{
+	const unsigned char *p = buf;
+	struct secrets *s;
+
+	/* TLS 1.2 needs no keylog: its master secret is in the session. */
+	if (write_p || content_type != SSL3_RT_HANDSHAKE || len < 1 ||
+	    p[0] != SSL3_MT_FINISHED || SSL_version(ssl) != TLS1_3_VERSION ||
+	    exidx < 0 || (s = SSL_get_ex_data(ssl, exidx)) == NULL ||
+	    s->waiting || (s->clientlen > 0 && s->serverlen > 0))
+		return;
+	s->waiting = 1;
+	nwaiting++;
+	SSL_CTX_set_keylog_callback(SSL_get_SSL_CTX(ssl), keylog_cb);
+}
+
+static void
+keylog_done(const SSL *ssl, struct secrets *s)
+{
+	if (!s->waiting)
+		return;
+	s->waiting = 0;
+	if (--nwaiting == 0 && ssl != NULL)
+		SSL_CTX_set_keylog_callback(SSL_get_SSL_CTX(ssl), NULL);
+}
+
 /* "LABEL <client_random hex> <secret hex>": keep the two we hand off. */
 static void
 keylog_cb(const SSL *ssl, const char *line)
@@ -101,6 +151,8 @@ keylog_cb(const SSL *ssl, const char *line)
 		explicit_bzero(dst, CP_MAX_SECRET);
 		*dlen = 0;
 	}
+	if (s->clientlen > 0 && s->serverlen > 0)
+		keylog_done(ssl, s);
 }
 
 int
@@ -108,7 +160,7 @@ tls_export_ctx_init(SSL_CTX *ctx)
 {
 	if (!CRYPTO_THREAD_run_once(&once, idx_init) || exidx < 0)
 		return -1;
-	SSL_CTX_set_keylog_callback(ctx, keylog_cb);
+	SSL_CTX_set_keylog_callback(ctx, NULL); /* msg_cb() turns it on */
 	return 0;
 }
 
@@ -119,7 +171,9 @@ tls_export_attach(SSL *ssl)
 
 	if (!CRYPTO_THREAD_run_once(&once, idx_init) || exidx < 0)
 		return -1;
+	SSL_set_msg_callback(ssl, msg_cb);
 	if ((s = SSL_get_ex_data(ssl, exidx)) != NULL) {
+		keylog_done(ssl, s);
 		explicit_bzero(s, sizeof(*s));
 		return 0;
 	}
@@ -291,8 +345,10 @@ tls_export(SSL *ssl, struct cp_tls_state *st, char *err, size_t errsz)
 	memset(st, 0, sizeof(*st));
 	rv = export_state(ssl, st, err, errsz);
 	/* Secrets leave the daemon once, or not at all. */
-	if (s != NULL)
+	if (s != NULL) {
+		keylog_done(ssl, s);
 		explicit_bzero(s, sizeof(*s));
+	}
 	if (rv == -1)
 		cp_tls_state_wipe(st);
 	return rv;

@@ -13,6 +13,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -49,6 +50,7 @@ struct cp_client_priv {
 	int family;
 	int ktls_mode;	   /* CP_KTLS_*, or -1: CPCONNECT_KTLS decides */
 	int ktls_eff;	   /* the mode of the connect in progress */
+	int delay;	   /* cp_client_set_nodelay(c, 0): Nagle wanted */
 	struct tls_rec *rec;	/* user-space record layer, or */
 	struct ktls *ktls;	/* the kernel's */
 	char ktls_info[256];	/* which one, and why */
@@ -348,6 +350,17 @@ cp_client_set_ktls(cp_client *c, int mode)
 	return 0;
 }
 
+int
+cp_client_set_nodelay(cp_client *c, int on)
+{
+	if (c == NULL) {
+		errno = EINVAL;
+		return -1;
+	}
+	c->priv->delay = !on;
+	return 0;
+}
+
 /* The mode of this connect: the client's own, else CPCONNECT_KTLS.  A
  * value that is none of the three is an error, not a silent "auto": it is
  * most likely a "require" mistyped. */
@@ -567,15 +580,17 @@ static int
 adopt(cp_client *c, struct dreply *rep)
 {
 	struct cp_client_priv *p = c->priv;
-	int fd = rep->fd, fl, rv, e;
+	static const int zero = 0;
+	int fd = rep->fd, rv, e;
 
 	if (c->priv->tls && !rep->have_state)
 		return seterr(c, EPROTO, "daemon sent no TLS state");
-	/* cp_client_read/write are blocking calls; the daemon sends the
-	 * descriptor in blocking mode, make sure. */
-	if ((fl = fcntl(fd, F_GETFL)) == -1 ||
-	    ((fl & O_NONBLOCK) && fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) == -1))
-		return seterr(c, errno, "fcntl: %s", strerror(errno));
+	/* cp_client_read/write are blocking calls: the daemon hands the
+	 * descriptor over in blocking mode, with TCP_NODELAY on (the
+	 * protocol says so, cpproto.h), so neither costs a call here. */
+	if (p->delay && setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &zero,
+			    sizeof(zero)) == -1)
+		return seterr(c, errno, "TCP_NODELAY: %s", strerror(errno));
 	set_io_timeouts(c, fd);
 	if (c->priv->tls) {
 		/* The chain first: on failure nothing holds the descriptor. */

@@ -146,6 +146,14 @@ tv_ms(const unsigned char *val)
 	       (tv.tv_sec == 0 && tv.tv_usec > 0);
 }
 
+/* The daemon hands sockets over with TCP_NODELAY on (cpproto.h); the
+ * program gets its own setting, default or not. */
+static int
+always_carried(const struct optdef *d)
+{
+	return d->level == IPPROTO_TCP && d->name == TCP_NODELAY;
+}
+
 int
 ss_save(int fd, int family, struct sockstate *s)
 {
@@ -165,7 +173,8 @@ ss_save(int fd, int family, struct sockstate *s)
 	}
 	for (i = 0; i < NDEFS; i++) {
 		if (!applies(&defs[i], family) ||
-		    read_opt(fd, &defs[i], val) == -1 || is_default(f, i, val))
+		    read_opt(fd, &defs[i], val) == -1 ||
+		    (is_default(f, i, val) && !always_carried(&defs[i])))
 			continue;
 		if (defs[i].level == SOL_SOCKET && defs[i].name == SO_SNDTIMEO)
 			s->sndtimeo_ms = tv_ms(val);

@@ -19,7 +19,8 @@
  *                           <-     TLS_STATE {...}       (TLS only)
  *                           <-     RESULT {...} + socket descriptor
  *
- * RESULT is always the last message of a request.
+ * RESULT is always the last message of a request.  The socket it carries
+ * is in blocking mode, with TCP_NODELAY on: the library relies on both.
  */
 #ifndef CPPROTO_H
 #define CPPROTO_H

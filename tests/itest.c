@@ -449,6 +449,16 @@ tdaemon_log_has(const struct tdaemon *d, const char *s)
 }
 
 int
+tdaemon_log_wait(const struct tdaemon *d, const char *s, int ms)
+{
+	int i;
+
+	for (i = 0; i < ms / 10 && !tdaemon_log_has(d, s); i++)
+		msleep(10);
+	return tdaemon_log_has(d, s);
+}
+
+int
 tlisten(int family, uint16_t *port)
 {
 	struct sockaddr_storage ss;

@@ -41,7 +41,16 @@ in_ns() { timeout 30 unshare -rn "$RUN" "$@" >"$O" 2>"$E"; }
 # no_net CMD...: the same command without cpconnect-run must fail.
 no_net() { ! timeout 30 unshare -rn "$@" >/dev/null 2>&1; }
 has() { grep -q -- "$1" "$2"; }
-dlog() { grep -q -- "$1" "$T_TMP/d.log"; }
+# dlog RE: the daemon's log has it, or will within 2 s (the audit line
+# is written after the reply).
+dlog() {
+	_i=0
+	while ! grep -q -- "$1" "$T_TMP/d.log"; do
+		[ $_i -ge 40 ] && return 1
+		sleep 0.05
+		_i=$((_i + 1))
+	done
+}
 
 # ---- servers ----
 check "test PKI generated" t_pki

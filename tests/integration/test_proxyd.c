@@ -324,7 +324,7 @@ through_real(const char *scheme, uint16_t port)
 	attempt("127.0.0.1", tfree_port(AF_INET), -1, NULL, 0, &o);
 	CU_ASSERT_EQUAL(o.rv, -1);
 	CU_ASSERT(has(o.text, want + strlen(scheme) + 3));
-	CU_ASSERT(tdaemon_log_has(&d, " via "));
+	CU_ASSERT(tdaemon_log_wait(&d, " via ", 5000));
 	tdaemon_stop(&d);
 }
 
@@ -385,7 +385,7 @@ with_credentials(
 	CU_ASSERT_EQUAL(o.err, EACCES);
 	snprintf(want, sizeof(want), "proxy 127.0.0.1:%u %s", port, missing);
 	CU_ASSERT(has(o.text, want));
-	CU_ASSERT(tdaemon_log_has(&d, want));
+	CU_ASSERT(tdaemon_log_wait(&d, want, 5000));
 	attempt("bad.test", echo_port, -1, NULL, 0, &o);
 	CU_ASSERT_EQUAL(o.rv, -1);
 	CU_ASSERT_EQUAL(o.err, EACCES);
@@ -501,7 +501,7 @@ test_hostile_http(void)
 		snprintf(want, sizeof(want), "proxy 127.0.0.1:%u", hp);
 		CU_ASSERT(has(o.text, want));
 		CU_ASSERT(has(o.text, http_cases[i].text));
-		CU_ASSERT(tdaemon_log_has(&d, http_cases[i].text));
+		CU_ASSERT(tdaemon_log_wait(&d, http_cases[i].text, 5000));
 		if (!has(o.text, http_cases[i].text))
 			fprintf(stderr, "  port %u: %s\n", http_cases[i].port,
 			    o.text);
@@ -587,7 +587,7 @@ test_hostile_socks(void)
 		CU_ASSERT_EQUAL(o.rv, -1);
 		CU_ASSERT_EQUAL(o.err, socks_cases[i].err);
 		CU_ASSERT(has(o.text, socks_cases[i].text));
-		CU_ASSERT(tdaemon_log_has(&d, socks_cases[i].text));
+		CU_ASSERT(tdaemon_log_wait(&d, socks_cases[i].text, 5000));
 		if (!has(o.text, socks_cases[i].text))
 			fprintf(stderr, "  port %u: %s\n", socks_cases[i].port,
 			    o.text);

@@ -370,7 +370,6 @@ static void
 test_good(void)
 {
 	static struct outcome o;
-	int i;
 
 	try(S_GOOD, PEER, &o);
 	ASSERT_OK(o, "good");
@@ -390,13 +389,12 @@ test_good(void)
 	try(S_GOOD12, PEER, &o);
 	ASSERT_OK(o, "good");
 	CU_ASSERT(o.resumed);
-	for (i = 0; i < 50 && !tdaemon_log_has(&dmn, "verify 0, resumed, ocsp good"); i++)
-		usleep(100000); /* the audit line follows the reply */
-	CU_ASSERT(tdaemon_log_has(&dmn, "verify 0, resumed, ocsp good"));
+	/* (the audit line follows the reply) */
+	CU_ASSERT(tdaemon_log_wait(&dmn, "verify 0, resumed, ocsp good", 5000));
 	/* A responder the issuer certified for OCSP signing. */
 	try(S_DELEGATED, PEER, &o);
 	ASSERT_OK(o, "good");
-	CU_ASSERT(tdaemon_log_has(&dmn, "ok, verify 0, ocsp good"));
+	CU_ASSERT(tdaemon_log_wait(&dmn, "ok, verify 0, ocsp good", 5000));
 }
 
 static void
@@ -418,7 +416,7 @@ test_revoked(void)
 		CU_ASSERT_STRING_EQUAL(o.ocsp, "revoked");
 		CU_ASSERT_EQUAL(strncmp(o.page, "HTTP/1.", 7), 0);
 	}
-	CU_ASSERT(tdaemon_log_has(&dmn, "verify 23, ocsp revoked"));
+	CU_ASSERT(tdaemon_log_wait(&dmn, "verify 23, ocsp revoked", 5000));
 	/* Cached or not, revoked stays revoked. */
 	CU_ASSERT(tdaemon_log_has(&dmn, "OCSP outcome from the cache: revoked"));
 	/* "ocsp off": not asked for, not checked. */

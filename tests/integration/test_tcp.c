@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -146,6 +147,76 @@ test_echo_name(void)
 	CU_ASSERT_EQUAL(cp_client_connect(c), 0);
 	CU_ASSERT_STRING_EQUAL(cp_client_get_peer_address(c), "127.0.0.1");
 	cp_client_destroy(c);
+}
+
+/*
+ * Connect history: a name with both families, a server on 127.0.0.1
+ * only.  The first connect pays for the refused ::1, the next one goes to
+ * 127.0.0.1 at once (the engine remembers the refusal): the audit lines
+ * say how many connect() calls each took.  The pooled session keeps both
+ * connects on one engine: they go back to back, well within its idle
+ * timeout, and the log is read only after both.
+ */
+static void
+test_history(void)
+{
+	char want[160];
+	uint16_t port = 0;
+	int l = tlisten(AF_INET, &port), i;
+	pid_t echo;
+	cp_client *c;
+
+	CU_ASSERT_FATAL(l != -1);
+	echo = techo_start(l, 10);
+	close(l);
+	for (i = 0; i < 2; i++) {
+		c = echo_roundtrip("echo.test", port, "history");
+		CU_ASSERT_STRING_EQUAL(cp_client_get_peer_address(c), "127.0.0.1");
+		cp_client_destroy(c);
+	}
+	for (i = 0; i < 2; i++) {
+		snprintf(want, sizeof(want),
+		    "tcp echo.test port %u -> 127.0.0.1 port %u: ok, verify -, "
+		    "%d attempts",
+		    port, port, 2 - i);
+		CU_ASSERT(tdaemon_log_wait(&dmn, want, 2000));
+		if (!tdaemon_log_has(&dmn, want))
+			fprintf(stderr, "  no \"%s\" in the log\n", want);
+	}
+	tkill(echo);
+}
+
+static int
+nodelay_of(int fd)
+{
+	int v = -1;
+	socklen_t len = sizeof(v);
+
+	if (getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &v, &len) == -1)
+		return -1;
+	return v != 0;
+}
+
+/* The descriptor arrives blocking, with TCP_NODELAY on unless the client
+ * asked for Nagle. */
+static void
+test_nodelay(void)
+{
+	cp_client *c = echo_roundtrip("127.0.0.1", echo4_port, "nodelay");
+	int fl = fcntl(cp_client_fd(c), F_GETFL);
+
+	CU_ASSERT(fl != -1 && !(fl & O_NONBLOCK));
+	CU_ASSERT_EQUAL(nodelay_of(cp_client_fd(c)), 1);
+	cp_client_close(c);
+	CU_ASSERT_EQUAL(cp_client_set_nodelay(c, 0), 0);
+	CU_ASSERT_EQUAL(cp_client_connect(c), 0);
+	CU_ASSERT_EQUAL(nodelay_of(cp_client_fd(c)), 0);
+	cp_client_close(c);
+	CU_ASSERT_EQUAL(cp_client_set_nodelay(c, 1), 0);
+	CU_ASSERT_EQUAL(cp_client_connect(c), 0);
+	CU_ASSERT_EQUAL(nodelay_of(cp_client_fd(c)), 1);
+	cp_client_destroy(c);
+	CU_ASSERT_EQUAL(cp_client_set_nodelay(NULL, 1), -1);
 }
 
 /* The reason the product exists: a process without any network reaches a
@@ -645,6 +716,9 @@ main(void)
 	cu_test(s, "echo IPv4", test_echo_v4);
 	cu_test(s, "echo IPv6", test_echo_v6);
 	cu_test(s, "echo by name", test_echo_name);
+	cu_test(s, "connect history orders the addresses", test_history);
+	cu_test(s, "TCP_NODELAY and blocking mode on the descriptor",
+	    test_nodelay);
 	cu_test(s, "client in a network-less namespace", test_netns_client);
 	cu_test(s, "retry reaches a late server", test_retry_late_server);
 	cu_test(s, "refused", test_refused);

@@ -607,6 +607,65 @@ test_ns_cancel(void)
 	CU_ASSERT_EQUAL(ns.fds_after, ns.fds_before);
 }
 
+/*
+ * History: ::1 refuses, 127.0.0.1 listens.  The first dial pays for ::1,
+ * the next one tries 127.0.0.1 first; once the outcome has expired, ::1
+ * is first again.  A success on ::1 puts it back in front.
+ */
+static void
+test_history(void)
+{
+	uint16_t p4, p6;
+	int l4 = bound("127.0.0.1", 1, &p4), b6 = bound("::1", 0, &p6);
+	struct addr_list al = {0};
+	struct dial_params p = params(0, 0, 5000, 10000, 250);
+	uint64_t n0 = dial_reordered();
+	struct res r;
+	int c;
+
+	CU_ASSERT_FATAL(l4 != -1 && b6 != -1);
+	dial_history_reset(300);
+	add_addr(&al, "::1", p6);
+	add_addr(&al, "127.0.0.1", p4);
+	dial_wait(ev, &al, &p, NULL, &r);
+	CU_ASSERT_EQUAL(r.eclass, CP_E_NONE);
+	CU_ASSERT_EQUAL(r.family, AF_INET);
+	CU_ASSERT_EQUAL(r.attempts, 2);
+	CU_ASSERT_EQUAL(dial_reordered(), n0);
+	if (r.fd >= 0)
+		close(r.fd);
+	dial_wait(ev, &al, &p, NULL, &r);
+	CU_ASSERT_EQUAL(r.eclass, CP_E_NONE);
+	CU_ASSERT_EQUAL(r.family, AF_INET);
+	CU_ASSERT_EQUAL(r.attempts, 1);
+	CU_ASSERT_EQUAL(dial_reordered(), n0 + 1);
+	if (r.fd >= 0)
+		close(r.fd);
+	/* Expired: the resolver's order again. */
+	run_for(ev, 400);
+	dial_wait(ev, &al, &p, NULL, &r);
+	CU_ASSERT_EQUAL(r.attempts, 2);
+	if (r.fd >= 0)
+		close(r.fd);
+	/* ::1 listens now: its success clears the failure at once. */
+	CU_ASSERT_FATAL(listen(b6, 16) == 0);
+	dial_history_reset(60000);
+	dial_wait(ev, &al, &p, NULL, &r); /* ::1 connects */
+	CU_ASSERT_EQUAL(r.family, AF_INET6);
+	if (r.fd >= 0)
+		close(r.fd);
+	if ((c = accept4(b6, NULL, NULL, SOCK_CLOEXEC)) >= 0)
+		close(c);
+	dial_wait(ev, &al, &p, NULL, &r);
+	CU_ASSERT_EQUAL(r.family, AF_INET6);
+	CU_ASSERT_EQUAL(r.attempts, 1);
+	if (r.fd >= 0)
+		close(r.fd);
+	dial_history_reset(DIAL_HIST_TTL_MS);
+	close(l4);
+	close(b6);
+}
+
 static int
 suite_init(void)
 {
@@ -633,6 +692,7 @@ main(void)
 	cu_test(s, "policy filter", test_filter);
 	cu_test(s, "bad arguments", test_bad_args);
 	cu_test(s, "cancel", test_cancel_backoff);
+	cu_test(s, "history orders the addresses", test_history);
 	cu_test(n, "happy eyeballs past a blackhole", test_ns_happy_eyeballs);
 	cu_test(n, "connect timeout", test_ns_connect_timeout);
 	cu_test(n, "whole deadline", test_ns_deadline);

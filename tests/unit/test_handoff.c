@@ -342,6 +342,9 @@ hand_off(struct conn *c, const struct cfg *cfg, server_fn srv)
 	}
 	CU_ASSERT(st.cipher == cfg->id);
 	CU_ASSERT(st.version == cfg->version);
+	/* The keylog callback (OpenSSL formats every secret while one is
+	 * set) is off again once the secrets are out. */
+	CU_ASSERT(SSL_CTX_get_keylog_callback(SSL_get_SSL_CTX(ssl)) == NULL);
 	CU_ASSERT(st.tx.seq == (cfg->version == TLS1_3_VERSION ? 0 : 1));
 	CU_ASSERT(st.rx.seq == st.tx.seq);
 	CU_ASSERT((st.tx.secretlen != 0) == (cfg->version == TLS1_3_VERSION));

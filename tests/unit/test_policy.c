@@ -94,7 +94,7 @@ name(const struct cpconf *c, uid_t uid, gid_t gid, const char *host,
 
 #define WHY(s)                                                                 \
 	do {                                                                   \
-		CU_ASSERT_STRING_EQUAL(res.why, s);                            \
+		CU_ASSERT_STRING_EQUAL(policy_why(&res), s);                   \
 		if (strcmp(res.why, s) != 0)                                   \
 			fprintf(stderr, "line %d: why \"%s\"\n", __LINE__,     \
 			    res.why);                                          \

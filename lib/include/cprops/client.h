@@ -178,6 +178,10 @@ int cp_client_fd(cp_client *client);
 #define CP_KTLS_AUTO 1
 #define CP_KTLS_REQUIRE 2
 int cp_client_set_ktls(cp_client *client, int mode);
+/* TCP_NODELAY on the connection, from the next connect on: on (1) by
+ * default, as most clients set it; 0 lets Nagle's algorithm coalesce
+ * small writes (cp_client_set_nodelay(3)). */
+int cp_client_set_nodelay(cp_client *client, int on);
 /* 1 when the connected client's record layer is the kernel's, else 0. */
 int cp_client_ktls(cp_client *client);
 /* For a connected TLS client, which record layer and why, e.g. "kernel"
