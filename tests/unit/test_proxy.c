@@ -217,15 +217,15 @@ test_remote_policy(void)
 	CU_ASSERT_PTR_NOT_NULL_FATAL(c);
 	CU_ASSERT_EQUAL(
 	    policy_check_remote_name(c, &peer, "www.example", 443, 1, &r), 0);
-	CU_ASSERT_STRING_EQUAL(r.why, "allowed by rule at x.conf:3");
+	CU_ASSERT_STRING_EQUAL(policy_why(&r), "allowed by rule at x.conf:3");
 	CU_ASSERT_EQUAL(
 	    policy_check_remote_name(c, &peer, "bad.example", 443, 1, &r), -1);
-	CU_ASSERT_STRING_EQUAL(r.why, "denied by rule at x.conf:1");
+	CU_ASSERT_STRING_EQUAL(policy_why(&r), "denied by rule at x.conf:1");
 	/* Only an address rule would allow it: what the proxy resolves the
 	 * name to is unknown. */
 	CU_ASSERT_EQUAL(
 	    policy_check_remote_name(c, &peer, "ssh.test", 22, 0, &r), -1);
-	CU_ASSERT_STRING_EQUAL(r.why,
+	CU_ASSERT_STRING_EQUAL(policy_why(&r),
 	    "denied: only the address rule at x.conf:2 allows ssh.test, and "
 	    "the proxy resolves the name (proxy-resolve remote)");
 	/* Address deny rules cannot see a name. */
@@ -234,7 +234,7 @@ test_remote_policy(void)
 	/* Literals are judged in full: the address rules apply. */
 	CU_ASSERT_EQUAL(
 	    policy_check_remote_name(c, &peer, "10.1.2.3", 80, 0, &r), -1);
-	CU_ASSERT_STRING_EQUAL(r.why, "denied by rule at x.conf:4");
+	CU_ASSERT_STRING_EQUAL(policy_why(&r), "denied by rule at x.conf:4");
 	/* ... also an allow by an address rule: it is the address. */
 	CU_ASSERT_EQUAL(
 	    policy_check_remote_name(c, &peer, "203.0.113.9", 22, 0, &r), 0);
