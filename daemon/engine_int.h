@@ -70,6 +70,7 @@ struct request {
 	struct tlsc *tls;
 	X509_STORE *anchors;
 	struct req_tls rt;
+	int upgrade; /* HANDSHAKE: fd is the program's own socket */
 };
 
 struct uidcount {
@@ -136,6 +137,8 @@ struct session *session_new(
 
 /* request.c: a CONNECT through policy, resolve, dial, TLS and reply. */
 void req_connect(struct session *, const struct imsg *);
+/* HANDSHAKE: TLS on the program's socket, m->fd (taken, m->fd is -1). */
+void req_handshake(struct session *, struct imsg *);
 void req_unlink(struct request *);
 void req_free(struct request *);
 

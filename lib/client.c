@@ -60,6 +60,9 @@ struct cp_client_priv {
 	char err[CP_MAX_ERRTEXT + 128];
 	struct dreq *pending;
 	const struct ca_set *cas;
+	int upgraded;  /* a plain client made TLS by connect_ssl: use_ssl
+	                  goes back to 0 at close */
+	int tls_tried; /* the last connect was TLS (the verify result) */
 };
 
 static pthread_mutex_t path_mtx = PTHREAD_MUTEX_INITIALIZER;
@@ -628,6 +631,7 @@ start(cp_client *c)
 		return seterr(c, EISCONN, "already connected");
 	if (cp_stopped())
 		return seterr(c, ECANCELED, CP_STOPPED_MSG);
+	c->priv->tls_tried = c->use_ssl != 0;
 	if (c->host == NULL || !cp_host_ok(c->host))
 		return seterr(c, EINVAL, "\"%.*s\" is not a host name or "
 		    "address", CP_MAX_HOST, c->host ? c->host : "");
@@ -715,12 +719,145 @@ cp_client_connect(cp_client *c)
 	return finish(c, rv, &rep, err);
 }
 
+/*
+ * TLS on the connection a plain connect made, as cprops' connect_ssl did
+ * on the descriptor of its connect: the program has talked plaintext on
+ * it (STARTTLS, its own proxy's CONNECT), now the daemon takes a
+ * duplicate, runs the handshake under the policy for the client's host
+ * name and the socket's real peer, and hands it back with the record
+ * state.  What is checked here only gives a program a clear errno early;
+ * the daemon checks the same on its own.
+ */
+static int
+sockopt_int(int fd, int opt, int *v)
+{
+	socklen_t len = sizeof(*v);
+
+	*v = -1;
+	return getsockopt(fd, SOL_SOCKET, opt, v, &len);
+}
+
+/* What is wrong with the socket, with its errno in *e, or NULL. */
+static const char *
+upgrade_unfit(int fd, int *e)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	int v;
+
+	*e = EPROTOTYPE;
+	if (sockopt_int(fd, SO_DOMAIN, &v) == -1) {
+		*e = errno;
+		return strerror(errno);
+	}
+	if (v != AF_INET && v != AF_INET6)
+		return v == AF_UNIX ? "a Unix socket, not TCP"
+		                    : "not an IP socket, not TCP";
+	if (sockopt_int(fd, SO_TYPE, &v) == -1 || v != SOCK_STREAM)
+		return v == SOCK_DGRAM ? "a datagram (UDP) socket, not TCP"
+		                       : "not a stream socket, not TCP";
+	if (sockopt_int(fd, SO_PROTOCOL, &v) == -1 || v != IPPROTO_TCP)
+		return "a stream socket, but not TCP";
+	*e = ENOTCONN;
+	if (getpeername(fd, (struct sockaddr *)&ss, &len) == -1)
+		return "not connected";
+	return NULL;
+}
+
+/* The socket back from the daemon under the program's number, then
+ * adopted as a fresh connection's. */
+static int
+upgrade_done(cp_client *c, struct dreply *rep)
+{
+	int fd = c->fd, cloexec = fcntl(fd, F_GETFD);
+
+	if (rep->res.status == CP_STATUS_OK) {
+		cloexec =
+		    cloexec != -1 && (cloexec & FD_CLOEXEC) ? O_CLOEXEC : 0;
+		if (dup3(rep->fd, fd, cloexec) == -1) {
+			dreply_clear(rep);
+			return seterr(c, errno, "dup3: %s", strerror(errno));
+		}
+		close(rep->fd);
+		rep->fd = fd;
+		c->fd = -1; /* adopt() sets it again */
+	}
+	free(c->found_host);
+	c->found_host = NULL;
+	return connect_done(c, rep);
+}
+
+static int
+upgrade(cp_client *c)
+{
+	struct cp_client_priv *p = c->priv;
+	struct cp_connect req;
+	struct dreply rep;
+	char err[CP_MAX_ERRTEXT];
+	const char *why;
+	int rv, e, was_ssl = c->use_ssl;
+
+	if (cp_stopped())
+		return seterr(c, ECANCELED, CP_STOPPED_MSG);
+	if ((why = upgrade_unfit(c->fd, &e)) != NULL)
+		return seterr(c, e, "cp_client_connect_ssl: descriptor %d: %s",
+		    c->fd, why);
+	c->use_ssl = 1;
+	if (ktls_mode(c) == -1 || load_anchors(c) == -1) {
+		c->use_ssl = was_ssl;
+		return -1;
+	}
+	p->upgraded = !was_ssl;
+	p->tls_tried = 1;
+	memset(&p->res, 0, sizeof(p->res));
+	build_request(c, &req);
+	memset(&rep, 0, sizeof(rep));
+	rep.fd = -1;
+	p->pending = dreq_start_handshake(
+	    cp_client_socket_path(), &req, p->cas, c->fd, err, sizeof(err));
+	if (p->pending == NULL)
+		rv = -1;
+	else {
+		rv = dreq_wait(p->pending, &rep, err, sizeof(err));
+		e = errno;
+		dreq_free(p->pending);
+		p->pending = NULL;
+		errno = e;
+	}
+	if (rv != -1)
+		rv = upgrade_done(c, &rep);
+	else {
+		dreply_clear(&rep);
+		seterr(c, errno, "%s", err);
+	}
+	if (rv == -1 && c->fd != -1) {
+		/* Whatever the daemon did on it, a connection meant for TLS
+		 * does not go on in plaintext. */
+		e = errno;
+		close(c->fd);
+		c->fd = -1;
+		free(c->found_host);
+		c->found_host = NULL;
+		errno = e;
+	}
+	if (rv == -1 && p->upgraded) {
+		c->use_ssl = 0;
+		p->upgraded = 0;
+	}
+	return rv;
+}
+
 int
 cp_client_connect_ssl(cp_client *c)
 {
+	if (c != NULL && c->fd != -1 && c->priv->rec == NULL &&
+	    c->priv->ktls == NULL && c->priv->pending == NULL)
+		return upgrade(c);
 	if (c != NULL && !c->use_ssl)
 		return seterr(c, EINVAL,
-		    "cp_client_connect_ssl: not a TLS client (use cp_client_create_ssl)");
+		    "cp_client_connect_ssl: not a TLS client and not "
+		    "connected (use cp_client_create_ssl, or cp_client_connect "
+		    "first)");
 	return cp_client_connect(c);
 }
 
@@ -791,6 +928,10 @@ cp_client_close(cp_client *c)
 	if (c->fd != -1 && close(c->fd) == -1)
 		rv = -1;
 	c->fd = -1;
+	if (p->upgraded) {
+		c->use_ssl = 0; /* a plain client again */
+		p->upgraded = 0;
+	}
 	chain_free(p);
 	c->server_certificate = NULL;
 	free(c->found_host);
@@ -1080,7 +1221,7 @@ cp_client_get_verify_result(cp_client *c)
 {
 	const struct cp_result *r;
 
-	if (c == NULL || !c->use_ssl)
+	if (c == NULL || (!c->use_ssl && !c->priv->tls_tried))
 		return X509_V_ERR_UNSPECIFIED;
 	r = &c->priv->res;
 	/* Only a handshake that reached the certificate has a result. */
