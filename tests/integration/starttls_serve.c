@@ -14,7 +14,8 @@
  *
  *   starttls_serve -P smtp|imap|pop3 -m MODE -p PORT -c CERT -k KEY
  *                  [-C CHAIN]
- * Listens on 127.0.0.1:PORT and serves one connection after another.
+ * Listens on 127.0.0.1:PORT, says "ACCEPT" on stdout, and serves one
+ * connection after another.
  */
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -278,6 +279,9 @@ main(int argc, char *argv[])
 		perror("starttls_serve: listen");
 		return 1;
 	}
+	/* tests/lib.sh's t_server waits for this line. */
+	printf("ACCEPT\n");
+	fflush(stdout);
 	for (;;) {
 		if ((fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC)) == -1) {
 			if (errno == EINTR)
