@@ -79,7 +79,24 @@ check "exec mode: reply and PROTO=TLS" grep -qx "hi TLS" "$O"
 echo abc | run -i --starttls smtp localhost "$T_PORT"
 check "--info: STARTTLS smtp named" grep -q "STARTTLS smtp" "$E"
 check "--info: verify result line" grep -q '^verify result: 0 (ok)' "$E"
+
+# A cprops program compiled unchanged (examples/smtp_starttls.c: the
+# public header and -lcpconnect only) does its own STARTTLS.
+SX=$B/examples/smtp_starttls
+timeout 20 "$SX" localhost "$T_PORT" "$T_PKI/ca.pem" >"$O" 2>"$E"
+check "smtp_starttls example: exit 0" [ $? -eq 0 ]
+check "smtp_starttls example: verified" grep -qx "verified, hostname matches" "$O"
+check "smtp_starttls example: EHLO answered under TLS" \
+    grep -q "^250 AUTH PLAIN" "$O"
 stop_server
+check "smtp: server without STARTTLS started (example)" serve smtp none
+timeout 20 "$SX" localhost "$T_PORT" >"$O" 2>"$E"
+check "smtp_starttls example, no STARTTLS: exit 1" [ $? -eq 1 ]
+stop_server
+check "smtp: wrong-name server started (example)" serve smtp ok wrongname
+timeout 20 "$SX" localhost "$T_PORT" >"$O" 2>"$E"
+check "smtp_starttls example, wrong name: exit 1" [ $? -eq 1 ]
+check "smtp_starttls example, wrong name: TLS failed" grep -q "^TLS: " "$E"
 
 # Verification applies to the upgraded connection as to --tls.
 check "wrong-name server started" serve imap ok wrongname
