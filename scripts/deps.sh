@@ -9,6 +9,8 @@ iproute2 util-linux systemd procps"
 PKGS="$PKGS qemu-system-x86 busybox-static cpio xz-utils"
 # cpconnect-run's tests run these unmodified programs.
 PKGS="$PKGS curl wget git netcat-openbsd python3"
+# cpconnect --starttls is tested against a real IMAP and POP3 server.
+PKGS="$PKGS dovecot-imapd dovecot-pop3d"
 # Packaging tools: only for make deb and make deb-check (deps.sh deb).
 DEB_PKGS="dpkg-dev debhelper lintian fakeroot"
 if [ "${1:-}" = deb ]; then
