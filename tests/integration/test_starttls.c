@@ -52,6 +52,7 @@ suite_init(void)
 	    "ca-file \"%s/ca.pem\"\n"
 	    "client-ca allowed\n"
 	    "deny from any to 127.0.0.0/8 port %u tls\n"
+	    "deny from any to blocked.test\n"
 	    "allow from any to localhost\n"
 	    "allow from any to 127.0.0.0/8\n"
 	    "allow from any to ::1\n",
@@ -100,7 +101,7 @@ upgrade_ok(int ktls_mode, const char *ver_arg, const char *want_ver)
 {
 	uint16_t port = s_server("valid", ver_arg);
 	cp_client *c;
-	int fd, rv;
+	int fd, fdfl, rv;
 
 	CU_ASSERT_FATAL(port != 0);
 	c = cp_client_create("localhost", port);
@@ -109,6 +110,7 @@ upgrade_ok(int ktls_mode, const char *ver_arg, const char *want_ver)
 	CU_ASSERT_EQUAL_FATAL(cp_client_connect(c), 0);
 	fd = cp_client_fd(c);
 	CU_ASSERT(fd >= 0);
+	fdfl = fcntl(fd, F_GETFD);
 	CU_ASSERT_PTR_NULL(cp_client_get_tls_version(c));
 	rv = cp_client_connect_ssl(c);
 	CU_ASSERT_EQUAL(rv, 0);
@@ -116,6 +118,8 @@ upgrade_ok(int ktls_mode, const char *ver_arg, const char *want_ver)
 		fprintf(stderr, "upgrade: %s\n", cp_client_error(c));
 	CU_ASSERT_EQUAL(cp_client_fd(c), fd);
 	CU_ASSERT_EQUAL(c->fd, fd);
+	CU_ASSERT_EQUAL(fcntl(fd, F_GETFD), fdfl); /* close-on-exec kept */
+	CU_ASSERT_EQUAL(fcntl(fd, F_GETFL) & O_NONBLOCK, 0);
 	CU_ASSERT(c->use_ssl);
 	CU_ASSERT_EQUAL(cp_client_get_verify_result(c), X509_V_OK);
 	CU_ASSERT_PTR_NOT_NULL(cp_client_get_server_certificate(c));
@@ -262,6 +266,20 @@ test_denied_address(void)
 	CU_ASSERT_EQUAL(errno, EACCES);
 	CU_ASSERT(tdaemon_log_has(&dmn, "upgrade localhost port"));
 	CU_ASSERT_EQUAL(c->fd, -1);
+	cp_client_destroy(c);
+
+	/* A name a rule denies, whatever the socket reaches. */
+	c = cp_client_create("blocked.test", ok);
+	fd = tcp_to(ok);
+	CU_ASSERT_FATAL(fd != -1);
+	c->fd = fd;
+	CU_ASSERT_EQUAL(cp_client_connect_ssl(c), -1);
+	if (errno != EACCES)
+		fprintf(stderr, "blocked.test: %s: %s\n", strerror(errno),
+		    cp_client_error(c));
+	CU_ASSERT_EQUAL(errno, EACCES);
+	CU_ASSERT_EQUAL(c->fd, -1);
+	CU_ASSERT_EQUAL(fcntl(fd, F_GETFD), -1); /* closed, not leaked */
 	cp_client_destroy(c);
 	tservers_stop();
 }

@@ -212,6 +212,16 @@ for va in "1.3 TLS_AES_128_GCM_SHA256" "1.3 TLS_AES_256_GCM_SHA384" \
 	NK=$((NK + 2))
 done
 
+# ---- TLS on a connection the program opened (cp_client_connect_ssl) ----
+
+# Plaintext first, then the upgrade: the kernel path as for a fresh TLS
+# connection, the same descriptor (vm_client -u checks it).
+if [ "$K" = new ]; then UV=1.3 UA=TLS_AES_128_GCM_SHA256; else UV=1.2 UA=ECDHE-ECDSA-AES128-GCM-SHA256; fi
+getcheck "upgrade to TLS $UV: kernel, 1 MiB read(2)" $UV $UA m1 -u -K auto -k 1 -V $UV
+putcheck "upgrade to TLS $UV: kernel, 1 MiB write(2)" $UV $UA 1048576 -u -K auto -k 1 -V $UV
+NK=$((NK + 2))
+getcheck "upgrade to TLS $UV: user space, 1 MiB cp_client_read" $UV $UA m1 -u -K off -k 0 -l
+
 # ---- 16 MiB each way with plain read/write, and the throughput ----
 
 if [ "$K" = new ]; then BV=1.3 BA=TLS_AES_128_GCM_SHA256; else BV=1.2 BA=ECDHE-ECDSA-AES128-GCM-SHA256; fi
