@@ -215,12 +215,13 @@ done
 # ---- TLS on a connection the program opened (cp_client_connect_ssl) ----
 
 # Plaintext first, then the upgrade: the kernel path as for a fresh TLS
-# connection, the same descriptor (vm_client -u checks it).
+# connection, the same descriptor (vm_client -u checks it).  One
+# connection: the request goes out through the kernel's TX key, the 1 MiB
+# answer comes in through its RX key.  (The user-space path is tested on
+# the build machine, test_starttls.)
 if [ "$K" = new ]; then UV=1.3 UA=TLS_AES_128_GCM_SHA256; else UV=1.2 UA=ECDHE-ECDSA-AES128-GCM-SHA256; fi
-getcheck "upgrade to TLS $UV: kernel, 1 MiB read(2)" $UV $UA m1 -u -K auto -k 1 -V $UV
-putcheck "upgrade to TLS $UV: kernel, 1 MiB write(2)" $UV $UA 1048576 -u -K auto -k 1 -V $UV
-NK=$((NK + 2))
-getcheck "upgrade to TLS $UV: user space, 1 MiB cp_client_read" $UV $UA m1 -u -K off -k 0 -l
+getcheck "upgrade to TLS $UV: kernel, GET and 1 MiB read(2)" $UV $UA m1 -u -K auto -k 1 -V $UV
+NK=$((NK + 1))
 
 # ---- 16 MiB each way with plain read/write, and the throughput ----
 
