@@ -702,18 +702,20 @@ print_info(cp_client *c, int json, const char *starttls)
 	long vr = cp_client_get_verify_result(c);
 	char subj[512], iss[512], nb[64], na[64], fp[128], sans[1024];
 	int i, n = chain ? sk_X509_num(chain) : 0;
+	/* not use_ssl: it is 0 on the kernel path (cp_client_fd(3)) */
+	int tls = cp_client_get_tls_version(c) != NULL;
 
 	if (json) {
 		fprintf(f, "{\"host\":");
 		json_str(f, c->host);
 		fprintf(f, ",\"port\":%d,\"address\":", c->port);
 		json_str(f, cp_client_get_peer_address(c) ?: "");
-		fprintf(f, ",\"tls\":%s", c->use_ssl ? "true" : "false");
+		fprintf(f, ",\"tls\":%s", tls ? "true" : "false");
 		if (starttls != NULL) {
 			fprintf(f, ",\"starttls\":");
 			json_str(f, starttls);
 		}
-		if (c->use_ssl) {
+		if (tls) {
 			fprintf(f, ",\"version\":");
 			json_str(f, cp_client_get_tls_version(c) ?: "");
 			fprintf(f, ",\"cipher\":");
@@ -729,7 +731,7 @@ print_info(cp_client *c, int json, const char *starttls)
 			fprintf(f, ",\"hostname_match\":%s,\"chain\":[",
 			    cp_client_verify_hostname(c) ? "true" : "false");
 		}
-	} else if (c->use_ssl)
+	} else if (tls)
 		fprintf(f, "connected to %s port %d (%s)%s%s, %s, %s%s%s\n"
 			   "verify result: %ld (%s)\n"
 			   "record layer: %s\n",
@@ -772,7 +774,7 @@ print_info(cp_client *c, int json, const char *starttls)
 			    i, subj, iss, nb, na, sans[0] ? sans : "-", fp);
 	}
 	if (json)
-		fprintf(f, "%s}\n", c->use_ssl ? "]" : "");
+		fprintf(f, "%s}\n", tls ? "]" : "");
 }
 
 /* Copying */
@@ -857,14 +859,15 @@ export_env(cp_client *c)
 {
 	X509 *leaf = cp_client_get_server_certificate(c);
 	char buf[1024];
+	int tls = cp_client_get_tls_version(c) != NULL;
 
-	setenv("PROTO", c->use_ssl ? "TLS" : "TCP", 1);
+	setenv("PROTO", tls ? "TLS" : "TCP", 1);
 	if (cp_client_get_peer_address(c))
 		setenv("TCPREMOTEIP", cp_client_get_peer_address(c), 1);
 	snprintf(buf, sizeof(buf), "%d", cp_client_get_peer_port(c));
 	setenv("TCPREMOTEPORT", buf, 1);
 	setenv("TCPREMOTEHOST", c->host, 1);
-	if (!c->use_ssl)
+	if (!tls)
 		return;
 	setenv("CPCONNECT_TLS_VERSION", cp_client_get_tls_version(c), 1);
 	setenv("CPCONNECT_TLS_CIPHER", cp_client_get_cipher(c), 1);

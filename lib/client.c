@@ -40,6 +40,7 @@
 #include "stop.h"
 
 struct cp_client_priv {
+	int tls; /* a TLS client; use_ssl tells the program what fd carries */
 	int verify_mode;
 	char *ca_file, *ca_path;
 	char sni[CP_MAX_HOST + 1];
@@ -60,9 +61,10 @@ struct cp_client_priv {
 	char err[CP_MAX_ERRTEXT + 128];
 	struct dreq *pending;
 	const struct ca_set *cas;
-	int upgraded;  /* a plain client made TLS by connect_ssl: use_ssl
-	                  goes back to 0 at close */
-	int tls_tried; /* the last connect was TLS (the verify result) */
+	/* The connection (or the last connect) is TLS: a TLS client's, unless
+	 * the program cleared use_ssl to connect in plaintext first, or any
+	 * client's after cp_client_connect_ssl on its plain connection. */
+	int conn_tls;
 };
 
 static pthread_mutex_t path_mtx = PTHREAD_MUTEX_INITIALIZER;
@@ -211,7 +213,7 @@ cp_client_create_ssl(const char *host, int port, const char *CA_file,
 	}
 	if ((c = client_new(host, port)) == NULL)
 		return NULL;
-	c->use_ssl = 1;
+	c->use_ssl = c->priv->tls = 1;
 	c->priv->verify_mode =
 	    verification_mode == SSL_VERIFY_NONE ? SSL_VERIFY_NONE
 						 : SSL_VERIFY_PEER;
@@ -389,7 +391,7 @@ build_request(const cp_client *c, struct cp_connect *r)
 	memset(r, 0, sizeof(*r));
 	snprintf(r->host, sizeof(r->host), "%s", c->host);
 	r->port = (uint16_t)c->port;
-	r->tls = (uint8_t)(c->use_ssl != 0);
+	r->tls = (uint8_t)(c->priv->conn_tls != 0);
 	r->verify = p->verify_mode == SSL_VERIFY_NONE ? CP_VERIFY_NONE
 						      : CP_VERIFY_PEER;
 	r->family = p->family == AF_INET    ? CP_FAMILY_INET4
@@ -400,7 +402,7 @@ build_request(const cp_client *c, struct cp_connect *r)
 		     : c->retry > CP_MAX_RETRIES ? CP_MAX_RETRIES
 						 : (uint32_t)c->retry;
 	r->connect_timeout_ms = tv_ms(&c->timeout);
-	if (c->use_ssl) {
+	if (c->priv->conn_tls) {
 		snprintf(r->sni, sizeof(r->sni), "%s", p->sni);
 		memcpy(r->alpn, p->alpn, p->alpnlen);
 		r->alpnlen = p->alpnlen;
@@ -417,7 +419,7 @@ load_anchors(cp_client *c)
 	struct cp_client_priv *p = c->priv;
 	char err[256];
 
-	if (!c->use_ssl || (p->ca_file == NULL && p->ca_path == NULL) ||
+	if (!c->priv->conn_tls || (p->ca_file == NULL && p->ca_path == NULL) ||
 	    p->cas != NULL)
 		return 0;
 	if ((p->cas = ca_set_get(p->ca_file, p->ca_path, err, sizeof(err))) ==
@@ -555,7 +557,7 @@ adopt(cp_client *c, struct dreply *rep)
 	struct cp_client_priv *p = c->priv;
 	int fd = rep->fd, fl, rv, e;
 
-	if (c->use_ssl && !rep->have_state)
+	if (c->priv->conn_tls && !rep->have_state)
 		return seterr(c, EPROTO, "daemon sent no TLS state");
 	/* cp_client_read/write are blocking calls; the daemon sends the
 	 * descriptor in blocking mode, make sure. */
@@ -563,7 +565,7 @@ adopt(cp_client *c, struct dreply *rep)
 	    ((fl & O_NONBLOCK) && fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) == -1))
 		return seterr(c, errno, "fcntl: %s", strerror(errno));
 	set_io_timeouts(c, fd);
-	if (c->use_ssl) {
+	if (c->priv->conn_tls) {
 		/* The chain first: on failure nothing holds the descriptor. */
 		if (take_chain(c, rep) == -1) {
 			chain_free(p);
@@ -585,6 +587,10 @@ adopt(cp_client *c, struct dreply *rep)
 	c->fd = fd;
 	rep->fd = -1;
 	c->closing = 0;
+	/* Code written for cprops picks SSL_read(client->ssl) or recv(fd) by
+	 * use_ssl (cp_httpclient does).  There is no SSL object here; on the
+	 * kernel path fd carries plaintext, so such code must take recv. */
+	c->use_ssl = p->conn_tls && p->ktls == NULL;
 	return 0;
 }
 
@@ -606,7 +612,7 @@ connect_done(cp_client *c, struct dreply *rep)
 	if (rv == -1)
 		return -1;
 	p->err[0] = '\0';
-	if (c->use_ssl && p->verify_mode == SSL_VERIFY_NONE) {
+	if (c->priv->conn_tls && p->verify_mode == SSL_VERIFY_NONE) {
 		if (p->res.no_peer_cert || c->server_certificate == NULL)
 			return X509_V_ERR_APPLICATION_VERIFICATION;
 		if (p->res.verify_result != X509_V_OK)
@@ -631,12 +637,15 @@ start(cp_client *c)
 		return seterr(c, EISCONN, "already connected");
 	if (cp_stopped())
 		return seterr(c, ECANCELED, CP_STOPPED_MSG);
-	c->priv->tls_tried = c->use_ssl != 0;
+	/* A TLS client whose use_ssl the program cleared connects in
+	 * plaintext first, as with cprops (cp_client_connect_ssl then starts
+	 * TLS on the connection); close sets use_ssl back. */
+	c->priv->conn_tls = c->priv->tls && c->use_ssl;
 	if (c->host == NULL || !cp_host_ok(c->host))
 		return seterr(c, EINVAL, "\"%.*s\" is not a host name or "
 		    "address", CP_MAX_HOST, c->host ? c->host : "");
 	memset(&c->priv->res, 0, sizeof(c->priv->res));
-	if (c->use_ssl && ktls_mode(c) == -1)
+	if (c->priv->conn_tls && ktls_mode(c) == -1)
 		return -1;
 	if (load_anchors(c) == -1)
 		return -1;
@@ -795,20 +804,18 @@ upgrade(cp_client *c)
 	struct dreply rep;
 	char err[CP_MAX_ERRTEXT];
 	const char *why;
-	int rv, e, was_ssl = c->use_ssl;
+	int rv, e;
 
 	if (cp_stopped())
 		return seterr(c, ECANCELED, CP_STOPPED_MSG);
 	if ((why = upgrade_unfit(c->fd, &e)) != NULL)
 		return seterr(c, e, "cp_client_connect_ssl: descriptor %d: %s",
 		    c->fd, why);
-	c->use_ssl = 1;
+	p->conn_tls = 1;
 	if (ktls_mode(c) == -1 || load_anchors(c) == -1) {
-		c->use_ssl = was_ssl;
+		p->conn_tls = 0;
 		return -1;
 	}
-	p->upgraded = !was_ssl;
-	p->tls_tried = 1;
 	memset(&p->res, 0, sizeof(p->res));
 	build_request(c, &req);
 	memset(&rep, 0, sizeof(rep));
@@ -840,10 +847,8 @@ upgrade(cp_client *c)
 		c->found_host = NULL;
 		errno = e;
 	}
-	if (rv == -1 && p->upgraded) {
-		c->use_ssl = 0;
-		p->upgraded = 0;
-	}
+	if (rv == -1)
+		c->use_ssl = p->tls; /* as cp_client_close leaves it */
 	return rv;
 }
 
@@ -853,7 +858,9 @@ cp_client_connect_ssl(cp_client *c)
 	if (c != NULL && c->fd != -1 && c->priv->rec == NULL &&
 	    c->priv->ktls == NULL && c->priv->pending == NULL)
 		return upgrade(c);
-	if (c != NULL && !c->use_ssl)
+	if (c != NULL && (c->fd != -1 || c->priv->pending != NULL))
+		return seterr(c, EISCONN, "already connected with TLS");
+	if (c != NULL && !c->priv->tls)
 		return seterr(c, EINVAL,
 		    "cp_client_connect_ssl: not a TLS client and not "
 		    "connected (use cp_client_create_ssl, or cp_client_connect "
@@ -922,16 +929,13 @@ cp_client_close(cp_client *c)
 		ktls_discard(p->ktls);
 		ktls_free(p->ktls);
 		p->ktls = NULL;
-	} else if (c->use_ssl && c->fd != -1)
+	} else if (c->priv->conn_tls && c->fd != -1)
 		discard_unread(c->fd);
 	p->ktls_info[0] = '\0';
+	c->use_ssl = p->tls;
 	if (c->fd != -1 && close(c->fd) == -1)
 		rv = -1;
 	c->fd = -1;
-	if (p->upgraded) {
-		c->use_ssl = 0; /* a plain client again */
-		p->upgraded = 0;
-	}
 	chain_free(p);
 	c->server_certificate = NULL;
 	free(c->found_host);
@@ -1176,7 +1180,7 @@ cp_client_ktls(cp_client *c)
 const char *
 cp_client_ktls_info(cp_client *c)
 {
-	if (c == NULL || c->fd == -1 || !c->use_ssl)
+	if (c == NULL || c->fd == -1 || !c->priv->conn_tls)
 		return NULL;
 	return c->priv->ktls_info;
 }
@@ -1221,7 +1225,7 @@ cp_client_get_verify_result(cp_client *c)
 {
 	const struct cp_result *r;
 
-	if (c == NULL || (!c->use_ssl && !c->priv->tls_tried))
+	if (c == NULL || (!c->priv->tls && !c->priv->conn_tls))
 		return X509_V_ERR_UNSPECIFIED;
 	r = &c->priv->res;
 	/* Only a handshake that reached the certificate has a result. */
@@ -1235,7 +1239,7 @@ cp_client_get_verify_result(cp_client *c)
 const char *
 cp_client_get_tls_version(cp_client *c)
 {
-	if (c == NULL || c->fd == -1 || !c->use_ssl)
+	if (c == NULL || c->fd == -1 || !c->priv->conn_tls)
 		return NULL;
 	return c->priv->res.tls_version == 0x0304 ? "TLSv1.3" : "TLSv1.2";
 }
@@ -1243,7 +1247,7 @@ cp_client_get_tls_version(cp_client *c)
 const char *
 cp_client_get_cipher(cp_client *c)
 {
-	if (c == NULL || c->fd == -1 || !c->use_ssl)
+	if (c == NULL || c->fd == -1 || !c->priv->conn_tls)
 		return NULL;
 	return c->priv->res.cipher;
 }

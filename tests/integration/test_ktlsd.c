@@ -177,9 +177,12 @@ test_off(void)
 	info = cp_client_ktls_info(c);
 	CU_ASSERT(info != NULL && strcmp(info, "user space: kernel TLS is "
 	                                       "off") == 0);
+	/* records on the descriptor: cprops code must take the TLS branch */
+	CU_ASSERT(c->use_ssl == 1);
 	CU_ASSERT(http_get(c));
 	cp_client_close(c);
 	CU_ASSERT(cp_client_ktls_info(c) == NULL);
+	CU_ASSERT(c->use_ssl == 1);
 	cp_client_destroy(c);
 }
 

@@ -120,7 +120,9 @@ upgrade_ok(int ktls_mode, const char *ver_arg, const char *want_ver)
 	CU_ASSERT_EQUAL(c->fd, fd);
 	CU_ASSERT_EQUAL(fcntl(fd, F_GETFD), fdfl); /* close-on-exec kept */
 	CU_ASSERT_EQUAL(fcntl(fd, F_GETFL) & O_NONBLOCK, 0);
-	CU_ASSERT(c->use_ssl);
+	/* As for any TLS connection: use_ssl says what fd carries, records
+	 * (1) or, on the kernel path, plaintext (0). */
+	CU_ASSERT_EQUAL(c->use_ssl, !cp_client_ktls(c));
 	CU_ASSERT_EQUAL(cp_client_get_verify_result(c), X509_V_OK);
 	CU_ASSERT_PTR_NOT_NULL(cp_client_get_server_certificate(c));
 	CU_ASSERT(cp_client_verify_hostname(c));
@@ -172,6 +174,9 @@ test_upgrade_ssl_client(void)
 	CU_ASSERT_PTR_NOT_NULL_FATAL(c);
 	c->use_ssl = 0;
 	CU_ASSERT_EQUAL_FATAL(cp_client_connect(c), 0);
+	/* Plaintext: no TLS to report yet. */
+	CU_ASSERT_PTR_NULL(cp_client_get_tls_version(c));
+	CU_ASSERT_PTR_NULL(cp_client_get_server_certificate(c));
 	fd = c->fd;
 	rv = cp_client_connect_ssl(c);
 	CU_ASSERT_EQUAL(rv, X509_V_ERR_HOSTNAME_MISMATCH);
@@ -181,6 +186,12 @@ test_upgrade_ssl_client(void)
 	CU_ASSERT_EQUAL(
 	    cp_client_get_verify_result(c), X509_V_ERR_HOSTNAME_MISMATCH);
 	CU_ASSERT(http_get(c));
+	/* Closed, it is the TLS client it was made: use_ssl 1 again, and
+	 * the next connect is TLS from the start. */
+	cp_client_close(c);
+	CU_ASSERT_EQUAL(c->use_ssl, 1);
+	CU_ASSERT_EQUAL(cp_client_connect(c), X509_V_ERR_HOSTNAME_MISMATCH);
+	CU_ASSERT_PTR_NOT_NULL(cp_client_get_tls_version(c));
 	cp_client_destroy(c);
 
 	/* SSL_VERIFY_PEER: -1, EPROTO, the code kept, the connection

@@ -96,7 +96,7 @@ getcheck() {
 	_name=$1 _v=$2 _a=$3 _f=$4
 	shift 4
 	srv "$_v" "$_a" -HTTP -quiet
-	_out=$(timeout 120 $C "$@" get 127.0.0.1 $PORT "$_f" 2>/tmp/c.err)
+	_out=$(timeout 120 $C "$@" ${GM:-get} 127.0.0.1 $PORT "$_f" 2>/tmp/c.err)
 	_rc=$?
 	swait
 	LAST=$_out
@@ -242,6 +242,14 @@ if [ "$K" = new ]; then
 	UUP=$(val mbps "$LAST")
 	info "throughput (emulated CPU, an indication only): read kernel $KMB MB/s, user space $UMB MB/s, ratio $(awk -v a="$KMB" -v b="$UMB" 'BEGIN { if (b > 0) printf "%.2f", a / b }'); write kernel $KUP MB/s, user space $UUP MB/s, ratio $(awk -v a="$KUP" -v b="$UUP" 'BEGIN { if (b > 0) printf "%.2f", a / b }')"
 fi
+
+# ---- cprops' cp_httpclient: SSL_read(client->ssl) if use_ssl, else recv ----
+# (-W: a TLS 1.3 ticket that came after the connect would be an EIO to
+# recv, and cp_httpclient has no fall-back to cp_client_read)
+GM=cpropsget
+getcheck "cp_httpclient-style recv/send on client->fd (use_ssl 0), TLS $BV kernel" $BV $BA m1 -k 1 -W 1000
+GM=
+NK=$((NK + 1))
 
 # ---- sendfile over the handed-off socket ----
 

@@ -11,6 +11,8 @@
  *                       cp_client_read); prints its SHA-256
  *     libget PATH       the same through cp_client_write/cp_client_read
  *     spliceget PATH    the same, the answer through splice(2) into a pipe
+ *     cpropsget PATH    the same as cprops' cp_httpclient does it: by
+ *                       use_ssl, SSL_read(client->ssl) or recv(client->fd)
  *     put BYTES         BYTES of a fixed pseudo-random stream, plain
  *                       write(2) (-l: cp_client_write), then close_notify
  *     sendfile FILE     sendfile(2) of FILE over the socket, close_notify
@@ -185,6 +187,37 @@ do_get(struct run *r, const struct opt *o, const char *path)
 		die(r, "read after %llu bytes: %s",
 		    (unsigned long long)r->bytes, strerror(errno));
 	report(r, n < 0 ? "end=truncated" : "end=close_notify");
+}
+
+/*
+ * The request and the answer as cprops' cp_httpclient moves them: it
+ * calls SSL_write/SSL_read on client->ssl when client->use_ssl is set,
+ * send/recv on client->fd otherwise.  There is no SSL object, so on the
+ * kernel path use_ssl must read 0 and the descriptor give plaintext.
+ */
+static void
+do_cpropsget(struct run *r, const char *path)
+{
+	cp_client *c = r->c;
+	char buf[65536];
+	ssize_t n, w;
+	size_t off;
+
+	if (c->use_ssl || c->ssl != NULL)
+		die(r, "use_ssl %d, ssl %p: cprops code would call SSL_read",
+		    c->use_ssl, (void *)c->ssl);
+	n = snprintf(buf, sizeof(buf), "GET /%s HTTP/1.0\r\n\r\n", path);
+	for (off = 0; off < (size_t)n; off += (size_t)w)
+		if ((w = send(c->fd, buf + off, (size_t)n - off, 0)) <= 0)
+			die(r, "send: %s", strerror(errno));
+	hash_init(r);
+	while ((n = recv(c->fd, buf, sizeof(buf), 0)) > 0)
+		hash_add(r, buf, (size_t)n);
+	/* EIO: the server's close_notify, a record recv cannot return */
+	if (n < 0 && errno != EIO)
+		die(r, "recv after %llu bytes: %s",
+		    (unsigned long long)r->bytes, strerror(errno));
+	report(r, "end=recv");
 }
 
 /* The answer moved by the kernel: socket -> pipe -> us. */
@@ -445,7 +478,9 @@ main(int argc, char **argv)
 	} else if (strcmp(mode, "get") == 0 || strcmp(mode, "libget") == 0) {
 		o.lib |= mode[0] == 'l';
 		do_get(&r, &o, arg);
-	} else if (strcmp(mode, "spliceget") == 0)
+	} else if (strcmp(mode, "cpropsget") == 0)
+		do_cpropsget(&r, arg);
+	else if (strcmp(mode, "spliceget") == 0)
 		do_spliceget(&r, &o, arg);
 	else if (strcmp(mode, "put") == 0)
 		do_put(&r, &o, strtoull(arg, NULL, 10));
