@@ -51,16 +51,17 @@ struct cp_client_priv;
  * read again at each connect, and use_ssl, which a program may clear
  * before cp_client_connect to connect a TLS client in plaintext first
  * (cp_client_connect_ssl then starts TLS on that connection; close sets
- * it back).  hostspec, ctx and ssl are always NULL: name
- * resolution and the TLS handshake happen in the daemon.  For TLS, fd
+ * it back).  hostspec, ctx and ssl are always NULL: name resolution and
+ * the TLS handshake happen in the daemon.  For TLS, fd
  * carries plaintext when cp_client_ktls() says the kernel does the record
  * layer, encrypted records otherwise (cp_client_fd(3) tells what a program
  * may do with it on each path); cp_client_read and cp_client_write work
  * on both.  use_ssl is 1 for a TLS client (and for a plain one while
  * cp_client_connect_ssl made its connection TLS), except while it is
- * connected on the kernel path, where it reads 0: code written for cprops that
- * calls SSL_read(client->ssl) when use_ssl is set and recv(client->fd) when not
- * (cp_httpclient does) then takes recv, which the kernel path supports.
+ * connected on the kernel path, where it reads 0: code written for
+ * cprops that calls SSL_read(client->ssl) when use_ssl is set and
+ * recv(client->fd) when not (cp_httpclient does) then takes recv, which
+ * the kernel path supports.
  */
 typedef struct _cp_client {
 	int id;
