@@ -427,7 +427,7 @@ test_daemon_refuses(void)
 static void
 test_unread_data(void)
 {
-	uint16_t port;
+	uint16_t port = 0; /* tlisten: 0 picks a free one */
 	int lfd = tlisten(AF_INET, &port), a, i, n = 0;
 	cp_client *c;
 
@@ -458,7 +458,7 @@ test_unread_data(void)
 static void
 test_handshake_timeout(void)
 {
-	uint16_t port;
+	uint16_t port = 0; /* tlisten: 0 picks a free one */
 	int lfd = tlisten(AF_INET, &port), a;
 	uint64_t t0;
 	cp_client *c;
@@ -542,7 +542,7 @@ test_old_daemon(void)
 	struct sockaddr_un sun;
 	char path[sizeof(sun.sun_path) - 1];
 	int lfd, fd, rv;
-	uint16_t port;
+	uint16_t port = 0; /* tlisten: 0 picks a free one */
 	int tl = tlisten(AF_INET, &port);
 	pid_t pid;
 	cp_client *c;
