@@ -16,6 +16,7 @@
  */
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 
@@ -25,12 +26,15 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <math.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
@@ -54,6 +58,7 @@ struct opts {
 	int tls, verify, family, retries, info, json, quiet, verbose, delay;
 	double timeout;
 	const char *cafile, *cadir, *sni, *alpn, *sock;
+	const char *starttls; /* smtp, imap, pop3 or NULL */
 	const char *host;
 	int port;
 	char **prog;
@@ -80,6 +85,9 @@ usage(int status)
 	    "      --ca-dir DIR      TLS: trust anchors from DIR\n"
 	    "      --servername NAME TLS: server name to send and verify\n"
 	    "      --alpn LIST       TLS: protocols, e.g. h2,http/1.1\n"
+	    "      --starttls PROTO  connect in plaintext, then TLS after the "
+	    "STARTTLS\n"
+	    "                        dialogue of smtp, imap or pop3\n"
 	    "  -r, --retries N       retries after the first attempt (3)\n"
 	    "  -w, --timeout SEC     per attempt and per read/write\n"
 	    "  -4, -6                IPv4 or IPv6 only\n"
@@ -205,7 +213,7 @@ opt_name(const struct option *lo, int li, int ch, char *buf, size_t sz)
 static void
 parse(struct opts *o, int argc, char *argv[])
 {
-	enum { O_CAFILE = 256, O_CADIR, O_SNI, O_ALPN, O_NAGLE };
+	enum { O_CAFILE = 256, O_CADIR, O_SNI, O_ALPN, O_NAGLE, O_STARTTLS };
 	static const struct option lo[] = {
 		{"tls", no_argument, NULL, 't'},
 		{"no-verify", no_argument, NULL, 'k'},
@@ -214,6 +222,7 @@ parse(struct opts *o, int argc, char *argv[])
 		{"servername", required_argument, NULL, O_SNI},
 		{"alpn", required_argument, NULL, O_ALPN},
 		{"nagle", no_argument, NULL, O_NAGLE},
+		{"starttls", required_argument, NULL, O_STARTTLS},
 		{"retries", required_argument, NULL, 'r'},
 		{"timeout", required_argument, NULL, 'w'},
 		{"socket", required_argument, NULL, 'S'},
@@ -266,6 +275,15 @@ parse(struct opts *o, int argc, char *argv[])
 			break;
 		case O_NAGLE:
 			o->delay = 1;
+			break;
+		case O_STARTTLS:
+			if (strcmp(optarg, "smtp") != 0 &&
+			    strcmp(optarg, "imap") != 0 &&
+			    strcmp(optarg, "pop3") != 0)
+				bad_value(on, optarg, " is not smtp, imap or "
+				    "pop3");
+			o->starttls = optarg;
+			o->tls = 1;
 			break;
 		case 'r':
 			if ((o->retries = (int)parse_uint(optarg, 0, 1000)) ==
@@ -328,6 +346,262 @@ exit_for_errno(int e, const char *msg)
 	if (e == EPROTO)
 		return EXIT_TLS;
 	return EXIT_NETWORK;
+}
+
+/*
+ * STARTTLS: the plaintext dialogue before cp_client_connect_ssl.  Replies
+ * are read a byte at a time, so nothing past the server's go-ahead is
+ * ever taken in: what follows it belongs to TLS.  A server that sends
+ * anything behind that reply before our ClientHello is refused, here
+ * and again by the daemon: it is the command injection of CVE-2011-0411
+ * (plaintext that a client would read as if it had come under TLS).
+ * Lines are bounded, and the whole dialogue by the timeout.
+ */
+#define ST_LINE_MAX 1000   /* RFC 5321's 512 for a reply line, with room */
+#define ST_LINES_MAX 100   /* lines of one reply, untagged IMAP lines */
+#define ST_DEFAULT_MS 30000 /* the dialogue without --timeout */
+
+struct st {
+	cp_client *c;
+	const char *proto;
+	uint64_t deadline;
+	int verbose;
+	char err[ST_LINE_MAX + 128];
+};
+
+static uint64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static int __attribute__((format(printf, 2, 3)))
+st_fail(struct st *st, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(st->err, sizeof(st->err), fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+/* A printable copy of what the server said, for messages. */
+static const char *
+st_show(const char *line, char *buf, size_t sz)
+{
+	size_t i, n = 0;
+
+	for (i = 0; line[i] != '\0' && n + 1 < sz && i < 120; i++)
+		buf[n++] = line[i] >= 0x20 && line[i] < 0x7f ? line[i] : '?';
+	buf[n] = '\0';
+	return buf;
+}
+
+/* One byte from the server, within the deadline. */
+static int
+st_byte(struct st *st, char *ch)
+{
+	struct pollfd p = {.fd = cp_client_fd(st->c), .events = POLLIN};
+	uint64_t now = mono_ms();
+	int n;
+
+	for (;;) {
+		if (now >= st->deadline)
+			return st_fail(st, "no answer from the server in time");
+		n = poll(&p, 1, (int)(st->deadline - now));
+		if (n == 1)
+			break;
+		if (n == -1 && errno != EINTR)
+			return st_fail(st, "poll: %s", strerror(errno));
+		now = mono_ms();
+	}
+	if ((n = cp_client_read(st->c, ch, 1)) == 1)
+		return 0;
+	if (n == 0)
+		return st_fail(st, "the server closed the connection");
+	return st_fail(st, "read: %s", cp_client_error(st->c)[0]
+	                                   ? cp_client_error(st->c)
+	                                   : strerror(errno));
+}
+
+/* One line without its CR LF, at most ST_LINE_MAX bytes. */
+static int
+st_line(struct st *st, char *buf)
+{
+	char ch, shown[128];
+	size_t n = 0;
+
+	for (;;) {
+		if (st_byte(st, &ch) == -1)
+			return -1;
+		if (ch == '\n')
+			break;
+		if (n == ST_LINE_MAX)
+			return st_fail(st, "a line from the server is longer "
+			    "than %d bytes", ST_LINE_MAX);
+		buf[n++] = ch;
+	}
+	if (n > 0 && buf[n - 1] == '\r')
+		n--;
+	buf[n] = '\0';
+	if (strlen(buf) != n)
+		return st_fail(st, "a NUL byte in a line from the server");
+	if (st->verbose)
+		fprintf(stderr, "cpconnect: S: %s\n",
+		    st_show(buf, shown, sizeof(shown)));
+	return 0;
+}
+
+static int
+st_send(struct st *st, const char *cmd)
+{
+	char buf[64];
+	int n = snprintf(buf, sizeof(buf), "%s\r\n", cmd);
+
+	if (st->verbose)
+		fprintf(stderr, "cpconnect: C: %s\n", cmd);
+	if (cp_client_write(st->c, buf, n) != n)
+		return st_fail(st, "write: %s", cp_client_error(st->c));
+	return 0;
+}
+
+/*
+ * An SMTP reply (RFC 5321 4.2.1): lines "NNN-text" then "NNN text" (or
+ * "NNN"), the same code throughout.  The code, and whether a line of it
+ * is the STARTTLS extension (for EHLO).  -1 when malformed.
+ */
+static int
+smtp_reply(struct st *st, char *line, int *starttls)
+{
+	char code[4] = "", shown[128];
+	int i;
+
+	*starttls = 0;
+	for (i = 0; i < ST_LINES_MAX; i++) {
+		if (st_line(st, line) == -1)
+			return -1;
+		if (strlen(line) < 3 || line[0] < '2' || line[0] > '5' ||
+		    line[1] < '0' || line[1] > '9' || line[2] < '0' ||
+		    line[2] > '9' ||
+		    (line[3] != '\0' && line[3] != ' ' && line[3] != '-') ||
+		    (code[0] != '\0' && strncmp(code, line, 3) != 0))
+			return st_fail(st, "not an SMTP reply: \"%s\"",
+			    st_show(line, shown, sizeof(shown)));
+		memcpy(code, line, 3);
+		if (line[3] != '\0' && strncasecmp(line + 4, "STARTTLS", 8) == 0 &&
+		    (line[12] == '\0' || line[12] == ' '))
+			*starttls = 1;
+		if (line[3] != '-')
+			return atoi(code);
+	}
+	return st_fail(st, "an SMTP reply of more than %d lines",
+	    ST_LINES_MAX);
+}
+
+static int
+st_smtp(struct st *st)
+{
+	char line[ST_LINE_MAX + 1], shown[128];
+	int code, tls;
+
+	if ((code = smtp_reply(st, line, &tls)) == -1)
+		return -1;
+	if (code != 220)
+		return st_fail(st, "greeting: \"%s\"",
+		    st_show(line, shown, sizeof(shown)));
+	if (st_send(st, "EHLO localhost") == -1 ||
+	    (code = smtp_reply(st, line, &tls)) == -1)
+		return -1;
+	if (code != 250)
+		return st_fail(st, "EHLO: \"%s\"",
+		    st_show(line, shown, sizeof(shown)));
+	if (!tls)
+		return st_fail(st, "the server does not offer STARTTLS");
+	if (st_send(st, "STARTTLS") == -1 ||
+	    (code = smtp_reply(st, line, &tls)) == -1)
+		return -1;
+	if (code != 220)
+		return st_fail(st, "the server refused STARTTLS: \"%s\"",
+		    st_show(line, shown, sizeof(shown)));
+	return 0;
+}
+
+/* IMAP (RFC 3501 6.2.1): "* OK" greeting, a001 STARTTLS, a001 OK. */
+static int
+st_imap(struct st *st)
+{
+	char line[ST_LINE_MAX + 1], shown[128];
+	int i;
+
+	if (st_line(st, line) == -1)
+		return -1;
+	if (strncasecmp(line, "* OK", 4) != 0)
+		return st_fail(st, "greeting: \"%s\"%s",
+		    st_show(line, shown, sizeof(shown)),
+		    strncasecmp(line, "* PREAUTH", 9) == 0
+		        ? " (no STARTTLS once authenticated)"
+		        : "");
+	if (st_send(st, "a001 STARTTLS") == -1)
+		return -1;
+	for (i = 0; i < ST_LINES_MAX; i++) {
+		if (st_line(st, line) == -1)
+			return -1;
+		if (strncmp(line, "* ", 2) == 0)
+			continue; /* untagged: not the answer */
+		if (strncasecmp(line, "a001 OK", 7) == 0 &&
+		    (line[7] == '\0' || line[7] == ' '))
+			return 0;
+		if (strncasecmp(line, "a001 ", 5) == 0)
+			return st_fail(st, "the server refused STARTTLS: "
+			    "\"%s\"", st_show(line, shown, sizeof(shown)));
+		return st_fail(st, "not an IMAP response: \"%s\"",
+		    st_show(line, shown, sizeof(shown)));
+	}
+	return st_fail(st, "more than %d untagged lines", ST_LINES_MAX);
+}
+
+/* POP3 (RFC 2595 4): +OK greeting, STLS, +OK. */
+static int
+st_pop3(struct st *st)
+{
+	char line[ST_LINE_MAX + 1], shown[128];
+
+	if (st_line(st, line) == -1)
+		return -1;
+	if (strncmp(line, "+OK", 3) != 0)
+		return st_fail(st, "greeting: \"%s\"",
+		    st_show(line, shown, sizeof(shown)));
+	if (st_send(st, "STLS") == -1 || st_line(st, line) == -1)
+		return -1;
+	if (strncmp(line, "+OK", 3) != 0)
+		return st_fail(st, "the server refused STLS: \"%s\"",
+		    st_show(line, shown, sizeof(shown)));
+	return 0;
+}
+
+/* The dialogue, then nothing more may have arrived.  0, or -1 with the
+ * reason in st->err. */
+static int
+starttls(struct st *st)
+{
+	char b;
+	int rv;
+
+	if (strcmp(st->proto, "smtp") == 0)
+		rv = st_smtp(st);
+	else if (strcmp(st->proto, "imap") == 0)
+		rv = st_imap(st);
+	else
+		rv = st_pop3(st);
+	if (rv == 0 &&
+	    recv(cp_client_fd(st->c), &b, 1, MSG_PEEK | MSG_DONTWAIT) > 0)
+		return st_fail(st, "the server sent more behind its go-ahead: "
+		    "refused (plaintext injected ahead of TLS, CVE-2011-0411)");
+	return rv;
 }
 
 /* Certificate details, for --info and exec mode. */
@@ -427,7 +701,7 @@ json_str(FILE *f, const char *s)
 }
 
 static void
-print_info(cp_client *c, int json)
+print_info(cp_client *c, int json, const char *starttls)
 {
 	STACK_OF(X509) *chain = cp_client_get_peer_chain(c);
 	FILE *f = json ? stdout : stderr;
@@ -448,6 +722,10 @@ print_info(cp_client *c, int json)
 		else
 			fprintf(f, "null");
 		fprintf(f, ",\"tls\":%s", tls ? "true" : "false");
+		if (starttls != NULL) {
+			fprintf(f, ",\"starttls\":");
+			json_str(f, starttls);
+		}
 		if (tls) {
 			fprintf(f, ",\"version\":");
 			json_str(f, cp_client_get_tls_version(c) ?: "");
@@ -470,11 +748,12 @@ print_info(cp_client *c, int json)
 		}
 	} else if (tls)
 		fprintf(f,
-		    "connected to %s port %d (%s), %s, %s%s%s%s\n"
+		    "connected to %s port %d (%s)%s%s, %s, %s%s%s%s\n"
 		    "verify result: %ld (%s)\n"
 		    "ocsp: %s\n"
 		    "record layer: %s\n",
 		    c->host, c->port, cp_client_get_peer_address(c) ?: "?",
+		    starttls ? ", STARTTLS " : "", starttls ?: "",
 		    cp_client_get_tls_version(c), cp_client_get_cipher(c),
 		    cp_client_get_alpn(c) ? ", ALPN " : "",
 		    cp_client_get_alpn(c) ?: "",
@@ -738,6 +1017,36 @@ exec_mode(cp_client *c, char **prog)
 	return wait_prog(pid, rv);
 }
 
+/*
+ * Plaintext first (a TLS client with use_ssl cleared, as a cprops
+ * program does it), the dialogue, then TLS on the same connection.  What
+ * cp_client_connect would return, or -2 when the dialogue failed (said).
+ */
+static int
+connect_starttls(cp_client *c, const struct opts *o)
+{
+	struct st st;
+	int rv;
+
+	c->use_ssl = 0;
+	if ((rv = cp_client_connect(c)) == -1)
+		return -1;
+	memset(&st, 0, sizeof(st));
+	st.c = c;
+	st.proto = o->starttls;
+	st.verbose = o->verbose;
+	st.deadline = mono_ms() +
+	    (o->timeout > 0 ? (uint64_t)(o->timeout * 1000) : ST_DEFAULT_MS);
+	if (starttls(&st) == -1) {
+		if (!o->quiet)
+			fprintf(stderr, "cpconnect: %s port %d: STARTTLS (%s): "
+			    "%s\n", o->host, o->port, o->starttls, st.err);
+		cp_client_close(c);
+		return -2;
+	}
+	return cp_client_connect_ssl(c);
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -774,7 +1083,14 @@ main(int argc, char *argv[])
 		bad_value("--alpn", o.alpn, ": %s", cp_client_error(c));
 	if (o.delay)
 		cp_client_set_nodelay(c, 0);
-	rv = cp_client_connect(c);
+	if (o.starttls != NULL)
+		rv = connect_starttls(c, &o);
+	else
+		rv = cp_client_connect(c);
+	if (rv == -2) {
+		cp_client_destroy(c);
+		return EXIT_TLS;
+	}
 	if (rv == -1) {
 		int e = errno;
 
@@ -792,7 +1108,7 @@ main(int argc, char *argv[])
 		fprintf(stderr, "cpconnect: connected to %s port %d\n",
 		    cp_client_get_peer_address(c) ?: o.host, o.port);
 	if (o.info)
-		print_info(c, o.json);
+		print_info(c, o.json, o.starttls);
 	if (o.json)
 		rv = EXIT_OK;
 	else if (o.prog != NULL)

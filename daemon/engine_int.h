@@ -82,6 +82,7 @@ struct request {
 	size_t dsti;                  /* the one asked for */
 	char pxname[CP_MAX_HOST + 8]; /* "HOST:PORT", for messages */
 	struct resume_req rq; /* the session cache's part */
+	int upgrade; /* HANDSHAKE: fd is the program's own socket */
 };
 
 struct uidcount {
@@ -162,6 +163,8 @@ struct session *session_new(
 
 /* request.c: a CONNECT through policy, resolve, dial, TLS and reply. */
 void req_connect(struct session *, const struct imsg *);
+/* HANDSHAKE: TLS on the program's socket, m->fd (taken, m->fd is -1). */
+void req_handshake(struct session *, struct imsg *);
 void req_unlink(struct request *);
 void req_free(struct request *);
 

@@ -8,10 +8,15 @@
  *   request -> [resolve the destination: proxy-resolve local, policy per
  *   address] -> resolve the proxy -> dial the proxy -> proxy (the tunnel)
  *   -> tls (end to end through the tunnel) -> reply
+ * A HANDSHAKE enters with the program's socket in place of resolve and
+ * dial: request (name policy) -> the socket and its peer's address
+ * (policy) -> tls -> reply.
  * Every stage hands the request to the next or ends it with req_fail().
  */
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include <arpa/inet.h>
@@ -41,6 +46,12 @@ _Static_assert((int)TLS_OCSP_OFF == (int)OCSP_OFF &&
                    (int)TLS_OCSP_REQUIRE == (int)OCSP_REQUIRE,
     "tls.h and conf.h name the OCSP policies alike");
 
+static struct request *req_admit(
+    struct session *, uint32_t id, struct cp_connect *);
+static int req_end_if_upgrade_denied(struct request *);
+static int sockopt_int(int fd, int opt, int *v);
+static const char *socket_unfit(struct request *, int *unread);
+static uint16_t peer_port(const struct request *);
 static int refuse_if_over_limits(
     struct session *, uint32_t id, const char *host);
 static int id_in_use(struct session *, uint32_t id);
@@ -91,7 +102,6 @@ req_connect(struct session *s, const struct imsg *m)
 {
 	struct cp_connect c;
 	struct policy_result pr;
-	struct uidcount *u;
 	struct request *r;
 	char err[256];
 
@@ -101,32 +111,8 @@ req_connect(struct session *s, const struct imsg *m)
 		    "bad CONNECT: %s", err);
 		return;
 	}
-	if (id_in_use(s, m->hdr.peerid)) {
-		session_error(s, m->hdr.peerid, CP_E_PROTO, EPROTO,
-		    "request id %u already in use", m->hdr.peerid);
+	if ((r = req_admit(s, m->hdr.peerid, &c)) == NULL)
 		return;
-	}
-	if (refuse_if_over_limits(s, m->hdr.peerid, c.host))
-		return;
-	if ((u = uid_slot(s->e, s->peer.uid, 1)) == NULL) {
-		session_error(
-		    s, m->hdr.peerid, CP_E_INTERNAL, ENOMEM, "out of memory");
-		return;
-	}
-	u->n++; /* req_unlink() gives it back */
-	if ((r = req_new(s, m->hdr.peerid)) == NULL) {
-		uid_release(s->e, s->peer.uid);
-		session_error(
-		    s, m->hdr.peerid, CP_E_INTERNAL, ENOMEM, "out of memory");
-		return;
-	}
-	apply_bounds(s->e->conf, &c);
-	r->c = c;
-	explicit_bzero(&c, sizeof(c));
-	if (ev_timer_start(s->e->ev, &r->deadline, r->c.timeout_ms) == -1) {
-		req_fail(r, CP_E_INTERNAL, errno, "timer: %s", strerror(errno));
-		return;
-	}
 	if (req_proxy_choose(r, &pr) == -1)
 		return;
 	if (pr.v != V_ALLOW) {
@@ -137,6 +123,194 @@ req_connect(struct session *s, const struct imsg *m)
 	    (req_end_if_tls_denied(r) || req_end_if_anchors_missing(r)))
 		return;
 	req_resolve(r);
+}
+
+/*
+ * The other entry: TLS on a socket the program connected itself
+ * (HANDSHAKE).  The same pipeline without resolve and dial: the socket
+ * takes the dialed one's place once it is found to be what a dial gives,
+ * and its real peer passes the address rules as a dialed address would,
+ * so no program launders a denied destination through its own socket.
+ */
+void
+req_handshake(struct session *s, struct imsg *m)
+{
+	struct cp_connect c;
+	struct request *r;
+	char err[256];
+	int fd = m->fd;
+
+	m->fd = -1;
+	if (fd == -1) {
+		session_error(s, m->hdr.peerid, CP_E_PROTO, EPROTO,
+		    "HANDSHAKE without a socket");
+		return;
+	}
+	if (cp_handshake_decode(m->data, m->datalen, &c, err, sizeof(err)) ==
+	    -1) {
+		close(fd);
+		session_error(s, m->hdr.peerid, CP_E_PROTO, EPROTO,
+		    "bad HANDSHAKE: %s", err);
+		return;
+	}
+	if ((r = req_admit(s, m->hdr.peerid, &c)) == NULL) {
+		close(fd);
+		return;
+	}
+	r->fd = fd; /* closed with the request, the program keeps its own */
+	r->upgrade = 1;
+	r->stage = ST_TLS;
+	if (req_end_if_upgrade_denied(r) || req_end_if_tls_denied(r) ||
+	    req_end_if_anchors_missing(r))
+		return;
+	req_tls_step(r);
+}
+
+/* What both entries do first: the id, the limits and the request's
+ * bounds and deadline.  NULL when the request was answered here. */
+static struct request *
+req_admit(struct session *s, uint32_t id, struct cp_connect *c)
+{
+	struct uidcount *u;
+	struct request *r;
+
+	if (id_in_use(s, id)) {
+		session_error(s, id, CP_E_PROTO, EPROTO,
+		    "request id %u already in use", id);
+		return NULL;
+	}
+	if (refuse_if_over_limits(s, id, c->host))
+		return NULL;
+	if ((u = uid_slot(s->e, s->peer.uid, 1)) == NULL) {
+		session_error(s, id, CP_E_INTERNAL, ENOMEM, "out of memory");
+		return NULL;
+	}
+	u->n++; /* req_unlink() gives it back */
+	if ((r = req_new(s, id)) == NULL) {
+		uid_release(s->e, s->peer.uid);
+		session_error(s, id, CP_E_INTERNAL, ENOMEM, "out of memory");
+		return NULL;
+	}
+	apply_bounds(s->e->conf, c);
+	r->c = *c;
+	explicit_bzero(c, sizeof(*c));
+	if (ev_timer_start(s->e->ev, &r->deadline, r->c.timeout_ms) == -1) {
+		req_fail(r, CP_E_INTERNAL, errno, "timer: %s", strerror(errno));
+		return NULL;
+	}
+	return r;
+}
+
+/*
+ * HANDSHAKE: the name and port the program gave pass the name rules, the
+ * socket is what a dial would have given, and the address and port it is
+ * really connected to pass the address rules; else the request ends
+ * here (1).
+ */
+static int
+req_end_if_upgrade_denied(struct request *r)
+{
+	struct policy_result pr;
+	const char *why;
+	int unread;
+
+	if (policy_check_name(r->s->e->conf, &r->s->peer, r->c.host, r->c.port,
+	        1, &pr) == -1 ||
+	    pr.v != V_ALLOW) {
+		req_fail(r, CP_E_DENIED, EACCES, "%s", pr.why);
+		return 1;
+	}
+	if ((why = socket_unfit(r, &unread)) != NULL && unread > 0) {
+		req_fail(r, CP_E_PROTO, EPROTO,
+		    "the program's socket: %d bytes from the server are "
+		    "unread: TLS has to start on a clean stream (data ahead "
+		    "of the handshake is refused, see CVE-2011-0411)",
+		    unread);
+		return 1;
+	}
+	if (why != NULL) {
+		req_fail(
+		    r, CP_E_PROTO, EPROTO, "the program's socket: %s", why);
+		return 1;
+	}
+	if (policy_check_addr(r->s->e->conf, &r->s->peer, r->c.host,
+	        (const struct sockaddr *)&r->peer, peer_port(r), 1,
+	        &pr) == -1 ||
+	    pr.v != V_ALLOW) {
+		req_fail(r, CP_E_DENIED, EACCES, "%s", pr.why);
+		return 1;
+	}
+	return 0;
+}
+
+static int
+sockopt_int(int fd, int opt, int *v)
+{
+	socklen_t len = sizeof(*v);
+
+	*v = -1;
+	return getsockopt(fd, SOL_SOCKET, opt, v, &len);
+}
+
+/*
+ * A connected TCP socket, its peer now in r->peer, and nothing from the
+ * server waiting to be read (*unread, the count): bytes that came before
+ * our ClientHello would be taken for the handshake, or they are
+ * plaintext injected ahead of the upgrade (the STARTTLS command
+ * injection of CVE-2011-0411), which no program may read as if it had
+ * come under TLS.  Then NULL, and the socket is non-blocking for the
+ * loop; else what is wrong with it.
+ */
+static const char *
+socket_unfit(struct request *r, int *unread)
+{
+	struct tcp_info ti;
+	struct stat st;
+	socklen_t len;
+	int v, fl;
+
+	*unread = 0;
+	if (fstat(r->fd, &st) == -1 || !S_ISSOCK(st.st_mode))
+		return "not a socket";
+	if (sockopt_int(r->fd, SO_DOMAIN, &v) == -1 ||
+	    (v != AF_INET && v != AF_INET6))
+		return v == AF_UNIX ? "a Unix socket, not TCP"
+		                    : "not an IP socket, not TCP";
+	if (sockopt_int(r->fd, SO_TYPE, &v) == -1 || v != SOCK_STREAM)
+		return v == SOCK_DGRAM ? "a datagram (UDP) socket, not TCP"
+		                       : "not a stream socket, not TCP";
+	if (sockopt_int(r->fd, SO_PROTOCOL, &v) == -1 || v != IPPROTO_TCP)
+		return "a stream socket, but not TCP";
+	len = sizeof(r->peer);
+	if (getpeername(r->fd, (struct sockaddr *)&r->peer, &len) == -1)
+		return "not connected";
+	r->peerlen = len;
+	len = sizeof(ti);
+	memset(&ti, 0, sizeof(ti));
+	if (getsockopt(r->fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == -1 ||
+	    ti.tcpi_state != TCP_ESTABLISHED)
+		return "not an established connection (the server may have "
+		       "closed it)";
+	if (ioctl(r->fd, FIONREAD, unread) == -1)
+		return "its input queue cannot be read (FIONREAD)";
+	if (*unread != 0)
+		return "unread data from the server";
+	if ((fl = fcntl(r->fd, F_GETFL)) == -1 ||
+	    fcntl(r->fd, F_SETFL, fl | O_NONBLOCK) == -1)
+		return "it cannot be made non-blocking";
+	return NULL;
+}
+
+static uint16_t
+peer_port(const struct request *r)
+{
+	const struct sockaddr *sa = (const struct sockaddr *)&r->peer;
+
+	if (sa->sa_family == AF_INET)
+		return ntohs(((const struct sockaddr_in *)sa)->sin_port);
+	if (sa->sa_family == AF_INET6)
+		return ntohs(((const struct sockaddr_in6 *)sa)->sin6_port);
+	return 0;
 }
 
 /* Over a limit: answer the CONNECT with the reason and return 1. */
@@ -581,8 +755,9 @@ req_tls_start(struct request *r)
 
 	if ((tp = req_tls_policy(r)) == NULL)
 		return -1;
-	policy_tls_fold_addr(
-	    &r->rt.pol, (const struct sockaddr *)&r->peer, r->c.port);
+	/* The program's own socket: the port it really reaches. */
+	policy_tls_fold_addr(&r->rt.pol, (const struct sockaddr *)&r->peer,
+	    r->upgrade ? peer_port(r) : r->c.port);
 	dt = &tp->t;
 	memset(&p, 0, sizeof(p));
 	p.host = r->c.host;
@@ -997,8 +1172,10 @@ req_log(const struct request *r, const struct cp_result *res)
 	    "uid %u gid %u pid %d: %s %s port %u%s%s -> %s port %u%s%s%s%s: "
 	    "%s%s%s, verify %s%s%s%s, %u attempts, %u ms",
 	    (unsigned)s->peer.uid, (unsigned)s->peer.gid, (int)s->peer.pid,
-	    r->c.tls ? "tls" : "tcp", r->c.host, r->c.port,
-	    r->c.sni[0] ? " server name " : "", r->c.sni,
+	    r->upgrade ? "upgrade"
+	    : r->c.tls ? "tls"
+	               : "tcp",
+	    r->c.host, r->c.port, r->c.sni[0] ? " server name " : "", r->c.sni,
 	    res->peer_addr[0] ? res->peer_addr : "-", res->peer_port,
 	    res->proxy[0] ? " via " : "", res->proxy,
 	    res->status == CP_STATUS_OK && res->alpn[0] ? " alpn " : "",

@@ -30,7 +30,7 @@ static void session_io(struct ev_io *, uint32_t);
 static void session_read(struct session *);
 static void session_process(struct session *);
 static void session_resume(struct ev_timer *);
-static void session_dispatch(struct session *, const struct imsg *);
+static void session_dispatch(struct session *, struct imsg *);
 static void handle_hello(struct session *, const struct imsg *);
 static void handle_ca_cert(struct session *, const struct imsg *);
 static void handle_ca_end(struct session *, const struct imsg *);
@@ -55,6 +55,10 @@ session_new(
 	memcpy(s->groups, groups, sizeof(s->groups));
 	s->peer.groups = s->groups;
 	imsgbuf_init(&s->ib, fd, CP_MAX_MSG);
+	/* HANDSHAKE brings the program's socket; any other message with a
+	 * descriptor is refused in session_dispatch().  At most
+	 * IMSG_MAX_FDQ wait unclaimed per session. */
+	s->ib.accept_fds = 1;
 	ev_timer_init(&s->idle, session_idle, s);
 	ev_timer_init(&s->resume, session_resume, s);
 	if (ev_io_start(e->ev, &s->io, fd, EPOLLIN, session_io, s) == -1) {
@@ -227,11 +231,9 @@ session_process(struct session *s)
 			    "malformed message: %s", strerror(errno));
 			return;
 		}
-		if (m.fd != -1)
-			close(m.fd); /* cannot happen: accept_fds is 0 */
 		ev_timer_start(
 		    s->e->ev, &s->idle, s->e->conf->g.session_idle_ms);
-		session_dispatch(s, &m);
+		session_dispatch(s, &m); /* m.fd is dispatch's */
 	}
 	if (!s->closing && !session_throttled(s))
 		ev_timer_start(s->e->ev, &s->resume, 0);
@@ -244,8 +246,18 @@ session_resume(struct ev_timer *t)
 }
 
 static void
-session_dispatch(struct session *s, const struct imsg *m)
+session_dispatch(struct session *s, struct imsg *m)
 {
+	/* Only a HANDSHAKE carries a descriptor; req_handshake takes it. */
+	if (m->fd != -1 && (m->hdr.type != CP_MSG_HANDSHAKE || !s->hello)) {
+		close(m->fd);
+		m->fd = -1;
+		if (m->hdr.type != CP_MSG_HANDSHAKE) {
+			session_error(s, m->hdr.peerid, CP_E_PROTO, EPROTO,
+			    "descriptor with %s", cp_msg_str(m->hdr.type));
+			return;
+		}
+	}
 	if (!s->hello && m->hdr.type != CP_MSG_HELLO) {
 		session_error(s, m->hdr.peerid, CP_E_PROTO, EPROTO,
 		    "%s before HELLO", cp_msg_str(m->hdr.type));
@@ -262,6 +274,9 @@ session_dispatch(struct session *s, const struct imsg *m)
 		break;
 	case CP_MSG_CONNECT:
 		req_connect(s, m);
+		break;
+	case CP_MSG_HANDSHAKE:
+		req_handshake(s, m);
 		break;
 	case CP_MSG_CA_CERT:
 		handle_ca_cert(s, m);
@@ -324,6 +339,7 @@ handle_hello(struct session *s, const struct imsg *m)
 	h.lim.request_ms = s->e->conf->g.request_ms;
 	h.lim.handshake_ms = s->e->conf->g.handshake_ms;
 	h.lim.retry_delay_ms = s->e->conf->g.retry_delay_ms;
+	h.features = CP_FEAT_HANDSHAKE;
 	abuf_init(&b);
 	cp_hello_encode(&b, &h);
 	if (send_msg(s, CP_MSG_HELLO, m->hdr.peerid, -1, &b) == -1)

@@ -64,6 +64,10 @@ struct cp_client_priv {
 	struct dreq *pending;
 	const struct ca_set *cas;
 	char path[108]; /* the daemon of the connection: tickets go there */
+	/* The connection (or the last connect) is TLS: a TLS client's, unless
+	 * the program cleared use_ssl to connect in plaintext first, or any
+	 * client's after cp_client_connect_ssl on its plain connection. */
+	int conn_tls;
 };
 
 static pthread_mutex_t path_mtx = PTHREAD_MUTEX_INITIALIZER;
@@ -401,7 +405,7 @@ build_request(const cp_client *c, struct cp_connect *r)
 	memset(r, 0, sizeof(*r));
 	snprintf(r->host, sizeof(r->host), "%s", c->host);
 	r->port = (uint16_t)c->port;
-	r->tls = (uint8_t)(c->priv->tls != 0);
+	r->tls = (uint8_t)(c->priv->conn_tls != 0);
 	r->verify = p->verify_mode == SSL_VERIFY_NONE ? CP_VERIFY_NONE
 						      : CP_VERIFY_PEER;
 	r->family = p->family == AF_INET    ? CP_FAMILY_INET4
@@ -412,7 +416,7 @@ build_request(const cp_client *c, struct cp_connect *r)
 		     : c->retry > CP_MAX_RETRIES ? CP_MAX_RETRIES
 						 : (uint32_t)c->retry;
 	r->connect_timeout_ms = tv_ms(&c->timeout);
-	if (c->priv->tls) {
+	if (c->priv->conn_tls) {
 		snprintf(r->sni, sizeof(r->sni), "%s", p->sni);
 		memcpy(r->alpn, p->alpn, p->alpnlen);
 		r->alpnlen = p->alpnlen;
@@ -429,7 +433,7 @@ load_anchors(cp_client *c)
 	struct cp_client_priv *p = c->priv;
 	char err[256];
 
-	if (!c->priv->tls || (p->ca_file == NULL && p->ca_path == NULL) ||
+	if (!c->priv->conn_tls || (p->ca_file == NULL && p->ca_path == NULL) ||
 	    p->cas != NULL)
 		return 0;
 	if ((p->cas = ca_set_get(p->ca_file, p->ca_path, err, sizeof(err))) ==
@@ -583,7 +587,7 @@ adopt(cp_client *c, struct dreply *rep)
 	static const int zero = 0;
 	int fd = rep->fd, rv, e;
 
-	if (c->priv->tls && !rep->have_state)
+	if (c->priv->conn_tls && !rep->have_state)
 		return seterr(c, EPROTO, "daemon sent no TLS state");
 	/* cp_client_read/write are blocking calls: the daemon hands the
 	 * descriptor over in blocking mode, with TCP_NODELAY on (the
@@ -592,7 +596,7 @@ adopt(cp_client *c, struct dreply *rep)
 			    sizeof(zero)) == -1)
 		return seterr(c, errno, "TCP_NODELAY: %s", strerror(errno));
 	set_io_timeouts(c, fd);
-	if (c->priv->tls) {
+	if (c->priv->conn_tls) {
 		/* The chain first: on failure nothing holds the descriptor. */
 		if (take_chain(c, rep) == -1) {
 			chain_free(p);
@@ -617,7 +621,7 @@ adopt(cp_client *c, struct dreply *rep)
 	/* Code written for cprops picks SSL_read(client->ssl) or recv(fd) by
 	 * use_ssl (cp_httpclient does).  There is no SSL object here; on the
 	 * kernel path fd carries plaintext, so such code must take recv. */
-	c->use_ssl = p->tls && p->ktls == NULL;
+	c->use_ssl = p->conn_tls && p->ktls == NULL;
 	return 0;
 }
 
@@ -639,7 +643,7 @@ connect_done(cp_client *c, struct dreply *rep)
 	if (rv == -1)
 		return -1;
 	p->err[0] = '\0';
-	if (c->priv->tls && p->verify_mode == SSL_VERIFY_NONE) {
+	if (c->priv->conn_tls && p->verify_mode == SSL_VERIFY_NONE) {
 		if (p->res.no_peer_cert || c->server_certificate == NULL)
 			return X509_V_ERR_APPLICATION_VERIFICATION;
 		if (p->res.verify_result != X509_V_OK)
@@ -664,11 +668,15 @@ start(cp_client *c)
 		return seterr(c, EISCONN, "already connected");
 	if (cp_stopped())
 		return seterr(c, ECANCELED, CP_STOPPED_MSG);
+	/* A TLS client whose use_ssl the program cleared connects in
+	 * plaintext first, as with cprops (cp_client_connect_ssl then starts
+	 * TLS on the connection); close sets use_ssl back. */
+	c->priv->conn_tls = c->priv->tls && c->use_ssl;
 	if (c->host == NULL || !cp_host_ok(c->host))
 		return seterr(c, EINVAL, "\"%.*s\" is not a host name or "
 		    "address", CP_MAX_HOST, c->host ? c->host : "");
 	memset(&c->priv->res, 0, sizeof(c->priv->res));
-	if (c->priv->tls && ktls_mode(c) == -1)
+	if (c->priv->conn_tls && ktls_mode(c) == -1)
 		return -1;
 	if (load_anchors(c) == -1)
 		return -1;
@@ -753,12 +761,143 @@ cp_client_connect(cp_client *c)
 	return finish(c, rv, &rep, err);
 }
 
+/*
+ * TLS on the connection a plain connect made, as cprops' connect_ssl did
+ * on the descriptor of its connect: the program has talked plaintext on
+ * it (STARTTLS, its own proxy's CONNECT), now the daemon takes a
+ * duplicate, runs the handshake under the policy for the client's host
+ * name and the socket's real peer, and hands it back with the record
+ * state.  What is checked here only gives a program a clear errno early;
+ * the daemon checks the same on its own.
+ */
+static int
+sockopt_int(int fd, int opt, int *v)
+{
+	socklen_t len = sizeof(*v);
+
+	*v = -1;
+	return getsockopt(fd, SOL_SOCKET, opt, v, &len);
+}
+
+/* What is wrong with the socket, with its errno in *e, or NULL. */
+static const char *
+upgrade_unfit(int fd, int *e)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	int v;
+
+	*e = EPROTOTYPE;
+	if (sockopt_int(fd, SO_DOMAIN, &v) == -1) {
+		*e = errno;
+		return strerror(errno);
+	}
+	if (v != AF_INET && v != AF_INET6)
+		return v == AF_UNIX ? "a Unix socket, not TCP"
+		                    : "not an IP socket, not TCP";
+	if (sockopt_int(fd, SO_TYPE, &v) == -1 || v != SOCK_STREAM)
+		return v == SOCK_DGRAM ? "a datagram (UDP) socket, not TCP"
+		                       : "not a stream socket, not TCP";
+	if (sockopt_int(fd, SO_PROTOCOL, &v) == -1 || v != IPPROTO_TCP)
+		return "a stream socket, but not TCP";
+	*e = ENOTCONN;
+	if (getpeername(fd, (struct sockaddr *)&ss, &len) == -1)
+		return "not connected";
+	return NULL;
+}
+
+/* The socket back from the daemon under the program's number, then
+ * adopted as a fresh connection's. */
+static int
+upgrade_done(cp_client *c, struct dreply *rep)
+{
+	int fd = c->fd, cloexec = fcntl(fd, F_GETFD);
+
+	if (rep->res.status == CP_STATUS_OK) {
+		cloexec =
+		    cloexec != -1 && (cloexec & FD_CLOEXEC) ? O_CLOEXEC : 0;
+		if (dup3(rep->fd, fd, cloexec) == -1) {
+			dreply_clear(rep);
+			return seterr(c, errno, "dup3: %s", strerror(errno));
+		}
+		close(rep->fd);
+		rep->fd = fd;
+		c->fd = -1; /* adopt() sets it again */
+	}
+	free(c->found_host);
+	c->found_host = NULL;
+	return connect_done(c, rep);
+}
+
+static int
+upgrade(cp_client *c)
+{
+	struct cp_client_priv *p = c->priv;
+	struct cp_connect req;
+	struct dreply rep;
+	char err[CP_MAX_ERRTEXT];
+	const char *why;
+	int rv, e;
+
+	if (cp_stopped())
+		return seterr(c, ECANCELED, CP_STOPPED_MSG);
+	if ((why = upgrade_unfit(c->fd, &e)) != NULL)
+		return seterr(c, e, "cp_client_connect_ssl: descriptor %d: %s",
+		    c->fd, why);
+	p->conn_tls = 1;
+	if (ktls_mode(c) == -1 || load_anchors(c) == -1) {
+		p->conn_tls = 0;
+		return -1;
+	}
+	memset(&p->res, 0, sizeof(p->res));
+	build_request(c, &req);
+	memset(&rep, 0, sizeof(rep));
+	rep.fd = -1;
+	p->pending = dreq_start_handshake(
+	    cp_client_socket_path(), &req, p->cas, c->fd, err, sizeof(err));
+	if (p->pending == NULL)
+		rv = -1;
+	else {
+		rv = dreq_wait(p->pending, &rep, err, sizeof(err));
+		e = errno;
+		dreq_free(p->pending);
+		p->pending = NULL;
+		errno = e;
+	}
+	if (rv != -1)
+		rv = upgrade_done(c, &rep);
+	else {
+		dreply_clear(&rep);
+		seterr(c, errno, "%s", err);
+	}
+	if (rv == -1 && c->fd != -1) {
+		/* Whatever the daemon did on it, a connection meant for TLS
+		 * does not go on in plaintext. */
+		e = errno;
+		close(c->fd);
+		c->fd = -1;
+		free(c->found_host);
+		c->found_host = NULL;
+		errno = e;
+	}
+	if (rv == -1)
+		c->use_ssl = p->tls; /* as cp_client_close leaves it */
+	return rv;
+}
+
 int
 cp_client_connect_ssl(cp_client *c)
 {
+	if (c != NULL && c->fd != -1 && c->priv->rec == NULL &&
+	    c->priv->ktls == NULL && c->priv->pending == NULL)
+		return upgrade(c);
+	if (c != NULL && (c->fd != -1 || c->priv->pending != NULL))
+		return seterr(c, EISCONN, "already connected with TLS");
 	if (c != NULL && !c->priv->tls)
 		return seterr(c, EINVAL,
-		    "cp_client_connect_ssl: not a TLS client (use cp_client_create_ssl)");
+		    "cp_client_connect_ssl: not a TLS client and not "
+		    "connected (use cp_client_create_ssl, or cp_client_connect "
+		    "first)");
 	return cp_client_connect(c);
 }
 
@@ -823,7 +962,7 @@ cp_client_close(cp_client *c)
 		ktls_discard(p->ktls);
 		ktls_free(p->ktls);
 		p->ktls = NULL;
-	} else if (c->priv->tls && c->fd != -1)
+	} else if (c->priv->conn_tls && c->fd != -1)
 		discard_unread(c->fd);
 	p->ktls_info[0] = '\0';
 	c->use_ssl = p->tls;
@@ -1074,7 +1213,7 @@ cp_client_ktls(cp_client *c)
 const char *
 cp_client_ktls_info(cp_client *c)
 {
-	if (c == NULL || c->fd == -1 || !c->priv->tls)
+	if (c == NULL || c->fd == -1 || !c->priv->conn_tls)
 		return NULL;
 	return c->priv->ktls_info;
 }
@@ -1119,7 +1258,7 @@ cp_client_get_verify_result(cp_client *c)
 {
 	const struct cp_result *r;
 
-	if (c == NULL || !c->priv->tls)
+	if (c == NULL || (!c->priv->tls && !c->priv->conn_tls))
 		return X509_V_ERR_UNSPECIFIED;
 	r = &c->priv->res;
 	/* Only a handshake that reached the certificate has a result. */
@@ -1148,7 +1287,7 @@ cp_client_get_ocsp_status(cp_client *c)
 const char *
 cp_client_get_tls_version(cp_client *c)
 {
-	if (c == NULL || c->fd == -1 || !c->priv->tls)
+	if (c == NULL || c->fd == -1 || !c->priv->conn_tls)
 		return NULL;
 	return c->priv->res.tls_version == 0x0304 ? "TLSv1.3" : "TLSv1.2";
 }
@@ -1164,7 +1303,7 @@ cp_client_session_resumed(cp_client *c)
 const char *
 cp_client_get_cipher(cp_client *c)
 {
-	if (c == NULL || c->fd == -1 || !c->priv->tls)
+	if (c == NULL || c->fd == -1 || !c->priv->conn_tls)
 		return NULL;
 	return c->priv->res.cipher;
 }

@@ -49,6 +49,7 @@ struct dsession {
 	uint32_t lastid;
 	int hello_ok;
 	struct cp_limits lim; /* the daemon's, from its HELLO */
+	uint32_t features;    /* CP_FEAT_*, from its HELLO */
 };
 
 struct dreq {
@@ -61,6 +62,8 @@ struct dreq {
 	int got_reply;	/* some message for this request arrived */
 	int replays;	/* times sent again on a new session */
 	int sent_ca;
+	int upfd;   /* HANDSHAKE: our duplicate of the program's socket */
+	int upsent; /* ... and the HANDSHAKE went out */
 	int done, broken;
 	struct dreply rep;	  /* the answer so far, kept across steps */
 	uint64_t start, deadline; /* CLOCK_MONOTONIC ms */
@@ -231,29 +234,65 @@ dsession_pool_clear(void)
 		dsession_close(dc);
 }
 
+/* Queue b (and fd, then closed once sent, or now on failure). */
 static int
-compose(struct dsession *dc, uint32_t type, uint32_t id, struct abuf *b)
+compose_fd(
+    struct dsession *dc, uint32_t type, uint32_t id, int fd, struct abuf *b)
 {
 	int rv;
 
 	if (abuf_failed(b)) {
+		if (fd != -1)
+			close(fd);
 		errno = b->failed;
+		abuf_free(b);
 		return -1;
 	}
-	rv = imsg_compose(&dc->ib, type, id, (uint32_t)dc->pid, -1, b->buf,
-	    b->len);
+	rv = imsg_compose(
+	    &dc->ib, type, id, (uint32_t)dc->pid, fd, b->buf, b->len);
 	abuf_free(b);
 	return rv;
 }
 
 static int
+compose(struct dsession *dc, uint32_t type, uint32_t id, struct abuf *b)
+{
+	return compose_fd(dc, type, id, -1, b);
+}
+
+/* The request: a CONNECT, or a HANDSHAKE with a duplicate of the
+ * program's socket (each sending its own: imsg closes what it sent). */
+static int
 send_connect(struct dreq *q)
 {
 	struct abuf b;
+	int fd;
 
 	abuf_init(&b);
-	cp_connect_encode(&b, &q->c);
-	return compose(q->dc, CP_MSG_CONNECT, q->id, &b);
+	if (q->upfd == -1) {
+		cp_connect_encode(&b, &q->c);
+		return compose(q->dc, CP_MSG_CONNECT, q->id, &b);
+	}
+	if ((fd = fcntl(q->upfd, F_DUPFD_CLOEXEC, 0)) == -1) {
+		abuf_free(&b);
+		return -1;
+	}
+	cp_handshake_encode(&b, &q->c);
+	q->upsent = 1;
+	return compose_fd(q->dc, CP_MSG_HANDSHAKE, q->id, fd, &b);
+}
+
+/* A HANDSHAKE's budget: the handshake alone, no connection attempts. */
+static uint32_t
+handshake_budget(const struct cp_connect *c, const struct cp_limits *l)
+{
+	uint32_t t = c->connect_timeout_ms;
+
+	if (t == 0)
+		return 0;
+	if (l->known && l->handshake_ms < t)
+		t = l->handshake_ms;
+	return t;
 }
 
 static int
@@ -413,12 +452,15 @@ req_attach(struct dreq *q, int allow_pool, char *err, size_t errsz)
 	if (q->id == 0)
 		q->id = ++dc->lastid;
 	q->got_reply = 0;
-	q->c.timeout_ms = cp_budget_ms(&q->c, &dc->lim);
+	q->c.timeout_ms = q->upfd != -1 ? handshake_budget(&q->c, &dc->lim)
+	                                : cp_budget_ms(&q->c, &dc->lim);
 	q->start = now_ms();
 	if (set_deadline(q) == -1 || efd_sync(q) == -1)
 		return failf(err, errsz, errno, "request timer: %s",
 		    strerror(errno));
-	if (send_connect(q) == -1)
+	/* A HANDSHAKE waits for the daemon's HELLO (take_hello): only a
+	 * daemon that announced it may be sent a socket. */
+	if (q->upfd == -1 && send_connect(q) == -1)
 		return failf(err, errsz, errno, "request: %s", strerror(errno));
 	if (imsg_write(&dc->ib) == -1)
 		return failf(err, errsz, errno, "cpconnectd: %s",
@@ -456,8 +498,45 @@ dreq_start(const char *path, const struct cp_connect *c,
 	q->c = *c;
 	q->cas = cas;
 	q->rep.fd = -1;
-	q->efd = q->tfd = q->efd_sock = -1;
+	q->efd = q->tfd = q->efd_sock = q->upfd = -1;
 	if (req_attach(q, 1, err, errsz) == -1 && !replay(q, err, errsz)) {
+		e = errno;
+		dreq_free(q);
+		errno = e;
+		return NULL;
+	}
+	return q;
+}
+
+/*
+ * A HANDSHAKE goes out on a new session, after the daemon's HELLO, and
+ * never twice: once the daemon has the socket it may have written to it.
+ */
+struct dreq *
+dreq_start_handshake(const char *path, const struct cp_connect *c,
+    const struct ca_set *cas, int fd, char *err, size_t errsz)
+{
+	struct dreq *q;
+	int e;
+
+	if ((q = calloc(1, sizeof(*q))) == NULL) {
+		failf(err, errsz, errno, "out of memory");
+		return NULL;
+	}
+	snprintf(q->path, sizeof(q->path), "%s", path);
+	q->c = *c;
+	q->cas = cas;
+	q->rep.fd = -1;
+	q->efd = q->tfd = q->efd_sock = -1;
+	q->replays = REPLAYS;
+	if ((q->upfd = fcntl(fd, F_DUPFD_CLOEXEC, 0)) == -1) {
+		e = errno;
+		failf(err, errsz, e, "dup: %s", strerror(e));
+		free(q);
+		errno = e;
+		return NULL;
+	}
+	if (req_attach(q, 0, err, errsz) == -1) {
 		e = errno;
 		dreq_free(q);
 		errno = e;
@@ -545,6 +624,8 @@ take_result(struct dreq *q, struct imsg *m, char *err, size_t errsz)
 	return 1;
 }
 
+static int send_handshake(struct dreq *, char *, size_t);
+
 static int
 take_hello(struct dreq *q, const struct imsg *m, char *err, size_t errsz)
 {
@@ -557,9 +638,33 @@ take_hello(struct dreq *q, const struct imsg *m, char *err, size_t errsz)
 		    "protocol %u, library %u", h.version, CP_PROTO_VERSION);
 	q->dc->hello_ok = 1;
 	q->dc->lim = h.lim;
+	q->dc->features = h.features;
+	if (q->upfd != -1 && !q->upsent)
+		return send_handshake(q, err, errsz);
+	if (set_deadline(q) == -1)
+		return failf(
+		    err, errsz, errno, "request timer: %s", strerror(errno));
+	return 0;
+}
+
+/* The daemon's HELLO is in: send it the socket if it said it takes one. */
+static int
+send_handshake(struct dreq *q, char *err, size_t errsz)
+{
+	if (!(q->dc->features & CP_FEAT_HANDSHAKE))
+		return failf(err, errsz, EOPNOTSUPP,
+		    "cpconnectd at %s cannot "
+		    "run TLS on a connection the program opened (it is "
+		    "older than this library)",
+		    q->path);
+	q->c.timeout_ms = handshake_budget(&q->c, &q->dc->lim);
+	q->start = now_ms();
 	if (set_deadline(q) == -1)
 		return failf(err, errsz, errno, "request timer: %s",
 		    strerror(errno));
+	if (send_connect(q) == -1 || imsg_write(&q->dc->ib) == -1)
+		return failf(
+		    err, errsz, errno, "cpconnectd: %s", strerror(errno));
 	return 0;
 }
 
@@ -740,6 +845,8 @@ dreq_free(struct dreq *q)
 		close(q->efd);
 	if (q->tfd != -1)
 		close(q->tfd);
+	if (q->upfd != -1)
+		close(q->upfd);
 	dreply_clear(&q->rep);
 	explicit_bzero(q, sizeof(*q));
 	free(q);

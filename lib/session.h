@@ -33,6 +33,14 @@ struct dreq;
  */
 struct dreq *dreq_start(const char *path, const struct cp_connect *c,
     const struct ca_set *cas, char *err, size_t errsz);
+/*
+ * The same for TLS on fd, a socket the program connected itself (c->tls
+ * set, c->connect_timeout_ms bounding the handshake): the daemon gets a
+ * duplicate and hands the socket back.  A daemon that does not announce
+ * CP_FEAT_HANDSHAKE fails the request with EOPNOTSUPP.
+ */
+struct dreq *dreq_start_handshake(const char *path, const struct cp_connect *c,
+    const struct ca_set *cas, int fd, char *err, size_t errsz);
 /* The session socket (dreq_wait polls it). */
 int dreq_fd(const struct dreq *);
 /*

@@ -9,15 +9,21 @@
  *
  *   client                         daemon
  *   HELLO {VERSION}         ->
- *                           <-     HELLO {VERSION, limits}  or  RESULT{status=ERROR}
- *   CONNECT {HOST, PORT...} ->
- *                           <-     RESULT {status=NEED_CA}      (unknown anchors)
- *   CA_CERT {CERT} ...      ->
- *   CA_END {CA_HASH}        ->
- *   CONNECT (again)         ->
+ *                           <-     HELLO {VERSION, limits}  or
+ * RESULT{status=ERROR} CONNECT {HOST, PORT...} ->
+ *                           <-     RESULT {status=NEED_CA}      (unknown
+ * anchors) CA_CERT {CERT} ...      -> CA_END {CA_HASH}        -> CONNECT
+ * (again)         ->
  *                           <-     PEER_CERT {CERT} ...  (leaf first, TLS only)
  *                           <-     TLS_STATE {...}       (TLS only)
  *                           <-     RESULT {...} + socket descriptor
+ *
+ * TLS on a socket the program connected itself (STARTTLS, its own proxy
+ * CONNECT), only on a session whose daemon announced CP_FEAT_HANDSHAKE
+ * in its HELLO, so the library waits for that HELLO first:
+ *   HANDSHAKE {HOST, PORT...} + socket descriptor ->
+ *                           <-     as for a TLS CONNECT (NEED_CA, PEER_CERT,
+ *                                  TLS_STATE, RESULT + the same socket)
  *
  * RESULT is always the last message of a request.  The socket it carries
  * is in blocking mode, with TCP_NODELAY on: the library relies on both.
@@ -58,8 +64,18 @@ enum cp_msg_type {
 	CP_MSG_TLS_STATE,
 	CP_MSG_RESULT,
 	CP_MSG_TICKET, /* client -> daemon, no answer: a TLS 1.3 ticket */
+	CP_MSG_HANDSHAKE, /* TLS on the socket that travels with it */
 	CP_MSG_MAX
 };
+
+/*
+ * What a daemon can do beyond protocol 2, in the optional CP_A_FEATURES
+ * of its HELLO (an ATTR_OPTIONAL tag: older libraries skip it, and a
+ * daemon without it has none of these).  No protocol version of their
+ * own: a library asks for a feature only of a daemon that announced it.
+ */
+#define CP_A_FEATURES 0x8002   /* u32, CP_FEAT_* bits */
+#define CP_FEAT_HANDSHAKE 0x1u /* accepts HANDSHAKE */
 
 /* Attribute tags.  Each message accepts only the tags listed for it. */
 enum cp_attr_tag {

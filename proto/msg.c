@@ -73,6 +73,7 @@ cp_msg_str(uint32_t t)
 		[CP_MSG_TLS_STATE] = "TLS_STATE",
 		[CP_MSG_RESULT] = "RESULT",
 		[CP_MSG_TICKET] = "TICKET",
+		[CP_MSG_HANDSHAKE] = "HANDSHAKE",
 	};
 
 	if (t == 0 || t >= CP_MSG_MAX)
@@ -82,17 +83,25 @@ cp_msg_str(uint32_t t)
 
 /* HELLO */
 
-enum { H_VERSION, H_SOFTWARE, H_REQUEST, H_HANDSHAKE, H_DELAY, H_N };
+enum {
+	H_VERSION,
+	H_SOFTWARE,
+	H_REQUEST,
+	H_HANDSHAKE,
+	H_DELAY,
+	H_FEATURES,
+	H_N
+};
 
 static const struct attr_rule hello_rules[H_N] = {
-	[H_VERSION] = {CP_A_VERSION, AT_U32, 1, 1, UINT32_MAX, "version"},
-	[H_SOFTWARE] = {CP_A_SOFTWARE, AT_STR, 0, 0, 63, "software"},
-	[H_REQUEST] = {CP_A_REQUEST_TIMEOUT_MS, AT_U32, 0, 1, MAX_MS,
-	    "request timeout"},
-	[H_HANDSHAKE] = {CP_A_HANDSHAKE_TIMEOUT_MS, AT_U32, 0, 1, MAX_MS,
-	    "handshake timeout"},
-	[H_DELAY] = {CP_A_MIN_RETRY_DELAY_MS, AT_U32, 0, 0, MAX_MS,
-	    "retry delay"},
+    [H_VERSION] = {CP_A_VERSION, AT_U32, 1, 1, UINT32_MAX, "version"},
+    [H_SOFTWARE] = {CP_A_SOFTWARE, AT_STR, 0, 0, 63, "software"},
+    [H_REQUEST] = {CP_A_REQUEST_TIMEOUT_MS, AT_U32, 0, 1, MAX_MS,
+        "request timeout"},
+    [H_HANDSHAKE] = {CP_A_HANDSHAKE_TIMEOUT_MS, AT_U32, 0, 1, MAX_MS,
+        "handshake timeout"},
+    [H_DELAY] = {CP_A_MIN_RETRY_DELAY_MS, AT_U32, 0, 0, MAX_MS, "retry delay"},
+    [H_FEATURES] = {CP_A_FEATURES, AT_U32, 0, 0, UINT32_MAX, "features"},
 };
 
 void
@@ -106,6 +115,8 @@ cp_hello_encode(struct abuf *b, const struct cp_hello *h)
 		abuf_u32(b, CP_A_HANDSHAKE_TIMEOUT_MS, h->lim.handshake_ms);
 		abuf_u32(b, CP_A_MIN_RETRY_DELAY_MS, h->lim.retry_delay_ms);
 	}
+	if (h->features != 0)
+		abuf_u32(b, CP_A_FEATURES, h->features);
 }
 
 int
@@ -129,6 +140,8 @@ cp_hello_decode(const void *p, size_t len, struct cp_hello *h, char *err,
 	h->lim.request_ms = (uint32_t)v[H_REQUEST].num;
 	h->lim.handshake_ms = (uint32_t)v[H_HANDSHAKE].num;
 	h->lim.retry_delay_ms = (uint32_t)v[H_DELAY].num;
+	/* Bits we do not know are a later daemon's: not ours to use. */
+	h->features = (uint32_t)v[H_FEATURES].num;
 	return 0;
 }
 
@@ -244,6 +257,77 @@ cp_connect_decode(const void *p, size_t len, struct cp_connect *c, char *err,
 	if (c->tls == 0 && (c->sni[0] != '\0' || c->alpnlen > 0 ||
 			       c->has_ca_hash))
 		return bad(err, errsz, "TLS attributes in a plain TCP request");
+	return 0;
+}
+
+/* HANDSHAKE: a CONNECT's TLS part, for a socket already connected. */
+
+enum { K_HOST, K_PORT, K_VERIFY, K_SNI, K_ALPN, K_TIMEOUT, K_CAHASH, K_N };
+
+static const struct attr_rule handshake_rules[K_N] = {
+    [K_HOST] = {CP_A_HOST, AT_STR, 1, 1, CP_MAX_HOST, "host"},
+    [K_PORT] = {CP_A_PORT, AT_U16, 1, 1, 65535, "port"},
+    [K_VERIFY] = {CP_A_VERIFY, AT_U8, 0, 0, 1, "verify"},
+    [K_SNI] = {CP_A_SNI, AT_STR, 0, 1, CP_MAX_HOST, "server name"},
+    [K_ALPN] = {CP_A_ALPN, AT_BYTES, 0, 2, CP_MAX_ALPN, "alpn"},
+    [K_TIMEOUT] = {CP_A_TIMEOUT_MS, AT_U32, 0, 0, MAX_MS, "timeout"},
+    [K_CAHASH] = {CP_A_CA_HASH, AT_BYTES, 0, CP_HASH_LEN, CP_HASH_LEN,
+        "ca hash"},
+};
+
+void
+cp_handshake_encode(struct abuf *b, const struct cp_connect *c)
+{
+	abuf_str(b, CP_A_HOST, c->host);
+	abuf_u16(b, CP_A_PORT, c->port);
+	abuf_u8(b, CP_A_VERIFY, c->verify);
+	if (c->sni[0] != '\0')
+		abuf_str(b, CP_A_SNI, c->sni);
+	if (c->alpnlen > 0)
+		abuf_bytes(b, CP_A_ALPN, c->alpn, c->alpnlen);
+	abuf_u32(b, CP_A_TIMEOUT_MS, c->timeout_ms);
+	if (c->has_ca_hash)
+		abuf_bytes(b, CP_A_CA_HASH, c->ca_hash, CP_HASH_LEN);
+}
+
+/* The same checks as CONNECT's for the same fields: the policy sees one
+ * kind of request either way. */
+int
+cp_handshake_decode(
+    const void *p, size_t len, struct cp_connect *c, char *err, size_t errsz)
+{
+	struct attr_val v[K_N];
+
+	if (attr_parse(p, len, handshake_rules, K_N, v, err, errsz) == -1)
+		return -1;
+	memset(c, 0, sizeof(*c));
+	attr_str(&v[K_HOST], c->host, sizeof(c->host));
+	if (!cp_host_ok(c->host))
+		return bad(err, errsz,
+		    "attribute host: not a host name or "
+		    "address");
+	c->port = (uint16_t)v[K_PORT].num;
+	c->tls = 1;
+	c->verify =
+	    v[K_VERIFY].present ? (uint8_t)v[K_VERIFY].num : CP_VERIFY_PEER;
+	attr_str(&v[K_SNI], c->sni, sizeof(c->sni));
+	if (c->sni[0] != '\0' && !cp_hostname_ok(c->sni, strlen(c->sni)))
+		return bad(err, errsz,
+		    "attribute server name: not a host "
+		    "name");
+	if (v[K_ALPN].present) {
+		if (!valid_alpn(v[K_ALPN].p, v[K_ALPN].len))
+			return bad(err, errsz,
+			    "attribute alpn: malformed "
+			    "protocol list");
+		memcpy(c->alpn, v[K_ALPN].p, v[K_ALPN].len);
+		c->alpnlen = v[K_ALPN].len;
+	}
+	c->timeout_ms = (uint32_t)v[K_TIMEOUT].num;
+	if (v[K_CAHASH].present) {
+		c->has_ca_hash = 1;
+		memcpy(c->ca_hash, v[K_CAHASH].p, CP_HASH_LEN);
+	}
 	return 0;
 }
 

@@ -27,6 +27,7 @@ struct cp_hello {
 	uint32_t version;
 	char software[64];
 	struct cp_limits lim; /* daemon to library only */
+	uint32_t features;    /* CP_FEAT_*, daemon to library only */
 };
 
 struct cp_connect {
@@ -86,6 +87,9 @@ struct cp_tls_state {
 /* Encoders append to b; check abuf_failed(b). */
 void cp_hello_encode(struct abuf *b, const struct cp_hello *);
 void cp_connect_encode(struct abuf *b, const struct cp_connect *);
+/* HANDSHAKE: the TLS fields of a CONNECT (tls is implied, retries, delays,
+ * the per-attempt timeout and the family have no meaning there). */
+void cp_handshake_encode(struct abuf *b, const struct cp_connect *);
 void cp_result_encode(struct abuf *b, const struct cp_result *);
 void cp_tls_state_encode(struct abuf *b, const struct cp_tls_state *);
 void cp_cert_encode(struct abuf *b, const void *der, size_t len);
@@ -95,6 +99,8 @@ void cp_ca_end_encode(struct abuf *b, const unsigned char hash[CP_HASH_LEN]);
 int cp_hello_decode(const void *, size_t, struct cp_hello *, char *, size_t);
 int cp_connect_decode(const void *, size_t, struct cp_connect *, char *,
     size_t);
+int cp_handshake_decode(
+    const void *, size_t, struct cp_connect *, char *, size_t);
 int cp_result_decode(const void *, size_t, struct cp_result *, char *,
     size_t);
 int cp_tls_state_decode(const void *, size_t, struct cp_tls_state *, char *,

@@ -13,6 +13,8 @@ PKGS="$PKGS faketime"
 PKGS="$PKGS curl wget git netcat-openbsd python3"
 # Upstream proxies the proxy tests start on loopback (test_proxyd).
 PKGS="$PKGS tinyproxy microsocks"
+# cpconnect --starttls is tested against a real IMAP and POP3 server.
+PKGS="$PKGS dovecot-imapd dovecot-pop3d"
 # Packaging tools: only for make deb and make deb-check (deps.sh deb).
 DEB_PKGS="dpkg-dev debhelper lintian fakeroot"
 if [ "${1:-}" = deb ]; then

@@ -101,6 +101,26 @@ rt_connect(const void *p, size_t len)
 }
 
 static void
+rt_handshake(const void *p, size_t len)
+{
+	struct cp_connect a, b;
+	struct abuf ab;
+	char err[128];
+
+	if (cp_handshake_decode(p, len, &a, err, sizeof(err)) == -1) {
+		check(err[0] != '\0');
+		return;
+	}
+	abuf_init(&ab);
+	cp_handshake_encode(&ab, &a);
+	check(!abuf_failed(&ab));
+	check(cp_handshake_decode(ab.buf, ab.len, &b, err, sizeof(err)) == 0);
+	check(memcmp(&a, &b, sizeof(a)) == 0);
+	check(a.host[0] != '\0' && a.port != 0 && a.tls == 1);
+	abuf_free(&ab);
+}
+
+static void
 rt_result(const void *p, size_t len)
 {
 	struct cp_result a, b;
@@ -226,6 +246,9 @@ decode_typed(uint32_t type, const void *p, size_t len)
 		break;
 	case CP_MSG_CONNECT:
 		rt_connect(p, len);
+		break;
+	case CP_MSG_HANDSHAKE:
+		rt_handshake(p, len);
 		break;
 	case CP_MSG_RESULT:
 		rt_result(p, len);

@@ -158,6 +158,22 @@ connect_req(struct abuf *a, int tls)
 	cp_connect_encode(a, &c);
 }
 
+/* The TLS half of a CONNECT, for a socket the program connected. */
+static void
+handshake_req(struct abuf *a)
+{
+	struct cp_connect c;
+
+	memset(&c, 0, sizeof(c));
+	snprintf(c.host, sizeof(c.host), "mail.fuzz.example");
+	c.port = 25;
+	c.tls = 1;
+	c.verify = CP_VERIFY_PEER;
+	c.timeout_ms = 10000;
+	snprintf(c.sni, sizeof(c.sni), "smtp.fuzz.example");
+	cp_handshake_encode(a, &c);
+}
+
 static void
 result(struct abuf *a, int status, int eclass, uint32_t verify)
 {
@@ -263,6 +279,7 @@ enum {
 	M_STATE13,
 	M_CERT,
 	M_CAEND,
+	M_HANDSHAKE,
 	M_N
 };
 
@@ -281,6 +298,7 @@ static const struct {
     {"tls-state-13", CP_MSG_TLS_STATE},
     {"cert", CP_MSG_PEER_CERT},
     {"ca-end", CP_MSG_CA_END},
+    {"handshake", CP_MSG_HANDSHAKE},
 };
 
 static void
@@ -323,6 +341,9 @@ payload(struct abuf *a, int m)
 	case M_CAEND:
 		memset(hash, 0xab, sizeof(hash));
 		cp_ca_end_encode(a, hash);
+		break;
+	case M_HANDSHAKE:
+		handshake_req(a);
 		break;
 	}
 }

@@ -1005,6 +1005,117 @@ t_strings(void)
 	CU_ASSERT(strcmp(cp_eclass_str(CP_E_MAX), "unknown error class") == 0);
 }
 
+/* HELLO features: announced, read back, optional for older peers. */
+static void
+t_hello_features(void)
+{
+	static const struct attr_rule v2[] = {
+	    {CP_A_VERSION, AT_U32, 1, 1, UINT32_MAX, "version"},
+	};
+	struct cp_hello in, out;
+	struct attr_val v[1];
+	struct abuf b;
+
+	memset(&in, 0, sizeof(in));
+	in.version = CP_PROTO_VERSION;
+	in.features = CP_FEAT_HANDSHAKE | 0x80u; /* and a later one */
+	abuf_init(&b);
+	cp_hello_encode(&b, &in);
+	CU_ASSERT_FATAL(
+	    cp_hello_decode(b.buf, b.len, &out, err, sizeof(err)) == 0);
+	CU_ASSERT(out.features == (CP_FEAT_HANDSHAKE | 0x80u));
+	/* A decoder that knows only the version skips the tag. */
+	CU_ASSERT((CP_A_FEATURES & ATTR_OPTIONAL) != 0);
+	CU_ASSERT(attr_parse(b.buf, b.len, v2, 1, v, err, sizeof(err)) == 0);
+	abuf_free(&b);
+	/* None announced: 0, and nothing on the wire. */
+	in.features = 0;
+	abuf_init(&b);
+	cp_hello_encode(&b, &in);
+	CU_ASSERT(cp_hello_decode(b.buf, b.len, &out, err, sizeof(err)) == 0);
+	CU_ASSERT(out.features == 0);
+	CU_ASSERT(b.len == ATTR_HDR + 4); /* the version alone */
+	abuf_free(&b);
+	/* Twice: refused as any duplicate. */
+	abuf_init(&b);
+	abuf_u32(&b, CP_A_VERSION, 2);
+	abuf_u32(&b, CP_A_FEATURES, 1);
+	abuf_u32(&b, CP_A_FEATURES, 1);
+	refused(
+	    cp_hello_decode(b.buf, b.len, &out, err, sizeof(err)), "features");
+	abuf_free(&b);
+}
+
+/* HANDSHAKE: CONNECT's TLS fields, nothing of the dial. */
+static void
+t_handshake(void)
+{
+	struct cp_connect in, out;
+	struct abuf b;
+
+	good_connect(&in);
+	abuf_init(&b);
+	cp_handshake_encode(&b, &in);
+	CU_ASSERT_FATAL(!abuf_failed(&b));
+	memset(&out, 0xa5, sizeof(out));
+	CU_ASSERT_FATAL(
+	    cp_handshake_decode(b.buf, b.len, &out, err, sizeof(err)) == 0);
+	CU_ASSERT_STRING_EQUAL(out.host, in.host);
+	CU_ASSERT(
+	    out.port == 443 && out.tls == 1 && out.verify == CP_VERIFY_NONE);
+	CU_ASSERT_STRING_EQUAL(out.sni, in.sni);
+	CU_ASSERT(out.alpnlen == 12 && memcmp(out.alpn, in.alpn, 12) == 0);
+	CU_ASSERT(out.timeout_ms == 30000);
+	CU_ASSERT(out.has_ca_hash &&
+	          memcmp(out.ca_hash, in.ca_hash, CP_HASH_LEN) == 0);
+	/* What only a dial uses is not there. */
+	CU_ASSERT(out.retries == 0 && out.retry_delay_ms == 0 &&
+	          out.connect_timeout_ms == 0 && out.family == 0);
+	/* A CONNECT is not a HANDSHAKE: its dial fields are refused. */
+	abuf_free(&b);
+	abuf_init(&b);
+	cp_connect_encode(&b, &in);
+	refused(cp_handshake_decode(b.buf, b.len, &out, err, sizeof(err)),
+	    "unknown attribute");
+	abuf_free(&b);
+	/* Defaults: verification on. */
+	abuf_init(&b);
+	abuf_str(&b, CP_A_HOST, "mail.example.org");
+	abuf_u16(&b, CP_A_PORT, 25);
+	CU_ASSERT(
+	    cp_handshake_decode(b.buf, b.len, &out, err, sizeof(err)) == 0);
+	CU_ASSERT(out.verify == CP_VERIFY_PEER && out.tls == 1);
+	abuf_free(&b);
+	/* The same host, server name and ALPN rules as CONNECT's. */
+	abuf_init(&b);
+	abuf_str(&b, CP_A_HOST, "bad host");
+	abuf_u16(&b, CP_A_PORT, 25);
+	refused(
+	    cp_handshake_decode(b.buf, b.len, &out, err, sizeof(err)), "host");
+	abuf_free(&b);
+	abuf_init(&b);
+	abuf_str(&b, CP_A_HOST, "mail.example.org");
+	abuf_u16(&b, CP_A_PORT, 25);
+	abuf_str(&b, CP_A_SNI, "192.0.2.1");
+	refused(cp_handshake_decode(b.buf, b.len, &out, err, sizeof(err)),
+	    "server name");
+	abuf_free(&b);
+	abuf_init(&b);
+	abuf_str(&b, CP_A_HOST, "mail.example.org");
+	abuf_u16(&b, CP_A_PORT, 25);
+	abuf_bytes(&b, CP_A_ALPN, "\x05h2", 3);
+	refused(
+	    cp_handshake_decode(b.buf, b.len, &out, err, sizeof(err)), "alpn");
+	abuf_free(&b);
+	/* Port and host required. */
+	abuf_init(&b);
+	abuf_str(&b, CP_A_HOST, "mail.example.org");
+	refused(
+	    cp_handshake_decode(b.buf, b.len, &out, err, sizeof(err)), "port");
+	abuf_free(&b);
+	CU_ASSERT_STRING_EQUAL(cp_msg_str(CP_MSG_HANDSHAKE), "HANDSHAKE");
+}
+
 int
 main(void)
 {
@@ -1020,6 +1131,8 @@ main(void)
 	cu_test(s, "CONNECT ALPN", t_connect_alpn);
 	cu_test(s, "CONNECT TLS attributes in plain TCP",
 	    t_connect_plain_tls_attrs);
+	cu_test(s, "HELLO features", t_hello_features);
+	cu_test(s, "HANDSHAKE", t_handshake);
 	cu_test(s, "RESULT", t_result);
 	cu_test(s, "TLS_STATE", t_tls_state);
 	cu_test(s, "TLS_STATE sizes", t_tls_state_raw);

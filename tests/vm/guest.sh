@@ -212,6 +212,17 @@ for va in "1.3 TLS_AES_128_GCM_SHA256" "1.3 TLS_AES_256_GCM_SHA384" \
 	NK=$((NK + 2))
 done
 
+# ---- TLS on a connection the program opened (cp_client_connect_ssl) ----
+
+# Plaintext first, then the upgrade: the kernel path as for a fresh TLS
+# connection, the same descriptor (vm_client -u checks it).  One
+# connection: the request goes out through the kernel's TX key, the 1 MiB
+# answer comes in through its RX key.  (The user-space path is tested on
+# the build machine, test_starttls.)
+if [ "$K" = new ]; then UV=1.3 UA=TLS_AES_128_GCM_SHA256; else UV=1.2 UA=ECDHE-ECDSA-AES128-GCM-SHA256; fi
+getcheck "upgrade to TLS $UV: kernel, GET and 1 MiB read(2)" $UV $UA m1 -u -K auto -k 1 -V $UV
+NK=$((NK + 1))
+
 # ---- 16 MiB each way with plain read/write, and the throughput ----
 
 if [ "$K" = new ]; then BV=1.3 BA=TLS_AES_128_GCM_SHA256; else BV=1.2 BA=ECDHE-ECDSA-AES128-GCM-SHA256; fi

@@ -25,6 +25,8 @@
  *            -l                    library calls instead of plain ones
  *            -W MS                 wait up to MS at connect for tickets
  *            -R N                  our own KeyUpdate every N records
+ *            -u                    connect in plaintext, then TLS on that
+ *                                  connection (cp_client_connect_ssl)
  *
  * Exit status 0 when everything held, 1 with a reason on stderr.
  */
@@ -50,7 +52,7 @@
 #include "record.h"
 
 struct opt {
-	int mode, want_ktls, lib, wait_ms;
+	int mode, want_ktls, lib, wait_ms, upgrade;
 	const char *version;
 	uint64_t rekey;
 };
@@ -399,7 +401,7 @@ parse(struct opt *o, int argc, char **argv)
 	memset(o, 0, sizeof(*o));
 	o->mode = -1;
 	o->want_ktls = -1;
-	while ((ch = getopt(argc, argv, "K:k:lR:V:W:")) != -1) {
+	while ((ch = getopt(argc, argv, "K:k:lR:uV:W:")) != -1) {
 		switch (ch) {
 		case 'K':
 			if (ktls_parse_mode(optarg, &m) == -1)
@@ -414,6 +416,9 @@ parse(struct opt *o, int argc, char **argv)
 			break;
 		case 'R':
 			o->rekey = strtoull(optarg, NULL, 10);
+			break;
+		case 'u':
+			o->upgrade = 1;
 			break;
 		case 'V':
 			o->version = optarg;
@@ -450,7 +455,20 @@ main(int argc, char **argv)
 	if (o.mode != -1)
 		cp_client_set_ktls(r.c, o.mode);
 	ktls_set_connect_wait(o.wait_ms);
-	if ((rv = cp_client_connect(r.c)) != 0)
+	if (o.upgrade) {
+		/* The program's own plain connection, then TLS on it: the
+		 * descriptor must stay the same on either record layer. */
+		r.c->use_ssl = 0;
+		if (cp_client_connect(r.c) != 0)
+			die(&r, "plain connect: %s", cp_client_error(r.c));
+		r.fd = cp_client_fd(r.c);
+		if ((rv = cp_client_connect_ssl(r.c)) != 0)
+			die(&r, "connect_ssl: %d: %s", rv,
+			    cp_client_error(r.c));
+		if (cp_client_fd(r.c) != r.fd)
+			die(&r, "connect_ssl moved the descriptor %d to %d",
+			    r.fd, cp_client_fd(r.c));
+	} else if ((rv = cp_client_connect(r.c)) != 0)
 		die(&r, "connect: %d", rv);
 	r.fd = cp_client_fd(r.c);
 	check(&r, &o);

@@ -48,15 +48,20 @@ struct cp_client_priv;
 /*
  * The fields of cprops' cp_client, so that programs reading them recompile
  * unchanged.  Read-only for programs, except retry and timeout, which are
- * read again at each connect.  hostspec, ctx and ssl are always NULL: name
- * resolution and the TLS handshake happen in the daemon.  For TLS, fd
+ * read again at each connect, and use_ssl, which a program may clear
+ * before cp_client_connect to connect a TLS client in plaintext first
+ * (cp_client_connect_ssl then starts TLS on that connection; close sets
+ * it back).  hostspec, ctx and ssl are always NULL: name resolution and
+ * the TLS handshake happen in the daemon.  For TLS, fd
  * carries plaintext when cp_client_ktls() says the kernel does the record
  * layer, encrypted records otherwise (cp_client_fd(3) tells what a program
  * may do with it on each path); cp_client_read and cp_client_write work
- * on both.  use_ssl is 1 for a TLS client, except while it is connected on
- * the kernel path, where it reads 0: code written for cprops that calls
- * SSL_read(client->ssl) when use_ssl is set and recv(client->fd) when not
- * (cp_httpclient does) then takes recv, which the kernel path supports.
+ * on both.  use_ssl is 1 for a TLS client (and for a plain one while
+ * cp_client_connect_ssl made its connection TLS), except while it is
+ * connected on the kernel path, where it reads 0: code written for
+ * cprops that calls SSL_read(client->ssl) when use_ssl is set and
+ * recv(client->fd) when not (cp_httpclient does) then takes recv, which
+ * the kernel path supports.
  */
 typedef struct _cp_client {
 	int id;
@@ -122,8 +127,17 @@ void *cp_client_get_owner(cp_client *client);
  * presented no certificate gives X509_V_ERR_APPLICATION_VERIFICATION.
  */
 int cp_client_connect(cp_client *client);
-/* cprops' TLS half of cp_client_connect: the same call for a client made
- * with cp_client_create_ssl; -1 with EINVAL for a plain TCP client. */
+/*
+ * cprops' TLS half of cp_client_connect: the same call for a client made
+ * with cp_client_create_ssl that is not connected; -1 with EINVAL for a
+ * plain TCP client that is not connected.  On a client connected in
+ * plaintext (STARTTLS, a CONNECT to the program's own proxy) it starts
+ * TLS on that connection: the daemon runs the handshake on the socket
+ * under its policy for host and the address really connected, the fd
+ * stays the same, and the return values are cp_client_connect's.  On
+ * failure the connection is closed, except for EPROTOTYPE (not TCP) and
+ * ENOTCONN (not connected), found before anything was sent.
+ */
 int cp_client_connect_ssl(cp_client *client);
 int cp_client_reopen(cp_client *client, const char *host, int port);
 int cp_client_close(cp_client *client);
