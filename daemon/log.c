@@ -37,12 +37,6 @@ log_procname(const char *procname)
 	log_pid = 0;
 }
 
-int
-log_verbose(void)
-{
-	return log_verb;
-}
-
 void
 log_set_verbose(int v)
 {

@@ -10,7 +10,6 @@
 
 void log_init(int foreground, int verbose, const char *procname);
 void log_procname(const char *procname);
-int log_verbose(void);
 /* At run time (cpconnectctl log): 0 brief, 1 or more verbose. */
 void log_set_verbose(int);
 

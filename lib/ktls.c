@@ -647,28 +647,6 @@ ktls_close_notify(struct ktls *k)
 	return rv;
 }
 
-int
-ktls_key_update(struct ktls *k, int request_peer)
-{
-	int rv;
-
-	if (!k->tls13 || !k->rekey) {
-		errno = EOPNOTSUPP;
-		return -1;
-	}
-	pthread_mutex_lock(&k->wlock);
-	if (no_send(k) || k->closed)
-		rv = fail_send();
-	else {
-		/* Ours also answers a pending request. */
-		__atomic_and_fetch(&k->ctl, ~(CTL_KEY_UPDATE | CTL_OWN_UPDATE),
-		    __ATOMIC_SEQ_CST);
-		rv = tx_update(k, request_peer);
-	}
-	pthread_mutex_unlock(&k->wlock);
-	return rv;
-}
-
 /* ---- read: non-data records ---- */
 
 static int

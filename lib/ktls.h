@@ -114,8 +114,6 @@ void ktls_set_ticket_fn(struct ktls *, tls_ticket_fn *fn, void *arg);
 ssize_t ktls_read(struct ktls *, void *buf, size_t len);
 ssize_t ktls_write(struct ktls *, const void *buf, size_t len);
 int ktls_close_notify(struct ktls *);
-/* Our own KeyUpdate (TLS 1.3, a kernel that re-keys).  0 or -1. */
-int ktls_key_update(struct ktls *, int request_peer);
 const char *ktls_error(const struct ktls *);
 /* Read and drop what has arrived, without waiting (before a close). */
 void ktls_discard(struct ktls *);
