@@ -269,36 +269,43 @@ server_read(struct conn *k)
 	return 1;
 }
 
-/* Non-blocking mode: let both ends run until neither can do more. */
-static void
+/* Non-blocking mode: let both ends run until neither can do more.  1 if
+ * anything moved: a caller waiting for room in a socket must not call
+ * again when nothing did (the end that would read has stopped). */
+static int
 pump(struct conn *k)
 {
-	int moved;
+	int moved, any = 0;
 
 	if (k->blocking)
-		return;
+		return 0;
 	do {
 		/* a zero-length write sends what the server has queued */
 		(void)tls_rec_write(k->s, "", 0);
 		moved = client_read(k, k->rsz);
 		moved |= server_read(k);
+		any |= moved;
 		check(++k->steps < MAX_STEPS);
 	} while (moved);
+	return any;
 }
 
 /* A server write that returned EAGAIN: in non-blocking mode the client
  * reads and the server tries again; in blocking mode the client does not
- * read until the end, so the server stops sending. */
+ * read until the end, so the server stops sending;
+ * 1 to try again. */
 static int
 server_blocked(struct conn *k)
 {
 	if (errno != EAGAIN)
 		return 0;
-	if (k->blocking) {
+	/* Non-blocking: a client that failed or saw the end reads no more,
+	 * and the socket stays full; so it does in blocking mode till the
+	 * end. */
+	if (k->blocking || !pump(k)) {
 		k->full = 1;
 		return 0;
 	}
-	pump(k);
 	return 1;
 }
 
@@ -457,8 +464,7 @@ run_op(struct conn *k, struct in *in)
 		stream_add(&k->up, p, n); /* a prefix of it, as above */
 		do
 			w = tls_rec_write(k->c, p, n);
-		while (
-		    w == -1 && errno == EAGAIN && !k->blocking && (pump(k), 1));
+		while (w == -1 && errno == EAGAIN && pump(k));
 		check(w == -1 || (size_t)w == n);
 		if (w == -1)
 			k->up_short = 1;
@@ -574,7 +580,8 @@ finish(struct conn *k)
 	}
 	/* The client says goodbye, then goes away. */
 	while ((r = tls_rec_close_notify(k->c)) == -1 && errno == EAGAIN)
-		pump(k);
+		if (!pump(k))
+			break; /* the server stopped reading */
 	check(shutdown(k->sv[0], SHUT_WR) == 0);
 	if (k->blocking)
 		server_wait();
