@@ -107,6 +107,7 @@ struct session {
 	LIST_HEAD(, request) reqs;
 	uint32_t nreqs;
 	struct ca_builder *cab;
+	struct audit_hold *held; /* the last TLS request's line (audit.h) */
 };
 
 struct engine {

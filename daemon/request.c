@@ -31,6 +31,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "audit.h"
 #include "cacache.h"
 #include "conf.h"
 #include "engine_int.h"
@@ -88,9 +89,6 @@ static void req_finish(struct request *, struct cp_result *, int fd);
 static void req_fail(struct request *, int eclass, int err, const char *fmt,
     ...) __attribute__((format(printf, 4, 5)));
 static void req_timeout(struct ev_timer *);
-static void req_log(const struct request *, const struct cp_result *);
-static const char *req_verify_str(
-    const struct request *, const struct cp_result *, char *, size_t);
 static void fmt_peer(const struct request *, char *, size_t, uint16_t *);
 static struct request *req_new(struct session *, uint32_t id);
 static void apply_bounds(const struct cpconf *, struct cp_connect *);
@@ -1111,7 +1109,7 @@ req_finish(struct request *r, struct cp_result *res, int fd)
 	req_unlink(r);
 	send_result(s, r->id, res, fd);
 	/* The client is on its way: the line costs it nothing now. */
-	req_log(r, res);
+	audit_request(r, res);
 	req_free(r);
 }
 
@@ -1157,49 +1155,6 @@ req_timeout(struct ev_timer *t)
 	}
 	req_fail(r, CP_E_TIMEDOUT, ETIMEDOUT, "%s timed out after %u ms",
 	    what[r->stage], (unsigned)(ev_clock_ms() - r->start));
-}
-
-/* The audit line: who, where, outcome, verify result, time taken. */
-static void
-req_log(const struct request *r, const struct cp_result *res)
-{
-	const struct session *s = r->s;
-	char vbuf[64];
-
-	/* The server name too: it is the name verified. */
-	log_info_rl(s->peer.uid,
-	    res->status == CP_STATUS_OK ? LK_OK : 1 + res->eclass,
-	    "uid %u gid %u pid %d: %s %s port %u%s%s -> %s port %u%s%s%s%s: "
-	    "%s%s%s, verify %s%s%s%s, %u attempts, %u ms",
-	    (unsigned)s->peer.uid, (unsigned)s->peer.gid, (int)s->peer.pid,
-	    r->upgrade ? "upgrade"
-	    : r->c.tls ? "tls"
-	               : "tcp",
-	    r->c.host, r->c.port, r->c.sni[0] ? " server name " : "", r->c.sni,
-	    res->peer_addr[0] ? res->peer_addr : "-", res->peer_port,
-	    res->proxy[0] ? " via " : "", res->proxy,
-	    res->status == CP_STATUS_OK && res->alpn[0] ? " alpn " : "",
-	    res->status == CP_STATUS_OK ? res->alpn : "",
-	    res->status == CP_STATUS_OK ? "ok" : cp_eclass_str(res->eclass),
-	    res->errtext[0] ? ", " : "", res->errtext,
-	    req_verify_str(r, res, vbuf, sizeof(vbuf)),
-	    res->status == CP_STATUS_OK && res->resumed ? ", resumed" : "",
-	    res->ocsp != CP_OCSP_OFF ? ", ocsp " : "",
-	    res->ocsp != CP_OCSP_OFF ? cp_ocsp_str(res->ocsp) : "",
-	    (unsigned)res->attempts, (unsigned)res->elapsed_ms);
-}
-
-/* The verify result as the audit line says it: "-" when no chain was
- * checked (TCP, or a handshake that ended before the certificate). */
-static const char *
-req_verify_str(
-    const struct request *r, const struct cp_result *res, char *buf, size_t sz)
-{
-	if (r->tls == NULL || !tlsc_verified(r->tls))
-		return "-";
-	snprintf(buf, sz, "%u%s", (unsigned)res->verify_result,
-	    r->rt.pin_mismatch ? " (chain ok, pin mismatch)" : "");
-	return buf;
 }
 
 static void

@@ -20,6 +20,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "audit.h"
 #include "cacache.h"
 #include "conf.h"
 #include "engine_int.h"
@@ -35,6 +36,7 @@ static void handle_hello(struct session *, const struct imsg *);
 static void handle_ca_cert(struct session *, const struct imsg *);
 static void handle_ca_end(struct session *, const struct imsg *);
 static void handle_ticket(struct session *, const struct imsg *);
+static void handle_record(struct session *, const struct imsg *);
 static void session_update_events(struct session *);
 static int session_throttled(const struct session *);
 static void session_idle(struct ev_timer *);
@@ -273,9 +275,11 @@ session_dispatch(struct session *s, struct imsg *m)
 		handle_hello(s, m);
 		break;
 	case CP_MSG_CONNECT:
+		audit_flush(s); /* the lines in the order of the requests */
 		req_connect(s, m);
 		break;
 	case CP_MSG_HANDSHAKE:
+		audit_flush(s);
 		req_handshake(s, m);
 		break;
 	case CP_MSG_CA_CERT:
@@ -286,6 +290,9 @@ session_dispatch(struct session *s, struct imsg *m)
 		break;
 	case CP_MSG_TICKET:
 		handle_ticket(s, m);
+		break;
+	case CP_MSG_RECORD:
+		handle_record(s, m);
 		break;
 	default:
 		session_error(s, m->hdr.peerid, CP_E_PROTO, EPROTO,
@@ -310,6 +317,24 @@ handle_ticket(struct session *s, const struct imsg *m)
 		return;
 	}
 	resume_ticket(s->e, (uint32_t)s->peer.uid, cookie, msg, len);
+}
+
+/* The record layer the library took for a TLS request (audit.h); no
+ * answer either, and one that does not decode is dropped likewise. */
+static void
+handle_record(struct session *s, const struct imsg *m)
+{
+	char err[128];
+	int record;
+
+	if (cp_record_decode(m->data, m->datalen, &record, err, sizeof(err)) ==
+	    -1) {
+		log_info_rl(s->peer.uid, LK_SESSION,
+		    "uid %u pid %d: bad RECORD: %s", (unsigned)s->peer.uid,
+		    (int)s->peer.pid, err);
+		return;
+	}
+	audit_record(s, m->hdr.peerid, record);
 }
 
 static void
@@ -339,7 +364,7 @@ handle_hello(struct session *s, const struct imsg *m)
 	h.lim.request_ms = s->e->conf->g.request_ms;
 	h.lim.handshake_ms = s->e->conf->g.handshake_ms;
 	h.lim.retry_delay_ms = s->e->conf->g.retry_delay_ms;
-	h.features = CP_FEAT_HANDSHAKE;
+	h.features = CP_FEAT_HANDSHAKE | CP_FEAT_RECORD;
 	abuf_init(&b);
 	cp_hello_encode(&b, &h);
 	if (send_msg(s, CP_MSG_HELLO, m->hdr.peerid, -1, &b) == -1)
@@ -467,6 +492,7 @@ session_close(struct session *s)
 		req_unlink(r);
 		req_free(r);
 	}
+	audit_flush(s);
 	ev_io_stop(e->ev, &s->io);
 	ev_timer_stop(e->ev, &s->idle);
 	ev_timer_stop(e->ev, &s->resume);

@@ -713,18 +713,35 @@ cp_client_connect_start(cp_client *c)
 	return fd;
 }
 
+/* A TLS connection taken over: which record layer, for the daemon's
+ * audit line; then the request ends. */
+static void
+end_request(cp_client *c, int rv)
+{
+	struct cp_client_priv *p = c->priv;
+	int e = errno;
+
+	if (rv != -1 && p->conn_tls && c->fd != -1)
+		dreq_report_record(p->pending,
+		    p->ktls != NULL ? CP_RECORD_KERNEL : CP_RECORD_USER);
+	dreq_free(p->pending);
+	p->pending = NULL;
+	errno = e;
+}
+
 static int
 finish(cp_client *c, int rv, struct dreply *rep, const char *err)
 {
 	int e = errno;
 
-	dreq_free(c->priv->pending);
-	c->priv->pending = NULL;
 	if (rv == -1) {
+		end_request(c, -1);
 		dreply_clear(rep);
 		return seterr(c, e, "%s", err);
 	}
-	return connect_done(c, rep);
+	rv = connect_done(c, rep);
+	end_request(c, rv);
+	return rv;
 }
 
 int
@@ -859,10 +876,6 @@ upgrade(cp_client *c)
 		rv = -1;
 	else {
 		rv = dreq_wait(p->pending, &rep, err, sizeof(err));
-		e = errno;
-		dreq_free(p->pending);
-		p->pending = NULL;
-		errno = e;
 	}
 	if (rv != -1)
 		rv = upgrade_done(c, &rep);
@@ -870,6 +883,8 @@ upgrade(cp_client *c)
 		dreply_clear(&rep);
 		seterr(c, errno, "%s", err);
 	}
+	if (p->pending != NULL)
+		end_request(c, rv);
 	if (rv == -1 && c->fd != -1) {
 		/* Whatever the daemon did on it, a connection meant for TLS
 		 * does not go on in plaintext. */

@@ -826,6 +826,21 @@ dreq_fd(const struct dreq *q)
 }
 
 void
+dreq_report_record(struct dreq *q, int record)
+{
+	struct abuf b;
+
+	if (q->dc == NULL || q->broken || !q->dc->hello_ok ||
+	    !(q->dc->features & CP_FEAT_RECORD))
+		return;
+	abuf_init(&b);
+	cp_record_encode(&b, record);
+	if (compose(q->dc, CP_MSG_RECORD, q->id, &b) == -1 ||
+	    imsg_write(&q->dc->ib) == -1)
+		q->broken = 1;
+}
+
+void
 dreq_free(struct dreq *q)
 {
 	if (q == NULL)

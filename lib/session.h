@@ -61,6 +61,10 @@ int dreq_step(struct dreq *, struct dreply *out, char *err,
 /* Wait for the answer until the request's deadline; 1 or -1 as above. */
 int dreq_wait(struct dreq *, struct dreply *out, char *err,
     size_t errsz);
+/* After its answer: tell a daemon that asks (CP_FEAT_RECORD) which record
+ * layer took the connection (CP_RECORD_*), for its audit line.  Best
+ * effort: a session that cannot take it at once is not pooled. */
+void dreq_report_record(struct dreq *, int record);
 /* End the request; its session goes back to the pool if it is clean. */
 void dreq_free(struct dreq *);
 

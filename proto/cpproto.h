@@ -27,6 +27,12 @@
  *
  * RESULT is always the last message of a request.  The socket it carries
  * is in blocking mode, with TCP_NODELAY on: the library relies on both.
+ *
+ * After a successful TLS RESULT, to a daemon that announced
+ * CP_FEAT_RECORD, the library says which record layer took the
+ * connection; it has no answer, and the daemon's audit line for that
+ * request waits for it (a while at most):
+ *   RECORD {RECORD}  (peerid: the request's) ->
  */
 #ifndef CPPROTO_H
 #define CPPROTO_H
@@ -65,6 +71,7 @@ enum cp_msg_type {
 	CP_MSG_RESULT,
 	CP_MSG_TICKET, /* client -> daemon, no answer: a TLS 1.3 ticket */
 	CP_MSG_HANDSHAKE, /* TLS on the socket that travels with it */
+	CP_MSG_RECORD,    /* client -> daemon, no answer: the record layer */
 	CP_MSG_MAX
 };
 
@@ -76,6 +83,7 @@ enum cp_msg_type {
  */
 #define CP_A_FEATURES 0x8002   /* u32, CP_FEAT_* bits */
 #define CP_FEAT_HANDSHAKE 0x1u /* accepts HANDSHAKE */
+#define CP_FEAT_RECORD 0x2u    /* accepts RECORD */
 
 /* Attribute tags.  Each message accepts only the tags listed for it. */
 enum cp_attr_tag {
@@ -139,6 +147,9 @@ enum cp_attr_tag {
 	CP_A_TICKET = 90, /* bytes: one NewSessionTicket message, header
 	                     included */
 
+	/* RECORD */
+	CP_A_RECORD = 95, /* u8 CP_RECORD_*: which record layer */
+
 	CP_A_MAX,
 
 	/* RESULT, optional (ATTR_OPTIONAL, attr.h): older libraries skip
@@ -181,6 +192,14 @@ enum cp_ocsp {
 	CP_OCSP_MAX
 };
 
+/* Which record layer carries a TLS connection after the hand-off. */
+enum cp_record {
+	CP_RECORD_UNKNOWN = 0, /* not reported (the audit line says "-") */
+	CP_RECORD_USER,        /* libcpconnect's own (lib/record.c) */
+	CP_RECORD_KERNEL,      /* kernel TLS (lib/ktls.c) */
+	CP_RECORD_MAX
+};
+
 enum cp_verify_mode {
 	CP_VERIFY_NONE = 0, /* report the result, let the caller decide */
 	CP_VERIFY_PEER = 1, /* chain and host name must verify */
@@ -198,6 +217,8 @@ enum cp_family {
 const char *cp_eclass_str(int eclass);
 /* "off", "none", "good", "revoked", "unknown", "invalid". */
 const char *cp_ocsp_str(int ocsp);
+/* "-", "user", "kernel". */
+const char *cp_record_str(int record);
 const char *cp_msg_str(uint32_t type);
 
 #endif

@@ -74,11 +74,26 @@ cp_msg_str(uint32_t t)
 		[CP_MSG_RESULT] = "RESULT",
 		[CP_MSG_TICKET] = "TICKET",
 		[CP_MSG_HANDSHAKE] = "HANDSHAKE",
+		[CP_MSG_RECORD] = "RECORD",
 	};
 
 	if (t == 0 || t >= CP_MSG_MAX)
 		return "unknown";
 	return s[t];
+}
+
+const char *
+cp_record_str(int r)
+{
+	static const char *const s[CP_RECORD_MAX] = {
+		[CP_RECORD_UNKNOWN] = "-",
+		[CP_RECORD_USER] = "user",
+		[CP_RECORD_KERNEL] = "kernel",
+	};
+
+	if (r < 0 || r >= CP_RECORD_MAX)
+		return "?";
+	return s[r];
 }
 
 /* HELLO */
@@ -564,6 +579,30 @@ cp_ticket_decode(const void *p, size_t len, const unsigned char **cookie,
 	*cookie = v[0].p;
 	*msg = m;
 	*msglen = v[1].len;
+	return 0;
+}
+
+/* RECORD */
+
+static const struct attr_rule record_rules[] = {
+	{CP_A_RECORD, AT_U8, 1, CP_RECORD_USER, CP_RECORD_MAX - 1, "record"},
+};
+
+void
+cp_record_encode(struct abuf *b, int record)
+{
+	abuf_u8(b, CP_A_RECORD, (uint8_t)record);
+}
+
+int
+cp_record_decode(const void *p, size_t len, int *record, char *err,
+    size_t errsz)
+{
+	struct attr_val v[1];
+
+	if (attr_parse(p, len, record_rules, 1, v, err, errsz) == -1)
+		return -1;
+	*record = (int)v[0].num;
 	return 0;
 }
 

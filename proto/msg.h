@@ -113,6 +113,10 @@ void cp_ticket_encode(struct abuf *b, const unsigned char cookie[CP_COOKIE_LEN],
     const void *msg, size_t len);
 int cp_ticket_decode(const void *, size_t, const unsigned char **cookie,
     const unsigned char **msg, size_t *msglen, char *err, size_t errsz);
+/* RECORD: which record layer took a TLS connection (CP_RECORD_*). */
+void cp_record_encode(struct abuf *b, int record);
+int cp_record_decode(
+    const void *, size_t, int *record, char *err, size_t errsz);
 int cp_ca_end_decode(const void *, size_t, unsigned char hash[CP_HASH_LEN],
     char *, size_t);
 

@@ -458,6 +458,35 @@ tdaemon_log_wait(const struct tdaemon *d, const char *s, int ms)
 	return tdaemon_log_has(d, s);
 }
 
+static int
+log_line_has(const struct tdaemon *d, const char *a, const char *b)
+{
+	FILE *f = fopen(d->log, "re");
+	char *line = NULL, *p;
+	size_t cap = 0;
+	int found = 0;
+
+	if (f == NULL)
+		return 0;
+	while (!found && getline(&line, &cap, f) != -1)
+		found = (p = strstr(line, a)) != NULL &&
+		        strstr(p + strlen(a), b) != NULL;
+	free(line);
+	fclose(f);
+	return found;
+}
+
+int
+tdaemon_log_line_wait(
+    const struct tdaemon *d, const char *a, const char *b, int ms)
+{
+	int i;
+
+	for (i = 0; i < ms / 10 && !log_line_has(d, a, b); i++)
+		msleep(10);
+	return log_line_has(d, a, b);
+}
+
 int
 tlisten(int family, uint16_t *port)
 {

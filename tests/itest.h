@@ -58,6 +58,9 @@ int tdaemon_log_has(const struct tdaemon *, const char *s);
 /* ... or will within ms: the audit line of a request is written after its
  * reply, so a client may look before it is there. */
 int tdaemon_log_wait(const struct tdaemon *, const char *s, int ms);
+/* A line of the log has a, and b after it, within ms. */
+int tdaemon_log_line_wait(
+    const struct tdaemon *, const char *a, const char *b, int ms);
 
 /* A loopback listener (AF_INET 127.0.0.1 or AF_INET6 ::1), port out. */
 int tlisten(int family, uint16_t *port);

@@ -218,6 +218,25 @@ rt_ticket(const void *p, size_t len)
 	abuf_free(&ab);
 }
 
+/* RECORD: one known record layer, and back. */
+static void
+rt_record(const void *p, size_t len)
+{
+	struct abuf ab;
+	char err[128];
+	int r, r2;
+
+	if (cp_record_decode(p, len, &r, err, sizeof(err)) != 0)
+		return;
+	check(r > CP_RECORD_UNKNOWN && r < CP_RECORD_MAX);
+	check(strcmp(cp_record_str(r), "?") != 0);
+	abuf_init(&ab);
+	cp_record_encode(&ab, r);
+	check(cp_record_decode(ab.buf, ab.len, &r2, err, sizeof(err)) == 0);
+	check(r2 == r);
+	abuf_free(&ab);
+}
+
 static void
 decode_all(const void *p, size_t len)
 {
@@ -227,6 +246,7 @@ decode_all(const void *p, size_t len)
 	rt_tls_state(p, len);
 	rt_cert(p, len);
 	rt_ticket(p, len);
+	rt_record(p, len);
 	/* The names the engine logs with must exist for any type. */
 	if (len >= 4) {
 		uint32_t t;
@@ -263,6 +283,9 @@ decode_typed(uint32_t type, const void *p, size_t len)
 		break;
 	case CP_MSG_TICKET:
 		rt_ticket(p, len);
+		break;
+	case CP_MSG_RECORD:
+		rt_record(p, len);
 		break;
 	default:
 		break;

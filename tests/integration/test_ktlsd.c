@@ -5,6 +5,9 @@
  * says why, require fails clearly (and the server is told goodbye), off
  * is off, the per-client setting beats CPCONNECT_KTLS, a mistyped
  * CPCONNECT_KTLS is an error before anything is asked of the daemon.
+ * The audit line names the record layer the library took (its RECORD),
+ * and a client that never says is still logged, "record -", in bounded
+ * time; a RECORD that does not decode or names no held line harms none.
  * What kernel TLS does where the kernel has it is the VM suite's
  * (tests/vm/).
  */
@@ -18,10 +21,14 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "audit.h"
+#include "cpproto.h"
 #include "cprops/client.h"
 #include "cutest.h"
 #include "itest.h"
 #include "ktls.h"
+#include "msg.h"
+#include "rawclient.h"
 
 static struct tdaemon dmn;
 static char pki[128];
@@ -226,6 +233,113 @@ test_tcp_ignores(void)
 	tkill(pid);
 }
 
+/* "port P:": the start of the outcome in P's audit line. */
+static const char *
+port_at(uint16_t port)
+{
+	static char buf[32];
+
+	snprintf(buf, sizeof(buf), "port %u: ok", (unsigned)port);
+	return buf;
+}
+
+static void
+test_audit_library(void)
+{
+	uint16_t port = ts_server(pki, 0, 0, "valid", 1, "-www", (char *)NULL);
+	cp_client *c;
+
+	CU_ASSERT_FATAL(port != 0);
+	unsetenv("CPCONNECT_KTLS");
+	c = tls_client(port);
+	CU_ASSERT_FATAL(c != NULL);
+	CU_ASSERT_FATAL(cp_client_connect(c) == 0);
+	/* The program still holds the connection: the library told at
+	 * once, not at its end, and well within the daemon's wait. */
+	CU_ASSERT(tdaemon_log_line_wait(&dmn, port_at(port),
+	    cp_client_ktls(c) ? ", record kernel" : ", record user",
+	    AUDIT_HOLD_MS / 2));
+	CU_ASSERT(http_get(c));
+	cp_client_destroy(c);
+}
+
+/* A TLS CONNECT by hand, its RESULT read; the session stays open. */
+static int
+raw_tls(struct rawc *rc, uint16_t port, uint32_t id)
+{
+	struct cp_result res;
+	uint32_t got = 0;
+
+	if (rawc_open(rc, dmn.sock, 0) == -1)
+		return -1;
+	if (raw_hello(rc->fd) == -1 ||
+	    raw_connect(rc->fd, id, "localhost", port, 1) == -1 ||
+	    rawc_result(rc, &res, &got, 5000) != 1 ||
+	    res.status != CP_STATUS_OK || got != id) {
+		rawc_close(rc);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+raw_record(int fd, uint32_t id, int record)
+{
+	struct abuf b;
+	int rv;
+
+	abuf_init(&b);
+	cp_record_encode(&b, record);
+	rv = raw_frame(fd, CP_MSG_RECORD, id, b.buf, b.len);
+	abuf_free(&b);
+	return rv;
+}
+
+static void
+test_audit_unreported(void)
+{
+	uint16_t port = ts_server(pki, 0, 0, "valid", 1, "-www", (char *)NULL);
+	struct rawc rc;
+
+	CU_ASSERT_FATAL(port != 0);
+	CU_ASSERT_FATAL(raw_tls(&rc, port, 7) == 0);
+	/* Nothing comes: the line is written without, in bounded time. */
+	CU_ASSERT(tdaemon_log_line_wait(
+	    &dmn, port_at(port), ", record -", 3 * AUDIT_HOLD_MS));
+	/* A late RECORD finds no line, and is no error. */
+	CU_ASSERT(raw_record(rc.fd, 7, CP_RECORD_USER) == 0);
+	CU_ASSERT(raw_hello(rc.fd) == 0); /* a second HELLO: an error */
+	CU_ASSERT(raw_closed(rc.fd, 3000));
+	rawc_close(&rc);
+	CU_ASSERT(
+	    !tdaemon_log_line_wait(&dmn, port_at(port), ", record user", 100));
+}
+
+static void
+test_audit_hostile_record(void)
+{
+	static const unsigned char junk[] = {0x00, 0x5f, 0x00, 0x09, 0xff};
+	uint16_t port = ts_server(pki, 0, 0, "valid", 1, "-www", (char *)NULL);
+	struct rawc rc;
+
+	CU_ASSERT_FATAL(port != 0);
+	CU_ASSERT_FATAL(raw_tls(&rc, port, 9) == 0);
+	/* Junk, then another request's id: the line still waits for its
+	 * own, and the session goes on. */
+	CU_ASSERT(raw_frame(rc.fd, CP_MSG_RECORD, 9, junk, sizeof(junk)) == 0);
+	CU_ASSERT(raw_record(rc.fd, 8, CP_RECORD_USER) == 0);
+	CU_ASSERT(tdaemon_log_wait(&dmn, "bad RECORD", 2000));
+	CU_ASSERT(raw_record(rc.fd, 9, CP_RECORD_KERNEL) == 0);
+	CU_ASSERT(tdaemon_log_line_wait(
+	    &dmn, port_at(port), ", record kernel", 2000));
+	/* Closing with a line held writes it: a fresh request's. */
+	rawc_close(&rc);
+	CU_ASSERT_FATAL(raw_tls(&rc, port, 10) == 0);
+	rawc_close(&rc);
+	CU_ASSERT(tdaemon_log_line_wait(
+	    &dmn, port_at(port), ", record -", AUDIT_HOLD_MS / 2));
+}
+
 int
 main(void)
 {
@@ -238,5 +352,10 @@ main(void)
 	cu_test(s, "off", test_off);
 	cu_test(s, "bad modes", test_bad_values);
 	cu_test(s, "plain TCP ignores CPCONNECT_KTLS", test_tcp_ignores);
+	cu_test(
+	    s, "audit line: the library's record layer", test_audit_library);
+	cu_test(
+	    s, "audit line: a client that never says", test_audit_unreported);
+	cu_test(s, "audit line: a RECORD that lies", test_audit_hostile_record);
 	return cu_finish();
 }
