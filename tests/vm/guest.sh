@@ -212,6 +212,17 @@ for va in "1.3 TLS_AES_128_GCM_SHA256" "1.3 TLS_AES_256_GCM_SHA384" \
 	NK=$((NK + 2))
 done
 
+# The daemon's audit line names the record layer the library took.
+logwait() {
+	_i=0
+	while ! grep -q "$1" /tmp/d.log && [ $_i -lt 40 ]; do
+		sleep 0.05
+		_i=$((_i + 1))
+	done
+	grep -q "$1" /tmp/d.log
+}
+check "audit line: ok ..., record kernel" logwait ': ok, .*, record kernel$'
+
 # ---- TLS on a connection the program opened (cp_client_connect_ssl) ----
 
 # Plaintext first, then the upgrade: the kernel path as for a fresh TLS
@@ -240,6 +251,8 @@ if [ "$K" = new ]; then
 	UMB=$(val mbps "$LAST")
 	putcheck "4 MiB cp_client_write, TLS $BV user space" $BV $BA 4194304 -K off -k 0 -l
 	UUP=$(val mbps "$LAST")
+	check "audit line: ok ..., record user (-K off)" \
+	    logwait ': ok, .*, record user$'
 	info "throughput (emulated CPU, an indication only): read kernel $KMB MB/s, user space $UMB MB/s, ratio $(awk -v a="$KMB" -v b="$UMB" 'BEGIN { if (b > 0) printf "%.2f", a / b }'); write kernel $KUP MB/s, user space $UUP MB/s, ratio $(awk -v a="$KUP" -v b="$UUP" 'BEGIN { if (b > 0) printf "%.2f", a / b }')"
 fi
 
