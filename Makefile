@@ -91,7 +91,9 @@ $(B)/obj/%.o: %.c
 # Test hooks (CP_TEST_HOOKS) exist only in these second builds of the
 # files that have them, linked into the tests and a test daemon, never into
 # what is installed.
-HOOK_SRC = daemon/engine.c daemon/dial.c lib/record.c lib/ktls.c
+HOOK_SRC = daemon/engine.c daemon/dial.c daemon/cacache.c daemon/ev.c \
+	   daemon/policy.c daemon/proxy.c lib/record.c lib/ktls.c \
+	   lib/castore.c lib/client.c
 hobj = $(patsubst %.c,$(B)/obj/hooks/%.o,$(1))
 $(B)/obj/hooks/%.o: %.c
 	@mkdir -p $(dir $@)

@@ -127,11 +127,13 @@ ca_builder_add(struct ca_builder *b, const unsigned char *der, size_t len,
 	return 0;
 }
 
+#ifdef CP_TEST_HOOKS
 size_t
 ca_builder_count(const struct ca_builder *b)
 {
 	return b->n;
 }
+#endif
 
 static X509_STORE *
 ca_build_store(const struct ca_builder *b, char *err, size_t errsz)
@@ -325,6 +327,7 @@ ca_cache_insert(
 	return 0;
 }
 
+#ifdef CP_TEST_HOOKS
 size_t
 ca_cache_entries(const struct ca_cache *c)
 {
@@ -336,6 +339,7 @@ ca_cache_bytes(const struct ca_cache *c)
 {
 	return c->bytes;
 }
+#endif
 
 void
 ca_cache_free(struct ca_cache *c)

@@ -33,7 +33,9 @@ struct ca_builder *ca_builder_new(size_t max_bytes);
  * of at most CP_MAX_CERT bytes.  0, or -1 with err set. */
 int ca_builder_add(struct ca_builder *, const unsigned char *der, size_t len,
     char *err, size_t errsz);
+#ifdef CP_TEST_HOOKS
 size_t ca_builder_count(const struct ca_builder *);
+#endif
 /*
  * Check that the set hashes to expected, build its store and insert it into
  * cache (which may be NULL: build only).  On success *store (if non-NULL)
@@ -53,8 +55,10 @@ X509_STORE *ca_cache_lookup(struct ca_cache *, const unsigned char *hash);
  * its own reference.  0, or -1 (errno EFBIG: larger than the cache). */
 int ca_cache_insert(
     struct ca_cache *, const unsigned char *hash, X509_STORE *, size_t cost);
+#ifdef CP_TEST_HOOKS
 size_t ca_cache_entries(const struct ca_cache *);
 size_t ca_cache_bytes(const struct ca_cache *);
+#endif
 void ca_cache_free(struct ca_cache *);
 
 #endif

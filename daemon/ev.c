@@ -240,11 +240,13 @@ ev_timer_start(struct ev *ev, struct ev_timer *t, uint64_t ms)
 	return 0;
 }
 
+#ifdef CP_TEST_HOOKS
 size_t
 ev_timer_count(const struct ev *ev)
 {
 	return ev->nheap;
 }
+#endif
 
 static int
 next_timeout(struct ev *ev, int max_ms)

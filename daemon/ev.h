@@ -61,8 +61,10 @@ ev_timer_armed(const struct ev_timer *t)
 {
 	return t->slot != 0;
 }
+#ifdef CP_TEST_HOOKS
 /* Timers armed on the loop (for tests and the debug checks). */
 size_t ev_timer_count(const struct ev *);
+#endif
 
 /* Monotonic milliseconds. */
 uint64_t ev_clock_ms(void);

@@ -286,9 +286,3 @@ ocsp_must_staple(X509 *leaf)
 	sk_ASN1_INTEGER_pop_free(f, ASN1_INTEGER_free);
 	return must;
 }
-
-void
-ocsp_cache_clear(void)
-{
-	memset(cache, 0, sizeof(cache));
-}

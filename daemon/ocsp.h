@@ -35,7 +35,4 @@ int ocsp_staple_check(
  * that is there but does not decode counts. */
 int ocsp_must_staple(X509 *leaf);
 
-/* Forget every cached outcome (tests). */
-void ocsp_cache_clear(void);
-
 #endif

@@ -157,6 +157,7 @@ paddr_from_sa(const struct sockaddr *sa, struct paddr *p)
 	return 0;
 }
 
+#ifdef CP_TEST_HOOKS
 const char *
 policy_special(const struct sockaddr *sa)
 {
@@ -166,6 +167,7 @@ policy_special(const struct sockaddr *sa)
 		return NULL;
 	return paddr_special(&p);
 }
+#endif
 
 /* ---- matching ---- */
 

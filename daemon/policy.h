@@ -171,8 +171,10 @@ int policy_alpn_allowed(
 /* 1 if t has no pins or spki_sha256 is one of them. */
 int policy_pin_match(const struct dest_tls *t, const uint8_t spki_sha256[32]);
 
+#ifdef CP_TEST_HOOKS
 /* Whether the address is special-purpose; the phrase, e.g. "a private
  * address", or NULL for a public address or an unknown family. */
 const char *policy_special(const struct sockaddr *sa);
+#endif
 
 #endif

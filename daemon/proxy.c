@@ -204,11 +204,13 @@ header_end_from(const char *buf, size_t len, size_t from)
 	return 0;
 }
 
+#ifdef CP_TEST_HOOKS
 size_t
 proxy_http_header_end(const char *buf, size_t len)
 {
 	return header_end_from(buf, len, 0);
 }
+#endif
 
 /* "HTTP/1.x NNN reason\r\n": the reason may be empty. */
 int

@@ -76,9 +76,11 @@ void proxy_cancel(struct proxy_tun *);
 size_t proxy_http_request(const struct proxy_target *t, char *buf, size_t sz);
 size_t proxy_socks_connect(
     const struct proxy_target *t, uint8_t *buf, size_t sz);
+#ifdef CP_TEST_HOOKS
 /* Bytes of an HTTP header complete in buf[0..len) (through its blank
  * line), or 0 if it is not complete yet. */
 size_t proxy_http_header_end(const char *buf, size_t len);
+#endif
 /* The status of a complete header: 100..599, or -1 for a malformed status
  * line; the reason phrase, printable ASCII only, into reason. */
 int proxy_http_status(const char *hdr, size_t len, char *reason, size_t rsz);

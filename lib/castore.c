@@ -669,6 +669,7 @@ ca_load(struct ca_set *set, const char *ca_file, const char *ca_path,
 	return rc;
 }
 
+#ifdef CP_TEST_HOOKS
 int
 ca_set_load(struct ca_set *set, const char *ca_file, const char *ca_path,
     char *err, size_t errsz)
@@ -680,6 +681,7 @@ ca_set_load(struct ca_set *set, const char *ca_file, const char *ca_path,
 	ld.errsz = errsz;
 	return ca_load(set, ca_file, ca_path, &ld);
 }
+#endif
 
 void
 ca_set_free(struct ca_set *set)

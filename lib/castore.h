@@ -30,23 +30,23 @@ struct ca_set {
 };
 
 /*
- * Read ca_file (a PEM bundle) and/or every regular file of the directory
- * ca_path (either may be NULL, not both) into *set.  Returns 0, or -1 with
- * a message in err and *set empty.  Release with ca_set_free.
- */
-int ca_set_load(struct ca_set *set, const char *ca_file, const char *ca_path,
-    char *err, size_t errsz);
-void ca_set_free(struct ca_set *set);
-
-/*
- * The same through a process-wide cache, valid while the file and the
- * directory keep their device, inode, size and times.  Returns a shared,
- * read-only set to release with ca_set_put, or NULL with a message in err.
- * Thread-safe.
+ * The anchors of ca_file (a PEM bundle) and/or every regular file of the
+ * directory ca_path (either may be NULL, not both), through a process-wide
+ * cache, valid while the file and the directory keep their device, inode,
+ * size and times.  Returns a shared, read-only set to release with
+ * ca_set_put, or NULL with a message in err.  Thread-safe.
  */
 const struct ca_set *ca_set_get(
     const char *ca_file, const char *ca_path, char *err, size_t errsz);
 void ca_set_put(const struct ca_set *set);
+
+#ifdef CP_TEST_HOOKS
+/* The same read, uncached, into *set: 0, or -1 with a message in err and
+ * *set empty.  Release with ca_set_free. */
+int ca_set_load(struct ca_set *set, const char *ca_file, const char *ca_path,
+    char *err, size_t errsz);
+#endif
+void ca_set_free(struct ca_set *set);
 /* Forget every cached set; sets still held stay valid until put. */
 void ca_cache_clear(void);
 

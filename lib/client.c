@@ -1233,17 +1233,13 @@ cp_client_ktls_info(cp_client *c)
 	return c->priv->ktls_info;
 }
 
+#ifdef CP_TEST_HOOKS
 struct ktls *
 client_ktls(cp_client *c)
 {
 	return c != NULL ? c->priv->ktls : NULL;
 }
-
-struct tls_rec *
-client_rec(cp_client *c)
-{
-	return c != NULL ? c->priv->rec : NULL;
-}
+#endif
 
 const char *
 cp_client_error(cp_client *c)

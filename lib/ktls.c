@@ -1057,13 +1057,6 @@ k_alloc(int fd, const struct cp_tls_state *st, int rekey)
 }
 
 struct ktls *
-ktls_new(int fd, const struct cp_tls_state *st, int rekey, int *installed,
-    char *err, size_t errsz)
-{
-	return ktls_new_fn(fd, st, rekey, NULL, NULL, installed, err, errsz);
-}
-
-struct ktls *
 ktls_new_fn(int fd, const struct cp_tls_state *st, int rekey, tls_ticket_fn *fn,
     void *arg, int *installed, char *err, size_t errsz)
 {

@@ -94,15 +94,13 @@ int ktls_stat_rekeys(const char *path);
 int ktls_release_rekeys(const char *release);
 
 /*
- * Install st into fd (ktls_attach done) and take the connection over.
- * rekey: the kernel can re-key.  Consumes the non-data records that have
- * already arrived (tickets), so that a plain read(2) does not stop at
- * them.  NULL with errno and a message in err; *installed tells whether a
- * key went into the socket (if not, the caller may still use user space).
+ * Install st into fd (ktls_attach done) and take the connection over,
+ * with ktls_set_ticket_fn(fn, arg) before the first read.  rekey: the
+ * kernel can re-key.  Consumes the non-data records that have already
+ * arrived (tickets), so that a plain read(2) does not stop at them.  NULL
+ * with errno and a message in err; *installed tells whether a key went
+ * into the socket (if not, the caller may still use user space).
  */
-struct ktls *ktls_new(int fd, const struct cp_tls_state *st, int rekey,
-    int *installed, char *err, size_t errsz);
-/* The same, with ktls_set_ticket_fn(fn, arg) before the first read. */
 struct ktls *ktls_new_fn(int fd, const struct cp_tls_state *st, int rekey,
     tls_ticket_fn *fn, void *arg, int *installed, char *err, size_t errsz);
 
@@ -129,16 +127,12 @@ struct ktls_stats {
 };
 void ktls_stats(const struct ktls *, struct ktls_stats *);
 
-/* For tests: the record layer objects of a connected client (client.c),
- * or NULL. */
-struct _cp_client;
-struct tls_rec;
-struct ktls *client_ktls(struct _cp_client *);
-struct tls_rec *client_rec(struct _cp_client *);
-
 /* Test hooks, in the test build only (CP_TEST_HOOKS). */
 
 #ifdef CP_TEST_HOOKS
+/* The kernel record layer of a connected client (client.c), or NULL. */
+struct _cp_client;
+struct ktls *client_ktls(struct _cp_client *);
 /* Records under one TX key before our own KeyUpdate (0: the default). */
 void ktls_set_rekey_limit(struct ktls *, uint64_t records);
 /* ktls_new waits up to ms for the first non-data record (tests: makes

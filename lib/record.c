@@ -606,6 +606,7 @@ tls_rec_close_notify(struct tls_rec *r)
 	return rv;
 }
 
+#ifdef CP_TEST_HOOKS
 int
 tls_rec_key_update(struct tls_rec *r, int request_peer)
 {
@@ -628,7 +629,6 @@ tls_rec_key_update(struct tls_rec *r, int request_peer)
 	return rv;
 }
 
-#ifdef CP_TEST_HOOKS
 int
 tls_rec_send_raw(struct tls_rec *r, uint8_t type, const void *p, size_t n)
 {
@@ -1284,6 +1284,7 @@ tls_rec_stats(const struct tls_rec *r, struct tls_rec_stats *s)
 	s->tickets = __atomic_load_n(&r->st.tickets, __ATOMIC_RELAXED);
 }
 
+#ifdef CP_TEST_HOOKS
 ssize_t
 tls_rec_ticket(const struct tls_rec *r, unsigned idx, void *buf, size_t len)
 {
@@ -1317,7 +1318,6 @@ tls_rec_expand_label(const char *md, const unsigned char *secret,
 	    md, secret, secretlen, label, ctx, ctxlen, out, outlen);
 }
 
-#ifdef CP_TEST_HOOKS
 void
 tls_rec_set_rekey_limit(struct tls_rec *r, uint64_t records)
 {

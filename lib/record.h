@@ -82,28 +82,11 @@ ssize_t tls_rec_write(struct tls_rec *, const void *buf, size_t len);
 /* Send close_notify.  0, or -1 with errno (EAGAIN: call again). */
 int tls_rec_close_notify(struct tls_rec *);
 
-/* Send our own KeyUpdate (TLS 1.3 only); request_peer asks the peer to
- * update its keys too.  0 or -1 with errno (EAGAIN: the KeyUpdate is queued
- * and goes out with the next write). */
-int tls_rec_key_update(struct tls_rec *, int request_peer);
-
-/* Decrypted application data buffered in the object: poll() on the fd does
- * not see it. */
-size_t tls_rec_pending(const struct tls_rec *);
-
 /* The first fatal error, "" when none, e.g.
  * "received fatal alert: handshake_failure". */
 const char *tls_rec_error(const struct tls_rec *);
 
 void tls_rec_stats(const struct tls_rec *, struct tls_rec_stats *);
-
-/*
- * Copy the raw NewSessionTicket message (handshake header included) number
- * idx, 0 being the newest, into buf.  Returns its length, or -1 (ENOENT
- * no such ticket, ENOSPC buf too small).  Call it from the reader's thread.
- */
-ssize_t tls_rec_ticket(const struct tls_rec *, unsigned idx, void *buf,
-    size_t len);
 
 /* Hand every NewSessionTicket from now on to fn (NULL: none). */
 void tls_rec_set_ticket_fn(struct tls_rec *, tls_ticket_fn *fn, void *arg);
@@ -114,6 +97,27 @@ void tls_rec_free(struct tls_rec *);
 /* The name of a TLS alert description, "alert N" for unknown ones. */
 const char *tls_alert_name(unsigned desc);
 
+/* Test hooks: only in the test build (CP_TEST_HOOKS), never in the
+ * library a program links. */
+#ifdef CP_TEST_HOOKS
+
+/* Send our own KeyUpdate (TLS 1.3 only); request_peer asks the peer to
+ * update its keys too.  0 or -1 with errno (EAGAIN: the KeyUpdate is queued
+ * and goes out with the next write). */
+int tls_rec_key_update(struct tls_rec *, int request_peer);
+
+/* Decrypted application data buffered in the object: poll() on the fd does
+ * not see it. */
+size_t tls_rec_pending(const struct tls_rec *);
+
+/*
+ * Copy the raw NewSessionTicket message (handshake header included) number
+ * idx, 0 being the newest, into buf.  Returns its length, or -1 (ENOENT
+ * no such ticket, ENOSPC buf too small).  Call it from the reader's thread.
+ */
+ssize_t tls_rec_ticket(const struct tls_rec *, unsigned idx, void *buf,
+    size_t len);
+
 /*
  * HKDF-Expand-Label of RFC 8446 7.1 with the digest md ("SHA256",
  * "SHA384").  0 or -1.
@@ -121,10 +125,6 @@ const char *tls_alert_name(unsigned desc);
 int tls_rec_expand_label(const char *md, const unsigned char *secret,
     size_t secretlen, const char *label, const unsigned char *ctx,
     size_t ctxlen, unsigned char *out, size_t outlen);
-
-/* Test hooks: only in the test build (CP_TEST_HOOKS), never in the
- * library a program links. */
-#ifdef CP_TEST_HOOKS
 
 /* Records per key before our own KeyUpdate (TLS 1.3; 0: the default). */
 void tls_rec_set_rekey_limit(struct tls_rec *, uint64_t records);

@@ -12,7 +12,6 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 
-#include <poll.h>
 
 #include <errno.h>
 #include <stdlib.h>
@@ -344,14 +343,3 @@ imsg_write(struct imsgbuf *ib)
 	return r;
 }
 
-int
-imsg_flush(struct imsgbuf *ib)
-{
-	struct pollfd pfd = {.fd = ib->fd, .events = POLLOUT};
-	int r;
-
-	while ((r = imsg_write(ib)) == 1)
-		if (poll(&pfd, 1, -1) == -1 && errno != EINTR)
-			return -1;
-	return r;
-}

@@ -92,9 +92,6 @@ int imsg_compose(struct imsgbuf *, uint32_t type, uint32_t peerid,
  * with errno. */
 int imsg_write(struct imsgbuf *);
 
-/* Write until the queue is empty (blocking sockets), or -1 with errno. */
-int imsg_flush(struct imsgbuf *);
-
 static inline int
 imsg_pending(const struct imsgbuf *ib)
 {

@@ -179,3 +179,15 @@ raw_closed(int fd, int wait_ms)
 	}
 	return 0;
 }
+
+int
+raw_flush(struct imsgbuf *ib)
+{
+	struct pollfd pfd = {.fd = ib->fd, .events = POLLOUT};
+	int r;
+
+	while ((r = imsg_write(ib)) == 1)
+		if (poll(&pfd, 1, -1) == -1 && errno != EINTR)
+			return -1;
+	return r;
+}

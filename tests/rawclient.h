@@ -39,6 +39,9 @@ void rawc_close(struct rawc *c);
  */
 int rawc_result(
     struct rawc *c, struct cp_result *res, uint32_t *id, int wait_ms);
+/* Write ib's queue until it is empty, waiting for room: 0, or -1 with
+ * errno.  (The daemon and the library never wait so: tests only.) */
+int raw_flush(struct imsgbuf *ib);
 /* The peer closed (EOF or reset) within wait_ms, reading what comes. */
 int raw_closed(int fd, int wait_ms);
 

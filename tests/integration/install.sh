@@ -34,6 +34,23 @@ check "no test hooks in the installed daemon" \
 	sh -c "! grep -q 'test hook' '$U/sbin/cpconnectd'"
 check "no test hooks in the installed library" \
 	sh -c "! nm '$U/lib/libcpconnect.a' | grep -q 'tls_rec_send_raw\|tls_rec_set_rekey_limit'"
+# Every function the test build of a file has beyond its production
+# build is a test hook (Makefile: HOOK_SRC); none may be in what is
+# installed, under any name binding.
+# (Global ones only: a static helper may be inlined in one build only.)
+fnames() { nm --defined-only "$@" 2>/dev/null | awk -v b="$BIND" '$2 ~ b { print $3 }' | sort -u; }
+BIND='^T$'
+fnames $(find "$B/obj/hooks" -name '*.o') >"$T_TMP/hook.fns"
+fnames $(find "$B/obj/hooks" -name '*.o' | sed "s|^$B/obj/hooks/|$B/obj/|") >"$T_TMP/prod.fns"
+BIND='^[Tt]$'
+comm -13 "$T_TMP/prod.fns" "$T_TMP/hook.fns" >"$T_TMP/hooks"
+check "the test build has hooks to look for ($(wc -l <"$T_TMP/hooks"))" \
+    [ "$(wc -l <"$T_TMP/hooks")" -ge 10 ]
+fnames "$U/sbin/cpconnectd" "$U/lib/libcpconnect.a" "$U/lib/libcpconnect.so.0" \
+    "$U/lib/cpconnect/libcpconnect-preload.so" >"$T_TMP/installed.fns"
+check "none of them in the installed daemon or libraries" \
+    sh -c "[ -z \"\$(comm -12 '$T_TMP/hooks' '$T_TMP/installed.fns')\" ]" ||
+    comm -12 "$T_TMP/hooks" "$T_TMP/installed.fns" | sed 's/^/    /'
 check "libcpconnect.so exports only the public API" \
 	sh -c "[ -z \"\$(nm -D -g --defined-only '$U/lib/libcpconnect.so.0' | awk 'NF >= 3 { print \$3 }' | sed 's/@.*//' | grep -Ev '^(cp_client_[a-z_]+|ssl_verification_error_str|ssl_err_inf|CPCONNECT_0)\$')\" ]"
 check "soname is libcpconnect.so.0" sh -c "readelf -d '$U/lib/libcpconnect.so.0' |

@@ -50,6 +50,7 @@
 #include "imsg.h"
 #include "itest.h"
 #include "msg.h"
+#include "rawclient.h"
 
 #define MAXE 16
 /* The daemon's bounds in this suite (see conf_fmt). */
@@ -1959,7 +1960,7 @@ fake_send(
 
 	abuf_free(b);
 	abuf_init(b);
-	return rv == -1 ? -1 : imsg_flush(ib);
+	return rv == -1 ? -1 : raw_flush(ib);
 }
 
 /* One session: HELLO, the chain and the TLS state, a pause, the RESULT. */

@@ -353,7 +353,7 @@ raw_handshake(int fd, struct cp_result *res)
 	    fd == -1 ? -1 : dup(fd), b.buf, b.len);
 	abuf_free(&b);
 	if (rv == 0)
-		rv = imsg_flush(&rc.ib);
+		rv = raw_flush(&rc.ib);
 	if (rv == 0)
 		rv = rawc_result(&rc, res, &id, 5000) == 1 ? 0 : -1;
 	rawc_close(&rc);
@@ -408,7 +408,7 @@ test_daemon_refuses(void)
 		raw_hello(rc.fd);
 		CU_ASSERT_EQUAL(
 		    imsg_compose(&rc.ib, CP_MSG_CA_END, 1, 0, fd, "x", 1), 0);
-		CU_ASSERT_EQUAL(imsg_flush(&rc.ib), 0);
+		CU_ASSERT_EQUAL(raw_flush(&rc.ib), 0);
 		CU_ASSERT_EQUAL(rawc_result(&rc, &r, &id, 5000), 1);
 		CU_ASSERT(result_says(&r, "descriptor with CA_END"));
 		rawc_close(&rc);
@@ -570,7 +570,7 @@ test_old_daemon(void)
 		h.lim.retry_delay_ms = 250;
 		cp_hello_encode(&b, &h);
 		imsg_compose(&ib, CP_MSG_HELLO, 0, 0, -1, b.buf, b.len);
-		imsg_flush(&ib);
+		raw_flush(&ib);
 		/* Count what comes: the library's HELLO only. */
 		while (read(fd, junk, sizeof(junk)) > 0)
 			n++;

@@ -25,6 +25,7 @@
 #include "imsg.h"
 #include "itest.h"
 #include "msg.h"
+#include "rawclient.h"
 
 enum fake { F_MUTE, F_HELLO_OLD, F_HELLO_LIMITS };
 
@@ -80,7 +81,7 @@ answer_hello(int fd, const struct cp_limits *lim)
 		cp_hello_encode(&b, &h);
 		if (imsg_compose(&ib, CP_MSG_HELLO, 0, 0, -1, b.buf, b.len) ==
 		        0 &&
-		    imsg_flush(&ib) == 0)
+		    raw_flush(&ib) == 0)
 			rv = 0;
 		abuf_free(&b);
 	}
@@ -286,7 +287,7 @@ hello_of(const char *path, struct cp_hello *h)
 	abuf_init(&b);
 	cp_hello_encode(&b, h);
 	if (imsg_compose(&ib, CP_MSG_HELLO, 0, 0, -1, b.buf, b.len) == 0 &&
-	    imsg_flush(&ib) == 0) {
+	    raw_flush(&ib) == 0) {
 		/* The daemon answers HELLO at once, not with a result. */
 		while (!got && imsg_read(&ib) > 0)
 			while (!got && imsg_get(&ib, &m) == 1)

@@ -21,6 +21,7 @@
 
 #include "../cutest.h"
 #include "imsg.h"
+#include "../rawclient.h"
 
 #define MAXMSG (64 * 1024)
 
@@ -177,7 +178,7 @@ t_roundtrip(void)
 	CU_ASSERT_FATAL(conn_open(&c, MAXMSG) == 0);
 	CU_ASSERT(imsg_compose(&c.tx, 7, 42, 99, -1, "hello", 5) == 0);
 	CU_ASSERT(imsg_pending(&c.tx));
-	CU_ASSERT(imsg_flush(&c.tx) == 0);
+	CU_ASSERT(raw_flush(&c.tx) == 0);
 	CU_ASSERT(!imsg_pending(&c.tx));
 	CU_ASSERT(imsg_read(&c.rx) == IMSG_HDR_SIZE + 5);
 	CU_ASSERT_FATAL(imsg_get(&c.rx, &m) == 1);
@@ -192,7 +193,7 @@ t_roundtrip(void)
 
 	/* An empty payload is a frame too. */
 	CU_ASSERT(imsg_compose(&c.tx, 8, 0, 0, -1, NULL, 0) == 0);
-	CU_ASSERT(imsg_flush(&c.tx) == 0);
+	CU_ASSERT(raw_flush(&c.tx) == 0);
 	CU_ASSERT_FATAL(read_get(&c.rx, &m) == 1);
 	CU_ASSERT(m.hdr.type == 8 && m.datalen == 0 && m.fd == -1);
 	conn_close(&c);
@@ -350,7 +351,7 @@ t_maxmsg(void)
 	/* Exactly maxmsg, header included, passes. */
 	CU_ASSERT(
 	    imsg_compose(&c.tx, 1, 0, 0, -1, big, max - IMSG_HDR_SIZE) == 0);
-	CU_ASSERT(imsg_flush(&c.tx) == 0);
+	CU_ASSERT(raw_flush(&c.tx) == 0);
 	CU_ASSERT_FATAL(read_get(&c.rx, &m) == 1);
 	CU_ASSERT(m.hdr.len == max);
 	CU_ASSERT(m.datalen == max - IMSG_HDR_SIZE);
@@ -381,7 +382,7 @@ t_maxmsg(void)
 	CU_ASSERT_FATAL(conn_open(&c, MAXMSG) == 0);
 	CU_ASSERT(
 	    imsg_compose(&c.tx, 2, 1, 2, -1, big, MAXMSG - IMSG_HDR_SIZE) == 0);
-	CU_ASSERT(imsg_flush(&c.tx) == 0);
+	CU_ASSERT(raw_flush(&c.tx) == 0);
 	for (;;) {
 		int r = read_get(&c.rx, &m);
 
@@ -480,7 +481,7 @@ t_fd_basic(void)
 	CU_ASSERT_FATAL(pipe(p) == 0); /* not O_CLOEXEC on purpose */
 	ino = fd_ino(p[0]);
 	CU_ASSERT(imsg_compose(&c.tx, 9, 1, 2, p[0], "fd", 2) == 0);
-	CU_ASSERT(imsg_flush(&c.tx) == 0);
+	CU_ASSERT(raw_flush(&c.tx) == 0);
 	/* The sender's copy is closed once sent. */
 	CU_ASSERT(fcntl(p[0], F_GETFD) == -1 && errno == EBADF);
 	CU_ASSERT_FATAL(read_get(&c.rx, &m) == 1);
@@ -526,7 +527,7 @@ t_fd_interleaved(void)
 		CU_ASSERT(imsg_compose(&c.tx, (uint32_t)i, 0, 0, fd, pl,
 		              (size_t)i * 4) == 0);
 	}
-	CU_ASSERT(imsg_flush(&c.tx) == 0);
+	CU_ASSERT(raw_flush(&c.tx) == 0);
 	while (got < N) {
 		int r = imsg_get(&c.rx, &m);
 
@@ -639,7 +640,7 @@ t_fd_not_accepted(void)
 	c.rx.accept_fds = 0;
 	CU_ASSERT_FATAL((fd = pipe_end(&ino)) != -1);
 	CU_ASSERT(imsg_compose(&c.tx, 1, 0, 0, fd, "x", 1) == 0);
-	CU_ASSERT(imsg_flush(&c.tx) == 0);
+	CU_ASSERT(raw_flush(&c.tx) == 0);
 	errno = 0;
 	CU_ASSERT(imsg_read(&c.rx) == -1);
 	CU_ASSERT(errno == EBADMSG);
@@ -689,7 +690,7 @@ t_fd_queue_full(void)
 		CU_ASSERT_FATAL((fd = pipe_end(&ino)) != -1);
 		CU_ASSERT(imsg_compose(&c.tx, 1, 0, 0, fd, NULL, 0) == 0);
 	}
-	CU_ASSERT(imsg_flush(&c.tx) == 0);
+	CU_ASSERT(raw_flush(&c.tx) == 0);
 	for (i = 0; i <= IMSG_MAX_FDQ + 1; i++)
 		if (imsg_read(&c.rx) == -1) {
 			err = errno;
@@ -726,7 +727,7 @@ t_ctrunc(void)
 	CU_ASSERT_FATAL(conn_open(&c, MAXMSG) == 0);
 	CU_ASSERT_FATAL((fd = pipe_end(&ino)) != -1);
 	CU_ASSERT(imsg_compose(&c.tx, 1, 0, 0, fd, "y", 1) == 0);
-	CU_ASSERT(imsg_flush(&c.tx) == 0);
+	CU_ASSERT(raw_flush(&c.tx) == 0);
 	CU_ASSERT_FATAL((pid = fork()) != -1);
 	if (pid == 0) {
 		struct rlimit rl;
@@ -862,7 +863,7 @@ t_clear_closes(void)
 	imsgbuf_init(&c.tx, c.sv[0], MAXMSG);
 	CU_ASSERT_FATAL((fd = pipe_end(&ino)) != -1);
 	CU_ASSERT(imsg_compose(&c.tx, 1, 0, 0, fd, "q", 1) == 0);
-	CU_ASSERT(imsg_flush(&c.tx) == 0);
+	CU_ASSERT(raw_flush(&c.tx) == 0);
 	CU_ASSERT(imsg_read(&c.rx) > 0);
 	CU_ASSERT(nfds() == base + 3);
 	conn_close(&c);

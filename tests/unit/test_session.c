@@ -24,6 +24,7 @@
 #include "fuzz/fuzzcert.h"
 #include "imsg.h"
 #include "msg.h"
+#include "rawclient.h"
 #include "record.h"
 #include "session.h"
 
@@ -211,11 +212,11 @@ test_reply_in_two_reads(void)
 	CU_ASSERT_FATAL(fd >= 0);
 	srv = daemon_accept(&ib, &id);
 	send_chain(&ib, id, 1);
-	CU_ASSERT_FATAL(imsg_flush(&ib) == 0);
+	CU_ASSERT_FATAL(raw_flush(&ib) == 0);
 	rv = step(c, fd);
 	CU_ASSERT(rv == -2 && errno == EAGAIN);
 	send_result(&ib, id, conn);
-	CU_ASSERT_FATAL(imsg_flush(&ib) == 0);
+	CU_ASSERT_FATAL(raw_flush(&ib) == 0);
 	check_connected(c, finish(c, fd), 1);
 	cp_client_destroy(c);
 	dsession_pool_clear();
@@ -241,7 +242,7 @@ test_reply_larger_than_a_read(void)
 	srv = daemon_accept(&ib, &id);
 	send_chain(&ib, id, CP_MAX_CHAIN);
 	send_result(&ib, id, conn);
-	CU_ASSERT_FATAL(imsg_flush(&ib) == 0);
+	CU_ASSERT_FATAL(raw_flush(&ib) == 0);
 	check_connected(c, finish(c, fd), CP_MAX_CHAIN);
 	cp_client_destroy(c);
 	dsession_pool_clear();
@@ -267,7 +268,7 @@ test_close_half_way(void)
 	CU_ASSERT_FATAL(fd >= 0);
 	srv = daemon_accept(&ib, &id);
 	send_chain(&ib, id, 2);
-	CU_ASSERT_FATAL(imsg_flush(&ib) == 0);
+	CU_ASSERT_FATAL(raw_flush(&ib) == 0);
 	CU_ASSERT(step(c, fd) == -2);
 	CU_ASSERT(cp_client_close(c) == 0);
 	cp_client_destroy(c);
