@@ -1156,10 +1156,13 @@ control_stats(struct obuf *b)
 		    (unsigned long long)t.lat[i]);
 	obuf_printf(b, "bucket.inf %llu\n",
 	    (unsigned long long)t.lat[CTL_LAT_BUCKETS - 1]);
+	/* What each uid did for sure; ctl.h says how the table is kept. */
 	for (i = 0; i < t.nuids; i++)
-		obuf_printf(b, "uid.%u %llu\n", t.uids[i].uid,
-		    (unsigned long long)t.uids[i].n);
-	obuf_printf(b, "uid.other %llu\n", (unsigned long long)t.uid_other);
+		if (t.uids[i].n > t.uids[i].err)
+			obuf_printf(b, "uid.%u %llu\n", t.uids[i].uid,
+			    (unsigned long long)(t.uids[i].n - t.uids[i].err));
+	obuf_printf(b, "uid.other %llu\n",
+	    (unsigned long long)ctl_stats_uid_other(&t));
 	pcache_stats(b, t.cache_hits, t.cache_misses);
 }
 

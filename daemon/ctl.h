@@ -66,8 +66,12 @@ enum ctl_type {
  * Outcomes are indexed by the client protocol's error class (CP_E_*,
  * cpproto.h): 0 is success.  Latency buckets are log-spaced upper bounds
  * in milliseconds (ctl_lat_ms[]); the last one takes everything slower.
- * Per-uid counts are bounded: the first CTL_UIDS uids an engine serves,
- * every other one under uid_other.
+ * Per-uid counts are bounded to CTL_UIDS uids, kept as in Metwally's
+ * "space-saving": a uid not in a full table takes the place of the one
+ * with the least count, and inherits that count as its err.  n - err is
+ * exact: what the uid did since it came in.  So a heavy user shows
+ * however many light ones came first, and nobody is counted for more
+ * than they did; the rest of served is "other".
  */
 #define CTL_OUTCOMES 16
 #define CTL_KINDS 2 /* 0 TCP, 1 TLS */
@@ -80,7 +84,8 @@ static const uint32_t ctl_lat_ms[CTL_LAT_BUCKETS] = {1, 2, 5, 10, 20, 50, 100,
 struct ctl_uid {
 	uint32_t uid;
 	uint32_t pad;
-	uint64_t n; /* requests answered */
+	uint64_t n;   /* requests answered, err included */
+	uint64_t err; /* ... of which by the uids it displaced */
 };
 
 struct engine_stats {
@@ -96,7 +101,6 @@ struct engine_stats {
 	uint64_t lat_sum_ms; /* of every counted request */
 	uint32_t nuids, pad;
 	struct ctl_uid uids[CTL_UIDS];
-	uint64_t uid_other;
 	uint64_t cache_hits;   /* TLS handshakes that resumed */
 	uint64_t cache_misses; /* ... that found no session to offer,
 	                          or offered one the server declined */
@@ -105,9 +109,11 @@ struct engine_stats {
 /* Counting one answered request (request.c); the parent sums these. */
 void ctl_stats_count(struct engine_stats *, unsigned eclass, int tls,
     int handshake, uint32_t uid, uint32_t ms);
-/* Adds src to dst: every counter; per-uid counts join dst's table while
- * it has room, uid_other after. */
+/* Adds src to dst: every counter, and src's uids into dst's table. */
 void ctl_stats_add(struct engine_stats *dst, const struct engine_stats *src);
+/* The requests of s no uid entry accounts for exactly: served less every
+ * entry's n - err. */
+uint64_t ctl_stats_uid_other(const struct engine_stats *);
 /* The latency below which pct percent of the counted requests finished,
  * in ms, by bucket upper bound; 0 when none. */
 uint32_t ctl_stats_pct(const struct engine_stats *, unsigned pct);

@@ -7,24 +7,47 @@
 
 #include "ctl.h"
 
+/* n requests of uid, err of them perhaps another's (ctl.h). */
 static void
-uid_add(struct engine_stats *s, uint32_t uid, uint64_t n)
+uid_add(struct engine_stats *s, uint32_t uid, uint64_t n, uint64_t err)
 {
+	struct ctl_uid *u, *least = NULL;
 	uint32_t i;
 
-	for (i = 0; i < s->nuids; i++)
-		if (s->uids[i].uid == uid) {
-			s->uids[i].n += n;
+	if (err > n) /* an engine's table is not trusted to add up */
+		err = n;
+	for (i = 0; i < s->nuids; i++) {
+		u = &s->uids[i];
+		if (u->uid == uid) {
+			u->n += n;
+			u->err += err;
 			return;
 		}
+		if (least == NULL || u->n < least->n)
+			least = u;
+	}
 	/* Bounded: a local user must not grow our datagram at will. */
-	if (s->nuids == CTL_UIDS) {
-		s->uid_other += n;
+	if (s->nuids < CTL_UIDS) {
+		u = &s->uids[s->nuids++];
+		u->uid = uid;
+		u->n = n;
+		u->err = err;
 		return;
 	}
-	s->uids[s->nuids].uid = uid;
-	s->uids[s->nuids].n = n;
-	s->nuids++;
+	least->uid = uid;
+	least->err = least->n + err;
+	least->n += n;
+}
+
+uint64_t
+ctl_stats_uid_other(const struct engine_stats *s)
+{
+	uint64_t exact = 0;
+	uint32_t i;
+
+	for (i = 0; i < s->nuids && i < CTL_UIDS; i++)
+		exact += s->uids[i].n - s->uids[i].err;
+	return s->served > exact ? s->served - exact : 0;
 }
 
 void
@@ -41,7 +64,7 @@ ctl_stats_count(struct engine_stats *s, unsigned eclass, int tls, int handshake,
 		;
 	s->lat[b]++;
 	s->lat_sum_ms += ms;
-	uid_add(s, uid, 1);
+	uid_add(s, uid, 1, 0);
 }
 
 void
@@ -65,8 +88,7 @@ ctl_stats_add(struct engine_stats *d, const struct engine_stats *s)
 		d->lat[i] += s->lat[i];
 	d->lat_sum_ms += s->lat_sum_ms;
 	for (i = 0; i < n; i++)
-		uid_add(d, s->uids[i].uid, s->uids[i].n);
-	d->uid_other += s->uid_other;
+		uid_add(d, s->uids[i].uid, s->uids[i].n, s->uids[i].err);
 }
 
 uint32_t
