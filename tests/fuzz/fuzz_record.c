@@ -354,6 +354,16 @@ expect_record(struct conn *k, uint8_t t, const uint8_t *p, size_t n)
 		k->close_sent = 1;
 }
 
+/* Read and drop what is queued on fd. */
+static void
+discard(int fd)
+{
+	char junk[4096];
+
+	while (recv(fd, junk, sizeof(junk), MSG_DONTWAIT) > 0)
+		;
+}
+
 /* ---- the operations ---- */
 
 struct in {
@@ -486,9 +496,15 @@ run_op(struct conn *k, struct in *in)
 	if (!k->blocking)
 		/* what the server sent, the client reads, and back */
 		pump(k);
-	else
+	else {
 		while (server_read(k))
 			;
+		/* A server that has read its last still takes the bytes, as
+		 * a peer's kernel would until it closes: else the client's
+		 * next blocking write waits for ever. */
+		if (k->s_done)
+			discard(k->sv[1]);
+	}
 }
 
 /*
