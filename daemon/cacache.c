@@ -5,6 +5,8 @@
  * and the engine is single-threaded, so there is no locking; the entry
  * count is small, so a linear list is enough.
  */
+#include <sys/queue.h>
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,14 +28,14 @@ struct ca_builder {
 };
 
 struct ca_entry {
-	struct ca_entry *prev, *next; /* most recently used first */
+	TAILQ_ENTRY(ca_entry) lru; /* most recently used first */
 	unsigned char hash[CP_CA_HASH_LEN];
 	X509_STORE *store;
 	size_t cost;
 };
 
 struct ca_cache {
-	struct ca_entry *head, *tail;
+	TAILQ_HEAD(ca_lru, ca_entry) lru;
 	size_t entries, bytes;
 	size_t max_entries, max_bytes;
 };
@@ -230,41 +232,16 @@ ca_cache_new(size_t max_entries, size_t max_bytes)
 	}
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		return NULL;
+	TAILQ_INIT(&c->lru);
 	c->max_entries = max_entries;
 	c->max_bytes = max_bytes;
 	return c;
 }
 
 static void
-ca_unlink(struct ca_cache *c, struct ca_entry *e)
-{
-	if (e->prev != NULL)
-		e->prev->next = e->next;
-	else
-		c->head = e->next;
-	if (e->next != NULL)
-		e->next->prev = e->prev;
-	else
-		c->tail = e->prev;
-	e->prev = e->next = NULL;
-}
-
-static void
-ca_push_front(struct ca_cache *c, struct ca_entry *e)
-{
-	e->prev = NULL;
-	e->next = c->head;
-	if (c->head != NULL)
-		c->head->prev = e;
-	c->head = e;
-	if (c->tail == NULL)
-		c->tail = e;
-}
-
-static void
 ca_remove(struct ca_cache *c, struct ca_entry *e)
 {
-	ca_unlink(c, e);
+	TAILQ_REMOVE(&c->lru, e, lru);
 	c->entries--;
 	c->bytes -= e->cost;
 	X509_STORE_free(e->store);
@@ -276,7 +253,7 @@ ca_find(struct ca_cache *c, const unsigned char *hash)
 {
 	struct ca_entry *e;
 
-	for (e = c->head; e != NULL; e = e->next)
+	TAILQ_FOREACH(e, &c->lru, lru)
 		if (memcmp(e->hash, hash, CP_CA_HASH_LEN) == 0)
 			return e;
 	return NULL;
@@ -291,8 +268,8 @@ ca_cache_lookup(struct ca_cache *c, const unsigned char *hash)
 		return NULL;
 	if (!X509_STORE_up_ref(e->store))
 		return NULL;
-	ca_unlink(c, e);
-	ca_push_front(c, e);
+	TAILQ_REMOVE(&c->lru, e, lru);
+	TAILQ_INSERT_HEAD(&c->lru, e, lru);
 	return e->store;
 }
 
@@ -308,9 +285,9 @@ ca_cache_insert(
 	}
 	if ((e = ca_find(c, hash)) != NULL)
 		ca_remove(c, e);
-	while (c->tail != NULL &&
+	while (!TAILQ_EMPTY(&c->lru) &&
 	       (c->entries >= c->max_entries || cost > c->max_bytes - c->bytes))
-		ca_remove(c, c->tail);
+		ca_remove(c, TAILQ_LAST(&c->lru, ca_lru));
 	if ((e = calloc(1, sizeof(*e))) == NULL)
 		return -1;
 	if (!X509_STORE_up_ref(st)) {
@@ -321,7 +298,7 @@ ca_cache_insert(
 	memcpy(e->hash, hash, CP_CA_HASH_LEN);
 	e->store = st;
 	e->cost = cost;
-	ca_push_front(c, e);
+	TAILQ_INSERT_HEAD(&c->lru, e, lru);
 	c->entries++;
 	c->bytes += cost;
 	return 0;
@@ -346,7 +323,7 @@ ca_cache_free(struct ca_cache *c)
 {
 	if (c == NULL)
 		return;
-	while (c->head != NULL)
-		ca_remove(c, c->head);
+	while (!TAILQ_EMPTY(&c->lru))
+		ca_remove(c, TAILQ_FIRST(&c->lru));
 	free(c);
 }

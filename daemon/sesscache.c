@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: ISC */
 /*
  * The TLS session cache (sesscache.h): a chained hash table on the key,
- * whose first bytes are already uniformly distributed (a SHA-256), and a
- * doubly linked LRU list.  Memory is bounded by the entry count and
+ * whose first bytes are already uniformly distributed (a SHA-256), and an
+ * LRU list (<sys/queue.h>).  Memory is bounded by the entry count and
  * SC_MAX_DER per entry.
  */
 #include <errno.h>
@@ -14,7 +14,7 @@
 struct sesscache {
 	struct sc_entry **tab;
 	size_t nbuckets; /* a power of two */
-	struct sc_entry *head, *tail;
+	TAILQ_HEAD(sc_lru, sc_entry) lru;
 	unsigned n, max;
 	void (*obj_free)(void *);
 };
@@ -44,35 +44,10 @@ sc_new(unsigned max, void (*obj_free)(void *))
 		return NULL;
 	}
 	c->nbuckets = nb;
+	TAILQ_INIT(&c->lru);
 	c->max = max > 0 ? max : 1;
 	c->obj_free = obj_free;
 	return c;
-}
-
-static void
-lru_unlink(struct sesscache *c, struct sc_entry *e)
-{
-	if (e->prev != NULL)
-		e->prev->next = e->next;
-	else
-		c->head = e->next;
-	if (e->next != NULL)
-		e->next->prev = e->prev;
-	else
-		c->tail = e->prev;
-	e->prev = e->next = NULL;
-}
-
-static void
-lru_front(struct sesscache *c, struct sc_entry *e)
-{
-	e->prev = NULL;
-	e->next = c->head;
-	if (c->head != NULL)
-		c->head->prev = e;
-	c->head = e;
-	if (c->tail == NULL)
-		c->tail = e;
 }
 
 static void
@@ -95,7 +70,7 @@ entry_drop(struct sesscache *c, struct sc_entry *e)
 		pp = &(*pp)->hnext;
 	if (*pp == e)
 		*pp = e->hnext;
-	lru_unlink(c, e);
+	TAILQ_REMOVE(&c->lru, e, lru);
 	c->n--;
 	entry_free(c, e);
 }
@@ -115,8 +90,8 @@ void
 sc_resize(struct sesscache *c, unsigned max)
 {
 	c->max = max > 0 ? max : 1;
-	while (c->n > c->max && c->tail != NULL)
-		entry_drop(c, c->tail);
+	while (c->n > c->max && !TAILQ_EMPTY(&c->lru))
+		entry_drop(c, TAILQ_LAST(&c->lru, sc_lru));
 }
 
 int
@@ -141,10 +116,10 @@ sc_put(struct sesscache *c, const struct sc_meta *m, const void *der,
 	b = bucket(c, m->key);
 	e->hnext = c->tab[b];
 	c->tab[b] = e;
-	lru_front(c, e);
+	TAILQ_INSERT_HEAD(&c->lru, e, lru);
 	c->n++;
-	while (c->n > c->max && c->tail != NULL)
-		entry_drop(c, c->tail);
+	while (c->n > c->max && !TAILQ_EMPTY(&c->lru))
+		entry_drop(c, TAILQ_LAST(&c->lru, sc_lru));
 	return 0;
 }
 
@@ -159,8 +134,8 @@ sc_get(struct sesscache *c, const uint8_t *key, int64_t now)
 		entry_drop(c, e);
 		return NULL;
 	}
-	lru_unlink(c, e);
-	lru_front(c, e);
+	TAILQ_REMOVE(&c->lru, e, lru);
+	TAILQ_INSERT_HEAD(&c->lru, e, lru);
 	e->hits++;
 	return e;
 }
@@ -180,8 +155,8 @@ sc_flush(struct sesscache *c, uint32_t uid)
 	struct sc_entry *e, *next;
 	unsigned n = 0;
 
-	for (e = c->head; e != NULL; e = next) {
-		next = e->next;
+	for (e = TAILQ_FIRST(&c->lru); e != NULL; e = next) {
+		next = TAILQ_NEXT(e, lru);
 		if (uid == (uint32_t)-1 || e->m.uid == uid) {
 			entry_drop(c, e);
 			n++;
@@ -196,8 +171,8 @@ sc_expire(struct sesscache *c, int64_t now)
 	struct sc_entry *e, *next;
 	unsigned n = 0;
 
-	for (e = c->head; e != NULL; e = next) {
-		next = e->next;
+	for (e = TAILQ_FIRST(&c->lru); e != NULL; e = next) {
+		next = TAILQ_NEXT(e, lru);
 		if (e->m.expires <= now) {
 			entry_drop(c, e);
 			n++;
@@ -212,7 +187,7 @@ sc_foreach(
 {
 	struct sc_entry *e;
 
-	for (e = c->head; e != NULL; e = e->next)
+	TAILQ_FOREACH(e, &c->lru, lru)
 		if (fn(arg, e))
 			break;
 }

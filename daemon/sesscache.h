@@ -14,6 +14,8 @@
 #ifndef CP_SESSCACHE_H
 #define CP_SESSCACHE_H
 
+#include <sys/queue.h>
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -40,8 +42,8 @@ struct sc_meta {
 };
 
 struct sc_entry {
-	struct sc_entry *hnext;       /* hash chain */
-	struct sc_entry *prev, *next; /* LRU list, most recent first */
+	struct sc_entry *hnext;    /* hash chain */
+	TAILQ_ENTRY(sc_entry) lru; /* most recent first */
 	struct sc_meta m;
 	uint64_t hits;
 	void *obj; /* the engine's decoded session, or NULL */
