@@ -330,7 +330,8 @@ FUZZ_CC     ?= clang
 FUZZ_FLAGS  ?=
 FUZZ_SAN     = -fsanitize=address,undefined -fno-sanitize-recover=undefined \
                -fno-omit-frame-pointer
-FUZZ_CFLAGS  = -std=gnu11 -g -O1 $(FUZZ_SAN) -fsanitize=fuzzer-no-link
+FUZZ_CFLAGS  = -std=gnu11 -g -O1 $(FUZZ_SAN) -fsanitize=fuzzer-no-link \
+	       -fsanitize-coverage-ignorelist=tests/fuzz/nocov.txt
 FUZZ_OBJDIR  = $(B)/fuzz/obj
 fuzzobj      = $(patsubst %.c,$(FUZZ_OBJDIR)/%.o,$(1))
 FUZZ_BINS    = $(patsubst %,$(B)/fuzz/%,$(FUZZ_TARGETS))
