@@ -344,7 +344,7 @@ FUZZ_OPTS_fuzz_handoff = -max_len=16384
 
 # The test build's view: every header, and the record layer's test hooks
 # (tls_rec_send_raw seals the records fuzz_record sends).
-$(FUZZ_OBJDIR)/%.o: %.c
+$(FUZZ_OBJDIR)/%.o: %.c tests/fuzz/nocov.txt
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(CPPFLAGS) $(INC_ALL) -DCP_TEST_HOOKS $(FUZZ_CFLAGS) \
 	  -MMD -MP -c -o $@ $<
