@@ -330,6 +330,9 @@ k_fail(struct ktls *k, int eno, int alert, const char *fmt, ...)
 		k->fatal_errno = eno;
 		__atomic_store_n(&k->fatal, 1, __ATOMIC_RELEASE);
 	}
+	/* A later failure reports the first one, as every later call does
+	 * (record.c does the same). */
+	eno = k->fatal_errno;
 	pthread_mutex_unlock(&k->elock);
 	if (alert >= 0)
 		send_fatal_alert(k, alert);
