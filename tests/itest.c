@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cprops/client.h"
 #include "cutest.h"
 #include "itest.h"
 
@@ -456,6 +457,22 @@ tdaemon_log_wait(const struct tdaemon *d, const char *s, int ms)
 	for (i = 0; i < ms / 10 && !tdaemon_log_has(d, s); i++)
 		msleep(10);
 	return tdaemon_log_has(d, s);
+}
+
+int
+thttp_get(cp_client *c)
+{
+	static const char req[] = "GET / HTTP/1.0\r\n\r\n";
+	char buf[512];
+	int n, got = 0;
+
+	if (cp_client_write(c, req, sizeof(req) - 1) != sizeof(req) - 1)
+		return 0;
+	while (got < 8 && (n = cp_client_read(
+	                       c, buf + got, (int)sizeof(buf) - 1 - got)) > 0)
+		got += n;
+	buf[got] = '\0';
+	return strncmp(buf, "HTTP/1.", 7) == 0;
 }
 
 static int

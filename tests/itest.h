@@ -62,6 +62,11 @@ int tdaemon_log_wait(const struct tdaemon *, const char *s, int ms);
 int tdaemon_log_line_wait(
     const struct tdaemon *, const char *a, const char *b, int ms);
 
+/* GET / over a connected client; 1 when an HTTP status line comes back
+ * (openssl s_server -www answers so). */
+struct _cp_client;
+int thttp_get(struct _cp_client *);
+
 /* A loopback listener (AF_INET 127.0.0.1 or AF_INET6 ::1), port out. */
 int tlisten(int family, uint16_t *port);
 /* A free loopback port (bound and closed again). */

@@ -56,22 +56,6 @@ suite_clean(void)
 	return 0;
 }
 
-/* A GET over the connection; 1 when a status line comes back. */
-static int
-http_get(cp_client *c)
-{
-	static const char req[] = "GET / HTTP/1.0\r\n\r\n";
-	char buf[256];
-	int n, got = 0;
-
-	if (cp_client_write(c, req, sizeof(req) - 1) != sizeof(req) - 1)
-		return 0;
-	while (got < 8 &&
-	       (n = cp_client_read(c, buf + got, (int)sizeof(buf) - got)) > 0)
-		got += n;
-	return got >= 7 && strncmp(buf, "HTTP/1.", 7) == 0;
-}
-
 /*
  * The way the man page tells a program to do it: wait for the descriptor
  * to become readable, and only then call connect_finish.  -2 when no
@@ -110,7 +94,7 @@ run_connects(uint16_t port, const char *ca_file, int n)
 		if (c == NULL)
 			break;
 		rv = evloop_connect(c, CONNECT_WAIT_MS);
-		if (rv == 0 && http_get(c))
+		if (rv == 0 && thttp_get(c))
 			ok++;
 		else if (ok + 5 > i) /* say why, a few times */
 			fprintf(stderr, "\n  connect %d: rv %d: %s", i, rv,

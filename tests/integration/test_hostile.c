@@ -269,22 +269,6 @@ struct other {
 };
 
 static int
-http_get(cp_client *c)
-{
-	static const char req[] = "GET / HTTP/1.0\r\n\r\n";
-	char buf[512];
-	int n, got = 0;
-
-	if (cp_client_write(c, req, sizeof(req) - 1) != sizeof(req) - 1)
-		return 0;
-	while (got < 8 && (n = cp_client_read(
-	                       c, buf + got, (int)sizeof(buf) - 1 - got)) > 0)
-		got += n;
-	buf[got] = '\0';
-	return strncmp(buf, "HTTP/1.", 7) == 0;
-}
-
-static int
 echo_ok(cp_client *c, const char *s)
 {
 	char buf[64];
@@ -325,7 +309,7 @@ other_run(char *why, size_t whysz)
 		snprintf(why, whysz, "tls: %s", cp_client_error(c));
 		return 3;
 	}
-	ok = http_get(c);
+	ok = thttp_get(c);
 	cp_client_destroy(c);
 	if (!ok) {
 		snprintf(why, whysz, "tls: no HTTP answer");
@@ -1079,7 +1063,7 @@ test_tls_tickets(void)
 	CU_ASSERT(o.ms <= 2000);
 	t0 = tnow_ms();
 	/* 100 tickets come before the answer; the library skips them. */
-	CU_ASSERT(http_get(c));
+	CU_ASSERT(thttp_get(c));
 	CU_ASSERT(tnow_ms() - t0 <= 2000);
 	cp_client_destroy(c);
 	servers_reset();

@@ -92,23 +92,6 @@ suite_clean(void)
 	return 0;
 }
 
-static int
-http_get(cp_client *c)
-{
-	static const char req[] = "GET / HTTP/1.0\r\n\r\n";
-	char buf[4096];
-	int n, got = 0;
-
-	if (cp_client_write(c, req, sizeof(req) - 1) != sizeof(req) - 1)
-		return 0;
-	while (
-	    got < (int)sizeof(buf) - 1 &&
-	    (n = cp_client_read(c, buf + got, (int)sizeof(buf) - 1 - got)) > 0)
-		got += n;
-	buf[got] = '\0';
-	return strncmp(buf, "HTTP/1.", 7) == 0;
-}
-
 static cp_client *
 tls_client(uint16_t port)
 {
@@ -137,7 +120,7 @@ test_auto_falls_back(void)
 		          strncmp(info, "user space: this kernel has no TLS",
 		              34) == 0);
 		CU_ASSERT(info != NULL && strstr(info, "TCP_ULP") != NULL);
-		CU_ASSERT(http_get(c));
+		CU_ASSERT(thttp_get(c));
 		cp_client_destroy(c);
 	}
 }
@@ -166,7 +149,7 @@ test_require_fails(void)
 	/* And back to the environment's choice. */
 	CU_ASSERT(cp_client_set_ktls(c, -1) == 0);
 	CU_ASSERT(cp_client_connect(c) == 0);
-	CU_ASSERT(http_get(c));
+	CU_ASSERT(thttp_get(c));
 	cp_client_destroy(c);
 	unsetenv("CPCONNECT_KTLS");
 }
@@ -186,7 +169,7 @@ test_off(void)
 	                                       "off") == 0);
 	/* records on the descriptor: cprops code must take the TLS branch */
 	CU_ASSERT(c->use_ssl == 1);
-	CU_ASSERT(http_get(c));
+	CU_ASSERT(thttp_get(c));
 	cp_client_close(c);
 	CU_ASSERT(cp_client_ktls_info(c) == NULL);
 	CU_ASSERT(c->use_ssl == 1);
@@ -259,7 +242,7 @@ test_audit_library(void)
 	CU_ASSERT(tdaemon_log_line_wait(&dmn, port_at(port),
 	    cp_client_ktls(c) ? ", record kernel" : ", record user",
 	    AUDIT_HOLD_MS / 2));
-	CU_ASSERT(http_get(c));
+	CU_ASSERT(thttp_get(c));
 	cp_client_destroy(c);
 }
 

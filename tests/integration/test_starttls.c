@@ -77,24 +77,6 @@ s_server(const char *leaf, const char *a1)
 	return ts_server(pki, 0, 0, leaf, 1, a1, (char *)NULL);
 }
 
-/* A GET over the client; 1 if s_server -www answered. */
-static int
-http_get(cp_client *c)
-{
-	static const char req[] = "GET / HTTP/1.0\r\n\r\n";
-	char buf[4096];
-	int n, got = 0;
-
-	if (cp_client_write(c, req, sizeof(req) - 1) != sizeof(req) - 1)
-		return 0;
-	while (
-	    got < (int)sizeof(buf) - 1 &&
-	    (n = cp_client_read(c, buf + got, (int)sizeof(buf) - 1 - got)) > 0)
-		got += n;
-	buf[got] = '\0';
-	return strncmp(buf, "HTTP/1.", 7) == 0;
-}
-
 /* Plain connect, then TLS on it: the seed's values, the same fd. */
 static void
 upgrade_ok(int ktls_mode, const char *ver_arg, const char *want_ver)
@@ -130,7 +112,7 @@ upgrade_ok(int ktls_mode, const char *ver_arg, const char *want_ver)
 	CU_ASSERT_PTR_NOT_NULL(cp_client_ktls_info(c));
 	if (ktls_mode == CP_KTLS_OFF)
 		CU_ASSERT_EQUAL(cp_client_ktls(c), 0);
-	CU_ASSERT(http_get(c));
+	CU_ASSERT(thttp_get(c));
 	/* A second connect_ssl on a TLS connection: EISCONN. */
 	CU_ASSERT_EQUAL(cp_client_connect_ssl(c), -1);
 	CU_ASSERT_EQUAL(errno, EISCONN);
@@ -185,7 +167,7 @@ test_upgrade_ssl_client(void)
 	CU_ASSERT_EQUAL(c->fd, fd);
 	CU_ASSERT_EQUAL(
 	    cp_client_get_verify_result(c), X509_V_ERR_HOSTNAME_MISMATCH);
-	CU_ASSERT(http_get(c));
+	CU_ASSERT(thttp_get(c));
 	/* Closed, it is the TLS client it was made: use_ssl 1 again, and
 	 * the next connect is TLS from the start. */
 	cp_client_close(c);
