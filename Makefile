@@ -324,7 +324,7 @@ uninstall-preload:
 # make fuzz-corpus   regenerate the committed seeds (tests/fuzz/gencorpus.c)
 # The corpus runners $(B)/tests/test_fuzz_* are ordinary test programs built
 # with $(CC) (SAN=1 applies): `make check` replays the committed corpus.
-FUZZ_TARGETS = fuzz_proto fuzz_conf fuzz_record fuzz_handoff
+FUZZ_TARGETS = fuzz_proto fuzz_conf fuzz_record fuzz_handoff fuzz_proxy
 FUZZ_TIME   ?= 60
 FUZZ_CC     ?= clang
 FUZZ_FLAGS  ?=
@@ -341,6 +341,7 @@ FUZZ_OPTS_fuzz_proto   = -max_len=8192
 FUZZ_OPTS_fuzz_conf    = -max_len=8192 -dict=tests/fuzz/fuzz_conf.dict
 FUZZ_OPTS_fuzz_record  = -max_len=20000
 FUZZ_OPTS_fuzz_handoff = -max_len=16384
+FUZZ_OPTS_fuzz_proxy   = -max_len=12000
 
 # The test build's view: every header, and the record layer's test hooks
 # (tls_rec_send_raw seals the records fuzz_record sends).
@@ -362,6 +363,8 @@ $(B)/fuzz/fuzz_record: $(call fuzzobj,tests/fuzz/fuzz_record.c) \
     $(B)/fuzz/libcpconnect.a
 $(B)/fuzz/fuzz_handoff: $(call fuzzobj,tests/fuzz/fuzz_handoff.c) \
     $(B)/fuzz/libcpconnect.a
+$(B)/fuzz/fuzz_proxy: $(call fuzzobj,tests/fuzz/fuzz_proxy.c daemon/proxy.c \
+    daemon/ev.c)
 $(FUZZ_BINS):
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $^ $(LIB_LIBS)
 
@@ -376,6 +379,7 @@ fuzz: $(FUZZ_BINS)
 	  fuzz_proto) o="$(FUZZ_OPTS_fuzz_proto)";; \
 	  fuzz_conf) o="$(FUZZ_OPTS_fuzz_conf)";; \
 	  fuzz_record) o="$(FUZZ_OPTS_fuzz_record)";; \
+	  fuzz_proxy) o="$(FUZZ_OPTS_fuzz_proxy)";; \
 	  *) o="$(FUZZ_OPTS_fuzz_handoff)";; \
 	  esac; \
 	  $(B)/fuzz/$$t -max_total_time=$(FUZZ_TIME) -timeout=25 \
