@@ -131,17 +131,18 @@ user nobody
 ca-file "/pki/ca.pem"
 allow from any to 127.0.0.0/8
 EOF
-# engine_of PID: its engine once it runs sandboxed (seccomp on), 10 s.
+# engine_of PID: its engine once it runs sandboxed (seccomp on), 10 s at
+# most by the clock (a scan of /proc costs much under an emulated CPU),
+# and none once PID is gone.
 engine_of() {
-	_i=0
-	while [ $_i -lt 200 ]; do
+	_end=$(($(date +%s) + 10))
+	while [ "$(date +%s)" -le $_end ] && kill -0 "$1" 2>/dev/null; do
 		for _s in /proc/[0-9]*/status; do
 			grep -q "^PPid:[[:space:]]*$1\$" "$_s" 2>/dev/null &&
 			    grep -q '^Seccomp:[[:space:]]*2' "$_s" 2>/dev/null &&
 			    { sed -n 's/^Pid:[[:space:]]*//p' "$_s"; return 0; }
 		done
 		sleep 0.05
-		_i=$((_i + 1))
 	done
 	return 1
 }

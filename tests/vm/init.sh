@@ -8,8 +8,8 @@ export PATH=/bin:/sbin:/usr/bin
 mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
-mount -t tmpfs tmp /tmp
-mount -t tmpfs run /run
+# /tmp and /run stay the initramfs's own (writable already): the binaries
+# sit at their build paths, which may be under either.
 ip link set lo up
 name=unknown
 for a in $(cat /proc/cmdline); do
