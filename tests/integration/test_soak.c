@@ -162,22 +162,6 @@ echo_ok(cp_client *c)
 	return got == 4 && memcmp(buf, "soak", 4) == 0;
 }
 
-static int
-http_ok(cp_client *c)
-{
-	static const char req[] = "GET / HTTP/1.0\r\n\r\n";
-	char buf[64];
-	int n, got = 0;
-
-	if (cp_client_write(c, req, sizeof(req) - 1) != sizeof(req) - 1)
-		return 0;
-	while (got < 8 && (n = cp_client_read(
-	                       c, buf + got, (int)sizeof(buf) - 1 - got)) > 0)
-		got += n;
-	buf[got] = '\0';
-	return strncmp(buf, "HTTP/1.", 7) == 0;
-}
-
 /* 1 when the request ended as its kind intends; why in text otherwise. */
 static int
 request(enum kind k, int w, char *text, size_t textsz)
@@ -222,7 +206,7 @@ request(enum kind k, int w, char *text, size_t textsz)
 		ok = rv == 0 && echo_ok(c);
 		break;
 	case K_TLS:
-		ok = rv == 0 && http_ok(c);
+		ok = rv == 0 && thttp_get(c);
 		break;
 	case K_DENIED:
 		ok = rv == -1 && err == EACCES;
