@@ -5,10 +5,15 @@
 #ifndef BENCH_COMMON_H
 #define BENCH_COMMON_H
 
+#include <sys/types.h>
+
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 static inline uint64_t
 bench_ns(void)
@@ -17,6 +22,48 @@ bench_ns(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* CPU time of the calling thread, user and system. */
+static inline uint64_t
+bench_cpu_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* CPU time (user + system) of pid's children: a daemon's engines, whose
+ * share of a connect the wall clock mixes with everyone else's. */
+static inline uint64_t
+bench_children_cpu_ns(pid_t pid)
+{
+	char path[64], buf[512], *p;
+	unsigned long long ut, st, sum = 0;
+	FILE *f, *g;
+	int child;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)pid,
+	    (int)pid);
+	if ((f = fopen(path, "re")) == NULL)
+		return 0;
+	while (fscanf(f, "%d", &child) == 1) {
+		snprintf(path, sizeof(path), "/proc/%d/stat", child);
+		if ((g = fopen(path, "re")) == NULL)
+			continue;
+		/* fields 14 and 15, after the ")" that ends the name */
+		if (fgets(buf, sizeof(buf), g) != NULL &&
+		    (p = strrchr(buf, ')')) != NULL &&
+		    sscanf(p + 2,
+		        "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u "
+		        "%llu %llu",
+		        &ut, &st) == 2)
+			sum += ut + st;
+		fclose(g);
+	}
+	fclose(f);
+	return sum * (1000000000ull / (unsigned long long)sysconf(_SC_CLK_TCK));
 }
 
 static int

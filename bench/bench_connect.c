@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: ISC */
 /*
  * Sequential connects to a loopback server: a direct connect() against
- * cp_client_connect() through cpconnectd, measured in the same run.
+ * cp_client_connect() through cpconnectd, measured in the same run, with
+ * the CPU time each spends (the library's and the engines' for ours).
  */
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -47,7 +48,8 @@ direct_once(uint16_t port)
 	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	t0 = bench_ns();
 	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd == -1 || connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == -1) {
+	if (fd == -1 ||
+	    connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == -1) {
 		perror("connect");
 		exit(1);
 	}
@@ -75,7 +77,7 @@ int
 main(int argc, char *argv[])
 {
 	int n = argc > 1 ? atoi(argv[1]) : N_DEFAULT, i, lfd;
-	uint64_t *d, *p, dm, d99, pm, p99;
+	uint64_t *d, *p, dm, d99, pm, p99, dc = 0, pc = 0, ec, t;
 	struct tdaemon td;
 	uint16_t port = 0;
 	pid_t srv;
@@ -84,7 +86,7 @@ main(int argc, char *argv[])
 	if (n < 10)
 		n = 10;
 	if (tdaemon_start(&td, "user nobody\nallow from any to 127.0.0.0/8\n",
-		NULL, NULL) == -1) {
+	        NULL, NULL) == -1) {
 		fprintf(stderr, "bench: cannot start cpconnectd\n");
 		return 1;
 	}
@@ -101,10 +103,16 @@ main(int argc, char *argv[])
 		daemon_once(c);
 	}
 	/* Interleaved, so machine noise hits both alike. */
+	ec = bench_children_cpu_ns(td.pid);
 	for (i = 0; i < n; i++) {
+		t = bench_cpu_ns();
 		d[i] = direct_once(port);
+		dc += bench_cpu_ns() - t;
+		t = bench_cpu_ns();
 		p[i] = daemon_once(c);
+		pc += bench_cpu_ns() - t;
 	}
+	ec = bench_children_cpu_ns(td.pid) - ec;
 	dm = bench_quantile(d, (size_t)n, 0.5);
 	d99 = bench_quantile(d, (size_t)n, 0.99);
 	pm = bench_quantile(p, (size_t)n, 0.5);
@@ -118,6 +126,9 @@ main(int argc, char *argv[])
 	       "ratio %.2f\n",
 	    ((double)pm - (double)dm) / 1e3, ((double)p99 - (double)d99) / 1e3,
 	    (double)pm / (double)dm);
+	printf("  CPU per connect (mean)  direct %.1f us; ours: library %.1f "
+	       "us + engines %.1f us\n",
+	    dc / 1e3 / n, pc / 1e3 / n, ec / 1e3 / n);
 	/* The summary row of make bench (bench/run.sh). */
 	printf("TABLE P1|TCP connect, %d sequential to 127.0.0.1: added by "
 	       "the daemon|%.1f us vs %.1f us: +%.1f us|%.2f|added <= %d us: "

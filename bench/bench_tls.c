@@ -158,15 +158,6 @@ pkifile(const char *name)
 	return buf[i];
 }
 
-static uint64_t
-cpu_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 static void
 put64(unsigned char *p, uint64_t v)
 {
@@ -501,7 +492,7 @@ transfer(struct conn *k, int dir, uint64_t total)
 	cmd[0] = dir == DOWN ? 'D' : 'U';
 	put64(cmd + 1, total);
 	t0 = bench_ns();
-	c0 = cpu_ns();
+	c0 = bench_cpu_ns();
 	if (conn_write(k, cmd, sizeof(cmd)) != (int)sizeof(cmd))
 		fail("%s: cannot send the command", conn_name(k));
 	for (left = total; left > 0; left -= (uint64_t)n) {
@@ -516,7 +507,7 @@ transfer(struct conn *k, int dir, uint64_t total)
 	/* Upload: done when the server has it all. */
 	if (dir == UP && (conn_read(k, cmd, 1) != 1 || cmd[0] != 'k'))
 		fail("%s: no acknowledgement after the upload", conn_name(k));
-	x.cpu = cpu_ns() - c0;
+	x.cpu = bench_cpu_ns() - c0;
 	x.wall = bench_ns() - t0;
 	return x;
 }
@@ -594,39 +585,6 @@ setup(void)
 	servers_start();
 }
 
-/* CPU time (user + system) of the daemon's engines, its children: the
- * daemon's own share of a connect, which the wall clock mixes with the
- * server's and the scheduler's. */
-static uint64_t
-engines_cpu_ns(void)
-{
-	char path[64], buf[512], *p;
-	unsigned long long ut, st, sum = 0;
-	FILE *f, *g;
-	int pid;
-
-	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)td.pid,
-	    (int)td.pid);
-	if ((f = fopen(path, "re")) == NULL)
-		return 0;
-	while (fscanf(f, "%d", &pid) == 1) {
-		snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-		if ((g = fopen(path, "re")) == NULL)
-			continue;
-		/* fields 14 and 15, after the ")" that ends the name */
-		if (fgets(buf, sizeof(buf), g) != NULL &&
-		    (p = strrchr(buf, ')')) != NULL &&
-		    sscanf(p + 2,
-		        "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u "
-		        "%llu %llu",
-		        &ut, &st) == 2)
-			sum += ut + st;
-		fclose(g);
-	}
-	fclose(f);
-	return sum * (1000000000ull / (unsigned long long)sysconf(_SC_CLK_TCK));
-}
-
 /* A child that sleeps on a pipe and does one in-process handshake per
  * byte it reads, answering with its wall and CPU time: the same work as
  * ossl_handshake(), one process hop away, as the engine is. */
@@ -644,9 +602,9 @@ helper_start(SSL_CTX *ctx)
 		close(req[1]);
 		close(rep[0]);
 		while (read(req[0], &b, 1) == 1) {
-			t = cpu_ns();
+			t = bench_cpu_ns();
 			v[0] = ossl_handshake(ctx);
-			v[1] = cpu_ns() - t;
+			v[1] = bench_cpu_ns() - t;
 			if (write(rep[1], v, sizeof(v)) != (ssize_t)sizeof(v))
 				_exit(1);
 		}
@@ -684,25 +642,25 @@ static void
 hs_daemon(SSL_CTX *ctx, cp_client *c, int n, uint64_t *o, uint64_t *p,
     struct hs_cpu *cpu)
 {
-	uint64_t t, e0 = engines_cpu_ns();
+	uint64_t t, e0 = bench_children_cpu_ns(td.pid);
 	int i;
 
 	for (i = 0; i < n; i++) {
 		if (i % 2 == 0) {
-			t = cpu_ns();
+			t = bench_cpu_ns();
 			o[i] = ossl_handshake(ctx);
-			cpu->inproc += cpu_ns() - t;
+			cpu->inproc += bench_cpu_ns() - t;
 		}
-		t = cpu_ns();
+		t = bench_cpu_ns();
 		p[i] = cp_handshake(c);
-		cpu->lib += cpu_ns() - t;
+		cpu->lib += bench_cpu_ns() - t;
 		if (i % 2 == 1) {
-			t = cpu_ns();
+			t = bench_cpu_ns();
 			o[i] = ossl_handshake(ctx);
-			cpu->inproc += cpu_ns() - t;
+			cpu->inproc += bench_cpu_ns() - t;
 		}
 	}
-	cpu->engine = engines_cpu_ns() - e0;
+	cpu->engine = bench_children_cpu_ns(td.pid) - e0;
 }
 
 /* The helper against in-process, alternating, with no daemon around:
