@@ -545,11 +545,26 @@ tlisten(int family, uint16_t *port)
 uint16_t
 tfree_port(int family)
 {
+	/* The kernel may hand the same free port out twice in a row: a suite
+	 * that picks ports for several servers before starting them would
+	 * then start two on one port, and talk to the wrong one. */
+	static uint16_t given[256];
+	static unsigned ngiven;
+	unsigned i, try, n = ngiven < 256 ? ngiven : 256;
 	uint16_t port = 0;
-	int fd = tlisten(family, &port);
+	int fd;
 
-	if (fd != -1)
+	for (try = 0; try < 32; try++) {
+		port = 0;
+		if ((fd = tlisten(family, &port)) == -1)
+			return 0;
 		close(fd);
+		for (i = 0; i < n && given[i] != port; i++)
+			;
+		if (i == n)
+			break;
+	}
+	given[ngiven++ % 256] = port;
 	return port;
 }
 

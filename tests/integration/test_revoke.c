@@ -249,20 +249,43 @@ start_server(int i)
 	return 0;
 }
 
-/* Every server accepts, within 20 s. */
+/* Every server accepts, within 20 s, and is our s_server: one that died
+ * (its port taken meanwhile by another program, which would then answer
+ * in its place) starts again on another port, up to 3 times. */
 static int
 servers_wait(void)
 {
-	int i, n;
+	int i, n, dead, again = 0;
 
 	for (i = 0; i < S_N; i++) {
-		for (n = 0; n < 800 && !tport_open(port[i], 0); n++)
+		dead = 0;
+		for (n = 0; n < 800 && !tport_open(port[i], 0); n++) {
+			if ((dead = waitpid(pids[i], NULL, WNOHANG) == pids[i]))
+				break;
 			tmsleep(25);
-		if (n == 800) {
-			fprintf(stderr, "server %d on port %u did not start\n",
-			    i, port[i]);
-			return -1;
 		}
+		/* Answering, but maybe only just dying of a taken port. */
+		if (!dead && n < 800) {
+			tmsleep(n == 0 ? 50 : 0);
+			dead = waitpid(pids[i], NULL, WNOHANG) == pids[i];
+		}
+		if (dead) {
+			pids[i] = 0;
+			if (++again > 3)
+				break;
+			port[i] = tfree_port(AF_INET);
+			if (start_server(i) == -1)
+				return -1;
+			i--; /* wait for it again */
+			continue;
+		}
+		if (n == 800)
+			break;
+	}
+	if (i < S_N) {
+		fprintf(
+		    stderr, "server %d on port %u did not start\n", i, port[i]);
+		return -1;
 	}
 	return 0;
 }
@@ -335,6 +358,9 @@ try_host(const char *host, int i, int mode, struct outcome *o)
 	cp_client_set_timeout(c, 10, 0);
 	o->rc = cp_client_connect(c);
 	o->vr = cp_client_get_verify_result(c);
+	if (o->rc != 0) /* for the log, when an outcome is not the one expected */
+		fprintf(stderr, "server %d (port %u): %d, verify %ld: %s\n", i,
+		    port[i], o->rc, o->vr, cp_client_error(c));
 	st = cp_client_get_ocsp_status(c);
 	snprintf(o->ocsp, sizeof(o->ocsp), "%s", st != NULL ? st : "-");
 	o->resumed = cp_client_session_resumed(c);
