@@ -234,9 +234,11 @@ main(int argc, char *argv[])
 	printf("  ratio resumed/cold %.2f (target <= %.1f), with CA_file "
 	       "%.2f\n",
 	    ratio, TARGET, ratio_ca);
-	printf("TABLE P3|fresh process resumed vs in-process cold|%.0f|%.2fx|"
-	       "<= %.1fx\n",
-	    am / 1e3, ratio, TARGET);
+	printf("TABLE P3|fresh process, verified TLS connect: resumed through "
+	       "the daemon vs cold in-process|%.0f us vs %.0f us|%.2f|"
+	       "<= %.1f: %s\n",
+	    am / 1e3, bm / 1e3, ratio, TARGET,
+	    ratio <= TARGET ? "met" : "MISSED");
 	free(a);
 	free(b);
 	free(c);
