@@ -358,7 +358,8 @@ try_host(const char *host, int i, int mode, struct outcome *o)
 	cp_client_set_timeout(c, 10, 0);
 	o->rc = cp_client_connect(c);
 	o->vr = cp_client_get_verify_result(c);
-	if (o->rc != 0) /* for the log, when an outcome is not the one expected */
+	/* For the log, when an outcome is not the one expected. */
+	if (o->rc != 0)
 		fprintf(stderr, "server %d (port %u): %d, verify %ld: %s\n", i,
 		    port[i], o->rc, o->vr, cp_client_error(c));
 	st = cp_client_get_ocsp_status(c);
