@@ -2,7 +2,8 @@
 # cpconnect: one build, no configure step.
 #   make            build everything into $(B)/
 #   make run        install missing packages, build, run the daemon (foreground)
-#   make check      install missing packages, build, run every test
+#   make check      install missing packages, build (the benchmarks too,
+#                   so that they keep compiling), run every test
 #   make bench      benchmarks (ratios against in-process work)
 #   make install    PREFIX=/usr/local DESTDIR=
 #   make B=build-asan SAN=1 check    the suite under ASan/UBSan
@@ -198,7 +199,7 @@ deps:
 run: deps all
 	@sh scripts/run.sh $(B)
 
-check: deps tests
+check: deps tests benches
 	@B=$(B) SAN=$(SAN) sh tests/run.sh
 
 bench: deps benches
