@@ -631,7 +631,7 @@ helper_handshake(uint64_t *cpu)
 	return bench_ns() - t0;
 }
 
-/* CPU times, mean per connect, ns. */
+/* CPU times, ns, summed over the connects of a series. */
 struct hs_cpu {
 	uint64_t inproc, lib, engine, helper;
 };
@@ -682,7 +682,7 @@ hs_helper(SSL_CTX *ctx, int n, uint64_t *o, uint64_t *h, struct hs_cpu *cpu)
 static void
 bench_handshakes(SSL_CTX *ctx, int n)
 {
-	uint64_t *o, *p, *h, *o2, om, o99, pm, p99, hm, o2m, t;
+	uint64_t *o, *p, *h, *o2, om, o99, pm, p99, hm, o2m;
 	struct hs_cpu cpu = {0, 0, 0, 0};
 	cp_client *c;
 	int i;
@@ -698,8 +698,9 @@ bench_handshakes(SSL_CTX *ctx, int n)
 	for (i = 0; i < WARMUP; i++) {
 		ossl_handshake(ctx);
 		cp_handshake(c);
-		helper_handshake(&t);
+		helper_handshake(&cpu.helper);
 	}
+	cpu.helper = 0;
 	hs_daemon(ctx, c, n, o, p, &cpu);
 	cp_client_destroy(c);
 	hs_helper(ctx, n, o2, h, &cpu);
