@@ -89,6 +89,12 @@ audit_request(const struct request *r, const struct cp_result *res)
 		log_info_rl(s->peer.uid, key, "%s", line);
 		return;
 	}
+	/* The library said in its request which one it will take. */
+	if (r->c.record != CP_RECORD_UNKNOWN) {
+		log_info_rl(s->peer.uid, key, "%s, record %s", line,
+		    cp_record_str(r->c.record));
+		return;
+	}
 	if (s->held != NULL)
 		audit_flush(s);
 	len = strlen(line) + 1;

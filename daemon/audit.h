@@ -4,7 +4,8 @@
  * out.  A TLS connection's line says which record layer took it, which
  * only the library knows after the hand-off: the line waits for its
  * RECORD on the session (AUDIT_HOLD_MS at most, and no longer than the
- * session's next message or its end).
+ * session's next message or its end), unless the request said it already
+ * (CP_A_RECORD_KNOWN: kernel TLS off or absent in the program).
  */
 #ifndef AUDIT_H
 #define AUDIT_H

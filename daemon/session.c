@@ -364,7 +364,7 @@ handle_hello(struct session *s, const struct imsg *m)
 	h.lim.request_ms = s->e->conf->g.request_ms;
 	h.lim.handshake_ms = s->e->conf->g.handshake_ms;
 	h.lim.retry_delay_ms = s->e->conf->g.retry_delay_ms;
-	h.features = CP_FEAT_HANDSHAKE | CP_FEAT_RECORD;
+	h.features = CP_FEAT_HANDSHAKE | CP_FEAT_RECORD | CP_FEAT_RECORD_KNOWN;
 	abuf_init(&b);
 	cp_hello_encode(&b, &h);
 	if (send_msg(s, CP_MSG_HELLO, m->hdr.peerid, -1, &b) == -1)

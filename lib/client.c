@@ -424,6 +424,12 @@ build_request(const cp_client *c, struct cp_connect *r)
 			r->has_ca_hash = 1;
 			memcpy(r->ca_hash, p->cas->hash, CP_HASH_LEN);
 		}
+		/* Known now: the daemon needs no RECORD after the reply
+		 * (take_tls() decides the same way).  Not under "require",
+		 * where an absent kernel TLS fails the connect instead. */
+		if (p->ktls_eff == CP_KTLS_OFF ||
+		    (p->ktls_eff == CP_KTLS_AUTO && ktls_known_absent()))
+			r->record = CP_RECORD_USER;
 	}
 }
 

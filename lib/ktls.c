@@ -252,6 +252,12 @@ ktls_attach(int fd, char *err, size_t errsz)
 }
 
 int
+ktls_known_absent(void)
+{
+	return __atomic_load_n(&absent_errno, __ATOMIC_RELAXED) != 0;
+}
+
+int
 ktls_stat_rekeys(const char *path)
 {
 	char line[128];

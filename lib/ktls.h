@@ -80,6 +80,8 @@ int ktls_parse_mode(const char *s, int *mode);
  * kernel to load a module again) and a message in err.
  */
 int ktls_attach(int fd, char *err, size_t errsz);
+/* 1 once ktls_attach() has found that this kernel has no TLS. */
+int ktls_known_absent(void);
 
 /*
  * Whether the kernel, once its TLS module is loaded, can re-key TLS 1.3:

@@ -833,6 +833,9 @@ dreq_report_record(struct dreq *q, int record)
 	if (q->dc == NULL || q->broken || !q->dc->hello_ok ||
 	    !(q->dc->features & CP_FEAT_RECORD))
 		return;
+	/* The request said so, to a daemon that takes that instead. */
+	if (q->c.record == record && (q->dc->features & CP_FEAT_RECORD_KNOWN))
+		return;
 	abuf_init(&b);
 	cp_record_encode(&b, record);
 	if (compose(q->dc, CP_MSG_RECORD, q->id, &b) == -1 ||

@@ -33,6 +33,11 @@
  * connection; it has no answer, and the daemon's audit line for that
  * request waits for it (a while at most):
  *   RECORD {RECORD}  (peerid: the request's) ->
+ * A library that knows the record layer before it asks (kernel TLS off,
+ * or known to be absent) says so in the CONNECT or HANDSHAKE instead
+ * (CP_A_RECORD_KNOWN); a daemon that announced CP_FEAT_RECORD_KNOWN
+ * then writes its line with the reply and waits for no RECORD, which
+ * saves a message and a wake-up of the engine per connect.
  */
 #ifndef CPPROTO_H
 #define CPPROTO_H
@@ -84,6 +89,7 @@ enum cp_msg_type {
 #define CP_A_FEATURES 0x8002   /* u32, CP_FEAT_* bits */
 #define CP_FEAT_HANDSHAKE 0x1u /* accepts HANDSHAKE */
 #define CP_FEAT_RECORD 0x2u    /* accepts RECORD */
+#define CP_FEAT_RECORD_KNOWN 0x4u /* CP_A_RECORD_KNOWN replaces RECORD */
 
 /* Attribute tags.  Each message accepts only the tags listed for it. */
 enum cp_attr_tag {
@@ -156,6 +162,11 @@ enum cp_attr_tag {
 	 * them (and, without the cookie, send no ticket back). */
 	CP_A_OCSP = 0x8000 + 60, /* u8 CP_OCSP_*: the stapled response */
 	CP_A_COOKIE = 0x8001, /* bytes[16]: send TLS 1.3 tickets back with it */
+	/* CONNECT (TLS) and HANDSHAKE, optional: u8 CP_RECORD_USER or
+	 * _KERNEL, the record layer the library will take if the connection
+	 * is handed over; to a daemon with CP_FEAT_RECORD_KNOWN no RECORD
+	 * follows.  (0x8002 is CP_A_FEATURES.) */
+	CP_A_RECORD_KNOWN = 0x8003,
 };
 
 enum cp_status {

@@ -175,24 +175,27 @@ enum {
 	C_TIMEOUT,
 	C_FAMILY,
 	C_CAHASH,
+	C_RECORD,
 	C_N
 };
 
 static const struct attr_rule connect_rules[C_N] = {
-	[C_HOST] = {CP_A_HOST, AT_STR, 1, 1, CP_MAX_HOST, "host"},
-	[C_PORT] = {CP_A_PORT, AT_U16, 1, 1, 65535, "port"},
-	[C_TLS] = {CP_A_TLS, AT_U8, 0, 0, 1, "tls"},
-	[C_VERIFY] = {CP_A_VERIFY, AT_U8, 0, 0, 1, "verify"},
-	[C_SNI] = {CP_A_SNI, AT_STR, 0, 1, CP_MAX_HOST, "server name"},
-	[C_ALPN] = {CP_A_ALPN, AT_BYTES, 0, 2, CP_MAX_ALPN, "alpn"},
-	[C_RETRIES] = {CP_A_RETRIES, AT_U32, 0, 0, CP_MAX_RETRIES, "retries"},
-	[C_DELAY] = {CP_A_RETRY_DELAY_MS, AT_U32, 0, 0, MAX_MS, "retry delay"},
-	[C_CTIMEOUT] = {CP_A_CONNECT_TIMEOUT_MS, AT_U32, 0, 0, MAX_MS,
-	    "connect timeout"},
-	[C_TIMEOUT] = {CP_A_TIMEOUT_MS, AT_U32, 0, 0, MAX_MS, "timeout"},
-	[C_FAMILY] = {CP_A_FAMILY, AT_U8, 0, 0, 6, "family"},
-	[C_CAHASH] = {CP_A_CA_HASH, AT_BYTES, 0, CP_HASH_LEN, CP_HASH_LEN,
-	    "ca hash"},
+    [C_HOST] = {CP_A_HOST, AT_STR, 1, 1, CP_MAX_HOST, "host"},
+    [C_PORT] = {CP_A_PORT, AT_U16, 1, 1, 65535, "port"},
+    [C_TLS] = {CP_A_TLS, AT_U8, 0, 0, 1, "tls"},
+    [C_VERIFY] = {CP_A_VERIFY, AT_U8, 0, 0, 1, "verify"},
+    [C_SNI] = {CP_A_SNI, AT_STR, 0, 1, CP_MAX_HOST, "server name"},
+    [C_ALPN] = {CP_A_ALPN, AT_BYTES, 0, 2, CP_MAX_ALPN, "alpn"},
+    [C_RETRIES] = {CP_A_RETRIES, AT_U32, 0, 0, CP_MAX_RETRIES, "retries"},
+    [C_DELAY] = {CP_A_RETRY_DELAY_MS, AT_U32, 0, 0, MAX_MS, "retry delay"},
+    [C_CTIMEOUT] = {CP_A_CONNECT_TIMEOUT_MS, AT_U32, 0, 0, MAX_MS,
+        "connect timeout"},
+    [C_TIMEOUT] = {CP_A_TIMEOUT_MS, AT_U32, 0, 0, MAX_MS, "timeout"},
+    [C_FAMILY] = {CP_A_FAMILY, AT_U8, 0, 0, 6, "family"},
+    [C_CAHASH] = {CP_A_CA_HASH, AT_BYTES, 0, CP_HASH_LEN, CP_HASH_LEN,
+        "ca hash"},
+    [C_RECORD] = {CP_A_RECORD_KNOWN, AT_U8, 0, CP_RECORD_USER,
+        CP_RECORD_MAX - 1, "record"},
 };
 
 /* ALPN wire format: a list of non-empty length-prefixed names. */
@@ -227,6 +230,8 @@ cp_connect_encode(struct abuf *b, const struct cp_connect *c)
 	abuf_u8(b, CP_A_FAMILY, c->family);
 	if (c->has_ca_hash)
 		abuf_bytes(b, CP_A_CA_HASH, c->ca_hash, CP_HASH_LEN);
+	if (c->record != CP_RECORD_UNKNOWN)
+		abuf_u8(b, CP_A_RECORD_KNOWN, c->record);
 }
 
 int
@@ -269,15 +274,26 @@ cp_connect_decode(const void *p, size_t len, struct cp_connect *c, char *err,
 		c->has_ca_hash = 1;
 		memcpy(c->ca_hash, v[C_CAHASH].p, CP_HASH_LEN);
 	}
+	c->record = (uint8_t)v[C_RECORD].num;
 	if (c->tls == 0 && (c->sni[0] != '\0' || c->alpnlen > 0 ||
-			       c->has_ca_hash))
+	                       c->has_ca_hash || c->record))
 		return bad(err, errsz, "TLS attributes in a plain TCP request");
 	return 0;
 }
 
 /* HANDSHAKE: a CONNECT's TLS part, for a socket already connected. */
 
-enum { K_HOST, K_PORT, K_VERIFY, K_SNI, K_ALPN, K_TIMEOUT, K_CAHASH, K_N };
+enum {
+	K_HOST,
+	K_PORT,
+	K_VERIFY,
+	K_SNI,
+	K_ALPN,
+	K_TIMEOUT,
+	K_CAHASH,
+	K_RECORD,
+	K_N
+};
 
 static const struct attr_rule handshake_rules[K_N] = {
     [K_HOST] = {CP_A_HOST, AT_STR, 1, 1, CP_MAX_HOST, "host"},
@@ -288,6 +304,8 @@ static const struct attr_rule handshake_rules[K_N] = {
     [K_TIMEOUT] = {CP_A_TIMEOUT_MS, AT_U32, 0, 0, MAX_MS, "timeout"},
     [K_CAHASH] = {CP_A_CA_HASH, AT_BYTES, 0, CP_HASH_LEN, CP_HASH_LEN,
         "ca hash"},
+    [K_RECORD] = {CP_A_RECORD_KNOWN, AT_U8, 0, CP_RECORD_USER,
+        CP_RECORD_MAX - 1, "record"},
 };
 
 void
@@ -303,6 +321,8 @@ cp_handshake_encode(struct abuf *b, const struct cp_connect *c)
 	abuf_u32(b, CP_A_TIMEOUT_MS, c->timeout_ms);
 	if (c->has_ca_hash)
 		abuf_bytes(b, CP_A_CA_HASH, c->ca_hash, CP_HASH_LEN);
+	if (c->record != CP_RECORD_UNKNOWN)
+		abuf_u8(b, CP_A_RECORD_KNOWN, c->record);
 }
 
 /* The same checks as CONNECT's for the same fields: the policy sees one
@@ -343,6 +363,7 @@ cp_handshake_decode(
 		c->has_ca_hash = 1;
 		memcpy(c->ca_hash, v[K_CAHASH].p, CP_HASH_LEN);
 	}
+	c->record = (uint8_t)v[K_RECORD].num;
 	return 0;
 }
 

@@ -45,6 +45,7 @@ struct cp_connect {
 	uint32_t timeout_ms;	     /* 0: daemon default */
 	int has_ca_hash;
 	unsigned char ca_hash[CP_HASH_LEN];
+	uint8_t record; /* CP_RECORD_*, known before the hand-off; 0: not */
 };
 
 struct cp_result {

@@ -154,6 +154,7 @@ connect_req(struct abuf *a, int tls)
 		c.has_ca_hash = 1;
 		memset(c.ca_hash, 0xab, CP_HASH_LEN);
 		c.family = CP_FAMILY_INET6;
+		c.record = CP_RECORD_USER;
 	}
 	cp_connect_encode(a, &c);
 }
@@ -171,6 +172,7 @@ handshake_req(struct abuf *a)
 	c.verify = CP_VERIFY_PEER;
 	c.timeout_ms = 10000;
 	snprintf(c.sni, sizeof(c.sni), "smtp.fuzz.example");
+	c.record = CP_RECORD_KERNEL;
 	cp_handshake_encode(a, &c);
 }
 

@@ -7,7 +7,8 @@
  * CPCONNECT_KTLS is an error before anything is asked of the daemon.
  * The audit line names the record layer the library took (its RECORD),
  * and a client that never says is still logged, "record -", in bounded
- * time; a RECORD that does not decode or names no held line harms none.
+ * time; a RECORD that does not decode or names no held line harms none;
+ * a request that said its record layer is logged with the reply.
  * What kernel TLS does where the kernel has it is the VM suite's
  * (tests/vm/).
  */
@@ -298,6 +299,46 @@ test_audit_unreported(void)
 	    !tdaemon_log_line_wait(&dmn, port_at(port), ", record user", 100));
 }
 
+/* A request that said its record layer (CP_A_RECORD_KNOWN): the line
+ * is written with the reply, while the session stays open and no RECORD
+ * comes; a RECORD that comes anyway finds no line and changes nothing. */
+static void
+test_audit_known(void)
+{
+	uint16_t port = ts_server(pki, 0, 0, "valid", 1, "-www", (char *)NULL);
+	struct cp_connect c;
+	struct cp_result res;
+	struct rawc rc;
+	struct abuf b;
+	uint32_t got = 0;
+	int rv;
+
+	CU_ASSERT_FATAL(port != 0);
+	CU_ASSERT_FATAL(rawc_open(&rc, dmn.sock, 0) == 0);
+	memset(&c, 0, sizeof(c));
+	snprintf(c.host, sizeof(c.host), "localhost");
+	c.port = port;
+	c.tls = 1;
+	c.verify = CP_VERIFY_PEER;
+	c.record = CP_RECORD_KERNEL;
+	abuf_init(&b);
+	cp_connect_encode(&b, &c);
+	rv = raw_hello(rc.fd) == 0 &&
+	     raw_frame(rc.fd, CP_MSG_CONNECT, 11, b.buf, b.len) == 0 &&
+	     rawc_result(&rc, &res, &got, 5000) == 1 &&
+	     res.status == CP_STATUS_OK && got == 11;
+	abuf_free(&b);
+	CU_ASSERT_FATAL(rv);
+	CU_ASSERT(tdaemon_log_line_wait(
+	    &dmn, port_at(port), ", record kernel", AUDIT_HOLD_MS / 2));
+	CU_ASSERT(raw_record(rc.fd, 11, CP_RECORD_USER) == 0);
+	rawc_close(&rc);
+	CU_ASSERT(
+	    !tdaemon_log_line_wait(&dmn, port_at(port), ", record user", 300));
+	CU_ASSERT(
+	    !tdaemon_log_line_wait(&dmn, port_at(port), ", record -", 300));
+}
+
 static void
 test_audit_hostile_record(void)
 {
@@ -340,5 +381,7 @@ main(void)
 	cu_test(
 	    s, "audit line: a client that never says", test_audit_unreported);
 	cu_test(s, "audit line: a RECORD that lies", test_audit_hostile_record);
+	cu_test(s, "audit line: the record layer said in the request",
+	    test_audit_known);
 	return cu_finish();
 }

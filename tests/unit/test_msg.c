@@ -512,6 +512,47 @@ t_connect_plain_tls_attrs(void)
 	CU_ASSERT(connect_rt(&in, &out) == 0);
 }
 
+/* The record layer a library knows before it asks (CP_A_RECORD_KNOWN):
+ * carried by a TLS CONNECT and a HANDSHAKE, absent by default, a real
+ * record layer or nothing, never with plain TCP. */
+static void
+t_connect_record_known(void)
+{
+	struct cp_connect in, out;
+	struct abuf b;
+
+	good_connect(&in);
+	CU_ASSERT_FATAL(connect_rt(&in, &out) == 0);
+	CU_ASSERT(out.record == CP_RECORD_UNKNOWN);
+	in.record = CP_RECORD_USER;
+	CU_ASSERT_FATAL(connect_rt(&in, &out) == 0);
+	CU_ASSERT(out.record == CP_RECORD_USER);
+	in.record = CP_RECORD_KERNEL;
+	CU_ASSERT_FATAL(connect_rt(&in, &out) == 0);
+	CU_ASSERT(out.record == CP_RECORD_KERNEL);
+	abuf_init(&b);
+	cp_handshake_encode(&b, &in);
+	CU_ASSERT_FATAL(
+	    cp_handshake_decode(b.buf, b.len, &out, err, sizeof(err)) == 0);
+	CU_ASSERT(out.record == CP_RECORD_KERNEL);
+	abuf_free(&b);
+	/* "Unknown" is said by leaving it out; past the last is no layer. */
+	connect_attrs(&b, 0);
+	abuf_u8(&b, CP_A_RECORD_KNOWN, CP_RECORD_UNKNOWN);
+	refused(connect_raw(&b, &out), "record");
+	connect_attrs(&b, 0);
+	abuf_u8(&b, CP_A_RECORD_KNOWN, CP_RECORD_MAX);
+	refused(connect_raw(&b, &out), "record");
+	/* Plain TCP has no record layer. */
+	good_connect(&in);
+	in.tls = 0;
+	in.sni[0] = '\0';
+	in.alpnlen = 0;
+	in.has_ca_hash = 0;
+	in.record = CP_RECORD_USER;
+	refused(connect_rt(&in, &out), NULL);
+}
+
 static void
 good_result(struct cp_result *r)
 {
@@ -1131,6 +1172,8 @@ main(void)
 	cu_test(s, "CONNECT ALPN", t_connect_alpn);
 	cu_test(s, "CONNECT TLS attributes in plain TCP",
 	    t_connect_plain_tls_attrs);
+	cu_test(s, "CONNECT and HANDSHAKE: the record layer known",
+	    t_connect_record_known);
 	cu_test(s, "HELLO features", t_hello_features);
 	cu_test(s, "HANDSHAKE", t_handshake);
 	cu_test(s, "RESULT", t_result);

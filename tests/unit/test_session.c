@@ -91,11 +91,13 @@ state13(struct cp_tls_state *st)
 	}
 }
 
-/* The daemon's side: accept, read the request, learn its id. */
+/* The daemon's side: accept, read the request, learn its id (and, with
+ * req, what it asked). */
 static int
-daemon_accept(struct imsgbuf *ib, uint32_t *id)
+daemon_accept_req(struct imsgbuf *ib, uint32_t *id, struct cp_connect *req)
 {
 	struct imsg m;
+	char err[256];
 	int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 
 	CU_ASSERT_FATAL(fd != -1);
@@ -103,11 +105,23 @@ daemon_accept(struct imsgbuf *ib, uint32_t *id)
 	*id = 0;
 	while (*id == 0) {
 		CU_ASSERT_FATAL(imsg_read(ib) > 0);
-		while (imsg_get(ib, &m) == 1)
-			if (m.hdr.type == CP_MSG_CONNECT)
-				*id = m.hdr.peerid;
+		while (imsg_get(ib, &m) == 1) {
+			if (m.hdr.type != CP_MSG_CONNECT)
+				continue;
+			*id = m.hdr.peerid;
+			if (req != NULL)
+				CU_ASSERT_FATAL(
+				    cp_connect_decode(m.data, m.datalen, req,
+				        err, sizeof(err)) == 0);
+		}
 	}
 	return fd;
+}
+
+static int
+daemon_accept(struct imsgbuf *ib, uint32_t *id)
+{
+	return daemon_accept_req(ib, id, NULL);
 }
 
 static void
@@ -280,6 +294,89 @@ test_close_half_way(void)
 	close(fd);
 }
 
+/* The daemon's HELLO, announcing features. */
+static void
+send_hello(struct imsgbuf *ib, uint32_t features)
+{
+	struct cp_hello h;
+	struct abuf b;
+
+	memset(&h, 0, sizeof(h));
+	h.version = CP_PROTO_VERSION;
+	h.features = features;
+	abuf_init(&b);
+	cp_hello_encode(&b, &h);
+	send_msg(ib, CP_MSG_HELLO, 0, -1, &b);
+}
+
+/* What the library sent on the session after its request, up to the
+ * session's end: how many RECORDs, and the last one's record layer. */
+static int
+records_until_eof(struct imsgbuf *ib, int *last)
+{
+	struct pollfd p = {.fd = ib->fd, .events = POLLIN};
+	struct imsg m;
+	char err[128];
+	int n = 0, k = 0;
+	ssize_t r = 1;
+
+	while (r > 0 && k++ < 100) {
+		CU_ASSERT_FATAL(poll(&p, 1, 5000) == 1);
+		if ((r = imsg_read(ib)) <= 0)
+			break;
+		while (imsg_get(ib, &m) == 1) {
+			if (m.hdr.type != CP_MSG_RECORD)
+				continue;
+			n++;
+			CU_ASSERT(cp_record_decode(m.data, m.datalen, last, err,
+			              sizeof(err)) == 0);
+		}
+	}
+	return n;
+}
+
+/*
+ * With kernel TLS off the library knows its record layer before it asks:
+ * the CONNECT says so, and to a daemon that announced it takes that, no
+ * RECORD follows the hand-off; to one that did not, the RECORD does.
+ */
+static void
+test_record_known(void)
+{
+	static const uint32_t feats[2] = {
+	    CP_FEAT_RECORD | CP_FEAT_RECORD_KNOWN, CP_FEAT_RECORD};
+	struct cp_connect req;
+	struct imsgbuf ib;
+	uint32_t id;
+	cp_client *c;
+	int fd, srv, conn[2], i, last = -1;
+
+	for (i = 0; i < 2; i++) {
+		c = cp_client_create_ssl(
+		    HOST, 443, NULL, NULL, SSL_VERIFY_PEER);
+		CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+		CU_ASSERT_FATAL(cp_client_set_ktls(c, CP_KTLS_OFF) == 0);
+		fd = cp_client_connect_start(c);
+		CU_ASSERT_FATAL(fd >= 0);
+		srv = daemon_accept_req(&ib, &id, &req);
+		CU_ASSERT(req.record == CP_RECORD_USER);
+		send_hello(&ib, feats[i]);
+		send_chain(&ib, id, 1);
+		send_result(&ib, id, conn);
+		CU_ASSERT_FATAL(raw_flush(&ib) == 0);
+		check_connected(c, finish(c, fd), 1);
+		CU_ASSERT(cp_client_ktls(c) == 0);
+		cp_client_destroy(c);
+		dsession_pool_clear();
+		CU_ASSERT_EQUAL(records_until_eof(&ib, &last), i);
+		if (i == 1)
+			CU_ASSERT_EQUAL(last, CP_RECORD_USER);
+		imsgbuf_clear(&ib);
+		close(srv);
+		close(conn[1]);
+	}
+}
+
 int
 main(void)
 {
@@ -291,5 +388,6 @@ main(void)
 	cu_test(s, "event-loop connect, reply larger than a read",
 	    test_reply_larger_than_a_read);
 	cu_test(s, "event-loop connect given up half-way", test_close_half_way);
+	cu_test(s, "record layer known before the request", test_record_known);
 	return cu_finish();
 }
