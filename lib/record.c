@@ -240,8 +240,8 @@ dir_init(struct tls_rec *r, struct rec_dir *d, int enc)
 {
 	if (d->ctx == NULL && (d->ctx = EVP_CIPHER_CTX_new()) == NULL)
 		return -1;
-	if (EVP_CipherInit_ex(
-	        d->ctx, r->suite->aead(), NULL, d->key, NULL, enc) != 1)
+	if (EVP_CipherInit_ex(d->ctx, rec_suite_cipher(r->suite), NULL, d->key,
+	        NULL, enc) != 1)
 		return -1;
 	return 0;
 }

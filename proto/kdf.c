@@ -33,6 +33,27 @@ rec_suite_find(uint16_t id)
 	return NULL;
 }
 
+static EVP_CIPHER *rec_aes128, *rec_aes256, *rec_chacha;
+static pthread_once_t rec_cipher_once = PTHREAD_ONCE_INIT;
+
+static void
+rec_cipher_fetch(void)
+{
+	rec_aes128 = EVP_CIPHER_fetch(NULL, "AES-128-GCM", NULL);
+	rec_aes256 = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
+	rec_chacha = EVP_CIPHER_fetch(NULL, "ChaCha20-Poly1305", NULL);
+}
+
+const EVP_CIPHER *
+rec_suite_cipher(const struct rec_suite *s)
+{
+	const EVP_CIPHER *c;
+
+	(void)pthread_once(&rec_cipher_once, rec_cipher_fetch);
+	c = s->chacha ? rec_chacha : s->keylen == 16 ? rec_aes128 : rec_aes256;
+	return c != NULL ? c : s->aead();
+}
+
 /* The two KDFs and the two digests, fetched once: in OpenSSL 3 a fetch
  * is a locked lookup that costs more than the derivation itself. */
 static EVP_KDF *rec_kdf_hkdf, *rec_kdf_prf;

@@ -30,6 +30,11 @@ struct rec_suite {
 
 /* The suite with IANA number id, or NULL. */
 const struct rec_suite *rec_suite_find(uint16_t id);
+/* Its AEAD, fetched from the default provider once per process (an
+ * EVP_CipherInit_ex with the legacy EVP_aes_128_gcm() and the like looks
+ * the implementation up by name for every key); the legacy one if the
+ * fetch failed.  Not to be freed. */
+const EVP_CIPHER *rec_suite_cipher(const struct rec_suite *);
 
 /* One derivation with "HKDF" or "TLS1-PRF" (fetched once per process):
  * 0, or -1 on any failure. */

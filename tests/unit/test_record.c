@@ -18,6 +18,7 @@
 #include <openssl/rand.h>
 
 #include "cutest.h"
+#include "kdf.h"
 #include "msg.h"
 #include "record.h"
 #include "tlsexport.h"
@@ -1145,6 +1146,31 @@ test_bad_state(void)
 	close(sv[1]);
 }
 
+/* Every suite's fetched AEAD is the one its legacy name says, with the
+ * suite's key length. */
+static void
+test_suite_ciphers(void)
+{
+	static const uint16_t ids[] = {0x1301, 0x1302, 0x1303, 0xC02B, 0xC02F,
+	    0xC02C, 0xC030, 0xCCA9, 0xCCA8};
+	const struct rec_suite *su;
+	const EVP_CIPHER *c;
+	size_t i;
+
+	for (i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
+		su = rec_suite_find(ids[i]);
+		CU_ASSERT_FATAL(su != NULL);
+		c = rec_suite_cipher(su);
+		CU_ASSERT_FATAL(c != NULL);
+		CU_ASSERT_EQUAL(
+		    EVP_CIPHER_get_nid(c), EVP_CIPHER_get_nid(su->aead()));
+		CU_ASSERT_EQUAL(
+		    (size_t)EVP_CIPHER_get_key_length(c), su->keylen);
+		CU_ASSERT(rec_suite_cipher(su) == c); /* fetched once */
+	}
+	CU_ASSERT(rec_suite_find(0x1304) == NULL);
+}
+
 int
 main(void)
 {
@@ -1165,6 +1191,7 @@ main(void)
 	cu_test(s, "header checks", test_header_overflow);
 	cu_test(s, "plaintext overflow", test_plaintext_overflow);
 	cu_test(s, "loopback, all suites", test_loopback);
+	cu_test(s, "each suite's AEAD, fetched once", test_suite_ciphers);
 	cu_test(s, "KeyUpdate", test_key_update);
 	cu_test(s, "AES-GCM rekey limit", test_rekey_limit);
 	cu_test(s, "handshake fragments", test_handshake_fragments);
