@@ -34,6 +34,23 @@ bench_cpu_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+/* CPU time of process pid, ns (schedstat: time on a CPU). */
+static inline uint64_t
+bench_pid_cpu_ns(pid_t pid)
+{
+	char path[64];
+	unsigned long long ns = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/schedstat", (int)pid);
+	if ((f = fopen(path, "re")) == NULL)
+		return 0;
+	if (fscanf(f, "%llu", &ns) != 1)
+		ns = 0;
+	fclose(f);
+	return ns;
+}
+
 /* CPU time of pid's children (a daemon's engines), whose share of a
  * connect the wall clock mixes with everyone else's.  schedstat's first
  * field is the time on a CPU in ns, as CLOCK_THREAD_CPUTIME_ID counts it
@@ -43,22 +60,16 @@ static inline uint64_t
 bench_children_cpu_ns(pid_t pid)
 {
 	char path[64];
-	unsigned long long ns, sum = 0;
-	FILE *f, *g;
+	uint64_t sum = 0;
+	FILE *f;
 	int child;
 
 	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)pid,
 	    (int)pid);
 	if ((f = fopen(path, "re")) == NULL)
 		return 0;
-	while (fscanf(f, "%d", &child) == 1) {
-		snprintf(path, sizeof(path), "/proc/%d/schedstat", child);
-		if ((g = fopen(path, "re")) == NULL)
-			continue;
-		if (fscanf(g, "%llu", &ns) == 1)
-			sum += ns;
-		fclose(g);
-	}
+	while (fscanf(f, "%d", &child) == 1)
+		sum += bench_pid_cpu_ns(child);
 	fclose(f);
 	return sum;
 }
