@@ -1108,9 +1108,11 @@ req_finish(struct request *r, struct cp_result *res, int fd)
 	    res->elapsed_ms);
 	req_unlink(r);
 	send_result(s, r->id, res, fd);
-	/* The client is on its way: the line costs it nothing now. */
+	/* The client is on its way: the line and the frees cost it nothing
+	 * now. */
 	audit_request(r, res);
 	req_free(r);
+	resume_reap(s->e);
 }
 
 static void

@@ -49,6 +49,11 @@ struct resume {
 	int mode;          /* SESSCACHE_* */
 	uint8_t trust[32]; /* digest of the configured trust store */
 	struct pending pend[RESUME_PENDING];
+	/* SSL objects a new wait pushed out, freed by resume_reap() once the
+	 * reply is out: a cold SSL_free was 2.4% of an engine's time, all of
+	 * it before the reply (perf). */
+	SSL *dead[RESUME_DEAD];
+	int ndead;
 	EVP_CIPHER_CTX *cctx;
 };
 
@@ -123,6 +128,34 @@ pend_free(struct pending *p)
 	explicit_bzero(p, sizeof(*p));
 }
 
+/* pend_free(), the SSL_free part after the reply (resume_reap()) when
+ * there is room to hold it. */
+static void
+pend_free_later(struct resume *rs, struct pending *p)
+{
+	if (p->ssl != NULL && rs->ndead < RESUME_DEAD) {
+		rs->dead[rs->ndead++] = p->ssl;
+		p->ssl = NULL;
+	}
+	pend_free(p);
+}
+
+void
+resume_reap(struct engine *e)
+{
+	struct resume *rs = e->rs;
+	SSL *ssl;
+
+	if (rs == NULL)
+		return;
+	while (rs->ndead > 0) {
+		ssl = rs->dead[--rs->ndead];
+		SSL_set_shutdown(
+		    ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+		SSL_free(ssl);
+	}
+}
+
 void
 resume_finish(struct engine *e)
 {
@@ -131,6 +164,7 @@ resume_finish(struct engine *e)
 
 	if (rs == NULL)
 		return;
+	resume_reap(e);
 	for (i = 0; i < RESUME_PENDING; i++)
 		pend_free(&rs->pend[i]);
 	sc_free(rs->sc);
@@ -146,7 +180,10 @@ resume_tick(struct engine *e)
 	uint64_t now = ev_clock_ms();
 	int i;
 
-	if (rs == NULL || rs->sc == NULL)
+	if (rs == NULL)
+		return;
+	resume_reap(e); /* a request that ended without a reply */
+	if (rs->sc == NULL)
 		return;
 	for (i = 0; i < RESUME_PENDING; i++)
 		if (rs->pend[i].ssl != NULL && rs->pend[i].until <= now)
@@ -423,14 +460,14 @@ pend_slot(struct resume *rs, uint32_t *idx)
 
 	for (i = 0; i < RESUME_PENDING; i++) {
 		if (rs->pend[i].ssl != NULL && rs->pend[i].until <= now)
-			pend_free(&rs->pend[i]);
+			pend_free_later(rs, &rs->pend[i]);
 		if (rs->pend[i].ssl == NULL)
 			break;
 		if (rs->pend[i].until < rs->pend[old].until)
 			old = i;
 	}
 	if (i == RESUME_PENDING) {
-		pend_free(&rs->pend[old]);
+		pend_free_later(rs, &rs->pend[old]);
 		i = old;
 	}
 	*idx = (uint32_t)i;
@@ -469,6 +506,9 @@ await_tickets(struct engine *e, const struct sc_meta *m, struct tlsc *tls,
 	}
 	/* The socket is the client's now: the SSL object never sees it. */
 	SSL_set_bio(ssl, rb, wb);
+	/* Its record buffers (about 34 KiB, empty now) come back when a
+	 * ticket is fed to it: up to RESUME_PENDING objects wait here. */
+	(void)SSL_free_buffers(ssl);
 	p->ssl = ssl;
 	p->until = ev_clock_ms() + RESUME_WAIT_MS;
 	p->uid = uid;

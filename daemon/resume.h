@@ -37,6 +37,7 @@
 #define RESUME_PENDING 64    /* TLS 1.3 connections awaiting tickets */
 #define RESUME_WAIT_MS 10000 /* how long one waits for its tickets */
 #define RESUME_TICKETS 4     /* tickets taken from one connection */
+#define RESUME_DEAD 4        /* waits ended, their SSL not yet freed */
 
 struct engine;
 struct cp_tls_state;
@@ -86,6 +87,9 @@ int resume_spki(const struct resume_req *, const uint8_t (**spki)[32]);
 int resume_handshake_done(struct engine *, struct resume_req *, struct tlsc *,
     const struct cp_tls_state *st, const char *label, uint32_t uid,
     uint8_t cookie[RESUME_COOKIE]);
+/* After a reply went out: free the SSL objects whose wait a new one
+ * ended (resume_handshake_done() only sets them aside). */
+void resume_reap(struct engine *);
 /* Drop what the request holds (the offered session). */
 void resume_req_clear(struct resume_req *);
 

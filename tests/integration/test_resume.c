@@ -242,6 +242,42 @@ test_tls13(void)
 	two_processes("-tls1_3");
 }
 
+/*
+ * More TLS 1.3 connections waiting for tickets than an engine keeps
+ * (RESUME_PENDING): a server that sends none fills every slot, each new
+ * wait ends the oldest (its SSL object freed after the reply), and a
+ * server that does send one is still resumed afterwards.  One process,
+ * so one pooled session and one engine takes them all.
+ */
+static void
+test_tls13_many_waits(void)
+{
+	struct tdaemon d;
+	uint16_t quiet = ts_server(pki, 0, 0, "valid", 1, "-tls1_3",
+	    "-num_tickets", "0", (char *)NULL);
+	uint16_t port = server("valid", "-tls1_3");
+	cp_client *c;
+	int i, ok = 0;
+
+	CU_ASSERT_FATAL(quiet != 0 && port != 0);
+	CU_ASSERT_FATAL(tdaemon_start(&d, conf_for(NULL), NULL, NULL) == 0);
+	cp_client_set_socket_path(d.sock);
+	for (i = 0; i < 64 + 16; i++) {
+		c = cp_client_create_ssl(
+		    "localhost", quiet, NULL, NULL, SSL_VERIFY_PEER);
+		if (c != NULL && cp_client_connect(c) == 0 &&
+		    !cp_client_session_resumed(c))
+			ok++;
+		cp_client_destroy(c);
+	}
+	cp_client_shutdown();
+	CU_ASSERT_EQUAL(ok, 64 + 16);
+	CU_ASSERT_EQUAL(verified(&d, port), R_NEW);
+	CU_ASSERT(wait_cached(&d, 1));
+	CU_ASSERT_EQUAL(verified(&d, port), R_RESUMED);
+	tdaemon_stop(&d);
+}
+
 /* Another uid does not get root's session; its own it does. */
 static void
 test_per_user(void)
@@ -520,6 +556,8 @@ main(void)
 	cu_test(s, "TLS 1.2: a second process resumes", test_tls12);
 	cu_test(s, "TLS 1.3: the ticket comes back, a second process resumes",
 	    test_tls13);
+	cu_test(s, "TLS 1.3: more waits for tickets than slots",
+	    test_tls13_many_waits);
 	cu_test(s, "session-cache off", test_off);
 	cu_test(s, "session-cache-size: LRU", test_lru);
 	cu_test(s, "pins: kept digests, reload, a pin that changed",
