@@ -2,6 +2,7 @@
 /*
  * Integration test support.
  */
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -122,6 +123,9 @@ tdaemon_start(struct tdaemon *d, const char *conf_text, const char *extra,
 	if ((d->pid = fork()) == -1)
 		return -1;
 	if (d->pid == 0) {
+		/* A test or benchmark killed before tdaemon_stop() takes its
+		 * daemon along (SIGTERM: the daemon's own clean stop). */
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
 		if (netns_cmd != NULL)
 			execl("/usr/bin/unshare", "unshare", "-n", "sh", "-c",
 			    cmd, (char *)NULL);
