@@ -33,12 +33,22 @@ rec_suite_find(uint16_t id)
 	return NULL;
 }
 
+/* What the record layer and the derivations use, fetched once: in
+ * OpenSSL 3 a fetch is a locked lookup that costs more than a derivation
+ * itself, and an EVP_CipherInit_ex with the legacy EVP_aes_128_gcm() and
+ * the like fetches by name on every call. */
+static EVP_KDF *rec_kdf_hkdf, *rec_kdf_prf;
+static EVP_MD *rec_sha256, *rec_sha384;
 static EVP_CIPHER *rec_aes128, *rec_aes256, *rec_chacha;
-static pthread_once_t rec_cipher_once = PTHREAD_ONCE_INIT;
+static pthread_once_t rec_fetch_once = PTHREAD_ONCE_INIT;
 
 static void
-rec_cipher_fetch(void)
+rec_fetch(void)
 {
+	rec_kdf_hkdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
+	rec_kdf_prf = EVP_KDF_fetch(NULL, "TLS1-PRF", NULL);
+	rec_sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+	rec_sha384 = EVP_MD_fetch(NULL, "SHA384", NULL);
 	rec_aes128 = EVP_CIPHER_fetch(NULL, "AES-128-GCM", NULL);
 	rec_aes256 = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
 	rec_chacha = EVP_CIPHER_fetch(NULL, "ChaCha20-Poly1305", NULL);
@@ -49,24 +59,9 @@ rec_suite_cipher(const struct rec_suite *s)
 {
 	const EVP_CIPHER *c;
 
-	(void)pthread_once(&rec_cipher_once, rec_cipher_fetch);
+	(void)pthread_once(&rec_fetch_once, rec_fetch);
 	c = s->chacha ? rec_chacha : s->keylen == 16 ? rec_aes128 : rec_aes256;
 	return c != NULL ? c : s->aead();
-}
-
-/* The two KDFs and the two digests, fetched once: in OpenSSL 3 a fetch
- * is a locked lookup that costs more than the derivation itself. */
-static EVP_KDF *rec_kdf_hkdf, *rec_kdf_prf;
-static EVP_MD *rec_sha256, *rec_sha384;
-static pthread_once_t rec_kdf_once = PTHREAD_ONCE_INIT;
-
-static void
-rec_kdf_fetch(void)
-{
-	rec_kdf_hkdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
-	rec_kdf_prf = EVP_KDF_fetch(NULL, "TLS1-PRF", NULL);
-	rec_sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
-	rec_sha384 = EVP_MD_fetch(NULL, "SHA384", NULL);
 }
 
 #define HMAC_MAX_BLOCK 128 /* SHA-384 */
@@ -162,7 +157,7 @@ rec_kdf_derive(const char *name, const OSSL_PARAM *params, void *out,
 	EVP_KDF *kdf;
 	int ok = 0;
 
-	pthread_once(&rec_kdf_once, rec_kdf_fetch);
+	pthread_once(&rec_fetch_once, rec_fetch);
 	kdf = strcmp(name, "HKDF") == 0 ? rec_kdf_hkdf : rec_kdf_prf;
 	if (kdf != NULL && (kctx = EVP_KDF_CTX_new(kdf)) != NULL) {
 		ok = EVP_KDF_derive(kctx, out, outlen, params) == 1;
@@ -195,7 +190,7 @@ rec_expand_label_ctx(const char *md, const unsigned char *secret, size_t slen,
 		memcpy(info + 4 + plen + llen, ctx, ctxlen);
 	ilen = 4 + plen + llen + ctxlen;
 
-	pthread_once(&rec_kdf_once, rec_kdf_fetch);
+	pthread_once(&rec_fetch_once, rec_fetch);
 	if (strcmp(md, "SHA256") == 0 && rec_sha256 != NULL)
 		return hkdf_expand(
 		    rec_sha256, secret, slen, info, ilen, out, outlen);
