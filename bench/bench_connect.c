@@ -23,7 +23,9 @@
 #include <unistd.h>
 
 #include "bench_common.h"
+#include "cpproto.h"
 #include "cprops/client.h"
+#include "imsg.h"
 #include "itest.h"
 
 #define N_DEFAULT 2000
@@ -92,18 +94,13 @@ dial_like_engine(uint16_t port)
 	return fd;
 }
 
-/* The helper: a byte in, a connected socket out, until EOF. */
+/* The helper: a byte in, a connected socket out, until EOF.  The socket
+ * goes back as the engine's does, in an imsg frame (proto/imsg.c). */
 static pid_t
-hop_start(uint16_t port, int *sock)
+hop_start(uint16_t port, struct imsgbuf *ib)
 {
-	union {
-		struct cmsghdr h;
-		char b[CMSG_SPACE(sizeof(int))];
-	} cm;
-	struct msghdr mh;
-	struct cmsghdr *c;
-	struct iovec iov;
-	int sv[2], fd;
+	struct imsgbuf out;
+	int sv[2];
 	char b;
 	pid_t pid;
 
@@ -114,64 +111,43 @@ hop_start(uint16_t port, int *sock)
 	}
 	if (pid != 0) {
 		close(sv[1]);
-		*sock = sv[0];
+		imsgbuf_init(ib, sv[0], CP_MAX_MSG);
+		ib->accept_fds = 1;
 		return pid;
 	}
 	close(sv[0]);
-	while (read(sv[1], &b, 1) == 1) {
-		fd = dial_like_engine(port);
-		memset(&mh, 0, sizeof(mh));
-		memset(&cm, 0, sizeof(cm));
-		iov.iov_base = &b;
-		iov.iov_len = 1;
-		mh.msg_iov = &iov;
-		mh.msg_iovlen = 1;
-		mh.msg_control = cm.b;
-		mh.msg_controllen = sizeof(cm.b);
-		c = CMSG_FIRSTHDR(&mh);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(c), &fd, sizeof(int));
-		if (sendmsg(sv[1], &mh, MSG_NOSIGNAL) != 1)
+	imsgbuf_init(&out, sv[1], CP_MAX_MSG);
+	while (read(sv[1], &b, 1) == 1)
+		/* imsg closes the descriptor once sent */
+		if (imsg_compose(&out, CP_MSG_RESULT, 0, 0,
+		        dial_like_engine(port), NULL, 0) == -1 ||
+		    imsg_write(&out) != 0)
 			_exit(1);
-		close(fd);
-	}
 	_exit(0);
 }
 
 static uint64_t
-hop_once(int sock)
+hop_once(struct imsgbuf *ib)
 {
-	union {
-		struct cmsghdr h;
-		char b[CMSG_SPACE(sizeof(int))];
-	} cm;
-	struct msghdr mh;
-	struct cmsghdr *c;
-	struct iovec iov;
+	struct imsg m;
 	uint64_t t0, t1;
 	char b = 'c';
-	int fd = -1;
+	int r;
 
 	t0 = bench_ns();
-	memset(&mh, 0, sizeof(mh));
-	iov.iov_base = &b;
-	iov.iov_len = 1;
-	mh.msg_iov = &iov;
-	mh.msg_iovlen = 1;
-	mh.msg_control = cm.b;
-	mh.msg_controllen = sizeof(cm.b);
-	if (write(sock, &b, 1) != 1 ||
-	    recvmsg(sock, &mh, MSG_CMSG_CLOEXEC) != 1 ||
-	    (c = CMSG_FIRSTHDR(&mh)) == NULL || c->cmsg_type != SCM_RIGHTS) {
-		fprintf(stderr, "hop helper: no socket back\n");
-		exit(1);
-	}
-	memcpy(&fd, CMSG_DATA(c), sizeof(int));
+	if (write(ib->fd, &b, 1) != 1)
+		goto fail;
+	while ((r = imsg_get(ib, &m)) == 0)
+		if (imsg_read(ib) <= 0)
+			goto fail;
+	if (r == -1 || m.fd == -1)
+		goto fail;
 	t1 = bench_ns();
-	close(fd);
+	close(m.fd);
 	return t1 - t0;
+fail:
+	fprintf(stderr, "hop helper: no socket back\n");
+	exit(1);
 }
 
 static uint64_t
@@ -192,8 +168,9 @@ daemon_once(cp_client *c)
 int
 main(int argc, char *argv[])
 {
-	int n = argc > 1 ? atoi(argv[1]) : N_DEFAULT, i, lfd, hsock;
+	int n = argc > 1 ? atoi(argv[1]) : N_DEFAULT, i, lfd;
 	uint64_t *d, *p, *h, dm, d99, pm, p99, hm, dc = 0, pc = 0, ec, t;
+	struct imsgbuf hib;
 	struct tdaemon td;
 	uint16_t port = 0;
 	pid_t srv, hop;
@@ -210,7 +187,7 @@ main(int argc, char *argv[])
 	if ((lfd = tlisten(AF_INET, &port)) == -1)
 		return 1;
 	srv = acceptor(lfd);
-	hop = hop_start(port, &hsock);
+	hop = hop_start(port, &hib);
 	d = calloc((size_t)n, sizeof(*d));
 	p = calloc((size_t)n, sizeof(*p));
 	h = calloc((size_t)n, sizeof(*h));
@@ -219,7 +196,7 @@ main(int argc, char *argv[])
 	for (i = 0; i < 50; i++) {
 		direct_once(port);
 		daemon_once(c);
-		hop_once(hsock);
+		hop_once(&hib);
 	}
 	/* Interleaved, so machine noise hits all three alike. */
 	ec = bench_children_cpu_ns(td.pid);
@@ -230,7 +207,7 @@ main(int argc, char *argv[])
 		t = bench_cpu_ns();
 		p[i] = daemon_once(c);
 		pc += bench_cpu_ns() - t;
-		h[i] = hop_once(hsock);
+		h[i] = hop_once(&hib);
 	}
 	ec = bench_children_cpu_ns(td.pid) - ec;
 	dm = bench_quantile(d, (size_t)n, 0.5);
@@ -265,7 +242,8 @@ main(int argc, char *argv[])
 	    ((double)pm - (double)dm) / 1e3 <= P1_TARGET_US ? "met" : "MISSED");
 	cp_client_destroy(c);
 	cp_client_shutdown();
-	close(hsock);
+	close(hib.fd);
+	imsgbuf_clear(&hib);
 	waitpid(hop, NULL, 0);
 	kill(srv, SIGKILL);
 	waitpid(srv, NULL, 0);
