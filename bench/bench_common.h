@@ -51,6 +51,24 @@ bench_pid_cpu_ns(pid_t pid)
 	return ns;
 }
 
+/* The children of pid (a daemon's engines): how many, at most max. */
+static inline int
+bench_children(pid_t pid, pid_t *out, int max)
+{
+	char path[64];
+	FILE *f;
+	int n = 0, child;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)pid,
+	    (int)pid);
+	if ((f = fopen(path, "re")) == NULL)
+		return 0;
+	while (n < max && fscanf(f, "%d", &child) == 1)
+		out[n++] = (pid_t)child;
+	fclose(f);
+	return n;
+}
+
 /* CPU time of pid's children (a daemon's engines), whose share of a
  * connect the wall clock mixes with everyone else's.  schedstat's first
  * field is the time on a CPU in ns, as CLOCK_THREAD_CPUTIME_ID counts it
@@ -59,19 +77,35 @@ bench_pid_cpu_ns(pid_t pid)
 static inline uint64_t
 bench_children_cpu_ns(pid_t pid)
 {
-	char path[64];
+	pid_t kids[64];
 	uint64_t sum = 0;
-	FILE *f;
-	int child;
+	int i, n = bench_children(pid, kids, 64);
 
-	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)pid,
-	    (int)pid);
-	if ((f = fopen(path, "re")) == NULL)
-		return 0;
-	while (fscanf(f, "%d", &child) == 1)
-		sum += bench_pid_cpu_ns(child);
-	fclose(f);
+	for (i = 0; i < n; i++)
+		sum += bench_pid_cpu_ns(kids[i]);
 	return sum;
+}
+
+/* The machine's idle and total CPU time so far, in clock ticks
+ * (/proc/stat: idle and iowait against everything). */
+static inline int
+bench_idle_ticks(uint64_t *idle, uint64_t *total)
+{
+	unsigned long long v[8];
+	FILE *f = fopen("/proc/stat", "re");
+	int i, ok;
+
+	ok = f != NULL &&
+	     fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0],
+	         &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7]) == 8;
+	if (f != NULL)
+		fclose(f);
+	if (!ok)
+		return -1;
+	*idle = v[3] + v[4];
+	for (*total = 0, i = 0; i < 8; i++)
+		*total += v[i];
+	return 0;
 }
 
 static int

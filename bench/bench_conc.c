@@ -1,11 +1,18 @@
 /* SPDX-License-Identifier: ISC */
 /*
  * 64 processes at once, each making full verified TLS 1.3 connects to
- * one loopback server (a few processes sharing the listener): through
- * cpconnectd against in-process OpenSSL doing the same work, measured in
- * one run, the rounds alternating.  Wall time from the moment every
- * process is ready to the last one's end; the ratio is ours over
- * in-process (lower is better).
+ * one loopback server: through cpconnectd against in-process OpenSSL
+ * doing the same work, measured in one run, the rounds alternating.  Wall
+ * time from the moment every process is ready to the last one's end; the
+ * ratio is ours over in-process (lower is better).
+ *
+ * The server has one process per client process, so no connection waits
+ * for a free server.  With four, each serving one connection until its
+ * client closed, the benchmark measured how long a connection holds a
+ * server (the hand-off's latency) more than the work: 16-22% of the CPU
+ * stayed idle in our rounds.  Printed along: the idle share of each
+ * path's rounds, and the CPU each engine spent (an engine that takes more
+ * than its share leaves the others idle).
  *
  * usage: bench_conc [processes [connects each [rounds]]]
  */
@@ -37,13 +44,15 @@
 #define EACH_DEFAULT 5
 #define ROUNDS_DEFAULT 3
 #define MAX_ROUNDS 9
-#define SERVERS 4
+#define MAX_PROCS 512
 #define HOST "localhost"
 #define TARGET 1.10 /* wall time, ours / in-process */
 #define WATCHDOG 600
+#define MAX_ENGINES 64
 
 static char tmpd[64], pki[96];
-static pid_t servers[SERVERS];
+static pid_t servers[MAX_PROCS];
+static int nservers;
 static struct tdaemon td;
 static int td_up;
 
@@ -64,7 +73,7 @@ cleanup(void)
 	char cmd[128];
 	int i;
 
-	for (i = 0; i < SERVERS; i++)
+	for (i = 0; i < nservers; i++)
 		if (servers[i] > 0) {
 			kill(servers[i], SIGKILL);
 			waitpid(servers[i], NULL, 0);
@@ -89,7 +98,7 @@ static void __attribute__((noreturn)) fail(const char *what)
 	exit(1);
 }
 
-/* ---- the server: SERVERS processes accepting on one socket ---- */
+/* ---- the server: nservers processes accepting on one socket ---- */
 
 static SSL_CTX *
 server_ctx(void)
@@ -143,7 +152,7 @@ static void __attribute__((noreturn)) serve(int lfd, SSL_CTX *ctx)
 }
 
 static uint16_t
-servers_start(void)
+servers_start(int n)
 {
 	uint16_t port = 0;
 	SSL_CTX *ctx;
@@ -153,12 +162,13 @@ servers_start(void)
 		fail("cannot listen on 127.0.0.1");
 	listen(lfd, 512);
 	ctx = server_ctx();
-	for (i = 0; i < SERVERS; i++) {
+	for (i = 0; i < n; i++) {
 		fflush(NULL);
 		if ((servers[i] = fork()) == -1)
 			fail("fork");
 		if (servers[i] == 0)
 			serve(lfd, ctx);
+		nservers = i + 1;
 	}
 	SSL_CTX_free(ctx);
 	close(lfd);
@@ -253,13 +263,21 @@ client(int daemon, uint16_t port, int each, int go)
 	_exit(bad ? 1 : 0);
 }
 
+/* What the rounds of one path add up to, besides their wall times. */
+struct path_stats {
+	double idle[MAX_ROUNDS]; /* the machine's idle share in each round */
+	int nidle;
+	uint64_t engine_ns[MAX_ENGINES]; /* daemon: each engine's CPU */
+	int nengines;
+};
+
 /* Wall ns for procs processes x each connects, or 0 if any failed. */
 static uint64_t
-round_of(int daemon, uint16_t port, int procs, int each)
+round_of(int daemon, uint16_t port, int procs, int each, struct path_stats *ps)
 {
-	int go[2], i, st, failed = 0;
-	uint64_t t0;
-	pid_t pid;
+	int go[2], i, st, failed = 0, ne = 0, idle_ok;
+	uint64_t t0, i0, a0, i1, a1, e0[MAX_ENGINES];
+	pid_t pid, eng[MAX_ENGINES];
 
 	if (pipe(go) == -1)
 		fail("pipe");
@@ -274,16 +292,59 @@ round_of(int daemon, uint16_t port, int procs, int each)
 	}
 	close(go[0]);
 	usleep(300000); /* every process set up and waiting */
+	if (daemon)
+		ne = bench_children(td.pid, eng, MAX_ENGINES);
+	for (i = 0; i < ne; i++)
+		e0[i] = bench_pid_cpu_ns(eng[i]);
+	idle_ok = bench_idle_ticks(&i0, &a0) == 0;
 	t0 = bench_ns();
 	close(go[1]); /* go */
 	for (i = 0; i < procs; i++)
 		if (wait(&st) == -1 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
 			failed++;
 	t0 = bench_ns() - t0;
+	if (ps != NULL && idle_ok && bench_idle_ticks(&i1, &a1) == 0 &&
+	    a1 > a0 && ps->nidle < MAX_ROUNDS)
+		ps->idle[ps->nidle++] = (double)(i1 - i0) / (double)(a1 - a0);
+	for (i = 0; ps != NULL && i < ne; i++)
+		ps->engine_ns[i] += bench_pid_cpu_ns(eng[i]) - e0[i];
+	if (ps != NULL && ne > ps->nengines)
+		ps->nengines = ne;
 	if (failed)
 		fprintf(stderr, "bench_conc: %d of %d %s processes failed\n",
 		    failed, procs, daemon ? "cp_client" : "in-process");
 	return failed ? 0 : t0;
+}
+
+static double
+median_idle(struct path_stats *s)
+{
+	double t;
+	int i, j;
+
+	for (i = 1; i < s->nidle; i++)
+		for (j = i; j > 0 && s->idle[j - 1] > s->idle[j]; j--) {
+			t = s->idle[j];
+			s->idle[j] = s->idle[j - 1];
+			s->idle[j - 1] = t;
+		}
+	return s->nidle > 0 ? s->idle[s->nidle / 2] : 0;
+}
+
+/* Where the CPU went: idle time says something waits (a server, an
+ * engine), unequal engines say one took more than its share. */
+static void
+print_spread(struct path_stats *os, struct path_stats *ps)
+{
+	int i;
+
+	printf(
+	    "  CPU idle, median round: in-process %.1f%%, cp_client %.1f%%\n",
+	    100 * median_idle(os), 100 * median_idle(ps));
+	printf("  engines' CPU, all rounds:");
+	for (i = 0; i < ps->nengines; i++)
+		printf(" %.0f", ps->engine_ns[i] / 1e6);
+	printf(" ms\n");
 }
 
 static void
@@ -303,10 +364,11 @@ main(int argc, char *argv[])
 	int each = argc > 2 ? atoi(argv[2]) : EACH_DEFAULT;
 	int rounds = argc > 3 ? atoi(argv[3]) : ROUNDS_DEFAULT, r;
 	uint64_t o[MAX_ROUNDS], p[MAX_ROUNDS], om, pm;
+	struct path_stats os = {0}, ps = {0};
 	char conf[256];
 	uint16_t port;
 
-	if (procs < 1 || procs > 512)
+	if (procs < 1 || procs > MAX_PROCS)
 		procs = PROCS_DEFAULT;
 	if (each < 1)
 		each = EACH_DEFAULT;
@@ -334,17 +396,17 @@ main(int argc, char *argv[])
 		fail("cannot start cpconnectd");
 	td_up = 1;
 	cp_client_set_socket_path(td.sock);
-	port = servers_start();
+	port = servers_start(procs);
 	/* Warm up both paths (the daemon's engines, page cache). */
-	round_of(1, port, 4, 2);
-	round_of(0, port, 4, 2);
+	round_of(1, port, 4, 2, NULL);
+	round_of(0, port, 4, 2, NULL);
 	for (r = 0; r < rounds; r++) {
 		if (r % 2 == 0) {
-			o[r] = round_of(0, port, procs, each);
-			p[r] = round_of(1, port, procs, each);
+			o[r] = round_of(0, port, procs, each, &os);
+			p[r] = round_of(1, port, procs, each, &ps);
 		} else {
-			p[r] = round_of(1, port, procs, each);
-			o[r] = round_of(0, port, procs, each);
+			p[r] = round_of(1, port, procs, each, &ps);
+			o[r] = round_of(0, port, procs, each, &os);
 		}
 		if (o[r] == 0 || p[r] == 0)
 			fail("a round failed");
@@ -358,6 +420,7 @@ main(int argc, char *argv[])
 	    om / 1e6, procs * each / (om / 1e9));
 	printf("  cp_client_connect()     %8.1f ms  %6.0f connects/s\n",
 	    pm / 1e6, procs * each / (pm / 1e9));
+	print_spread(&os, &ps);
 	printf("TABLE conc|%d processes x %d TLS connects at once: wall "
 	       "time, cp_client vs in-process|%.0f ms vs %.0f ms|%.2f|<= "
 	       "%.2f: %s\n",

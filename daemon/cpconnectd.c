@@ -8,7 +8,10 @@
  * die, reloads on SIGHUP by starting a new generation of engines and
  * letting the old one drain, and keeps systemd informed.
  *
- * Descriptor convention for an engine: 3 = listening socket, 4 = channel
+ * It accepts the clients and deals them to the engines in turn (deal.h).
+ *
+ * Descriptor convention for an engine: 3 = its client channel (deal.h:
+ * each client the parent accepted for it, nothing read), 4 = channel
  * to the parent (SOCK_SEQPACKET, one message per datagram, see ctl.h):
  * the parent first sends the client certificates, the engine sends
  * struct ctl_stats once a second and a signing request whenever a
@@ -49,6 +52,7 @@
 #include "conf.h"
 #include "control.h"
 #include "cpproto.h"
+#include "deal.h"
 #include "engine.h"
 #include "ev.h"
 #include "keyring.h"
@@ -61,7 +65,7 @@
 #include "tls.h"
 #include "trust.h"
 
-#define ENGINE_LFD 3
+#define ENGINE_CLIENTFD 3
 #define ENGINE_CTLFD 4
 #define ENGINE_CONFFD 5
 #define ENGINE_TRUSTFD 6
@@ -74,6 +78,8 @@
 #define RESTART_MS 250
 #define RESTART_MAX_MS 8000
 #define MAX_EARLY 6
+/* After accept ran out of descriptors or memory: a pause, not a spin. */
+#define ACCEPT_PAUSE_MS 100
 
 struct child {
 	pid_t pid;
@@ -85,6 +91,8 @@ struct child {
 	int id; /* engine number in its generation */
 	struct engine_stats st;
 	uint64_t started;
+	struct deal_chan cc; /* its client channel */
+	int ready;           /* sent its first statistics: its loop runs */
 	int replaying;	   /* its session cache replica is being filled */
 	unsigned replayed; /* sessions sent so far */
 };
@@ -405,7 +413,7 @@ engine_main(const struct opts *o)
 	memset(&env, 0, sizeof(env));
 	env.id = o->engine_id;
 	env.nengines = o->nengines;
-	env.lfd = ENGINE_LFD;
+	env.clients = ENGINE_CLIENTFD;
 	env.ctlfd = ENGINE_CTLFD;
 	env.conf = cf;
 	env.resolvers = o->resolvers;
@@ -519,15 +527,15 @@ engine_count(const struct cpconf *cf)
 
 /*
  * In the child, before exec: /dev/null on 0 and 1, stderr kept for the
- * log, the listening socket on 3, the channel on 4, the configuration on
+ * log, the client channel on 3, the channel on 4, the configuration on
  * 5, the trust data on 6, and nothing else, whatever the parent
  * inherited.  Sources first go above the targets so no dup2() overwrites
  * one still needed.
  */
 static void
-engine_fds(int lfd, int ctl, int conffd, int trustfd)
+engine_fds(int clients, int ctl, int conffd, int trustfd)
 {
-	int null, src[4] = {lfd, ctl, conffd, trustfd}, i;
+	int null, src[4] = {clients, ctl, conffd, trustfd}, i;
 
 	for (i = 0; i < 4; i++)
 		if (src[i] != -1 &&
@@ -537,7 +545,7 @@ engine_fds(int lfd, int ctl, int conffd, int trustfd)
 	    dup2(null, STDIN_FILENO) == -1 || dup2(null, STDOUT_FILENO) == -1)
 		_exit(127);
 	for (i = 0; i < 4; i++)
-		if (src[i] != -1 && dup2(src[i], ENGINE_LFD + i) == -1)
+		if (src[i] != -1 && dup2(src[i], ENGINE_CLIENTFD + i) == -1)
 			_exit(127);
 	if ((conffd == -1 && close(ENGINE_CONFFD) == -1 && errno != EBADF) ||
 	    close_range(ENGINE_TRUSTFD + 1, ~0U, 0) == -1)
@@ -545,16 +553,18 @@ engine_fds(int lfd, int ctl, int conffd, int trustfd)
 }
 
 static void
-spawn(const struct opts *o, int lfd, int id)
+spawn(const struct opts *o, int id)
 {
 	const struct timeval sndtimeo = {.tv_sec = 5};
 	char *argv[20], idbuf[16], nbuf[16];
-	int sv[2], i = 0, k;
+	struct deal_chan cc;
+	int sv[2], cend, i = 0, k;
 	pid_t pid;
 
 	if (nkids == (int)(sizeof(kids) / sizeof(kids[0])))
 		fatalx("too many engines");
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == -1)
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == -1 ||
+	    deal_chan_open(&cc, &cend) == -1)
 		fatal("socketpair");
 	snprintf(idbuf, sizeof(idbuf), "%d", id);
 	snprintf(nbuf, sizeof(nbuf), "%d", nengines_cur);
@@ -582,12 +592,13 @@ spawn(const struct opts *o, int lfd, int id)
 	if ((pid = fork()) == -1)
 		fatal("fork");
 	if (pid == 0) {
-		engine_fds(lfd, sv[1], cur_conffd, cur_trust.fd);
+		engine_fds(cend, sv[1], cur_conffd, cur_trust.fd);
 		prctl(PR_SET_PDEATHSIG, SIGTERM);
 		execv(self_exe, argv);
 		_exit(127);
 	}
 	close(sv[1]);
+	close(cend);
 	/* The engine reads these first; a dead engine is reaped and
 	 * restarted as usual, one that does not read cannot hold us. */
 	if (setsockopt(sv[0], SOL_SOCKET, SO_SNDTIMEO, &sndtimeo,
@@ -598,6 +609,7 @@ spawn(const struct opts *o, int lfd, int id)
 	memset(&kids[nkids], 0, sizeof(kids[nkids]));
 	kids[nkids].pid = pid;
 	kids[nkids].ctl = sv[0];
+	kids[nkids].cc = cc;
 	kids[nkids].keys = keytab_ref(cur_keys);
 	kids[nkids].gen = generation;
 	kids[nkids].id = id;
@@ -694,6 +706,7 @@ ctl_read(struct child *k)
 			return;
 		if (n == (ssize_t)sizeof(m.cs) && m.type == CTL_STATS) {
 			k->st = m.cs.st;
+			k->ready = 1;
 			continue;
 		}
 		if (m.type == CTL_SESS_PUT && (size_t)n <= sizeof(m)) {
@@ -832,6 +845,7 @@ reap(int stopping)
 		ctl_stats_add(&retired, &kids[i].st);
 		if (kids[i].ctl != -1)
 			close(kids[i].ctl);
+		deal_chan_close(&kids[i].cc);
 		keytab_free(kids[i].keys);
 		if (kids[i].gen == generation && !stopping)
 			engine_died(&kids[i], status);
@@ -842,12 +856,12 @@ reap(int stopping)
 }
 
 static void
-restart_due(const struct opts *o, int lfd)
+restart_due(const struct opts *o)
 {
 	if (nrestart == 0 || ev_clock_ms() < next_restart)
 		return;
 	while (nrestart > 0)
-		spawn(o, lfd, restart_ids[--nrestart]);
+		spawn(o, restart_ids[--nrestart]);
 }
 
 static int
@@ -869,14 +883,14 @@ signals_fd(void)
 }
 
 static void
-start_generation(const struct opts *o, int lfd, int n)
+start_generation(const struct opts *o, int n)
 {
 	int i;
 
 	generation++;
 	nengines_cur = n;
 	for (i = 0; i < n; i++)
-		spawn(o, lfd, i);
+		spawn(o, i);
 }
 
 /* The current generation's configuration becomes this one. */
@@ -903,7 +917,7 @@ set_current(struct keytab *keys, struct pcred *creds, int conffd,
  * generation of engines; the old one finishes its requests and exits, so
  * requests in flight end under the policy they started with. */
 static int
-reload(const struct opts *o, int lfd, char *err, size_t errsz)
+reload(const struct opts *o, char *err, size_t errsz)
 {
 	struct cpconf *cf;
 	struct keytab *keys = NULL;
@@ -927,7 +941,7 @@ reload(const struct opts *o, int lfd, char *err, size_t errsz)
 	early_deaths = 0;
 	nrestart = 0; /* the new generation replaces the dead engines */
 	drain_generation(generation);
-	start_generation(o, lfd, n);
+	start_generation(o, n);
 	log_info("configuration reloaded");
 	notify_ready();
 	return 0;
@@ -972,7 +986,7 @@ current_conf(char *err, size_t errsz)
  * the log (once: the watch remembers the broken file's state).
  */
 static void
-refresh_if_changed(const struct opts *o, int lfd)
+refresh_if_changed(const struct opts *o)
 {
 	struct cpconf *cf;
 	struct keytab *keys = NULL;
@@ -1000,7 +1014,7 @@ refresh_if_changed(const struct opts *o, int lfd)
 	early_deaths = 0;
 	nrestart = 0;
 	drain_generation(generation);
-	start_generation(o, lfd, nengines_cur);
+	start_generation(o, nengines_cur);
 	log_info("%s changed: trust store, CRLs and client certificates "
 	         "reloaded",
 	    which);
@@ -1027,6 +1041,8 @@ struct parent {
 	char cpath[PATH_MAX];
 	uint64_t wd_usec, next_wd, next_status;
 	uint64_t next_watch; /* next look at the trust and key files */
+	unsigned next_engine;  /* the next client goes to it (deal.h) */
+	uint64_t accept_pause; /* no accept before, after EMFILE and such */
 };
 
 static void
@@ -1082,10 +1098,10 @@ parent_timers(struct parent *p)
 		p->next_status = now + 1000;
 	}
 	if (!p->stopping)
-		restart_due(p->o, p->lfd);
+		restart_due(p->o);
 	if (!p->stopping && cur_trust.reload_ms > 0 && now >= p->next_watch) {
 		p->next_watch = now + cur_trust.reload_ms;
-		refresh_if_changed(p->o, p->lfd);
+		refresh_if_changed(p->o);
 	}
 	replay_due();
 }
@@ -1215,7 +1231,7 @@ control_cmd(enum control_cmd cmd, struct obuf *b, char *err, size_t errsz,
 			snprintf(err, errsz, "the daemon is stopping");
 			return -1;
 		}
-		if (reload(p->o, p->lfd, err, errsz) == -1)
+		if (reload(p->o, err, errsz) == -1)
 			return -1;
 		obuf_printf(b, "generation %d\n", generation);
 		return 0;
@@ -1256,34 +1272,83 @@ parent_control(struct parent *p, const struct cpconf *cf)
 	}
 }
 
-/* The signals and every engine's channel: signing requests are answered
- * as soon as they arrive. */
+/* Where clients go (deal.h): the current generation's engines that do
+ * not drain, those whose loop already runs first (a restarted engine is
+ * still starting). */
+static int
+deal_targets(struct deal_chan **out)
+{
+	int i, n = 0, pass;
+
+	for (pass = 0; pass < 2 && n == 0; pass++)
+		for (i = 0; i < nkids; i++)
+			if (kids[i].gen == generation && !kids[i].draining &&
+			    deal_chan_fd(&kids[i].cc) != -1 &&
+			    (kids[i].ready || pass))
+				out[n++] = &kids[i].cc;
+	return n;
+}
+
+/* Whether one of the targets can take a client now: otherwise the
+ * backlog waits, rather than the poll spinning on it. */
+static int
+deal_room(struct deal_chan *const *chans, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (!deal_chan_blocked(chans[i]))
+			return 1;
+	return 0;
+}
+
+/* The signals, the listening socket and every engine's channels:
+ * clients are dealt and signing requests answered as they arrive. */
 static void
 parent_poll(struct parent *p)
 {
-	struct pollfd pfd[2 + 2 * MAX_ENGINES];
-	int npfd = 2;
+	struct pollfd pfd[3 + 2 * (2 * MAX_ENGINES)];
+	struct deal_chan *chans[2 * MAX_ENGINES];
+	int kid[3 + 2 * (2 * MAX_ENGINES)];
+	int npfd = 3, nchans = deal_targets(chans);
 
 	pfd[0].fd = p->sfd;
-	pfd[0].events = POLLIN;
 	pfd[1].fd = p->cfd;
-	pfd[1].events = POLLIN;
+	pfd[2].fd = !p->stopping && deal_room(chans, nchans) &&
+	                    ev_clock_ms() >= p->accept_pause
+	                ? p->lfd
+	                : -1;
+	for (int i = 0; i < 3; i++)
+		pfd[i].events = POLLIN;
 	for (int i = 0; i < nkids; i++) {
-		if (kids[i].ctl == -1)
-			continue;
-		pfd[npfd].fd = kids[i].ctl;
-		pfd[npfd].events = POLLIN;
-		npfd++;
+		if (kids[i].ctl != -1) {
+			kid[npfd] = i;
+			pfd[npfd].fd = kids[i].ctl;
+			pfd[npfd++].events = POLLIN;
+		}
+		if (deal_chan_blocked(&kids[i].cc)) {
+			kid[npfd] = i;
+			pfd[npfd].fd = deal_chan_fd(&kids[i].cc);
+			pfd[npfd++].events = POLLOUT;
+		}
 	}
 	if (poll(pfd, (nfds_t)npfd, 250) == -1 && errno != EINTR)
 		fatal("poll");
 	if (pfd[1].revents & POLLIN)
 		control_accept(p->cfd, control_cmd, p);
-	for (int i = 2; i < npfd; i++)
-		if (pfd[i].revents & (POLLIN | POLLHUP | POLLERR))
-			for (int j = 0; j < nkids; j++)
-				if (kids[j].ctl == pfd[i].fd)
-					ctl_read(&kids[j]);
+	/* Room made by the flushes counts from the next turn. */
+	if ((pfd[2].revents & POLLIN) &&
+	    deal_clients(p->lfd, chans, nchans, &p->next_engine) == -1)
+		p->accept_pause = ev_clock_ms() + ACCEPT_PAUSE_MS;
+	for (int i = 3; i < npfd; i++) {
+		struct child *k = &kids[kid[i]];
+
+		if (pfd[i].fd == k->ctl &&
+		    (pfd[i].revents & (POLLIN | POLLHUP | POLLERR)))
+			ctl_read(k);
+		else if (pfd[i].fd == deal_chan_fd(&k->cc) &&
+		         pfd[i].revents != 0 && deal_chan_flush(&k->cc) == -1)
+			log_debug("engine pid %d: client channel: %s",
+			    (int)k->pid, strerror(errno));
+	}
 }
 
 static void
@@ -1301,7 +1366,7 @@ parent_signals(struct parent *p)
 			break;
 		case SIGHUP:
 			if (!p->stopping)
-				reload(p->o, p->lfd, err, sizeof(err));
+				reload(p->o, err, sizeof(err));
 			break;
 		default:
 			parent_stop(p, NULL);
@@ -1351,7 +1416,7 @@ parent_main(const struct opts *o)
 	if (!o->foreground && daemon(0, 0) == -1)
 		fatal("daemon");
 	p.sfd = signals_fd();
-	start_generation(o, p.lfd, n);
+	start_generation(o, n);
 	if (p.bound)
 		log_info("listening on %s", p.path);
 	log_info("%d engines started", n);

@@ -34,6 +34,9 @@
  *				engine than the one waiting for it
  *				(resume.h), relayed by the parent
  *
+ * Clients come on a channel of their own (deal.h), so no synchronous
+ * wait on this one (a signature) can swallow a client.
+ *
  * The parent treats every datagram from an engine as hostile: exact
  * sizes, key ids in bounds, lengths in bounds (keytab.h says what it
  * signs).
@@ -58,6 +61,7 @@ enum ctl_type {
 	CTL_SESS_PUT = 10,
 	CTL_SESS_FLUSH = 11,
 	CTL_TICKET = 12,
+	CTL_CLIENT = 13, /* on the client channel, not this one: deal.h */
 };
 
 /* ---- CTL_STATS ---- */

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * The engine's loop: accept clients, tell the parent how we are doing,
- * drain when told to, and run the sessions (session.c) and their requests
- * (request.c) until done.
+ * The engine's loop: take the clients the parent deals, tell the parent how we
+ * are doing, drain when told to, and run the sessions (session.c) and their
+ * requests (request.c) until done.
  */
 #include <sys/epoll.h>
 #include <sys/socket.h>
@@ -24,8 +24,9 @@
 
 #include "cacache.h"
 #include "conf.h"
-#include "engine_int.h"
 #include "ctl.h"
+#include "deal.h"
+#include "engine_int.h"
 #include "keyring.h"
 #include "log.h"
 #include "resolve.h"
@@ -102,8 +103,9 @@ engine_setup(struct engine *e, const struct engine_env *env)
 	if ((e->cas = ca_cache_new(64, 8 * 1024 * 1024)) == NULL)
 		fatal("trust anchor cache");
 	resume_init(e);
-	if (ev_io_start(e->ev, &e->lio, env->lfd, EPOLLIN | EPOLLEXCLUSIVE,
-	        engine_accept, e) == -1)
+	deal_engine_init(&e->clients, env->clients);
+	if (ev_io_start(
+	        e->ev, &e->lio, env->clients, EPOLLIN, engine_accept, e) == -1)
 		fatal("epoll");
 	if (env->ctlfd != -1) {
 		if (ev_io_start(
@@ -152,6 +154,7 @@ engine_finish(struct engine *e)
 	resolver_free(e->res);
 	ca_cache_free(e->cas);
 	resume_finish(e);
+	imsgbuf_clear(&e->clients);
 	ev_free(e->ev);
 }
 
@@ -188,31 +191,41 @@ share(uint32_t limit, int nengines)
 	return n > 0 ? n : 1;
 }
 
+/* A client the parent accepted for us (deal.h). */
+static void
+engine_take(struct engine *e, int fd)
+{
+	struct cp_peer peer;
+	gid_t groups[MAX_GROUPS];
+	const char *why;
+
+	session_peer(&peer, groups, fd);
+	if ((why = session_limit(e, &peer)) != NULL)
+		session_refuse(e, fd, &peer, why);
+	else if (session_new(e, fd, &peer, groups) == NULL) {
+		log_warn("session");
+		session_refuse(e, fd, &peer, "out of memory");
+	}
+}
+
 static void
 engine_accept(struct ev_io *io, uint32_t revents)
 {
 	struct engine *e = io->arg;
-	struct cp_peer peer;
-	gid_t groups[MAX_GROUPS];
-	const char *why;
 	int fd, budget = 32;
 
 	while (budget-- > 0) {
-		fd = accept4(
-		    e->env->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd == -1) {
-			if (errno != EAGAIN && errno != EINTR &&
-			    errno != ECONNABORTED)
-				log_warn("accept");
-			return;
+		if ((fd = deal_next(&e->clients)) != -1) {
+			engine_take(e, fd);
+			continue;
 		}
-		session_peer(&peer, groups, fd);
-		if ((why = session_limit(e, &peer)) != NULL)
-			session_refuse(e, fd, &peer, why);
-		else if (session_new(e, fd, &peer, groups) == NULL) {
-			log_warn("session");
-			session_refuse(e, fd, &peer, "out of memory");
+		if (errno != EAGAIN && errno != EINTR) {
+			if (errno != 0)
+				log_warn("client channel");
+			e->stopping = 1; /* the parent is gone */
+			ev_io_stop(e->ev, io);
 		}
+		return;
 	}
 }
 
@@ -319,7 +332,13 @@ engine_drain(struct engine *e)
 {
 	struct session *s;
 
+	int fd;
+
+	/* Clients dealt before the drain order close unanswered: their
+	 * library replays the request on the new engines. */
 	ev_io_stop(e->ev, &e->lio);
+	while ((fd = deal_next(&e->clients)) != -1)
+		close(fd);
 	LIST_FOREACH(s, &e->sessions, entry)
 		if (shutdown(s->io.fd, SHUT_RD) == -1 && errno != ENOTCONN)
 			log_warn("uid %u: shutdown", (unsigned)s->peer.uid);

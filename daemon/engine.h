@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * An engine: one event loop that accepts clients, decodes their requests
- * and carries each one through policy -> resolve -> dial -> tls -> reply.
+ * An engine: one event loop that takes the clients the parent deals it,
+ * decodes their requests and carries each one through policy -> resolve
+ * -> dial -> tls -> reply.
  */
 #ifndef CP_ENGINE_H
 #define CP_ENGINE_H
@@ -20,7 +21,7 @@ struct pcred;
 struct engine_env {
 	int id;			/* engine number, for logs */
 	int nengines;		/* engines in this generation */
-	int lfd;		/* listening socket, non-blocking */
+	int clients;            /* client channel from the parent (deal.h) */
 	int ctlfd;		/* channel to the parent, or -1 */
 	const struct cpconf *conf;
 	SSL_CTX *ssl;		/* client context with the trust store */

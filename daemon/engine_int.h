@@ -114,7 +114,8 @@ struct engine {
 	const struct engine_env *env;
 	const struct cpconf *conf;
 	struct ev *ev;
-	struct ev_io lio, cio;
+	struct ev_io lio, cio; /* the client channel, the parent's channel */
+	struct imsgbuf clients;
 	struct resolver *res;
 	struct ca_cache *cas;
 	LIST_HEAD(, session) sessions;

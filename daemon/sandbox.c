@@ -255,9 +255,9 @@ static const char *const sc_plain[] = {
 	/*
 	 * sockets; domain checked for socket/socketpair below.  No listen:
 	 * it autobinds an unbound TCP socket, which Landlock's bind rule
-	 * does not see.
+	 * does not see.  No accept: clients come from the parent (deal.h).
 	 */
-	"accept", "accept4", "connect", "bind", "shutdown", "recvfrom",
+	"connect", "bind", "shutdown", "recvfrom",
 	"sendto", "recvmsg", "sendmsg", "recvmmsg", "sendmmsg",
 	"getsockopt", "setsockopt", "getsockname", "getpeername",
 	/* files: Landlock decides which ones; flags checked for open below */

@@ -25,8 +25,11 @@
 #include <unistd.h>
 
 #include "cprops/client.h"
+#include "cpproto.h"
 #include "cutest.h"
+#include "imsg.h"
 #include "itest.h"
+#include "rawclient.h"
 
 #define MAXE 16
 
@@ -1008,9 +1011,10 @@ test_limit_per_user(void)
 /*
  * Engines share nothing, so each takes an equal share of the per-user limit
  * (cpconnectd.conf(5)): a user never has more in flight than the limit.
- * With "max-requests-per-user 2" and two engines, each engine holds one:
- * the second request on a stopped-apart engine is refused, and the other
- * engine still takes one.
+ * With "max-requests-per-user 2" and two engines, each engine holds one.
+ * New sessions are dealt in turn (deal.h): of three requests in flight on
+ * three sessions, the first two are on different engines and both held,
+ * and the third, on the first one's engine again, is refused.
  */
 static void
 test_limit_two_engines(void)
@@ -1027,34 +1031,136 @@ test_limit_two_engines(void)
 	CU_ASSERT_FATAL(wait_engines(&d, NULL, 0, 2, e, 5000) == 2);
 	CU_ASSERT_FATAL(
 	    wait_sandboxed(e[0], 3000) && wait_sandboxed(e[1], 3000));
-
-	kill(e[1], SIGSTOP);
-	tmsleep(100);
+	tmsleep(200); /* both loops run */
 	for (i = 0; i < 2; i++) {
 		c[i] = slow_start(closed, &fd[i]);
 		CU_ASSERT_FATAL(c[i] != NULL && fd[i] >= 0);
 	}
-	tmsleep(400);
-	/* On engine e[0]: its share is one request. */
-	CU_ASSERT_EQUAL(finish_within(c[0], fd[0], 100), -2);
-	rv = finish_within(c[1], fd[1], 3000);
-	CU_ASSERT_EQUAL(rv, -1);
-	CU_ASSERT(has(cp_client_error(c[1]), "too many requests"));
-
-	kill(e[0], SIGSTOP);
-	kill(e[1], SIGCONT);
-	tmsleep(100);
-	/* Engine e[1] has its own share: one more, two in all. */
+	tmsleep(300);
+	for (i = 0; i < 2; i++) {
+		rv = finish_within(c[i], fd[i], 100);
+		CU_ASSERT_EQUAL(rv, -2);
+		if (rv != -2)
+			fprintf(stderr, "  request %d: rv %d: %s\n", i, rv,
+			    cp_client_error(c[i]));
+	}
 	c[2] = slow_start(closed, &fd[2]);
 	CU_ASSERT_FATAL(c[2] != NULL && fd[2] >= 0);
-	rv = finish_within(c[2], fd[2], 300);
-	CU_ASSERT_EQUAL(rv, -2);
-	if (rv != -2)
-		fprintf(stderr, "  third request, other engine: rv %d: %s\n",
-		    rv, cp_client_error(c[2]));
-	kill(e[0], SIGCONT);
+	rv = finish_within(c[2], fd[2], 3000);
+	CU_ASSERT_EQUAL(rv, -1);
+	CU_ASSERT(has(cp_client_error(c[2]), "too many requests"));
 	for (i = 0; i < 3; i++)
 		cp_client_destroy(c[i]);
+	tdaemon_stop(&d);
+}
+
+/* The engine that answered fd's HELLO within ms (the pid in the reply's
+ * header), or -1. */
+static pid_t
+hello_engine(int fd, int ms)
+{
+	struct imsg_hdr h;
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+
+	if (raw_hello(fd) == -1 || poll(&p, 1, ms) != 1 ||
+	    recv(fd, &h, sizeof(h), MSG_WAITALL) != (ssize_t)sizeof(h) ||
+	    h.type != CP_MSG_HELLO)
+		return -1;
+	return (pid_t)h.pid;
+}
+
+/*
+ * A session stays with the engine that accepted it, so a burst of new
+ * clients must be shared: an engine that took the whole backlog at each
+ * wake-up served nearly all of them on one CPU while the other engine
+ * idled.  The parent deals them in turn now (deal.h).  BURST processes
+ * connect at once, each says HELLO and reports the engine that answered;
+ * each engine must answer a fair share.
+ */
+#define BURST 32
+static void
+test_burst_shared(void)
+{
+	struct tdaemon d;
+	pid_t e[MAXE], who, kid;
+	int go[2], rep[2], n[2] = {0, 0}, other = 0, i, fd, st;
+	char b;
+
+	CU_ASSERT_FATAL(daemon_up(&d, allow_conf) == 0);
+	CU_ASSERT_FATAL(wait_engines(&d, NULL, 0, 2, e, 5000) == 2);
+	CU_ASSERT_FATAL(
+	    wait_sandboxed(e[0], 3000) && wait_sandboxed(e[1], 3000));
+	tmsleep(200); /* both loops run: clients go to running engines */
+	CU_ASSERT_FATAL(pipe(go) == 0 && pipe(rep) == 0);
+	for (i = 0; i < BURST; i++) {
+		CU_ASSERT_FATAL((kid = fork()) != -1);
+		if (kid == 0) {
+			close(go[1]);
+			who = -1;
+			if (read(go[0], &b, 1) == 0 &&
+			    (fd = raw_open(d.sock)) != -1)
+				who = hello_engine(fd, 3000);
+			(void)!write(rep[1], &who, sizeof(who));
+			tmsleep(300); /* hold the session while others come */
+			_exit(0);
+		}
+	}
+	close(go[0]);
+	close(rep[1]);
+	tmsleep(100);
+	close(go[1]);
+	for (i = 0; i < BURST; i++) {
+		if (read(rep[0], &who, sizeof(who)) != (ssize_t)sizeof(who))
+			who = -1;
+		if (who == e[0] || who == e[1])
+			n[who == e[1]]++;
+		else
+			other++;
+	}
+	for (i = 0; i < BURST; i++)
+		wait(&st);
+	close(rep[0]);
+	fprintf(stderr, "  %d clients at once: %d and %d per engine\n", BURST,
+	    n[0], n[1]);
+	CU_ASSERT_EQUAL(other, 0);
+	/* Dealt in turn: 16 each, less an engine that fell behind. */
+	CU_ASSERT(n[0] >= BURST / 2 - 4 && n[1] >= BURST / 2 - 4);
+	tdaemon_stop(&d);
+}
+
+/*
+ * An engine that does not read its clients (stopped here; busy, or stuck)
+ * is passed over while another keeps up: it holds at most the one client
+ * it did not read, and the next ones are served by the other engine.
+ */
+static void
+test_stopped_engine_passed_over(void)
+{
+	struct tdaemon d;
+	pid_t e[MAXE], who;
+	int fd[8], i, other = 0, lost = 0;
+
+	CU_ASSERT_FATAL(daemon_up(&d, allow_conf) == 0);
+	CU_ASSERT_FATAL(wait_engines(&d, NULL, 0, 2, e, 5000) == 2);
+	CU_ASSERT_FATAL(
+	    wait_sandboxed(e[0], 3000) && wait_sandboxed(e[1], 3000));
+	tmsleep(200);
+	kill(e[1], SIGSTOP);
+	for (i = 0; i < 8; i++) {
+		CU_ASSERT_FATAL((fd[i] = raw_open(d.sock)) != -1);
+		who = hello_engine(fd[i], 500);
+		other += who == e[0];
+		lost += who == -1;
+	}
+	kill(e[1], SIGCONT);
+	fprintf(stderr,
+	    "  engine stopped: %d of 8 served by the other, "
+	    "%d waited\n",
+	    other, lost);
+	CU_ASSERT(other >= 7);
+	CU_ASSERT(lost <= 1);
+	for (i = 0; i < 8; i++)
+		close(fd[i]);
 	tdaemon_stop(&d);
 }
 
@@ -1076,5 +1182,9 @@ main(void)
 	cu_test(s, "max-requests-per-user", test_limit_per_user);
 	cu_test(s, "max-requests-per-user with two engines",
 	    test_limit_two_engines);
+	cu_test(s, "a burst of clients is shared by the engines",
+	    test_burst_shared);
+	cu_test(s, "a stopped engine is passed over",
+	    test_stopped_engine_passed_over);
 	return cu_finish();
 }
