@@ -730,8 +730,14 @@ tlsc_chain(struct tlsc *c, unsigned char ***der, size_t **lens, int *n)
 	*n = 0;
 	if (leaf == NULL)
 		return 0;
-	if (cnt == 0)
-		cnt = 1; /* a resumed session keeps only the leaf */
+	/* A resumed session keeps only its leaf once encoded: so it came
+	 * to the other engines, and which engine resumed must not change
+	 * what the client sees.  The chain was verified when the session
+	 * was made. */
+	if (cnt == 0 || SSL_session_reused(c->ssl)) {
+		cnt = 1;
+		sk = NULL;
+	}
 	if (cnt > CP_MAX_CHAIN) {
 		snprintf(c->err, sizeof(c->err),
 		    "peer sent %d certificates, "

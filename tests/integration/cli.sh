@@ -56,9 +56,21 @@ check "--json: verify_result 0" grep -q '"verify_result":0,' "$O"
 check "--json: hostname_match true" grep -q '"hostname_match":true' "$O"
 check "--json: tls true" grep -q '"tls":true' "$O"
 check "--json: address" grep -q '"address":"127.0.0.1"' "$O"
-check "--json: chain of two (leaf, intermediate)" \
-    [ "$(grep -o '"subject":' "$O" | wc -l)" -eq 2 ]
 check "--json: one line" [ "$(wc -l <"$O")" -eq 1 ]
+# A full handshake shows the chain; a resumed one (the ticket came with
+# the reply read above) the leaf alone, whichever engine resumed it.
+check "s_server (valid) for a first handshake started" \
+    t_tls_server "$T_TMP/fresh.log" valid -rev
+run -t -j 127.0.0.1 "$T_PORT" </dev/null
+check "--json, full handshake: resumed false" grep -q '"resumed":false' "$O"
+check "--json, full handshake: chain of two (leaf, intermediate)" \
+    [ "$(grep -o '"subject":' "$O" | wc -l)" -eq 2 ]
+for i in 1 2; do
+	run -t -j 127.0.0.1 "$PV" </dev/null
+	check "--json, resumed ($i): resumed true" grep -q '"resumed":true' "$O"
+	check "--json, resumed ($i): the leaf alone" \
+	    [ "$(grep -o '"subject":' "$O" | wc -l)" -eq 1 ]
+done
 run -j 127.0.0.1 "$PE" </dev/null
 check "--json tcp: tls false" grep -q '"tls":false' "$O"
 

@@ -56,6 +56,7 @@ child_main(const char *sock, uint16_t port, int verify, long expect)
 {
 	static const char req[] = "GET / HTTP/1.0\r\n\r\n";
 	char buf[16384];
+	STACK_OF(X509) * chain;
 	cp_client *c;
 	int n, got = 0, resumed, reused;
 	long rv;
@@ -71,6 +72,12 @@ child_main(const char *sock, uint16_t port, int verify, long expect)
 	if (rv == -1)
 		return R_NEW; /* nothing to resume: and reported as before */
 	resumed = cp_client_session_resumed(c);
+	/* The chain as sent (leaf and intermediate), or after a resumed
+	 * handshake the leaf alone, whichever engine resumed it. */
+	chain = cp_client_get_peer_chain(c);
+	if (chain == NULL || sk_X509_num(chain) != (resumed ? 1 : 2) ||
+	    sk_X509_value(chain, 0) != c->server_certificate)
+		return 15;
 	if (cp_client_write(c, req, sizeof(req) - 1) != sizeof(req) - 1)
 		return 12;
 	/* Reading is what brings a TLS 1.3 ticket back to the daemon. */

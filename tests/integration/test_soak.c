@@ -35,6 +35,7 @@
 #define SOAK_REQUESTS 10000
 #endif
 #define RELOADS 5
+#define WARM_AFTER_RELOAD 400 /* requests: see test_soak() */
 /* Same reasoning as test_hostile.c: malloc keeps what it freed for reuse,
  * and under ASan the quarantine holds freed memory by design. */
 #ifdef __SANITIZE_ADDRESS__
@@ -357,9 +358,17 @@ test_soak(void)
 		}
 	CU_ASSERT_FATAL(reload(0) == 0);
 	CU_ASSERT_FATAL(settled(10000));
-	for (i = 0; i < 20; i++)
+	/* Enough for every engine of the new generation to reach its
+	 * working set: the TLS 1.3 connections that wait for tickets
+	 * (resume.h) and the caches, all bounded.  A session stays with its
+	 * engine, and new sessions are dealt in turn: a fresh one every 50
+	 * requests reaches them all. */
+	for (i = 0; i < WARM_AFTER_RELOAD; i++) {
+		if (i % 50 == 0)
+			cp_client_shutdown();
 		CU_ASSERT(
 		    request(mix[i % 10], i % WORKERS, text, sizeof(text)));
+	}
 	cp_client_shutdown();
 	tmsleep(200);
 	fds0 = daemon_fds();
