@@ -14,10 +14,12 @@
 
 #include "ctl.h"
 #include "deal.h"
+#include "ev.h"
 #include "log.h"
 
 #define DEAL_BUDGET 64 /* clients per call: the parent has other work */
 #define DEAL_MAXMSG 64 /* a frame is a bare header */
+#define STALL_MS 20    /* a client unread this long: the engine is stalled */
 
 int
 deal_chan_open(struct deal_chan *c, int *engine_end)
@@ -33,6 +35,7 @@ deal_chan_open(struct deal_chan *c, int *engine_end)
 		return -1;
 	}
 	imsgbuf_init(c->ib, sv[0], DEAL_MAXMSG);
+	c->unread_since = 0;
 	*engine_end = sv[1];
 	return 0;
 }
@@ -70,30 +73,39 @@ deal_chan_flush(struct deal_chan *c)
 	return 0;
 }
 
-/* Whether the engine has read everything dealt to it so far.  One that
- * has not is busy or stopped: while another keeps up, it is passed over,
- * so a stopped engine holds at most the one client it did not read. */
+/*
+ * Whether the engine has left a client unread for STALL_MS (as far as the
+ * parent looked): stopped, or stuck.  It is passed over while another is
+ * not, so a stopped engine holds the few clients of its first moments.
+ * Not reading at once is no sign: an engine woken a moment ago has not
+ * run yet, and a burst would all go to the one that ran.
+ */
 static int
-caught_up(const struct deal_chan *c)
+stalled(struct deal_chan *c, uint64_t now)
 {
 	int n;
 
-	return ioctl(c->ib->fd, SIOCOUTQ, &n) == 0 && n == 0;
+	if (ioctl(c->ib->fd, SIOCOUTQ, &n) == -1 || n == 0) {
+		c->unread_since = 0;
+		return 0;
+	}
+	return c->unread_since != 0 && now - c->unread_since >= STALL_MS;
 }
 
 /* How far from next on the channel for the next client is, or -1 when
- * every one is blocked.  First choice: in turn, one that keeps up. */
+ * every one is blocked.  First choice: in turn, one not stalled. */
 static int
 pick(struct deal_chan *const *chans, int n, unsigned next)
 {
-	const struct deal_chan *c;
+	struct deal_chan *c;
+	uint64_t now = ev_clock_ms();
 	int i, any = -1;
 
 	for (i = 0; i < n; i++) {
 		c = chans[(next + (unsigned)i) % (unsigned)n];
 		if (c->ib == NULL || deal_chan_blocked(c))
 			continue;
-		if (caught_up(c))
+		if (!stalled(c, now))
 			return i;
 		if (any == -1)
 			any = i;
@@ -117,6 +129,7 @@ give(struct deal_chan *c, int fd)
 int
 deal_clients(int lfd, struct deal_chan *const *chans, int n, unsigned *next)
 {
+	struct deal_chan *c;
 	int fd, i, dealt = 0;
 
 	while (dealt < DEAL_BUDGET && (i = pick(chans, n, *next)) != -1) {
@@ -131,7 +144,10 @@ deal_clients(int lfd, struct deal_chan *const *chans, int n, unsigned *next)
 			return -1;
 		}
 		/* The turn moves on only for a client dealt. */
-		give(chans[(*next + (unsigned)i) % (unsigned)n], fd);
+		c = chans[(*next + (unsigned)i) % (unsigned)n];
+		give(c, fd);
+		if (c->unread_since == 0)
+			c->unread_since = ev_clock_ms(); /* unread from now */
 		*next = (*next + (unsigned)i + 1) % (unsigned)n;
 		dealt++;
 	}

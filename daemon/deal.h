@@ -8,7 +8,8 @@
  * idled: 626 ms of one engine's CPU against 32 ms of the other's in
  * bench_conc, 32 of 32 clients on one engine in test_service.  So the
  * parent accepts, and passes each client to the next engine of the
- * current generation in turn.  It reads nothing from a client: who it is
+ * current generation in turn, passing over an engine that has left a
+ * client unread for a while.  It reads nothing from a client: who it is
  * (SO_PEERCRED) and what it wants are the engine's business, and an
  * engine never holds the listening socket.
  *
@@ -19,12 +20,15 @@
 #ifndef CP_DEAL_H
 #define CP_DEAL_H
 
+#include <stdint.h>
+
 #include "imsg.h"
 
 /* The parent's end of one engine's client channel; a copy of it is the
  * same channel (the buffer, which points into itself, is not copied). */
 struct deal_chan {
-	struct imsgbuf *ib; /* NULL once closed */
+	struct imsgbuf *ib;    /* NULL once closed */
+	uint64_t unread_since; /* ms: first seen with a client unread */
 };
 
 /* A new channel: the parent keeps c, *engine_end goes to the engine (the

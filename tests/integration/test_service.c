@@ -1123,15 +1123,17 @@ test_burst_shared(void)
 	fprintf(stderr, "  %d clients at once: %d and %d per engine\n", BURST,
 	    n[0], n[1]);
 	CU_ASSERT_EQUAL(other, 0);
-	/* Dealt in turn: 16 each, less an engine that fell behind. */
+	/* Dealt in turn: 16 each, give or take an engine that fell 20 ms
+	 * behind on a busy machine. */
 	CU_ASSERT(n[0] >= BURST / 2 - 4 && n[1] >= BURST / 2 - 4);
 	tdaemon_stop(&d);
 }
 
 /*
- * An engine that does not read its clients (stopped here; busy, or stuck)
- * is passed over while another keeps up: it holds at most the one client
- * it did not read, and the next ones are served by the other engine.
+ * An engine that leaves its clients unread (stopped here, or stuck) is
+ * passed over while another reads: it holds the clients of its first
+ * 20 ms (one here, as each client waits for its answer), and the next
+ * ones are served by the other engine.
  */
 static void
 test_stopped_engine_passed_over(void)
