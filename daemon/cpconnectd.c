@@ -1332,8 +1332,10 @@ parent_poll(struct parent *p)
 	}
 	if (poll(pfd, (nfds_t)npfd, 250) == -1 && errno != EINTR)
 		fatal("poll");
-	if (pfd[1].revents & POLLIN)
+	if (pfd[1].revents & POLLIN) {
 		control_accept(p->cfd, control_cmd, p);
+		nchans = deal_targets(chans); /* a reload: the new engines */
+	}
 	/* Room made by the flushes counts from the next turn. */
 	if ((pfd[2].revents & POLLIN) &&
 	    deal_clients(p->lfd, chans, nchans, &p->next_engine) == -1)
