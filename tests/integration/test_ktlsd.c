@@ -39,7 +39,7 @@ static int have_ktls; /* this kernel has TLS after all */
 static int
 kernel_has_tls(void)
 {
-	uint16_t port;
+	uint16_t port = 0; /* tlisten: 0 asks for any free port */
 	struct sockaddr_in sin;
 	char err[160];
 	int l, a, rv = 0;
@@ -200,7 +200,7 @@ test_tcp_ignores(void)
 {
 	cp_client *c;
 	pid_t pid;
-	uint16_t port;
+	uint16_t port = 0;
 	int lfd;
 
 	CU_ASSERT_FATAL((lfd = tlisten(AF_INET, &port)) != -1);

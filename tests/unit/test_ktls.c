@@ -418,7 +418,7 @@ tcp_pair(int *a, int *b)
 {
 	struct sockaddr_in sin;
 	socklen_t sl = sizeof(sin);
-	uint16_t port;
+	uint16_t port = 0; /* tlisten: 0 asks for any free port */
 	int l;
 
 	if ((l = tlisten(AF_INET, &port)) == -1)
