@@ -1039,6 +1039,22 @@ req_reply_tls(struct request *r)
 }
 
 static int
+send_cert(void *arg, const unsigned char *der, size_t len)
+{
+	struct request *r = arg;
+	struct abuf b;
+	int rv;
+
+	abuf_init(&b);
+	cp_cert_encode(&b, der, len);
+	rv = send_msg(r->s, CP_MSG_PEER_CERT, r->id, -1, &b);
+	abuf_free(&b);
+	return rv;
+}
+
+/* The chain, leaf first.  A resumed handshake has only the leaf: the
+ * rest comes from what the session was kept with (resume.h). */
+static int
 send_chain(struct request *r)
 {
 	unsigned char **der;
@@ -1047,15 +1063,11 @@ send_chain(struct request *r)
 
 	if (tlsc_chain(r->tls, &der, &lens, &n) == -1)
 		return -1;
-	for (i = 0; i < n && rv == 0; i++) {
-		struct abuf b;
-
-		abuf_init(&b);
-		cp_cert_encode(&b, der[i], lens[i]);
-		rv = send_msg(r->s, CP_MSG_PEER_CERT, r->id, -1, &b);
-		abuf_free(&b);
-	}
+	for (i = 0; i < n && rv == 0; i++)
+		rv = send_cert(r, der[i], lens[i]);
 	tls_chain_free(der, lens, n);
+	if (rv == 0 && n == 1 && tlsc_resumed(r->tls))
+		rv = resume_chain_each(&r->rq, send_cert, r);
 	return rv;
 }
 

@@ -42,6 +42,8 @@ struct pending {
 	size_t keylen;
 	uint64_t seq; /* of the next record the SSL object expects */
 	struct sc_meta m;
+	unsigned char *chain; /* below the leaf, for keep() */
+	size_t chainlen;
 };
 
 struct resume {
@@ -125,6 +127,7 @@ pend_free(struct pending *p)
 		    p->ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
 		SSL_free(p->ssl);
 	}
+	free(p->chain);
 	explicit_bzero(p, sizeof(*p));
 }
 
@@ -313,16 +316,46 @@ resume_lookup(
 		return;
 	if (ent->obj == NULL) {
 		p = ent->der;
-		ent->obj = d2i_SSL_SESSION(NULL, &p, (long)ent->derlen);
+		ent->obj = d2i_SSL_SESSION(
+		    NULL, &p, (long)(ent->derlen - ent->m.chainlen));
 	}
 	if (ent->obj == NULL || !SSL_SESSION_is_resumable(ent->obj)) {
 		sc_del(rs->sc, rq->key);
 		return;
 	}
+	/* A copy: the entry may go before the reply does. */
+	if (ent->m.chainlen > 0 &&
+	    (rq->chain = malloc(ent->m.chainlen)) != NULL) {
+		memcpy(rq->chain, ent->der + ent->derlen - ent->m.chainlen,
+		    ent->m.chainlen);
+		rq->chainlen = ent->m.chainlen;
+	}
 	SSL_SESSION_up_ref(ent->obj);
 	rq->sess = ent->obj;
 	rq->offered = 1;
 	rq->m = ent->m;
+}
+
+int
+resume_chain_each(const struct resume_req *rq,
+    int (*fn)(void *, const unsigned char *, size_t), void *arg)
+{
+	size_t off = 0;
+	uint32_t len;
+	int rv;
+
+	/* Each certificate's length (uint32_t, host order), then its DER;
+	 * made by chain_of() in this binary, checked all the same. */
+	while (rq->chain != NULL && rq->chainlen - off >= sizeof(len)) {
+		memcpy(&len, rq->chain + off, sizeof(len));
+		off += sizeof(len);
+		if (len == 0 || len > rq->chainlen - off)
+			return 0;
+		if ((rv = fn(arg, rq->chain + off, len)) != 0)
+			return rv;
+		off += len;
+	}
+	return 0;
 }
 
 int
@@ -338,6 +371,9 @@ resume_req_clear(struct resume_req *rq)
 	if (rq->sess != NULL)
 		SSL_SESSION_free(rq->sess);
 	rq->sess = NULL;
+	free(rq->chain);
+	rq->chain = NULL;
+	rq->chainlen = 0;
 }
 
 /* ---- Keeping a session ---- */
@@ -390,36 +426,89 @@ send_put(struct engine *e, const struct sc_meta *m, const unsigned char *der,
 	explicit_bzero(buf, sizeof(h) + derlen);
 }
 
-/* Keep s under m's key, here and (through the parent) in every engine. */
+/*
+ * The verified chain below the leaf, in the form keep() stores after the
+ * session: each certificate's length (uint32_t), then its DER.  From the
+ * handshake's own chain, or for a resumed one from what the session was
+ * kept with.  NULL and *len 0 when there is none or it would not fit.
+ */
+static unsigned char *
+chain_of(SSL *ssl, const struct resume_req *rq, int resumed, size_t *len)
+{
+	STACK_OF(X509) *sk = SSL_get_peer_cert_chain(ssl);
+	unsigned char *out, *p;
+	uint32_t n;
+	size_t total = 0;
+	int i, l;
+
+	*len = 0;
+	if (resumed) {
+		if (rq->chainlen == 0 || (out = malloc(rq->chainlen)) == NULL)
+			return NULL;
+		memcpy(out, rq->chain, rq->chainlen);
+		*len = rq->chainlen;
+		return out;
+	}
+	for (i = 1; sk != NULL && i < sk_X509_num(sk); i++) {
+		if ((l = i2d_X509(sk_X509_value(sk, i), NULL)) <= 0)
+			return NULL;
+		total += sizeof(n) + (size_t)l;
+	}
+	/* At most half an entry: the session and its leaf come first. */
+	if (total == 0 || total > SC_MAX_DER / 2 ||
+	    (out = malloc(total)) == NULL)
+		return NULL;
+	for (p = out, i = 1; i < sk_X509_num(sk); i++) {
+		n = (uint32_t)i2d_X509(sk_X509_value(sk, i), NULL);
+		memcpy(p, &n, sizeof(n));
+		p += sizeof(n);
+		i2d_X509(sk_X509_value(sk, i), &p);
+	}
+	*len = total;
+	return out;
+}
+
+/* Keep s, with the chain below its leaf, under m's key, here and
+ * (through the parent) in every engine. */
 static void
-keep(struct engine *e, struct sc_meta *m, SSL_SESSION *s)
+keep(struct engine *e, struct sc_meta *m, SSL_SESSION *s,
+    const unsigned char *chain, size_t chainlen)
 {
 	struct resume *rs = e->rs;
 	unsigned char *der = NULL, *p;
 	struct sc_entry *ent;
 	int64_t now = wall_now();
-	int len;
+	size_t len;
+	int l;
 
 	if (!SSL_SESSION_is_resumable(s))
 		return;
 	m->created = now;
 	m->expires = sess_expiry(s, now);
 	m->version = (uint16_t)SSL_SESSION_get_protocol_version(s);
-	if (m->expires <= now)
+	if (m->expires <= now || (l = i2d_SSL_SESSION(s, NULL)) <= 0 ||
+	    (size_t)l > SC_MAX_DER)
 		return;
-	if ((len = i2d_SSL_SESSION(s, NULL)) <= 0 || len > SC_MAX_DER ||
-	    (der = malloc((size_t)len)) == NULL)
+	/* The chain goes along when it fits; without it a resumed
+	 * handshake shows the leaf alone. */
+	if ((size_t)l + chainlen > SC_MAX_DER)
+		chainlen = 0;
+	len = (size_t)l + chainlen;
+	m->chainlen = (uint32_t)chainlen;
+	if ((der = malloc(len)) == NULL)
 		return;
 	p = der;
 	i2d_SSL_SESSION(s, &p);
-	if (sc_put(rs->sc, m, der, (size_t)len) == 0 &&
+	if (chainlen > 0)
+		memcpy(der + l, chain, chainlen);
+	if (sc_put(rs->sc, m, der, len) == 0 &&
 	    (ent = sc_get(rs->sc, m->key, now)) != NULL) {
 		ent->hits = 0;
 		SSL_SESSION_up_ref(s);
 		ent->obj = s;
 	}
-	send_put(e, m, der, (size_t)len);
-	OPENSSL_clear_free(der, (size_t)len);
+	send_put(e, m, der, len);
+	OPENSSL_clear_free(der, len);
 	log_debug("session cache: kept a TLS %s session for %s",
 	    m->version == TLS1_3_VERSION ? "1.3" : "1.2", m->label);
 }
@@ -476,9 +565,11 @@ pend_slot(struct resume *rs, uint32_t *idx)
 
 /* Wait for the tickets of a TLS 1.3 connection: take its SSL object. */
 static int
-await_tickets(struct engine *e, const struct sc_meta *m, struct tlsc *tls,
+await_tickets(struct engine *e, const struct sc_meta *m,
+    const struct resume_req *rq, struct tlsc *tls,
     const struct cp_tls_state *st, uint32_t uid, uint8_t *cookie)
 {
+	int resumed = tlsc_resumed(tls);
 	struct resume *rs = e->rs;
 	struct pending *p;
 	const EVP_CIPHER *aead;
@@ -518,6 +609,7 @@ await_tickets(struct engine *e, const struct sc_meta *m, struct tlsc *tls,
 	memcpy(p->iv, st->rx.iv, CP_IV_LEN);
 	p->seq = 0; /* the SSL object read no application record */
 	p->m = *m;
+	p->chain = chain_of(ssl, rq, resumed, &p->chainlen);
 	memcpy(cookie, &e->pid, 4);
 	memcpy(cookie + 4, &idx, 4);
 	memcpy(cookie + 8, &p->rnd, 8);
@@ -563,13 +655,19 @@ resume_handshake_done(struct engine *e, struct resume_req *rq, struct tlsc *tls,
 	m.shared = e->rs->mode == SESSCACHE_SHARED;
 	snprintf(m.label, sizeof(m.label), "%s", label);
 	if (st->version == 0x0304)
-		return await_tickets(e, &m, tls, st, uid, cookie);
+		return await_tickets(e, &m, rq, tls, st, uid, cookie);
 	/* TLS 1.2: the session is complete; a resumed one is kept again
 	 * only when the server renewed its ticket. */
 	if ((s = SSL_get1_session(ssl)) == NULL)
 		return 0;
-	if (!resumed || s != rq->sess)
-		keep(e, &m, s);
+	if (!resumed || s != rq->sess) {
+		unsigned char *chain;
+		size_t chainlen;
+
+		chain = chain_of(ssl, rq, resumed, &chainlen);
+		keep(e, &m, s, chain, chainlen);
+		free(chain);
+	}
 	SSL_SESSION_free(s);
 	return 0;
 }
@@ -640,7 +738,7 @@ take_ticket(
 		return;
 	}
 	if ((s = SSL_get0_session(p->ssl)) != NULL && s != before)
-		keep(e, &p->m, s);
+		keep(e, &p->m, s, p->chain, p->chainlen);
 	if (++p->tickets >= RESUME_TICKETS)
 		pend_free(p);
 }

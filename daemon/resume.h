@@ -10,7 +10,9 @@
  * A reload that changes any of them changes the key: the old sessions are
  * never offered again and age out.  Only sessions whose chain verified
  * are kept, with the SPKI digests of that chain, so that a resumed
- * handshake passes the same pin check as a full one.
+ * handshake passes the same pin check as a full one, and with the chain
+ * below the leaf, which an encoded session drops: a resumed handshake
+ * shows the client the chain it was made with, on every engine.
  *
  * TLS 1.2 sessions are complete when the handshake is.  A TLS 1.3 ticket
  * arrives after the hand-off, in the program's record stream: the engine
@@ -52,6 +54,10 @@ struct resume_req {
 	uint8_t key[SC_KEYLEN];
 	SSL_SESSION *sess; /* the offered one, referenced */
 	struct sc_meta m;
+	/* The offered session's chain below the leaf, as it was kept (an
+	 * encoded session keeps only the leaf), or NULL. */
+	unsigned char *chain;
+	size_t chainlen;
 };
 
 /* What the key is made of. */
@@ -77,6 +83,11 @@ void resume_tick(struct engine *);
 void resume_lookup(
     struct engine *, const struct resume_in *, struct resume_req *);
 /* The pin check's input for a resumed handshake: the stored digests. */
+/* A resumed handshake's chain below the leaf, as the session was kept
+ * with it: fn for each certificate's DER, leaf's issuer first, until it
+ * returns non-zero (that value is returned). */
+int resume_chain_each(const struct resume_req *,
+    int (*fn)(void *, const unsigned char *, size_t), void *arg);
 int resume_spki(const struct resume_req *, const uint8_t (**spki)[32]);
 /*
  * After a handshake the policy accepted, with its exported state st: keep

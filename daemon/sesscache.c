@@ -101,7 +101,8 @@ sc_put(struct sesscache *c, const struct sc_meta *m, const void *der,
 	struct sc_entry *e, *old;
 	size_t b;
 
-	if (derlen == 0 || derlen > SC_MAX_DER || m->nspki > SC_MAX_SPKI) {
+	if (derlen == 0 || derlen > SC_MAX_DER || m->nspki > SC_MAX_SPKI ||
+	    m->chainlen >= derlen) {
 		errno = EINVAL;
 		return -1;
 	}

@@ -22,7 +22,9 @@
 #include "cpproto.h"
 
 #define SC_KEYLEN 32
-#define SC_MAX_DER (CP_MAX_CERT + 4096) /* a session with its leaf */
+/* A session with its leaf, and the rest of its chain when that fits:
+ * with more, a resumed handshake shows the leaf alone. */
+#define SC_MAX_DER (CP_MAX_CERT + 4096)
 #define SC_MAX_SPKI (CP_MAX_CHAIN + 2)
 #define SC_LABEL 560 /* "host port N [server name S]" */
 
@@ -36,6 +38,9 @@ struct sc_meta {
 	uint8_t shared;   /* made under session-cache shared */
 	uint8_t ocsp;     /* CP_OCSP_*: the staple of the handshake that made it */
 	uint32_t verify_result;
+	/* The last chainlen bytes of the DER are the verified chain below
+	 * the leaf (resume.c), which an encoded session does not keep. */
+	uint32_t chainlen;
 	int64_t created, expires; /* wall clock, seconds */
 	uint8_t spki[SC_MAX_SPKI][32];
 	char label[SC_LABEL];

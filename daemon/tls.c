@@ -732,8 +732,8 @@ tlsc_chain(struct tlsc *c, unsigned char ***der, size_t **lens, int *n)
 		return 0;
 	/* A resumed session keeps only its leaf once encoded: so it came
 	 * to the other engines, and which engine resumed must not change
-	 * what the client sees.  The chain was verified when the session
-	 * was made. */
+	 * what the client sees.  The rest of the chain, verified when the
+	 * session was made, is kept with it (resume.h). */
 	if (cnt == 0 || SSL_session_reused(c->ssl)) {
 		cnt = 1;
 		sk = NULL;

@@ -22,6 +22,7 @@
 
 #include <openssl/ssl.h>
 #include <openssl/x509_vfy.h>
+#include <openssl/x509v3.h>
 
 #include "cprops/client.h"
 #include "cutest.h"
@@ -72,11 +73,14 @@ child_main(const char *sock, uint16_t port, int verify, long expect)
 	if (rv == -1)
 		return R_NEW; /* nothing to resume: and reported as before */
 	resumed = cp_client_session_resumed(c);
-	/* The chain as sent (leaf and intermediate), or after a resumed
-	 * handshake the leaf alone, whichever engine resumed it. */
+	/* The chain as sent, leaf and intermediate; after a resumed
+	 * handshake the same, kept with the session, whichever engine
+	 * resumed it. */
 	chain = cp_client_get_peer_chain(c);
-	if (chain == NULL || sk_X509_num(chain) != (resumed ? 1 : 2) ||
-	    sk_X509_value(chain, 0) != c->server_certificate)
+	if (chain == NULL || sk_X509_num(chain) != 2 ||
+	    sk_X509_value(chain, 0) != c->server_certificate ||
+	    X509_check_issued(
+	        sk_X509_value(chain, 1), sk_X509_value(chain, 0)) != X509_V_OK)
 		return 15;
 	if (cp_client_write(c, req, sizeof(req) - 1) != sizeof(req) - 1)
 		return 12;

@@ -62,6 +62,12 @@ t_put_get(void)
 	CU_ASSERT(sc_put(c, &m, "x", SC_MAX_DER + 1) == -1 && errno == EINVAL);
 	m.nspki = SC_MAX_SPKI + 1;
 	CU_ASSERT(sc_put(c, &m, "x", 1) == -1 && errno == EINVAL);
+	/* The chain kept after the session leaves room for a session. */
+	m.nspki = 0;
+	m.chainlen = 4;
+	CU_ASSERT(sc_put(c, &m, "four", 4) == -1 && errno == EINVAL);
+	m.chainlen = 3;
+	CU_ASSERT(sc_put(c, &m, "four", 4) == 0);
 	sc_free(c);
 }
 
