@@ -2,13 +2,15 @@
 /*
  * The TLS session cache store (daemon/sesscache.c): replace by key, LRU
  * bound, lifetimes, flush by uid, resize, size checks, and the objects an
- * engine hangs on entries released exactly once.
+ * engine hangs on entries released exactly once; and the walk over the
+ * chain kept with a session (resume_chain_each), on good and bad blobs.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "cutest.h"
+#include "resume.h"
 #include "sesscache.h"
 
 static int freed;
@@ -134,6 +136,70 @@ t_flush_expire(void)
 	sc_free(c);
 }
 
+static int
+collect(void *arg, const unsigned char *der, size_t len)
+{
+	size_t *got = arg;
+
+	got[got[0] + 1] = len;
+	got[0]++;
+	return der[0] == 'x'; /* a certificate starting so stops the walk */
+}
+
+/* Each certificate's length (uint32_t), then its bytes. */
+static size_t
+blob_add(unsigned char *b, size_t off, uint32_t len, const char *bytes)
+{
+	memcpy(b + off, &len, sizeof(len));
+	memcpy(b + off + sizeof(len), bytes, strlen(bytes));
+	return off + sizeof(len) + strlen(bytes);
+}
+
+static void
+t_chain_walk(void)
+{
+	unsigned char b[64];
+	struct resume_req rq;
+	size_t got[8], n;
+
+	memset(&rq, 0, sizeof(rq));
+	rq.chain = b;
+	n = blob_add(b, 0, 3, "abc");
+	n = blob_add(b, n, 2, "de");
+	rq.chainlen = n;
+	memset(got, 0, sizeof(got));
+	CU_ASSERT_EQUAL(resume_chain_each(&rq, collect, got), 0);
+	CU_ASSERT(got[0] == 2 && got[1] == 3 && got[2] == 2);
+	/* A length past the end, a zero length, a cut length word: the
+	 * walk ends there, having given only whole certificates. */
+	n = blob_add(b, 0, 3, "abc");
+	n = blob_add(b, n, 40, "de");
+	rq.chainlen = n;
+	memset(got, 0, sizeof(got));
+	CU_ASSERT_EQUAL(resume_chain_each(&rq, collect, got), 0);
+	CU_ASSERT(got[0] == 1 && got[1] == 3);
+	n = blob_add(b, 0, 0, "");
+	rq.chainlen = n + 3;
+	memset(got, 0, sizeof(got));
+	CU_ASSERT_EQUAL(resume_chain_each(&rq, collect, got), 0);
+	CU_ASSERT_EQUAL(got[0], 0);
+	rq.chainlen = 2;
+	CU_ASSERT_EQUAL(resume_chain_each(&rq, collect, got), 0);
+	CU_ASSERT_EQUAL(got[0], 0);
+	/* The callback's non-zero answer stops it and is returned. */
+	n = blob_add(b, 0, 1, "x");
+	n = blob_add(b, n, 1, "y");
+	rq.chainlen = n;
+	CU_ASSERT_EQUAL(resume_chain_each(&rq, collect, got), 1);
+	CU_ASSERT_EQUAL(got[0], 1);
+	/* None kept. */
+	rq.chain = NULL;
+	rq.chainlen = 0;
+	memset(got, 0, sizeof(got));
+	CU_ASSERT_EQUAL(resume_chain_each(&rq, collect, got), 0);
+	CU_ASSERT_EQUAL(got[0], 0);
+}
+
 int
 main(void)
 {
@@ -142,5 +208,6 @@ main(void)
 	cu_test(s, "put, get, replace, expire, bounds", t_put_get);
 	cu_test(s, "least recently used first out, resize", t_lru);
 	cu_test(s, "flush by uid, expire", t_flush_expire);
+	cu_test(s, "the chain kept with a session", t_chain_walk);
 	return cu_finish();
 }
