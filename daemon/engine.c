@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * The engine's loop: take the clients the parent deals, tell the parent how we
- * are doing, drain when told to, and run the sessions (session.c) and their
- * requests (request.c) until done.
+ * The engine's loop: take the clients the parent deals (deal.h), tell the
+ * parent how we are doing, drain when told to, and run the sessions
+ * (session.c) and their requests (request.c) until done.
  */
 #include <sys/epoll.h>
 #include <sys/socket.h>
@@ -331,7 +331,6 @@ static void
 engine_drain(struct engine *e)
 {
 	struct session *s;
-
 	int fd;
 
 	/* Clients dealt before the drain order close unanswered: their
