@@ -37,6 +37,7 @@
 
 #include "ktls.h"
 #include "msg.h"
+#include "recerr.h"
 #include "record.h"
 #include "kdf.h"
 #include "stop.h"
@@ -79,12 +80,7 @@ struct ktls {
 	const struct rec_suite *suite;
 	size_t secretlen;
 
-	pthread_mutex_t elock;
-	int fatal; /* atomic; err and fatal_errno are set before it */
-	int fatal_errno;
-	int wdead;  /* atomic: sending failed, reading goes on */
-	int errset; /* atomic: err is final */
-	char err[256];
+	struct rec_err e; /* recerr.h */
 
 	/* Reader. */
 	unsigned char rxsecret[CP_MAX_SECRET];
@@ -301,13 +297,13 @@ ktls_kernel_rekeys(void)
 static int
 is_fatal(const struct ktls *k)
 {
-	return __atomic_load_n(&k->fatal, __ATOMIC_ACQUIRE);
+	return recerr_is_fatal(&k->e);
 }
 
 static int
 no_send(const struct ktls *k)
 {
-	return is_fatal(k) || __atomic_load_n(&k->wdead, __ATOMIC_ACQUIRE);
+	return recerr_no_send(&k->e);
 }
 
 static void
@@ -325,21 +321,9 @@ k_fail(struct ktls *k, int eno, int alert, const char *fmt, ...)
 {
 	va_list ap;
 
-	pthread_mutex_lock(&k->elock);
-	if (!k->fatal) {
-		if (!k->errset) {
-			va_start(ap, fmt);
-			vsnprintf(k->err, sizeof(k->err), fmt, ap);
-			va_end(ap);
-			__atomic_store_n(&k->errset, 1, __ATOMIC_RELEASE);
-		}
-		k->fatal_errno = eno;
-		__atomic_store_n(&k->fatal, 1, __ATOMIC_RELEASE);
-	}
-	/* A later failure reports the first one, as every later call does
-	 * (record.c does the same). */
-	eno = k->fatal_errno;
-	pthread_mutex_unlock(&k->elock);
+	va_start(ap, fmt);
+	eno = recerr_fatal(&k->e, eno, fmt, ap);
+	va_end(ap);
 	if (alert >= 0)
 		send_fatal_alert(k, alert);
 	errno = eno;
@@ -350,22 +334,13 @@ k_fail(struct ktls *k, int eno, int alert, const char *fmt, ...)
 static int
 wr_fail(struct ktls *k, int eno)
 {
-	pthread_mutex_lock(&k->elock);
-	if (!k->errset) {
-		snprintf(k->err, sizeof(k->err), "write: %s", strerror(eno));
-		__atomic_store_n(&k->errset, 1, __ATOMIC_RELEASE);
-	}
-	__atomic_store_n(&k->wdead, 1, __ATOMIC_RELEASE);
-	pthread_mutex_unlock(&k->elock);
-	errno = eno;
-	return -1;
+	return recerr_write(&k->e, eno);
 }
 
 static int
 fail_errno(const struct ktls *k)
 {
-	errno = k->fatal_errno;
-	return -1;
+	return recerr_fail(&k->e);
 }
 
 static int
@@ -466,7 +441,7 @@ send_fatal_alert(struct ktls *k, int desc)
 
 	if (pthread_mutex_trylock(&k->wlock) != 0)
 		return;
-	if (!k->closed && !__atomic_load_n(&k->wdead, __ATOMIC_ACQUIRE))
+	if (!k->closed && !__atomic_load_n(&k->e.wdead, __ATOMIC_ACQUIRE))
 		(void)send_ctl(k, TLS_CT_ALERT, a, 2, MSG_DONTWAIT);
 	k->closed = 1;
 	pthread_mutex_unlock(&k->wlock);
@@ -1060,7 +1035,7 @@ k_alloc(int fd, const struct cp_tls_state *st, int rekey)
 	k->rekey_limit = TLS_REC_GCM_REKEY_LIMIT;
 	memcpy(k->txsecret, st->tx.secret, k->secretlen);
 	memcpy(k->rxsecret, st->rx.secret, k->secretlen);
-	pthread_mutex_init(&k->elock, NULL);
+	recerr_init(&k->e);
 	pthread_mutex_init(&k->wlock, NULL);
 	return k;
 }
@@ -1111,7 +1086,7 @@ ktls_free(struct ktls *k)
 {
 	if (k == NULL)
 		return;
-	pthread_mutex_destroy(&k->elock);
+	recerr_destroy(&k->e);
 	pthread_mutex_destroy(&k->wlock);
 	if (k->tbuf != NULL)
 		explicit_bzero(k->tbuf, TLS_REC_MAX_TICKET_LEN);
@@ -1123,7 +1098,7 @@ ktls_free(struct ktls *k)
 const char *
 ktls_error(const struct ktls *k)
 {
-	return __atomic_load_n(&k->errset, __ATOMIC_ACQUIRE) ? k->err : "";
+	return recerr_str(&k->e);
 }
 
 void

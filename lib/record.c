@@ -29,6 +29,7 @@
 #include <openssl/evp.h>
 
 #include "msg.h"
+#include "recerr.h"
 #include "record.h"
 #include "kdf.h"
 #include "stop.h"
@@ -84,12 +85,7 @@ struct tls_rec {
 	const struct rec_suite *suite;
 	size_t secretlen;
 
-	pthread_mutex_t elock;
-	int fatal; /* atomic; err and fatal_errno are set before it */
-	int fatal_errno;
-	int wdead;  /* atomic: sending failed, reading goes on */
-	int errset; /* atomic: err is final */
-	char err[192];
+	struct rec_err e; /* recerr.h */
 
 	/* Reader. */
 	struct rec_dir rx;
@@ -180,14 +176,14 @@ stat_add(uint64_t *p, uint64_t n)
 static int
 is_fatal(const struct tls_rec *r)
 {
-	return __atomic_load_n(&r->fatal, __ATOMIC_ACQUIRE);
+	return recerr_is_fatal(&r->e);
 }
 
 /* Nothing more may be sent. */
 static int
 no_send(const struct tls_rec *r)
 {
-	return is_fatal(r) || __atomic_load_n(&r->wdead, __ATOMIC_ACQUIRE);
+	return recerr_no_send(&r->e);
 }
 
 static void
@@ -297,21 +293,9 @@ rec_fail(struct tls_rec *r, int eno, int alert, const char *fmt, ...)
 {
 	va_list ap;
 
-	pthread_mutex_lock(&r->elock);
-	if (!r->fatal) {
-		if (!r->errset) {
-			va_start(ap, fmt);
-			vsnprintf(r->err, sizeof(r->err), fmt, ap);
-			va_end(ap);
-			__atomic_store_n(&r->errset, 1, __ATOMIC_RELEASE);
-		}
-		r->fatal_errno = eno;
-		__atomic_store_n(&r->fatal, 1, __ATOMIC_RELEASE);
-	}
-	/* A later failure (the reader going on after its KeyUpdate answer
-	 * failed, say) reports the first one too, as every later call does. */
-	eno = r->fatal_errno;
-	pthread_mutex_unlock(&r->elock);
+	va_start(ap, fmt);
+	eno = recerr_fatal(&r->e, eno, fmt, ap);
+	va_end(ap);
 	if (alert >= 0)
 		send_fatal_alert(r, alert);
 	errno = eno;
@@ -325,22 +309,13 @@ rec_fail(struct tls_rec *r, int eno, int alert, const char *fmt, ...)
 static int
 wr_fail(struct tls_rec *r, int eno)
 {
-	pthread_mutex_lock(&r->elock);
-	if (!r->errset) {
-		snprintf(r->err, sizeof(r->err), "write: %s", strerror(eno));
-		__atomic_store_n(&r->errset, 1, __ATOMIC_RELEASE);
-	}
-	__atomic_store_n(&r->wdead, 1, __ATOMIC_RELEASE);
-	pthread_mutex_unlock(&r->elock);
-	errno = eno;
-	return -1;
+	return recerr_write(&r->e, eno);
 }
 
 static int
 fail_errno(const struct tls_rec *r)
 {
-	errno = r->fatal_errno;
-	return -1;
+	return recerr_fail(&r->e);
 }
 
 static int
@@ -518,7 +493,7 @@ send_fatal_alert(struct tls_rec *r, int desc)
 	if (pthread_mutex_trylock(&r->wlock) != 0)
 		return;
 	/* wbuf holds whole records only, so appending keeps order. */
-	if (!r->closed && !__atomic_load_n(&r->wdead, __ATOMIC_ACQUIRE) &&
+	if (!r->closed && !__atomic_load_n(&r->e.wdead, __ATOMIC_ACQUIRE) &&
 	    r->wlen + CTLROOM <= WBUFSZ && seal_alert(r, 2, desc) == 0)
 		(void)wr_flush(r, 1);
 	r->closed = 1;
@@ -1229,7 +1204,7 @@ tls_rec_new(int fd, const struct cp_tls_state *st, char *err, size_t errsz)
 	r->gcm12 = !r->tls13 && !s->chacha;
 	r->secretlen = r->tls13 ? st->tx.secretlen : 0;
 	r->rekey_limit = TLS_REC_GCM_REKEY_LIMIT;
-	pthread_mutex_init(&r->elock, NULL);
+	recerr_init(&r->e);
 	pthread_mutex_init(&r->wlock, NULL);
 	if (rec_setup(r, st, err, errsz) == -1) {
 		tls_rec_free(r);
@@ -1258,7 +1233,7 @@ tls_rec_free(struct tls_rec *r)
 	OPENSSL_clear_free(r->hs, r->hscap);
 	for (i = 0; i < TLS_REC_MAX_TICKETS; i++)
 		OPENSSL_clear_free(r->tickets[i], r->ticketlen[i]);
-	pthread_mutex_destroy(&r->elock);
+	recerr_destroy(&r->e);
 	pthread_mutex_destroy(&r->wlock);
 	explicit_bzero(r, sizeof(*r));
 	free(r);
@@ -1267,7 +1242,7 @@ tls_rec_free(struct tls_rec *r)
 const char *
 tls_rec_error(const struct tls_rec *r)
 {
-	return __atomic_load_n(&r->errset, __ATOMIC_ACQUIRE) ? r->err : "";
+	return recerr_str(&r->e);
 }
 
 void
