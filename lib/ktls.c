@@ -294,18 +294,6 @@ ktls_kernel_rekeys(void)
 
 /* ---- errors ---- */
 
-static int
-is_fatal(const struct ktls *k)
-{
-	return recerr_is_fatal(&k->e);
-}
-
-static int
-no_send(const struct ktls *k)
-{
-	return recerr_no_send(&k->e);
-}
-
 static void
 stat_add(uint64_t *p)
 {
@@ -327,26 +315,6 @@ k_fail(struct ktls *k, int eno, int alert, const char *fmt, ...)
 	if (alert >= 0)
 		send_fatal_alert(k, alert);
 	errno = eno;
-	return -1;
-}
-
-/* A failed send ends the sending side only (wlock held). */
-static int
-wr_fail(struct ktls *k, int eno)
-{
-	return recerr_write(&k->e, eno);
-}
-
-static int
-fail_errno(const struct ktls *k)
-{
-	return recerr_fail(&k->e);
-}
-
-static int
-fail_send(void)
-{
-	errno = EPIPE;
 	return -1;
 }
 
@@ -455,7 +423,7 @@ ctl_retry(struct ktls *k, int bit)
 	int e = errno;
 
 	if (e != EAGAIN && e != EWOULDBLOCK)
-		return wr_fail(k, e);
+		return recerr_write(&k->e, e);
 	__atomic_or_fetch(&k->ctl, bit, __ATOMIC_SEQ_CST);
 	errno = e;
 	return -1;
@@ -553,7 +521,7 @@ ctl_kick(struct ktls *k)
 
 	if (pthread_mutex_trylock(&k->wlock) != 0)
 		return;
-	if (!no_send(k))
+	if (!recerr_no_send(&k->e))
 		(void)ctl_emit(k);
 	pthread_mutex_unlock(&k->wlock);
 	errno = saved;
@@ -578,7 +546,8 @@ wr_locked(struct ktls *k, const unsigned char *buf, size_t len)
 		if ((__atomic_load_n(&k->ctl, __ATOMIC_SEQ_CST) ||
 		        rekey_due(k)) &&
 		    ctl_emit(k) == -1)
-			return off > 0 && !no_send(k) ? (ssize_t)off : -1;
+			return off > 0 && !recerr_no_send(&k->e) ? (ssize_t)off
+			                                         : -1;
 		n = len - off < WCHUNK ? len - off : WCHUNK;
 		w = send(k->fd, buf + off, n, MSG_NOSIGNAL);
 		if (w > 0) {
@@ -589,10 +558,10 @@ wr_locked(struct ktls *k, const unsigned char *buf, size_t len)
 		if (w == -1 && errno == EINTR && !cp_stopped())
 			continue;
 		if (w == -1 && errno == EINTR)
-			return wr_fail(k, ECANCELED);
+			return recerr_write(&k->e, ECANCELED);
 		if (w == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
 			return off > 0 ? (ssize_t)off : -1;
-		return wr_fail(k, w == 0 ? EPIPE : errno);
+		return recerr_write(&k->e, w == 0 ? EPIPE : errno);
 	}
 	return (ssize_t)off;
 }
@@ -603,8 +572,8 @@ ktls_write(struct ktls *k, const void *buf, size_t len)
 	ssize_t rv;
 
 	pthread_mutex_lock(&k->wlock);
-	if (no_send(k) || k->closed)
-		rv = fail_send();
+	if (recerr_no_send(&k->e) || k->closed)
+		rv = recerr_closed();
 	else
 		rv = wr_locked(k, buf, len);
 	pthread_mutex_unlock(&k->wlock);
@@ -620,11 +589,11 @@ ktls_close_notify(struct ktls *k)
 	int rv = 0;
 
 	pthread_mutex_lock(&k->wlock);
-	if (no_send(k))
-		rv = fail_send();
+	if (recerr_no_send(&k->e))
+		rv = recerr_closed();
 	else if (!k->closed && (rv = ctl_emit(k)) == 0) {
 		if ((rv = send_ctl(k, TLS_CT_ALERT, cn, 2, 0)) == -1)
-			rv = wr_fail(k, errno);
+			rv = recerr_write(&k->e, errno);
 		k->closed = 1;
 	}
 	pthread_mutex_unlock(&k->wlock);
@@ -879,8 +848,8 @@ ktls_read(struct ktls *k, void *buf, size_t len)
 
 	if (len == 0)
 		return 0;
-	if (is_fatal(k))
-		return fail_errno(k);
+	if (recerr_is_fatal(&k->e))
+		return recerr_fail(&k->e);
 	if (k->eof)
 		return 0;
 	if (__atomic_load_n(&k->ctl, __ATOMIC_SEQ_CST))
@@ -948,7 +917,7 @@ drain(struct ktls *k)
 #else
 	(void)pfd;
 #endif
-	while (!is_fatal(k) && !k->eof) {
+	while (!recerr_is_fatal(&k->e) && !k->eof) {
 		n = rd_sys(k, &one, 1, MSG_PEEK | MSG_DONTWAIT, &type);
 		if (n <= 0 || type == TLS_CT_APPDATA || type == -1)
 			break;

@@ -27,7 +27,7 @@ void recerr_destroy(struct rec_err *);
 /* A fatal error, unless one came first: the errno to report, the first
  * error's. */
 int recerr_fatal(struct rec_err *, int eno, const char *fmt, va_list ap);
-/* A failed send: -1 with errno eno. */
+/* A failed send, which ends the sending side only: -1 with errno eno. */
 int recerr_write(struct rec_err *, int eno);
 /* The message, or "" while there is none. */
 const char *recerr_str(const struct rec_err *);
@@ -43,6 +43,14 @@ static inline int
 recerr_no_send(const struct rec_err *e)
 {
 	return recerr_is_fatal(e) || __atomic_load_n(&e->wdead, __ATOMIC_ACQUIRE);
+}
+
+/* -1 with EPIPE: this side sends no more. */
+static inline int
+recerr_closed(void)
+{
+	errno = EPIPE;
+	return -1;
 }
 
 /* -1 with the fatal error's errno. */

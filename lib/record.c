@@ -119,7 +119,6 @@ struct tls_rec {
 
 static int rec_fail(struct tls_rec *, int, int, const char *, ...)
     __attribute__((format(printf, 4, 5)));
-static int wr_fail(struct tls_rec *, int);
 
 const char *
 tls_alert_name(unsigned d)
@@ -171,19 +170,6 @@ static void
 stat_add(uint64_t *p, uint64_t n)
 {
 	__atomic_add_fetch(p, n, __ATOMIC_RELAXED);
-}
-
-static int
-is_fatal(const struct tls_rec *r)
-{
-	return recerr_is_fatal(&r->e);
-}
-
-/* Nothing more may be sent. */
-static int
-no_send(const struct tls_rec *r)
-{
-	return recerr_no_send(&r->e);
 }
 
 static void
@@ -302,29 +288,6 @@ rec_fail(struct tls_rec *r, int eno, int alert, const char *fmt, ...)
 	return -1;
 }
 
-/*
- * A failed send ends the sending side only: what the peer sent before it
- * went away can still be read (with wlock held).
- */
-static int
-wr_fail(struct tls_rec *r, int eno)
-{
-	return recerr_write(&r->e, eno);
-}
-
-static int
-fail_errno(const struct tls_rec *r)
-{
-	return recerr_fail(&r->e);
-}
-
-static int
-fail_send(void)
-{
-	errno = EPIPE;
-	return -1;
-}
-
 /* ---- write side (wlock held) ---- */
 
 static ssize_t
@@ -361,12 +324,12 @@ wr_flush(struct tls_rec *r, int dontwait)
 		if (errno == EINTR && !cp_stopped())
 			continue;
 		if (errno == EINTR)
-			return wr_fail(r, ECANCELED);
+			return recerr_write(&r->e, ECANCELED);
 		if (errno == EAGAIN || errno == EWOULDBLOCK) {
 			__atomic_store_n(&r->wpend, 1, __ATOMIC_RELAXED);
 			return -1;
 		}
-		return wr_fail(r, errno);
+		return recerr_write(&r->e, errno);
 	}
 	r->woff = r->wlen = 0;
 	__atomic_store_n(&r->wpend, 0, __ATOMIC_RELAXED);
@@ -481,7 +444,7 @@ ctl_kick(struct tls_rec *r)
 
 	if (pthread_mutex_trylock(&r->wlock) != 0)
 		return;
-	if (!no_send(r) && ctl_emit(r) == 0)
+	if (!recerr_no_send(&r->e) && ctl_emit(r) == 0)
 		(void)wr_flush(r, 0);
 	pthread_mutex_unlock(&r->wlock);
 	errno = saved;
@@ -526,8 +489,8 @@ wr_locked(struct tls_rec *r, const unsigned char *buf, size_t len)
 {
 	size_t done;
 
-	if (no_send(r) || r->closed)
-		return fail_send();
+	if (recerr_no_send(&r->e) || r->closed)
+		return recerr_closed();
 	if (r->wdone > len) {
 		errno = EINVAL; /* a retry must pass the same buffer */
 		return -1;
@@ -567,8 +530,8 @@ tls_rec_close_notify(struct tls_rec *r)
 	int rv = -1;
 
 	pthread_mutex_lock(&r->wlock);
-	if (no_send(r))
-		rv = fail_send();
+	if (recerr_no_send(&r->e))
+		rv = recerr_closed();
 	else if (r->closed)
 		rv = wr_flush(r, 0);
 	else if (wr_flush(r, 0) == 0 && ctl_emit(r) == 0 &&
@@ -592,8 +555,8 @@ tls_rec_key_update(struct tls_rec *r, int request_peer)
 		return -1;
 	}
 	pthread_mutex_lock(&r->wlock);
-	if (no_send(r) || r->closed)
-		rv = fail_send();
+	if (recerr_no_send(&r->e) || r->closed)
+		rv = recerr_closed();
 	else if (wr_flush(r, 0) == 0) {
 		/* Our update also answers a pending request. */
 		__atomic_and_fetch(&r->ctl, ~CTL_KEY_UPDATE, __ATOMIC_SEQ_CST);
@@ -614,8 +577,8 @@ tls_rec_send_raw(struct tls_rec *r, uint8_t type, const void *p, size_t n)
 		return -1;
 	}
 	pthread_mutex_lock(&r->wlock);
-	if (no_send(r))
-		rv = fail_send();
+	if (recerr_no_send(&r->e))
+		rv = recerr_closed();
 	else if (wr_flush(r, 0) == 0 && seal(r, type, p, n) == 0)
 		rv = wr_flush(r, 0);
 	pthread_mutex_unlock(&r->wlock);
@@ -998,8 +961,8 @@ rd_records(struct tls_rec *r, unsigned char *buf, size_t len, size_t *got)
 	while (*got < len && !r->eof) {
 		/* Sending an answer (KeyUpdate, no_renegotiation) may have
 		 * failed for good under our feet: no record after that. */
-		if (is_fatal(r))
-			return fail_errno(r);
+		if (recerr_is_fatal(&r->e))
+			return recerr_fail(&r->e);
 		if (r->rlen - r->roff < HDR)
 			return 1;
 		if (rd_header(r, r->rbuf + r->roff, &clen) == -1)
@@ -1026,8 +989,8 @@ tls_rec_read(struct tls_rec *r, void *buf, size_t len)
 		r->poff += got;
 		return (ssize_t)got;
 	}
-	if (is_fatal(r))
-		return fail_errno(r);
+	if (recerr_is_fatal(&r->e))
+		return recerr_fail(&r->e);
 	if (r->eof)
 		return 0;
 	if (__atomic_load_n(&r->ctl, __ATOMIC_SEQ_CST) ||
