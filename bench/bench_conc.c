@@ -265,7 +265,7 @@ client(int daemon, uint16_t port, int each, int go)
 
 /* What the rounds of one path add up to, besides their wall times. */
 struct path_stats {
-	double idle[MAX_ROUNDS]; /* the machine's idle share in each round */
+	uint64_t idle[MAX_ROUNDS]; /* the machine's idle share, per million */
 	int nidle;
 	uint64_t engine_ns[MAX_ENGINES]; /* daemon: each engine's CPU */
 	int nengines;
@@ -305,7 +305,7 @@ round_of(int daemon, uint16_t port, int procs, int each, struct path_stats *ps)
 	t0 = bench_ns() - t0;
 	if (ps != NULL && idle_ok && bench_idle_ticks(&i1, &a1) == 0 &&
 	    a1 > a0 && ps->nidle < MAX_ROUNDS)
-		ps->idle[ps->nidle++] = (double)(i1 - i0) / (double)(a1 - a0);
+		ps->idle[ps->nidle++] = (i1 - i0) * 1000000 / (a1 - a0);
 	for (i = 0; ps != NULL && i < ne; i++)
 		ps->engine_ns[i] += bench_pid_cpu_ns(eng[i]) - e0[i];
 	if (ps != NULL && ne > ps->nengines)
@@ -319,16 +319,9 @@ round_of(int daemon, uint16_t port, int procs, int each, struct path_stats *ps)
 static double
 median_idle(struct path_stats *s)
 {
-	double t;
-	int i, j;
-
-	for (i = 1; i < s->nidle; i++)
-		for (j = i; j > 0 && s->idle[j - 1] > s->idle[j]; j--) {
-			t = s->idle[j];
-			s->idle[j] = s->idle[j - 1];
-			s->idle[j - 1] = t;
-		}
-	return s->nidle > 0 ? s->idle[s->nidle / 2] : 0;
+	if (s->nidle == 0)
+		return 0;
+	return bench_quantile(s->idle, (size_t)s->nidle, 0.5) / 1e6;
 }
 
 /* Where the CPU went: idle time says something waits (a server, an
