@@ -345,7 +345,7 @@ resume_chain_each(const struct resume_req *rq,
 	int rv;
 
 	/* Each certificate's length (uint32_t, host order), then its DER;
-	 * made by chain_of() in this binary, checked all the same. */
+	 * made by chain_encode() in this binary, checked all the same. */
 	while (rq->chain != NULL && rq->chainlen - off >= sizeof(len)) {
 		memcpy(&len, rq->chain + off, sizeof(len));
 		off += sizeof(len);
@@ -427,28 +427,20 @@ send_put(struct engine *e, const struct sc_meta *m, const unsigned char *der,
 }
 
 /*
- * The verified chain below the leaf, in the form keep() stores after the
- * session: each certificate's length (uint32_t), then its DER.  From the
- * handshake's own chain, or for a resumed one from what the session was
- * kept with.  NULL and *len 0 when there is none or it would not fit.
+ * The verified chain below the leaf of a full handshake, in the form
+ * keep() stores after the session: each certificate's length (uint32_t),
+ * then its DER.  NULL and *len 0 when there is none or it would not fit.
  */
 static unsigned char *
-chain_of(SSL *ssl, const struct resume_req *rq, int resumed, size_t *len)
+chain_encode(SSL *ssl, size_t *len)
 {
 	STACK_OF(X509) *sk = SSL_get_peer_cert_chain(ssl);
-	unsigned char *out, *p;
+	unsigned char *out, *p, *at;
 	uint32_t n;
 	size_t total = 0;
 	int i, l;
 
 	*len = 0;
-	if (resumed) {
-		if (rq->chainlen == 0 || (out = malloc(rq->chainlen)) == NULL)
-			return NULL;
-		memcpy(out, rq->chain, rq->chainlen);
-		*len = rq->chainlen;
-		return out;
-	}
 	for (i = 1; sk != NULL && i < sk_X509_num(sk); i++) {
 		if ((l = i2d_X509(sk_X509_value(sk, i), NULL)) <= 0)
 			return NULL;
@@ -459,10 +451,10 @@ chain_of(SSL *ssl, const struct resume_req *rq, int resumed, size_t *len)
 	    (out = malloc(total)) == NULL)
 		return NULL;
 	for (p = out, i = 1; i < sk_X509_num(sk); i++) {
-		n = (uint32_t)i2d_X509(sk_X509_value(sk, i), NULL);
-		memcpy(p, &n, sizeof(n));
+		at = p;
 		p += sizeof(n);
-		i2d_X509(sk_X509_value(sk, i), &p);
+		n = (uint32_t)i2d_X509(sk_X509_value(sk, i), &p);
+		memcpy(at, &n, sizeof(n));
 	}
 	*len = total;
 	return out;
@@ -609,7 +601,13 @@ await_tickets(struct engine *e, const struct sc_meta *m,
 	memcpy(p->iv, st->rx.iv, CP_IV_LEN);
 	p->seq = 0; /* the SSL object read no application record */
 	p->m = *m;
-	p->chain = chain_of(ssl, rq, resumed, &p->chainlen);
+	/* A full handshake's SSL object keeps its chain until a ticket
+	 * comes; a resumed one has only what the session was kept with. */
+	if (resumed && rq->chainlen > 0 &&
+	    (p->chain = malloc(rq->chainlen)) != NULL) {
+		memcpy(p->chain, rq->chain, rq->chainlen);
+		p->chainlen = rq->chainlen;
+	}
 	memcpy(cookie, &e->pid, 4);
 	memcpy(cookie + 4, &idx, 4);
 	memcpy(cookie + 8, &p->rnd, 8);
@@ -660,11 +658,13 @@ resume_handshake_done(struct engine *e, struct resume_req *rq, struct tlsc *tls,
 	 * only when the server renewed its ticket. */
 	if ((s = SSL_get1_session(ssl)) == NULL)
 		return 0;
-	if (!resumed || s != rq->sess) {
+	if (resumed && s != rq->sess)
+		keep(e, &m, s, rq->chain, rq->chainlen);
+	else if (!resumed) {
 		unsigned char *chain;
 		size_t chainlen;
 
-		chain = chain_of(ssl, rq, resumed, &chainlen);
+		chain = chain_encode(ssl, &chainlen);
 		keep(e, &m, s, chain, chainlen);
 		free(chain);
 	}
@@ -737,8 +737,11 @@ take_ticket(
 		pend_free(p);
 		return;
 	}
-	if ((s = SSL_get0_session(p->ssl)) != NULL && s != before)
+	if ((s = SSL_get0_session(p->ssl)) != NULL && s != before) {
+		if (p->chain == NULL)
+			p->chain = chain_encode(p->ssl, &p->chainlen);
 		keep(e, &p->m, s, p->chain, p->chainlen);
+	}
 	if (++p->tickets >= RESUME_TICKETS)
 		pend_free(p);
 }
