@@ -354,6 +354,10 @@ print_metrics(const struct answer *st, const struct answer *sx)
 	    "Connects whose address order recent outcomes changed.");
 	printf("cpconnect_dial_reordered_total %s\n",
 	    value_of(sx, "dial.reordered"));
+	metric_head("cpconnect_verify_cached_total", "counter",
+	    "Certificate chains found verified in the cache.");
+	printf("cpconnect_verify_cached_total %s\n",
+	    value_of(sx, "verify.cached"));
 	metric_head("cpconnect_engine_restarts_total", "counter",
 	    "Engines restarted after dying.");
 	printf(

@@ -775,6 +775,22 @@ kw_session_cache(struct parser *p, const struct kwdef *k, struct tok *a, int n)
 	return 0;
 }
 
+/* Whether engines remember the chains they verified (vcache.h). */
+static int
+kw_verify_cache(struct parser *p, const struct kwdef *k, struct tok *a, int n)
+{
+	if (one_value(p, k, a, n) == -1)
+		return -1;
+	if (strcmp(a[0].s, "on") == 0)
+		p->c->g.verify_cache = 1;
+	else if (strcmp(a[0].s, "off") == 0)
+		p->c->g.verify_cache = 0;
+	else
+		return perr(
+		    p, "verify-cache: '%.64s' is not on or off", a[0].s);
+	return 0;
+}
+
 static int
 kw_alpn(struct parser *p, const struct kwdef *k, struct tok *a, int n)
 {
@@ -1254,6 +1270,7 @@ static const struct kwdef keywords[] = {
     {"max-sessions-per-user", kw_number, IN_GLOBAL, 0, 10},
     {"session-cache", kw_session_cache, IN_GLOBAL, 0, 0},
     {"session-cache-size", kw_number, IN_GLOBAL, 0, 12},
+    {"verify-cache", kw_verify_cache, IN_GLOBAL, 0, 0},
     {"min-tls", kw_min_tls, IN_GLOBAL | IN_BLOCK, 0, 0},
     {"verify", kw_verify, IN_GLOBAL | IN_BLOCK, 0, 0},
     {"client-ca", kw_client_ca, IN_GLOBAL | IN_BLOCK, 0, 0},
@@ -1393,6 +1410,7 @@ conf_new(const char *name)
 	c->g.reload_ms = 60000;
 	c->g.session_cache = SESSCACHE_PER_USER;
 	c->g.session_cache_size = 1024;
+	c->g.verify_cache = 1;
 	c->tls.verify = TLSV_OPTIONAL;
 	c->tls.client_ca = CLIENT_CA_ALLOWED;
 	c->tls.min_version = CONF_TLS12;

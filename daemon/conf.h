@@ -255,6 +255,7 @@ struct conf_global {
 	                       certificate files; 0: only at a reload */
 	int session_cache;             /* session-cache: SESSCACHE_PER_USER */
 	unsigned session_cache_size;   /* session-cache-size: 1024 sessions */
+	int verify_cache;              /* verify-cache: 1, on (vcache.h) */
 };
 
 /* session-cache per-user | shared | off */

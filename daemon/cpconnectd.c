@@ -392,6 +392,7 @@ engine_ssl(const struct cpconf *cf, const struct trust *trust)
 	ts.ca_file = cf->g.ca_file;
 	ts.ca_dir = cf->g.ca_path;
 	ts.store = trust_store(trust);
+	ts.no_vcache = !cf->g.verify_cache;
 	if ((ctx = tls_ctx_new(&ts, err, sizeof(err))) == NULL)
 		fatalx("trust store: %s", err);
 	return ctx;
@@ -1160,6 +1161,8 @@ control_stats(struct obuf *b)
 	obuf_printf(b, "handshakes %llu\n", (unsigned long long)t.handshakes);
 	obuf_printf(b, "dial.reordered %llu\n",
 	    (unsigned long long)t.dial_reordered);
+	obuf_printf(
+	    b, "verify.cached %llu\n", (unsigned long long)t.verify_cached);
 	obuf_printf(b, "restarts %llu\n", (unsigned long long)restarts);
 	obuf_printf(b, "signatures %llu\n",
 	    (unsigned long long)keys_signatures());

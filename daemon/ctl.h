@@ -101,6 +101,7 @@ struct engine_stats {
 	uint64_t kind[CTL_KINDS];
 	uint64_t handshakes; /* TLS handshakes completed */
 	uint64_t dial_reordered; /* dials ordered by the history (dial.h) */
+	uint64_t verify_cached;  /* chains verified before (vcache.h) */
 	uint64_t lat[CTL_LAT_BUCKETS];
 	uint64_t lat_sum_ms; /* of every counted request */
 	uint32_t nuids, pad;

@@ -84,6 +84,7 @@ ctl_stats_add(struct engine_stats *d, const struct engine_stats *s)
 	d->cache_hits += s->cache_hits;
 	d->cache_misses += s->cache_misses;
 	d->dial_reordered += s->dial_reordered;
+	d->verify_cached += s->verify_cached;
 	for (i = 0; i < CTL_LAT_BUCKETS; i++)
 		d->lat[i] += s->lat[i];
 	d->lat_sum_ms += s->lat_sum_ms;

@@ -30,6 +30,7 @@
 #include "keyring.h"
 #include "log.h"
 #include "resolve.h"
+#include "vcache.h"
 
 static volatile sig_atomic_t got_term;
 
@@ -300,6 +301,7 @@ stats_send(struct engine *e)
 	cs.type = CTL_STATS;
 	cs.st = e->st;
 	cs.st.dial_reordered = dial_reordered();
+	cs.st.verify_cached = vcache_hits();
 	if (send(e->env->ctlfd, &cs, sizeof(cs), MSG_DONTWAIT | MSG_NOSIGNAL) ==
 	        -1 &&
 	    errno != EAGAIN)

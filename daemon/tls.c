@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/err.h>
 #include <openssl/pem.h>
@@ -28,6 +29,7 @@
 #include "ocsp.h"
 #include "tls.h"
 #include "tlsexport.h"
+#include "vcache.h"
 
 #define TLS12_CIPHERS                                                          \
 	"ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"           \
@@ -170,6 +172,36 @@ tls_load_store(
 
 /* Our tlsc, found from the SSL during verification. */
 static int tls_exidx = -1;
+/* The context's verification cache (vcache.h). */
+static int tls_vcidx = -1;
+
+static void
+tls_vcache_exfree(
+    void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
+{
+	(void)parent, (void)ad, (void)idx, (void)argl, (void)argp;
+	vcache_free(ptr);
+}
+
+/*
+ * The cache is for verifications under the context's own trust store and
+ * without CRLs: a client's anchors are per request and may leave their
+ * cache, and a CRL is checked against the clock as well as the chain.
+ */
+static struct vcache *
+tls_vcache_for(
+    SSL *ssl, const struct tlsc *c, X509_STORE_CTX *xctx, unsigned char *key)
+{
+	SSL_CTX *ctx = ssl != NULL ? SSL_get_SSL_CTX(ssl) : NULL;
+	struct vcache *vc;
+
+	if (ctx == NULL || c == NULL || c->crls != NULL ||
+	    X509_STORE_CTX_get0_store(xctx) != SSL_CTX_get_cert_store(ctx) ||
+	    (vc = SSL_CTX_get_ex_data(ctx, tls_vcidx)) == NULL ||
+	    vcache_key(xctx, key) == -1)
+		return NULL;
+	return vc;
+}
 
 /*
  * The chain verification, with the connection's CRLs: OpenSSL looks them
@@ -183,13 +215,24 @@ tls_verify_cert(X509_STORE_CTX *xctx, void *arg)
 	    xctx, SSL_get_ex_data_X509_STORE_CTX_idx());
 	struct tlsc *c = ssl != NULL ? SSL_get_ex_data(ssl, tls_exidx) : NULL;
 
+	unsigned char key[SHA256_DIGEST_LENGTH];
+	time_t now = time(NULL);
+	struct vcache *vc;
+	int ok;
+
 	(void)arg;
 	if (c != NULL && c->crls != NULL) {
 		X509_STORE_CTX_set0_crls(xctx, c->crls);
 		X509_STORE_CTX_set_flags(xctx, X509_V_FLAG_CRL_CHECK |
 		    (c->crl_all ? X509_V_FLAG_CRL_CHECK_ALL : 0));
 	}
-	return X509_verify_cert(xctx) > 0;
+	vc = tls_vcache_for(ssl, c, xctx, key);
+	if (vc != NULL && vcache_hit(vc, key, xctx, now))
+		return 1;
+	ok = X509_verify_cert(xctx) > 0;
+	if (ok && vc != NULL)
+		vcache_put(vc, key, xctx, now);
+	return ok;
 }
 
 static int
@@ -228,6 +271,7 @@ tls_ctx_setup(SSL_CTX *ctx, int minv, char *err, size_t errsz)
 SSL_CTX *
 tls_ctx_new(const struct tls_settings *s, char *err, size_t errsz)
 {
+	struct vcache *vc;
 	SSL_CTX *ctx;
 	int minv = s->min_version ? s->min_version : TLS1_2_VERSION;
 
@@ -244,10 +288,19 @@ tls_ctx_new(const struct tls_settings *s, char *err, size_t errsz)
 		tls_ossl_err(err, errsz, "SSL_get_ex_new_index");
 		return NULL;
 	}
+	if (tls_vcidx < 0 && (tls_vcidx = SSL_CTX_get_ex_new_index(0, NULL,
+	                          NULL, NULL, tls_vcache_exfree)) < 0) {
+		tls_ossl_err(err, errsz, "SSL_CTX_get_ex_new_index");
+		return NULL;
+	}
 	if ((ctx = SSL_CTX_new(TLS_client_method())) == NULL) {
 		tls_ossl_err(err, errsz, "SSL_CTX_new");
 		return NULL;
 	}
+	/* Without a cache every chain is verified; that is all it costs. */
+	if (!s->no_vcache && (vc = vcache_new()) != NULL &&
+	    !SSL_CTX_set_ex_data(ctx, tls_vcidx, vc))
+		vcache_free(vc);
 	if (tls_ctx_setup(ctx, minv, err, errsz) == -1 ||
 	    tls_load_store(ctx, s, err, errsz) == -1)
 		goto fail;

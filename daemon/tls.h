@@ -23,6 +23,7 @@ struct tls_settings {
 	const char *ca_dir;  /* optional directory of PEM files */
 	X509_STORE *store;   /* the trust store itself (trust.h): up-ref'd,
 	                        ca_file and ca_dir are then not read */
+	int no_vcache;       /* 1: verify every chain (vcache.h) */
 };
 
 /*

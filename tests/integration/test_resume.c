@@ -195,6 +195,21 @@ wait_cached(const struct tdaemon *d, long n)
 	return 0;
 }
 
+/* The engines' count of chains found verified (vcache.h), as the
+ * parent last heard it (once a second): wait, bounded, for at least n. */
+static long
+wait_verify_cached(const struct tdaemon *d, long n)
+{
+	long v = -1;
+	int rc;
+
+	for (int i = 0; i < 60 && v < n; i++) {
+		if ((v = json_num(ctl(d, "--json stats", &rc), "cached")) < n)
+			tmsleep(50);
+	}
+	return v;
+}
+
 static uint16_t
 server(const char *leaf, const char *version)
 {
@@ -340,6 +355,36 @@ test_off(void)
 	CU_ASSERT_EQUAL(verified(&d, port), R_NEW);
 	CU_ASSERT_EQUAL(cached(&d), 0);
 	CU_ASSERT(strstr(ctl(&d, "stats", &rc), "off") != NULL);
+	/* Three full handshakes to one chain, on two engines at most: one
+	 * engine at least verified it once and remembered it. */
+	CU_ASSERT(wait_verify_cached(&d, 1) >= 1);
+	tdaemon_stop(&d);
+}
+
+/* verify-cache off: every full handshake verifies its chain. */
+static void
+test_verify_cache_off(void)
+{
+	struct tdaemon d;
+	uint16_t port = server("valid", "-tls1_2");
+	const char *o;
+	int rc, i;
+
+	CU_ASSERT_FATAL(port != 0);
+	CU_ASSERT_FATAL(
+	    tdaemon_start(&d, conf_for("session-cache off\nverify-cache off\n"),
+	        NULL, NULL) == 0);
+	for (i = 0; i < 3; i++)
+		CU_ASSERT_EQUAL(verified(&d, port), R_NEW);
+	/* Until the parent has heard of all three handshakes (bounded). */
+	for (i = 0; i < 60; i++) {
+		o = ctl(&d, "--json stats", &rc);
+		if (json_num(o, "handshakes") >= 3)
+			break;
+		tmsleep(50);
+	}
+	CU_ASSERT_EQUAL(json_num(o, "handshakes"), 3);
+	CU_ASSERT_EQUAL(json_num(o, "cached"), 0);
 	tdaemon_stop(&d);
 }
 
@@ -570,6 +615,7 @@ main(void)
 	cu_test(s, "TLS 1.3: more waits for tickets than slots",
 	    test_tls13_many_waits);
 	cu_test(s, "session-cache off", test_off);
+	cu_test(s, "verify-cache off", test_verify_cache_off);
 	cu_test(s, "session-cache-size: LRU", test_lru);
 	cu_test(s, "pins: kept digests, reload, a pin that changed",
 	    test_reload_pins);

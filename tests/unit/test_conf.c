@@ -264,6 +264,15 @@ test_session_cache(void)
 	if ((c = parse_ok("session-cache per-user\n")) == NULL)
 		return;
 	CU_ASSERT_EQUAL(c->g.session_cache, SESSCACHE_PER_USER);
+	CU_ASSERT_EQUAL(c->g.verify_cache, 1);
+	conf_free(c);
+	if ((c = parse_ok("verify-cache off\n")) == NULL)
+		return;
+	CU_ASSERT_EQUAL(c->g.verify_cache, 0);
+	conf_free(c);
+	if ((c = parse_ok("verify-cache on\n")) == NULL)
+		return;
+	CU_ASSERT_EQUAL(c->g.verify_cache, 1);
 	conf_free(c);
 }
 
@@ -353,6 +362,11 @@ static const struct bad {
     {"engines 300\n", "bad.conf:1: engines: 300 is out of range (0..256)"},
     {"session-cache yes\n", "bad.conf:1: session-cache: 'yes' is not "
                             "per-user, shared or off"},
+    {"verify-cache no\n", "bad.conf:1: verify-cache: 'no' is not on or off"},
+    {"verify-cache\n", "bad.conf:1: 'verify-cache' needs a value"},
+    {"destination a.example {\n verify-cache off\n}\n",
+        "bad.conf:2: 'verify-cache' is not allowed in a destination "
+        "block"},
     {"session-cache-size 0\n",
         "bad.conf:1: session-cache-size: 0 is out of range (1..100000)"},
     {"destination a.example {\n session-cache off\n}\n",

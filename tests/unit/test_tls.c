@@ -36,6 +36,7 @@
 #include "msg.h"
 #include "record.h"
 #include "tls.h"
+#include "vcache.h"
 
 #define MAX_SERVERS 8
 #define WAIT_MS 5000
@@ -861,7 +862,7 @@ test_versions(void)
 	/* Nothing but CBC on TLS 1.2: the server finds no common suite. */
 	static const char *const cbc[] = {
 	    "-tls1_2", "-cipher", "ECDHE-ECDSA-AES128-SHA:@SECLEVEL=0", NULL};
-	struct tls_settings ts = {TLS1_3_VERSION, NULL, NULL, NULL};
+	struct tls_settings ts = {TLS1_3_VERSION, NULL, NULL, NULL, 0};
 	char ca[PATH_MAX], err[256];
 	SSL_CTX *c13;
 
@@ -1529,6 +1530,132 @@ test_cache_lru(void)
 		X509_STORE_free(st[i]);
 }
 
+/* One connect to port with p: its handshake result and verify result. */
+static int
+vc_connect(SSL_CTX *cx, int port, const struct tls_params *p, long *vr)
+{
+	struct hs h;
+	int rc;
+
+	hs_run(&h, cx, port, p);
+	rc = h.rc;
+	*vr = h.c != NULL ? tlsc_verify_result(h.c) : -1;
+	hs_done(&h);
+	return rc;
+}
+
+static STACK_OF(X509_CRL) * load_crls(const char *path)
+{
+	STACK_OF(X509_CRL) *sk = sk_X509_CRL_new_null();
+	FILE *f = fopen(path, "re");
+	X509_CRL *crl;
+
+	while (sk != NULL && f != NULL &&
+	       (crl = PEM_read_X509_CRL(f, NULL, NULL, NULL)) != NULL)
+		sk_X509_CRL_push(sk, crl);
+	if (f != NULL)
+		fclose(f);
+	return sk;
+}
+
+/*
+ * The context's verification cache (vcache.h): the second connect to the
+ * same chain finds it verified, with the same result and chain.  A
+ * failure, a client's anchors and CRLs are verified every time, and a
+ * chain kept as good does not hide its revocation from a CRL.
+ */
+static void
+test_vcache(void)
+{
+	char rev[PATH_MAX], ca[PATH_MAX], err[512], cmd[4 * PATH_MAX];
+	STACK_OF(X509_CRL) * crls;
+	struct tls_settings ts;
+	struct tls_params p;
+	X509_STORE *anchors;
+	unsigned char **der;
+	struct server s;
+	uint64_t h0;
+	size_t *lens;
+	SSL_CTX *cx;
+	struct hs h;
+	long vr;
+	int n = -1;
+
+	snprintf(rev, sizeof(rev), "%s/rev", pki);
+	snprintf(cmd, sizeof(cmd),
+	    "sh tests/pki/mkrevoke.sh '%s' '%s' >/dev/null && "
+	    "cp '%s/revoked.pem' '%s/revoked.key' '%s'",
+	    pki, rev, rev, rev, pki);
+	CU_ASSERT_FATAL(system(cmd) == 0);
+	memset(&ts, 0, sizeof(ts));
+	pkipath(ca, sizeof(ca), "ca.pem");
+	ts.ca_file = ca;
+	cx = tls_ctx_new(&ts, err, sizeof(err));
+	CU_ASSERT_PTR_NOT_NULL_FATAL(cx);
+	CU_ASSERT_FATAL(leaf_server(&s, "revoked", "int", 12, NULL, NULL) == 0);
+	memset(&p, 0, sizeof(p));
+	p.host = "localhost";
+	p.verify_peer = 1;
+	h0 = vcache_hits();
+	CU_ASSERT_EQUAL(vc_connect(cx, s.port, &p, &vr), 1);
+	CU_ASSERT_EQUAL(vr, X509_V_OK);
+	CU_ASSERT_EQUAL(vcache_hits(), h0);
+	hs_run(&h, cx, s.port, &p);
+	CU_ASSERT_EQUAL(h.rc, 1);
+	CU_ASSERT_EQUAL(vcache_hits(), h0 + 1);
+	if (h.rc == 1) {
+		CU_ASSERT_EQUAL(tlsc_verify_result(h.c), X509_V_OK);
+		CU_ASSERT_EQUAL(tlsc_chain(h.c, &der, &lens, &n), 0);
+		CU_ASSERT_EQUAL(n, 2); /* as without the cache (test_chain) */
+		if (n >= 0)
+			tls_chain_free(der, lens, n);
+	}
+	hs_done(&h);
+
+	/* A failure, verified each time. */
+	p.host = "other.example";
+	CU_ASSERT_EQUAL(vc_connect(cx, s.port, &p, &vr), -1);
+	CU_ASSERT_EQUAL(vr, X509_V_ERR_HOSTNAME_MISMATCH);
+	CU_ASSERT_EQUAL(vc_connect(cx, s.port, &p, &vr), -1);
+	CU_ASSERT_EQUAL(vr, X509_V_ERR_HOSTNAME_MISMATCH);
+	CU_ASSERT_EQUAL(vcache_hits(), h0 + 1);
+
+	/* A client's anchors: the same chain, not from the cache. */
+	p.host = "localhost";
+	anchors = X509_STORE_new();
+	CU_ASSERT_PTR_NOT_NULL_FATAL(anchors);
+	CU_ASSERT_FATAL(X509_STORE_load_file(anchors, ca) == 1);
+	p.anchors = anchors;
+	CU_ASSERT_EQUAL(vc_connect(cx, s.port, &p, &vr), 1);
+	CU_ASSERT_EQUAL(vc_connect(cx, s.port, &p, &vr), 1);
+	CU_ASSERT_EQUAL(vcache_hits(), h0 + 1);
+	p.anchors = NULL;
+
+	/* The CRL revokes the leaf the cache holds as good. */
+	crls = load_crls(tpath(rev, "int.crl"));
+	CU_ASSERT_FATAL(crls != NULL && sk_X509_CRL_num(crls) == 1);
+	p.crls = crls;
+	CU_ASSERT_EQUAL(vc_connect(cx, s.port, &p, &vr), -1);
+	CU_ASSERT_EQUAL(vr, X509_V_ERR_CERT_REVOKED);
+	CU_ASSERT_EQUAL(vcache_hits(), h0 + 1);
+	sk_X509_CRL_pop_free(crls, X509_CRL_free);
+	/* Good under an older CRL: verified every time all the same. */
+	crls = load_crls(tpath(rev, "int-empty.crl"));
+	CU_ASSERT_FATAL(crls != NULL && sk_X509_CRL_num(crls) == 1);
+	p.crls = crls;
+	CU_ASSERT_EQUAL(vc_connect(cx, s.port, &p, &vr), 1);
+	CU_ASSERT_EQUAL(vr, X509_V_OK);
+	CU_ASSERT_EQUAL(vc_connect(cx, s.port, &p, &vr), 1);
+	CU_ASSERT_EQUAL(vcache_hits(), h0 + 1);
+	p.crls = NULL;
+	CU_ASSERT_EQUAL(vc_connect(cx, s.port, &p, &vr), 1);
+	CU_ASSERT_EQUAL(vcache_hits(), h0 + 2);
+	sk_X509_CRL_pop_free(crls, X509_CRL_free);
+	X509_STORE_free(anchors);
+	server_stop(&s);
+	SSL_CTX_free(cx);
+}
+
 static int
 suite_init(void)
 {
@@ -1597,5 +1724,6 @@ main(void)
 	cu_test(s, "hand-off", test_handoff);
 	cu_test(s, "client anchors", test_anchors);
 	cu_test(s, "store in memory", test_store_in_memory);
+	cu_test(s, "verification cache", test_vcache);
 	return cu_finish();
 }
