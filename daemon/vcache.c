@@ -32,7 +32,7 @@
 
 struct vc_entry {
 	unsigned char key[SHA256_DIGEST_LENGTH];
-	STACK_OF(X509) * chain; /* verified, leaf first; NULL: a free slot */
+	STACK_OF(X509) *chain; /* verified, leaf first; NULL: a free slot */
 	time_t born, until;
 	uint64_t used; /* the tick of the last hit or put */
 };
@@ -180,7 +180,8 @@ entry_find(struct vcache *vc, const unsigned char *key)
 
 /* The chain as X509_verify_cert leaves it: this connection's leaf, then
  * the rest of the chain that was verified with the same bytes. */
-static STACK_OF(X509) * chain_for(const struct vc_entry *e, X509 *leaf)
+static STACK_OF(X509) *
+chain_for(const struct vc_entry *e, X509 *leaf)
 {
 	STACK_OF(X509) *sk = sk_X509_new_reserve(NULL, sk_X509_num(e->chain));
 	int i;
@@ -205,7 +206,7 @@ vcache_hit(struct vcache *vc, const unsigned char *key, X509_STORE_CTX *xctx,
     time_t now)
 {
 	struct vc_entry *e;
-	STACK_OF(X509) * sk;
+	STACK_OF(X509) *sk;
 	X509 *leaf;
 
 	if (vc == NULL || xctx == NULL ||
@@ -227,15 +228,20 @@ vcache_hit(struct vcache *vc, const unsigned char *key, X509_STORE_CTX *xctx,
 	return 1;
 }
 
-/* The first notAfter of the chain, or -1 if one cannot be read. */
+/* The first notAfter of the chain, or -1 if one cannot be read or the
+ * chain is too big to keep. */
 static time_t
-chain_expiry(STACK_OF(X509) * chain)
+chain_expiry(STACK_OF(X509) *chain)
 {
 	time_t first = -1, t;
+	size_t bytes = 0;
 	struct tm tm;
-	int i;
+	int i, n;
 
 	for (i = 0; i < sk_X509_num(chain); i++) {
+		if ((n = i2d_X509(sk_X509_value(chain, i), NULL)) <= 0 ||
+		    (bytes += (size_t)n) > VC_MAX_BYTES)
+			return -1;
 		memset(&tm, 0, sizeof(tm));
 		if (!ASN1_TIME_to_tm(
 		        X509_get0_notAfter(sk_X509_value(chain, i)), &tm) ||
@@ -268,7 +274,7 @@ void
 vcache_put(struct vcache *vc, const unsigned char *key, X509_STORE_CTX *xctx,
     time_t now)
 {
-	STACK_OF(X509) * chain;
+	STACK_OF(X509) *chain;
 	struct vc_entry *e;
 	time_t until;
 

@@ -15,6 +15,9 @@
 
 #define VC_SLOTS 128 /* chains kept, least recently used replaced */
 #define VC_TTL 300   /* seconds an outcome is trusted at most */
+#define VC_MAX_BYTES                                                           \
+	(16 * 1024) /* of DER in a chain kept: the cache's                     \
+	               memory stays a few MiB at most */
 
 struct vcache;
 
@@ -31,8 +34,8 @@ int vcache_key(X509_STORE_CTX *xctx, unsigned char key[SHA256_DIGEST_LENGTH]);
 int vcache_hit(struct vcache *, const unsigned char *key, X509_STORE_CTX *xctx,
     time_t now);
 
-/* Keeps the outcome of a verification that succeeded with X509_V_OK;
- * anything else is not kept. */
+/* Keeps the outcome of a verification that succeeded with X509_V_OK, of
+ * a chain of VC_MAX_BYTES at most; anything else is not kept. */
 void vcache_put(struct vcache *, const unsigned char *key, X509_STORE_CTX *xctx,
     time_t now);
 

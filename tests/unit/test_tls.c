@@ -1544,7 +1544,8 @@ vc_connect(SSL_CTX *cx, int port, const struct tls_params *p, long *vr)
 	return rc;
 }
 
-static STACK_OF(X509_CRL) * load_crls(const char *path)
+static STACK_OF(X509_CRL) *
+load_crls(const char *path)
 {
 	STACK_OF(X509_CRL) *sk = sk_X509_CRL_new_null();
 	FILE *f = fopen(path, "re");
@@ -1568,7 +1569,7 @@ static void
 test_vcache(void)
 {
 	char rev[PATH_MAX], ca[PATH_MAX], err[512], cmd[4 * PATH_MAX];
-	STACK_OF(X509_CRL) * crls;
+	STACK_OF(X509_CRL) *crls;
 	struct tls_settings ts;
 	struct tls_params p;
 	X509_STORE *anchors;

@@ -4,7 +4,8 @@
  * is found again with the same chain it verified; a different name,
  * certificate, rule or store is verified afresh; failures are never kept;
  * an outcome ends at VC_TTL, at the chain's first notAfter and when the
- * clock goes back; the oldest entry makes room.
+ * clock goes back; a chain above VC_MAX_BYTES is not kept; the oldest
+ * entry makes room.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,9 +23,10 @@
 
 static char pki[256];
 static X509_STORE *store, *store2;
-static X509 *leaf, *inter, *other;
-static STACK_OF(X509) * sent;    /* leaf and intermediate, as a server sends */
-static STACK_OF(X509) * sent_ex; /* the expired leaf and the intermediate */
+static X509 *leaf, *inter, *other, *big;
+static STACK_OF(X509) *sent;     /* leaf and intermediate, as a server sends */
+static STACK_OF(X509) *sent_ex;  /* the expired leaf and the intermediate */
+static STACK_OF(X509) *sent_big; /* a leaf above VC_MAX_BYTES, and int */
 
 /* What one verification through the cache did. */
 struct vr {
@@ -37,7 +39,7 @@ struct vr {
 struct vopts {
 	X509_STORE *st;
 	X509 *leaf;
-	STACK_OF(X509) * sent;
+	STACK_OF(X509) *sent;
 	const char *host;
 	unsigned hostflags;
 	int depth; /* 0: the default */
@@ -65,7 +67,7 @@ verify(struct vcache *vc, const struct vopts *o)
 	unsigned char key[SHA256_DIGEST_LENGTH];
 	X509_STORE_CTX *x = X509_STORE_CTX_new();
 	X509_VERIFY_PARAM *vp;
-	STACK_OF(X509) * ch;
+	STACK_OF(X509) *ch;
 	struct vr r;
 
 	memset(&r, 0, sizeof(r));
@@ -184,6 +186,15 @@ test_misses(void)
 	m.st = store2;
 	CU_ASSERT_EQUAL(verify(vc, &m).hit, 0);
 
+	/* Good, but too big to keep. */
+	m = o;
+	m.leaf = big;
+	m.sent = sent_big;
+	r = verify(vc, &m);
+	CU_ASSERT_EQUAL(r.hit, 0);
+	CU_ASSERT_EQUAL(r.err, X509_V_OK);
+	CU_ASSERT_EQUAL(verify(vc, &m).hit, 0);
+
 	/* And the first is still there. */
 	CU_ASSERT_EQUAL(verify(vc, &o).hit, 1);
 	sk_X509_free(alone);
@@ -281,9 +292,11 @@ suite_init(void)
 	    (leaf = load("valid.pem")) == NULL ||
 	    (inter = load("int.pem")) == NULL ||
 	    (other = load("expired.pem")) == NULL ||
+	    (big = load("big.pem")) == NULL ||
 	    (root = load("root.pem")) == NULL ||
 	    (sent = sk_X509_new_null()) == NULL ||
-	    (sent_ex = sk_X509_new_null()) == NULL) {
+	    (sent_ex = sk_X509_new_null()) == NULL ||
+	    (sent_big = sk_X509_new_null()) == NULL) {
 		fprintf(stderr, "test PKI: cannot load\n");
 		return -1;
 	}
@@ -291,6 +304,8 @@ suite_init(void)
 	sk_X509_push(sent, inter);
 	sk_X509_push(sent_ex, other);
 	sk_X509_push(sent_ex, inter);
+	sk_X509_push(sent_big, big);
+	sk_X509_push(sent_big, inter);
 	return 0;
 }
 
@@ -299,6 +314,8 @@ suite_clean(void)
 {
 	sk_X509_free(sent);
 	sk_X509_free(sent_ex);
+	sk_X509_free(sent_big);
+	X509_free(big);
 	X509_free(leaf);
 	X509_free(inter);
 	X509_free(other);
