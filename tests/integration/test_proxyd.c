@@ -98,8 +98,14 @@ daemon_up(struct tdaemon *d, const char *extra, const char *fmt, ...)
 
 	n = snprintf(conf, sizeof(conf), "ca-file \"%s/ca.pem\"\n", pki);
 	va_start(ap, fmt);
-	vsnprintf(conf + n, sizeof(conf) - (size_t)n, fmt, ap);
+	n += vsnprintf(conf + n, sizeof(conf) - (size_t)n, fmt, ap);
 	va_end(ap);
+	/* Last, so the lines the tests name stay where they are; as root the
+	 * engines need a user that exists on every machine. */
+	if (n < 0 || (size_t)n >= sizeof(conf) ||
+	    snprintf(conf + n, sizeof(conf) - (size_t)n, "user nobody\n") >=
+	        (int)(sizeof(conf) - (size_t)n))
+		return -1;
 	if (tdaemon_start(d, conf, extra, NULL) == -1)
 		return -1;
 	cp_client_set_socket_path(d->sock);

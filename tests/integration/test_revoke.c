@@ -712,7 +712,8 @@ check_conf(const char *text, char *out, size_t outsz)
 	snprintf(file, sizeof(file), "%s/check.conf", live);
 	if ((f = fopen(file, "w")) == NULL)
 		return -1;
-	fputs(text, f);
+	/* The user last, so the lines the tests name stay where they are. */
+	fprintf(f, "%s\nuser nobody\n", text);
 	fclose(f);
 	snprintf(cmd, sizeof(cmd), "%s/cpconnectd -n -f %s 2>&1", cu_builddir(),
 	    file);
