@@ -1047,6 +1047,37 @@ connect_starttls(cp_client *c, const struct opts *o)
 	return cp_client_connect_ssl(c);
 }
 
+/* The options that go on the client.  A value the library refuses is a
+ * usage error (exit 2), the client freed first. */
+static void
+client_options(cp_client *c, const struct opts *o)
+{
+	char why[256];
+
+	if (o->retries >= 0)
+		cp_client_set_retry(c, o->retries);
+	if (o->timeout > 0)
+		cp_client_set_timeout(c, (int)o->timeout,
+		    (int)((o->timeout - (int)o->timeout) * 1e6));
+	if (o->delay)
+		cp_client_set_nodelay(c, 0);
+	if (o->family && cp_client_set_family(c, o->family) == -1) {
+		fprintf(stderr, "cpconnect: %s\n", cp_client_error(c));
+		cp_client_destroy(c);
+		exit(EXIT_USAGE);
+	}
+	if (o->sni &&
+	    (*o->sni == '\0' || cp_client_set_server_name(c, o->sni) == -1)) {
+		cp_client_destroy(c);
+		bad_value("--servername", o->sni, " is not a host name");
+	}
+	if (o->alpn && cp_client_set_alpn(c, o->alpn) == -1) {
+		snprintf(why, sizeof(why), "%s", cp_client_error(c));
+		cp_client_destroy(c);
+		bad_value("--alpn", o->alpn, ": %s", why);
+	}
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -1067,22 +1098,7 @@ main(int argc, char *argv[])
 			    strerror(errno));
 		return EXIT_USAGE;
 	}
-	if (o.retries >= 0)
-		cp_client_set_retry(c, o.retries);
-	if (o.timeout > 0)
-		cp_client_set_timeout(c, (int)o.timeout,
-		    (int)((o.timeout - (int)o.timeout) * 1e6));
-	if (o.family && cp_client_set_family(c, o.family) == -1) {
-		fprintf(stderr, "cpconnect: %s\n", cp_client_error(c));
-		return EXIT_USAGE;
-	}
-	if (o.sni && (*o.sni == '\0' || cp_client_set_server_name(c, o.sni) ==
-					      -1))
-		bad_value("--servername", o.sni, " is not a host name");
-	if (o.alpn && cp_client_set_alpn(c, o.alpn) == -1)
-		bad_value("--alpn", o.alpn, ": %s", cp_client_error(c));
-	if (o.delay)
-		cp_client_set_nodelay(c, 0);
+	client_options(c, &o);
 	if (o.starttls != NULL)
 		rv = connect_starttls(c, &o);
 	else
