@@ -768,6 +768,7 @@ req_tls_start(struct request *r)
 	p.cn_fallback = dt->cn_fallback;
 	p.min_version = dt->min_version;
 	p.anchors = r->anchors;
+	p.anchors_hash = r->anchors != NULL ? r->c.ca_hash : NULL;
 	p.ocsp = (int)dt->ocsp;
 	if (req_tls_crls(r, &p) == -1)
 		return -1;

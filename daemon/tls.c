@@ -24,6 +24,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
+#include "cahash.h"
 #include "cpproto.h"
 #include "hostname.h"
 #include "ocsp.h"
@@ -47,6 +48,8 @@
 struct tlsc {
 	SSL *ssl;
 	X509_STORE *store; /* the anchors, for the OCSP signer; borrowed */
+	int anchors_named; /* client anchors, named by anchors_hash */
+	unsigned char anchors_hash[CP_CA_HASH_LEN];
 	STACK_OF(X509_CRL) *crls; /* borrowed (tls_params) */
 	int crl_all;
 	int ocsp_mode;   /* TLS_OCSP_* */
@@ -184,23 +187,34 @@ tls_vcache_exfree(
 }
 
 /*
- * The cache is for verifications under the context's own trust store and
- * without CRLs: a client's anchors are per request and may leave their
- * cache, and a CRL is checked against the clock as well as the chain.
+ * The cache is for verifications without CRLs (a CRL is checked against
+ * the clock as well as the chain) under a store whose content has a name:
+ * the context's own, fixed for the engine's life, or a client's anchor
+ * set by its hash, which the daemon computed from the set itself
+ * (cacache.c).  The store pointer alone would not do: a set that left
+ * the anchor cache may come back at another address, another at its old.
  */
 static struct vcache *
 tls_vcache_for(
     SSL *ssl, const struct tlsc *c, X509_STORE_CTX *xctx, unsigned char *key)
 {
 	SSL_CTX *ctx = ssl != NULL ? SSL_get_SSL_CTX(ssl) : NULL;
+	X509_STORE *st = X509_STORE_CTX_get0_store(xctx);
+	unsigned char id[1 + CP_CA_HASH_LEN];
 	struct vcache *vc;
 
 	if (ctx == NULL || c == NULL || c->crls != NULL ||
-	    X509_STORE_CTX_get0_store(xctx) != SSL_CTX_get_cert_store(ctx) ||
-	    (vc = SSL_CTX_get_ex_data(ctx, tls_vcidx)) == NULL ||
-	    vcache_key(xctx, key) == -1)
+	    (vc = SSL_CTX_get_ex_data(ctx, tls_vcidx)) == NULL)
 		return NULL;
-	return vc;
+	memset(id, 0, sizeof(id));
+	if (st == SSL_CTX_get_cert_store(ctx))
+		id[0] = 'C'; /* the context's store: the cache is its own */
+	else if (st == c->store && c->anchors_named) {
+		id[0] = 'A';
+		memcpy(id + 1, c->anchors_hash, CP_CA_HASH_LEN);
+	} else
+		return NULL;
+	return vcache_key(xctx, id, sizeof(id), key) == 0 ? vc : NULL;
 }
 
 /*
@@ -409,6 +423,10 @@ tlsc_revocation(struct tlsc *c, const struct tls_params *p, char *err,
 	               : SSL_CTX_get_cert_store(SSL_get_SSL_CTX(c->ssl));
 	c->crls = p->crls;
 	c->crl_all = p->crl_all;
+	if (p->anchors != NULL && p->anchors_hash != NULL) {
+		c->anchors_named = 1;
+		memcpy(c->anchors_hash, p->anchors_hash, CP_CA_HASH_LEN);
+	}
 	c->ocsp_mode = p->ocsp;
 	if (!SSL_set_ex_data(c->ssl, tls_exidx, c)) {
 		tls_ossl_err(err, errsz, "SSL_set_ex_data");

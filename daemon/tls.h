@@ -86,6 +86,9 @@ struct tls_params {
 	int min_version;     /* TLS1_2_VERSION or TLS1_3_VERSION, this
 	                        connection's floor; 0: the context's */
 	X509_STORE *anchors; /* NULL: the context's store; else up-ref'd */
+	const unsigned char *anchors_hash; /* the anchor set's hash (cahash.h,
+	                                      CP_CA_HASH_LEN), which names its
+	                                      content; NULL: not known */
 	/* Client certificate, presented when the server asks: leaf, the
 	 * rest of the chain (may be NULL) and a key whose signing is
 	 * delegated to the parent (keyring.h).  All NULL: none.  Up-ref'd. */

@@ -12,11 +12,11 @@
  * are checked on every connect.
  *
  * The key is a SHA-256 over everything the outcome depends on: the trust
- * store, every verification parameter the connection may set, and each
- * certificate the server sent, in order.  Only a success is kept, so an
- * error is always found afresh and reported in full.  An outcome lasts at
- * most VC_TTL and never past the first notAfter in its chain; a clock
- * set back before the time it was made ends it too.
+ * store (by a name its caller gives, tls.c), every verification parameter the
+ * connection may set, and each certificate the server sent, in order.  Only a
+ * success is kept, so an error is always found afresh and reported in full.  An
+ * outcome lasts at most VC_TTL and never past the first notAfter in its chain;
+ * a clock set back before the time it was made ends it too.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -138,23 +138,23 @@ key_param(EVP_MD_CTX *md, X509_VERIFY_PARAM *vp)
 }
 
 int
-vcache_key(X509_STORE_CTX *xctx, unsigned char key[SHA256_DIGEST_LENGTH])
+vcache_key(X509_STORE_CTX *xctx, const void *store_id, size_t idlen,
+    unsigned char key[SHA256_DIGEST_LENGTH])
 {
-	X509_STORE *st = X509_STORE_CTX_get0_store(xctx);
 	STACK_OF(X509) *sent = X509_STORE_CTX_get0_untrusted(xctx);
 	X509 *leaf = X509_STORE_CTX_get0_cert(xctx);
 	EVP_MD_CTX *md;
 	unsigned int len = 0;
 	int i, ok;
 
-	if (leaf == NULL || st == NULL || (md = EVP_MD_CTX_new()) == NULL)
+	if (leaf == NULL || store_id == NULL || (md = EVP_MD_CTX_new()) == NULL)
 		return -1;
 	/* Nothing here may leave an error behind: the handshake reports the
 	 * first one in the queue. */
 	ERR_set_mark();
 	ok = EVP_DigestInit_ex(md, EVP_sha256(), NULL) &&
 	     key_bytes(md, "cpconnect vcache 1", 18) &&
-	     key_bytes(md, &st, sizeof(st)) &&
+	     key_bytes(md, store_id, idlen) &&
 	     key_param(md, X509_STORE_CTX_get0_param(xctx)) &&
 	     key_cert(md, leaf);
 	for (i = 0; ok && i < sk_X509_num(sent); i++)

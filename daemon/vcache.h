@@ -24,9 +24,12 @@ struct vcache;
 struct vcache *vcache_new(void);
 void vcache_free(struct vcache *);
 
-/* What identifies the verification xctx is about to do; -1 if it cannot
- * be kept (no leaf, an encoding failed). */
-int vcache_key(X509_STORE_CTX *xctx, unsigned char key[SHA256_DIGEST_LENGTH]);
+/* What identifies the verification xctx is about to do, under the trust
+ * store that store_id names (the same bytes for the same content, and
+ * never for another); -1 if it cannot be kept (no leaf, a fixed time, an
+ * encoding failed). */
+int vcache_key(X509_STORE_CTX *xctx, const void *store_id, size_t idlen,
+    unsigned char key[SHA256_DIGEST_LENGTH]);
 
 /* 1: verified before, and xctx now holds that outcome (X509_V_OK and the
  * verified chain, leaf first), as X509_verify_cert would have left it;

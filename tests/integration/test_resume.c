@@ -388,6 +388,36 @@ test_verify_cache_off(void)
 	tdaemon_stop(&d);
 }
 
+/* A program's own CA file: the engines keep its chains too, under the
+ * anchor set's hash. */
+static void
+test_verify_cache_anchors(void)
+{
+	struct tdaemon d;
+	uint16_t port = server("valid", "-tls1_2");
+	char ca[256];
+	cp_client *c;
+	int i;
+
+	CU_ASSERT_FATAL(port != 0);
+	CU_ASSERT_FATAL(tdaemon_start(&d, conf_for("session-cache off\n"), NULL,
+	                    NULL) == 0);
+	snprintf(ca, sizeof(ca), "%s/ca.pem", pki);
+	cp_client_set_socket_path(d.sock);
+	for (i = 0; i < 3; i++) {
+		c = cp_client_create_ssl(
+		    "localhost", port, ca, NULL, SSL_VERIFY_PEER);
+		CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+		cp_client_set_retry(c, 0);
+		CU_ASSERT_EQUAL(cp_client_connect(c), 0);
+		CU_ASSERT_EQUAL(cp_client_session_resumed(c), 0);
+		cp_client_destroy(c);
+	}
+	cp_client_shutdown(); /* this process's pooled daemon session */
+	CU_ASSERT(wait_verify_cached(&d, 1) >= 1);
+	tdaemon_stop(&d);
+}
+
 /* session-cache-size 2: the least recently used of three goes. */
 static void
 test_lru(void)
@@ -616,6 +646,8 @@ main(void)
 	    test_tls13_many_waits);
 	cu_test(s, "session-cache off", test_off);
 	cu_test(s, "verify-cache off", test_verify_cache_off);
+	cu_test(s, "verify-cache: a program's own anchors",
+	    test_verify_cache_anchors);
 	cu_test(s, "session-cache-size: LRU", test_lru);
 	cu_test(s, "pins: kept digests, reload, a pin that changed",
 	    test_reload_pins);

@@ -1569,6 +1569,7 @@ static void
 test_vcache(void)
 {
 	char rev[PATH_MAX], ca[PATH_MAX], err[512], cmd[4 * PATH_MAX];
+	unsigned char set1[CP_CA_HASH_LEN], set2[CP_CA_HASH_LEN];
 	STACK_OF(X509_CRL) *crls;
 	struct tls_settings ts;
 	struct tls_params p;
@@ -1593,7 +1594,7 @@ test_vcache(void)
 	ts.ca_file = ca;
 	cx = tls_ctx_new(&ts, err, sizeof(err));
 	CU_ASSERT_PTR_NOT_NULL_FATAL(cx);
-	CU_ASSERT_FATAL(leaf_server(&s, "revoked", "int", 12, NULL, NULL) == 0);
+	CU_ASSERT_FATAL(leaf_server(&s, "revoked", "int", 16, NULL, NULL) == 0);
 	memset(&p, 0, sizeof(p));
 	p.host = "localhost";
 	p.verify_peer = 1;
@@ -1621,7 +1622,8 @@ test_vcache(void)
 	CU_ASSERT_EQUAL(vr, X509_V_ERR_HOSTNAME_MISMATCH);
 	CU_ASSERT_EQUAL(vcache_hits(), h0 + 1);
 
-	/* A client's anchors: the same chain, not from the cache. */
+	/* A client's anchors: kept under the set's hash only, apart from
+	 * the context's store and from another set. */
 	p.host = "localhost";
 	anchors = X509_STORE_new();
 	CU_ASSERT_PTR_NOT_NULL_FATAL(anchors);
@@ -1629,8 +1631,21 @@ test_vcache(void)
 	p.anchors = anchors;
 	CU_ASSERT_EQUAL(vc_connect(cx, s.port, &p, &vr), 1);
 	CU_ASSERT_EQUAL(vc_connect(cx, s.port, &p, &vr), 1);
+	CU_ASSERT_EQUAL(vcache_hits(), h0 + 1); /* no name: not kept */
+	memset(set1, 0x11, sizeof(set1));
+	memset(set2, 0x22, sizeof(set2));
+	p.anchors_hash = set1;
+	CU_ASSERT_EQUAL(vc_connect(cx, s.port, &p, &vr), 1);
 	CU_ASSERT_EQUAL(vcache_hits(), h0 + 1);
+	CU_ASSERT_EQUAL(vc_connect(cx, s.port, &p, &vr), 1);
+	CU_ASSERT_EQUAL(vr, X509_V_OK);
+	CU_ASSERT_EQUAL(vcache_hits(), h0 + 2);
+	p.anchors_hash = set2;
+	CU_ASSERT_EQUAL(vc_connect(cx, s.port, &p, &vr), 1);
+	CU_ASSERT_EQUAL(vcache_hits(), h0 + 2);
 	p.anchors = NULL;
+	p.anchors_hash = NULL;
+	h0++;
 
 	/* The CRL revokes the leaf the cache holds as good. */
 	crls = load_crls(tpath(rev, "int.crl"));

@@ -68,6 +68,7 @@ verify(struct vcache *vc, const struct vopts *o)
 	X509_STORE_CTX *x = X509_STORE_CTX_new();
 	X509_VERIFY_PARAM *vp;
 	STACK_OF(X509) *ch;
+	X509_STORE *st;
 	struct vr r;
 
 	memset(&r, 0, sizeof(r));
@@ -84,7 +85,8 @@ verify(struct vcache *vc, const struct vopts *o)
 	X509_VERIFY_PARAM_set_hostflags(vp, o->hostflags);
 	if (o->depth)
 		X509_VERIFY_PARAM_set_depth(vp, o->depth);
-	CU_ASSERT_EQUAL_FATAL(vcache_key(x, key), 0);
+	st = o->st ? o->st : store;
+	CU_ASSERT_EQUAL_FATAL(vcache_key(x, &st, sizeof(st), key), 0);
 	r.hit = vcache_hit(vc, key, x, o->now);
 	if (!r.hit && X509_verify_cert(x) > 0)
 		vcache_put(vc, key, x, o->now);
@@ -272,9 +274,10 @@ test_not_kept(void)
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(x);
 	CU_ASSERT_FATAL(X509_STORE_CTX_init(x, store, leaf, sent) == 1);
-	CU_ASSERT_EQUAL(vcache_key(x, key), 0);
+	CU_ASSERT_EQUAL(vcache_key(x, "s", 1, key), 0);
+	CU_ASSERT_EQUAL(vcache_key(x, NULL, 0, key), -1); /* no store name */
 	X509_VERIFY_PARAM_set_time(X509_STORE_CTX_get0_param(x), time(NULL));
-	CU_ASSERT_EQUAL(vcache_key(x, key), -1);
+	CU_ASSERT_EQUAL(vcache_key(x, "s", 1, key), -1);
 	X509_STORE_CTX_free(x);
 	/* No cache: every lookup misses, nothing is kept. */
 	CU_ASSERT_EQUAL(vcache_hit(NULL, key, NULL, 0), 0);
