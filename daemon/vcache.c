@@ -145,7 +145,7 @@ vcache_key(X509_STORE_CTX *xctx, const void *store_id, size_t idlen,
 	X509 *leaf = X509_STORE_CTX_get0_cert(xctx);
 	EVP_MD_CTX *md;
 	unsigned int len = 0;
-	int i, ok;
+	int i, n, ok;
 
 	if (leaf == NULL || store_id == NULL || (md = EVP_MD_CTX_new()) == NULL)
 		return -1;
@@ -157,8 +157,13 @@ vcache_key(X509_STORE_CTX *xctx, const void *store_id, size_t idlen,
 	     key_bytes(md, store_id, idlen) &&
 	     key_param(md, X509_STORE_CTX_get0_param(xctx)) &&
 	     key_cert(md, leaf);
-	for (i = 0; ok && i < sk_X509_num(sent); i++)
-		ok = key_cert(md, sk_X509_value(sent, i));
+	/* What the server sent, how many and in order; libssl puts the leaf
+	 * first, and it is in the key already. */
+	n = sk_X509_num(sent);
+	ok = ok && key_bytes(md, &n, sizeof(n));
+	for (i = 0; ok && i < n; i++)
+		if (i > 0 || sk_X509_value(sent, i) != leaf)
+			ok = key_cert(md, sk_X509_value(sent, i));
 	ok = ok && EVP_DigestFinal_ex(md, key, &len) &&
 	     len == SHA256_DIGEST_LENGTH;
 	EVP_MD_CTX_free(md);
