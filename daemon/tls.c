@@ -228,7 +228,6 @@ tls_verify_cert(X509_STORE_CTX *xctx, void *arg)
 	SSL *ssl = X509_STORE_CTX_get_ex_data(
 	    xctx, SSL_get_ex_data_X509_STORE_CTX_idx());
 	struct tlsc *c = ssl != NULL ? SSL_get_ex_data(ssl, tls_exidx) : NULL;
-
 	unsigned char key[SHA256_DIGEST_LENGTH];
 	time_t now = time(NULL);
 	struct vcache *vc;
