@@ -102,10 +102,9 @@ daemon_up(struct tdaemon *d, const char *extra, const char *fmt, ...)
 	va_end(ap);
 	/* Last, so the lines the tests name stay where they are; as root the
 	 * engines need a user that exists on every machine. */
-	if (n < 0 || (size_t)n >= sizeof(conf) ||
-	    snprintf(conf + n, sizeof(conf) - (size_t)n, "user nobody\n") >=
-	        (int)(sizeof(conf) - (size_t)n))
+	if (n < 0 || (size_t)n + sizeof("user nobody\n") > sizeof(conf))
 		return -1;
+	strcat(conf, "user nobody\n");
 	if (tdaemon_start(d, conf, extra, NULL) == -1)
 		return -1;
 	cp_client_set_socket_path(d->sock);

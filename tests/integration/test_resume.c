@@ -195,16 +195,16 @@ wait_cached(const struct tdaemon *d, long n)
 	return 0;
 }
 
-/* The engines' count of chains found verified (vcache.h), as the
- * parent last heard it (once a second): wait, bounded, for at least n. */
+/* A counter of `cpconnectctl --json stats`, as the parent last heard it
+ * from the engines (once a second): wait, bounded, for at least n. */
 static long
-wait_verify_cached(const struct tdaemon *d, long n)
+wait_stat(const struct tdaemon *d, const char *key, long n)
 {
 	long v = -1;
 	int rc;
 
 	for (int i = 0; i < 60 && v < n; i++) {
-		if ((v = json_num(ctl(d, "--json stats", &rc), "cached")) < n)
+		if ((v = json_num(ctl(d, "--json stats", &rc), key)) < n)
 			tmsleep(50);
 	}
 	return v;
@@ -357,7 +357,7 @@ test_off(void)
 	CU_ASSERT(strstr(ctl(&d, "stats", &rc), "off") != NULL);
 	/* Three full handshakes to one chain, on two engines at most: one
 	 * engine at least verified it once and remembered it. */
-	CU_ASSERT(wait_verify_cached(&d, 1) >= 1);
+	CU_ASSERT(wait_stat(&d, "cached", 1) >= 1);
 	tdaemon_stop(&d);
 }
 
@@ -376,14 +376,9 @@ test_verify_cache_off(void)
 	        NULL, NULL) == 0);
 	for (i = 0; i < 3; i++)
 		CU_ASSERT_EQUAL(verified(&d, port), R_NEW);
-	/* Until the parent has heard of all three handshakes (bounded). */
-	for (i = 0; i < 60; i++) {
-		o = ctl(&d, "--json stats", &rc);
-		if (json_num(o, "handshakes") >= 3)
-			break;
-		tmsleep(50);
-	}
-	CU_ASSERT_EQUAL(json_num(o, "handshakes"), 3);
+	/* Once the parent has heard of all three handshakes. */
+	CU_ASSERT_EQUAL(wait_stat(&d, "handshakes", 3), 3);
+	o = ctl(&d, "--json stats", &rc);
 	CU_ASSERT_EQUAL(json_num(o, "cached"), 0);
 	tdaemon_stop(&d);
 }
@@ -414,7 +409,7 @@ test_verify_cache_anchors(void)
 		cp_client_destroy(c);
 	}
 	cp_client_shutdown(); /* this process's pooled daemon session */
-	CU_ASSERT(wait_verify_cached(&d, 1) >= 1);
+	CU_ASSERT(wait_stat(&d, "cached", 1) >= 1);
 	tdaemon_stop(&d);
 }
 
@@ -612,12 +607,8 @@ test_ctl_cache(void)
 	CU_ASSERT(strstr(o, "\"version\":\"1.2\"") != NULL);
 	CU_ASSERT_EQUAL(json_num(o, "uid"), 0);
 	CU_ASSERT(json_num(o, "expires_in") > 0);
-	for (int i = 0; i < 40; i++) {
-		o = ctl(&d, "--json stats", &rc);
-		if (json_num(o, "hits") >= 1)
-			break;
-		tmsleep(100);
-	}
+	CU_ASSERT_EQUAL(wait_stat(&d, "hits", 1), 1);
+	o = ctl(&d, "--json stats", &rc);
 	CU_ASSERT_EQUAL(json_num(o, "hits"), 1);
 	CU_ASSERT_EQUAL(json_num(o, "misses"), 1);
 	o = ctl(&d, "cache flush", &rc);

@@ -103,6 +103,16 @@ verify(struct vcache *vc, const struct vopts *o)
 	return r;
 }
 
+/* One verification through the cache: hit or not, and the X509 error. */
+static void
+expect(struct vcache *vc, const struct vopts *o, int hit, long err)
+{
+	struct vr r = verify(vc, o);
+
+	CU_ASSERT_EQUAL(r.hit, hit);
+	CU_ASSERT_EQUAL(r.err, err);
+}
+
 static time_t
 not_after(X509 *x)
 {
@@ -143,7 +153,6 @@ test_misses(void)
 	struct vcache *vc = vcache_new();
 	struct vopts o = {.now = time(NULL)}, m;
 	STACK_OF(X509) *alone = sk_X509_new_null();
-	struct vr r;
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(vc);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(alone);
@@ -154,27 +163,19 @@ test_misses(void)
 	/* Another name: verified, and its failure is never kept. */
 	m = o;
 	m.host = "other.example";
-	r = verify(vc, &m);
-	CU_ASSERT_EQUAL(r.hit, 0);
-	CU_ASSERT_EQUAL(r.err, X509_V_ERR_HOSTNAME_MISMATCH);
-	r = verify(vc, &m);
-	CU_ASSERT_EQUAL(r.hit, 0);
-	CU_ASSERT_EQUAL(r.err, X509_V_ERR_HOSTNAME_MISMATCH);
+	expect(vc, &m, 0, X509_V_ERR_HOSTNAME_MISMATCH);
+	expect(vc, &m, 0, X509_V_ERR_HOSTNAME_MISMATCH);
 
 	/* The same leaf without its intermediate: other bytes sent. */
 	m = o;
 	m.sent = alone;
-	r = verify(vc, &m);
-	CU_ASSERT_EQUAL(r.hit, 0);
-	CU_ASSERT_EQUAL(r.err, X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY);
+	expect(vc, &m, 0, X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY);
 
 	/* Another certificate for the same name, expired. */
 	m = o;
 	m.leaf = other;
 	m.sent = sent_ex;
-	r = verify(vc, &m);
-	CU_ASSERT_EQUAL(r.hit, 0);
-	CU_ASSERT_EQUAL(r.err, X509_V_ERR_CERT_HAS_EXPIRED);
+	expect(vc, &m, 0, X509_V_ERR_CERT_HAS_EXPIRED);
 
 	/* Other rules, another store with the same anchors. */
 	m = o;
@@ -192,10 +193,8 @@ test_misses(void)
 	m = o;
 	m.leaf = big;
 	m.sent = sent_big;
-	r = verify(vc, &m);
-	CU_ASSERT_EQUAL(r.hit, 0);
-	CU_ASSERT_EQUAL(r.err, X509_V_OK);
-	CU_ASSERT_EQUAL(verify(vc, &m).hit, 0);
+	expect(vc, &m, 0, X509_V_OK);
+	expect(vc, &m, 0, X509_V_OK);
 
 	/* And the first is still there. */
 	CU_ASSERT_EQUAL(verify(vc, &o).hit, 1);
