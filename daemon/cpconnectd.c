@@ -804,8 +804,16 @@ engine_died(const struct child *k, int status)
 	uint64_t now = ev_clock_ms(), delay = 0;
 
 	if (WIFSIGNALED(status))
-		log_warnx("engine pid %d killed by signal %d", (int)k->pid,
-		    WTERMSIG(status));
+		/* The format is what the tests read.  SIGSYS comes from the
+		 * seccomp filter (a call of another architecture: the list's
+		 * own misses fail with EPERM), so say where to look. */
+		log_warnx("engine pid %d killed by signal %d (%s)", (int)k->pid,
+		    WTERMSIG(status),
+		    WTERMSIG(status) == SIGSYS
+		        ? "the seccomp filter stopped a system call: the "
+		          "kernel's audit log names it, -S runs without the "
+		          "sandbox"
+		        : strsignal(WTERMSIG(status)));
 	else
 		log_warnx("engine pid %d exited with status %d", (int)k->pid,
 		    WEXITSTATUS(status));

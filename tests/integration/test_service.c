@@ -512,6 +512,34 @@ test_engine_crash(void)
 	tdaemon_stop(&d);
 }
 
+/* An engine the seccomp filter killed: the parent's log says so, in the
+ * "killed by signal N" form the tests read.  The parent cannot tell a
+ * sent SIGSYS from the filter's, so the test sends one. */
+static void
+test_engine_sigsys(void)
+{
+	struct tdaemon d;
+	struct outcome o;
+	pid_t before[MAXE], after[MAXE];
+	char buf[160];
+
+	CU_ASSERT_FATAL(daemon_up(&d, allow_conf) == 0);
+	CU_ASSERT_FATAL(wait_engines(&d, NULL, 0, 2, before, 5000) == 2);
+	tmsleep(1100);
+	d.sigs_sent |= 1UL << SIGSYS;
+	CU_ASSERT_FATAL(kill(before[0], SIGSYS) == 0);
+	snprintf(buf, sizeof(buf),
+	    "engine pid %d killed by signal %d (the seccomp filter stopped a "
+	    "system call: the kernel's audit log names it, -S runs without "
+	    "the sandbox)",
+	    (int)before[0], SIGSYS);
+	CU_ASSERT(log_wait(&d, buf, 2000));
+	CU_ASSERT(wait_engines(&d, before, 1, 2, after, 5000) == 2);
+	attempt(echo_port, &o);
+	CU_ASSERT_EQUAL(o.rv, 0);
+	tdaemon_stop(&d);
+}
+
 /* ---- sandbox ---- */
 
 static void
@@ -1176,6 +1204,7 @@ main(void)
 	cu_test(s, "reload: good, bad, good", test_reload);
 	cu_test(s, "reload with a request in flight", test_reload_inflight);
 	cu_test(s, "engine crash and restart", test_engine_crash);
+	cu_test(s, "engine killed by the sandbox", test_engine_sigsys);
 	cu_test(s, "sandbox seen from /proc and the test hooks", test_sandbox);
 	cu_test(s, "systemd socket activation", test_socket_activation);
 	cu_test(
