@@ -290,6 +290,34 @@ one_value(struct parser *p, const struct kwdef *k, struct tok *a, int n)
 	return 0;
 }
 
+/*
+ * One value out of names (NULL-terminated): its index, or -1 with
+ * "KEYWORD: 'VALUE' is not A, B or C", the list written from names so
+ * that the message and the accepted words cannot disagree.
+ */
+static int
+one_choice(struct parser *p, const struct kwdef *k, struct tok *a, int n,
+    const char *const names[])
+{
+	const char *sep;
+	char list[96];
+	size_t len = 0;
+	int i, m;
+
+	if (one_value(p, k, a, n) == -1)
+		return -1;
+	for (m = 0; names[m] != NULL; m++)
+		if (strcmp(a[0].s, names[m]) == 0)
+			return m;
+	list[0] = '\0';
+	for (i = 0; i < m && len < sizeof(list); i++) {
+		sep = i == 0 ? "" : (i == m - 1 ? " or " : ", ");
+		len += (size_t)snprintf(
+		    list + len, sizeof(list) - len, "%s%s", sep, names[i]);
+	}
+	return perr(p, "%s: '%.64s' is not %s", k->name, a[0].s, list);
+}
+
 static int
 abs_path(struct parser *p, const struct kwdef *k, const struct tok *t)
 {
@@ -689,16 +717,14 @@ scope_tls(struct parser *p)
 static int
 kw_min_tls(struct parser *p, const struct kwdef *k, struct tok *a, int n)
 {
+	static const char *const names[] = {"1.2", "1.3", NULL};
+	static const int v[] = {CONF_TLS12, CONF_TLS13};
 	struct dest_tls *t = scope_tls(p);
+	int i;
 
-	if (one_value(p, k, a, n) == -1)
+	if ((i = one_choice(p, k, a, n, names)) == -1)
 		return -1;
-	if (strcmp(a[0].s, "1.2") == 0)
-		t->min_version = CONF_TLS12;
-	else if (strcmp(a[0].s, "1.3") == 0)
-		t->min_version = CONF_TLS13;
-	else
-		return perr(p, "min-tls: '%.64s' is not 1.2 or 1.3", a[0].s);
+	t->min_version = v[i];
 	t->set |= TLSSET_MIN;
 	return 0;
 }
@@ -706,17 +732,14 @@ kw_min_tls(struct parser *p, const struct kwdef *k, struct tok *a, int n)
 static int
 kw_verify(struct parser *p, const struct kwdef *k, struct tok *a, int n)
 {
+	static const char *const names[] = {"optional", "required", NULL};
+	static const enum tls_verify v[] = {TLSV_OPTIONAL, TLSV_REQUIRED};
 	struct dest_tls *t = scope_tls(p);
+	int i;
 
-	if (one_value(p, k, a, n) == -1)
+	if ((i = one_choice(p, k, a, n, names)) == -1)
 		return -1;
-	if (strcmp(a[0].s, "optional") == 0)
-		t->verify = TLSV_OPTIONAL;
-	else if (strcmp(a[0].s, "required") == 0)
-		t->verify = TLSV_REQUIRED;
-	else
-		return perr(
-		    p, "verify: '%.64s' is not optional or required", a[0].s);
+	t->verify = v[i];
 	t->set |= TLSSET_VERIFY;
 	return 0;
 }
@@ -724,17 +747,15 @@ kw_verify(struct parser *p, const struct kwdef *k, struct tok *a, int n)
 static int
 kw_client_ca(struct parser *p, const struct kwdef *k, struct tok *a, int n)
 {
+	static const char *const names[] = {"allowed", "forbidden", NULL};
+	static const enum tls_client_ca v[] = {
+	    CLIENT_CA_ALLOWED, CLIENT_CA_FORBIDDEN};
 	struct dest_tls *t = scope_tls(p);
+	int i;
 
-	if (one_value(p, k, a, n) == -1)
+	if ((i = one_choice(p, k, a, n, names)) == -1)
 		return -1;
-	if (strcmp(a[0].s, "allowed") == 0)
-		t->client_ca = CLIENT_CA_ALLOWED;
-	else if (strcmp(a[0].s, "forbidden") == 0)
-		t->client_ca = CLIENT_CA_FORBIDDEN;
-	else
-		return perr(p, "client-ca: '%.64s' is not allowed or forbidden",
-		    a[0].s);
+	t->client_ca = v[i];
 	t->set |= TLSSET_CLIENT_CA;
 	return 0;
 }
@@ -742,16 +763,13 @@ kw_client_ca(struct parser *p, const struct kwdef *k, struct tok *a, int n)
 static int
 kw_cn_fallback(struct parser *p, const struct kwdef *k, struct tok *a, int n)
 {
+	static const char *const names[] = {"yes", "no", NULL};
 	struct dest_tls *t = scope_tls(p);
+	int i;
 
-	if (one_value(p, k, a, n) == -1)
+	if ((i = one_choice(p, k, a, n, names)) == -1)
 		return -1;
-	if (strcmp(a[0].s, "yes") == 0)
-		t->cn_fallback = 1;
-	else if (strcmp(a[0].s, "no") == 0)
-		t->cn_fallback = 0;
-	else
-		return perr(p, "cn-fallback: '%.64s' is not yes or no", a[0].s);
+	t->cn_fallback = i == 0;
 	t->set |= TLSSET_CN;
 	return 0;
 }
@@ -760,18 +778,14 @@ kw_cn_fallback(struct parser *p, const struct kwdef *k, struct tok *a, int n)
 static int
 kw_session_cache(struct parser *p, const struct kwdef *k, struct tok *a, int n)
 {
-	if (one_value(p, k, a, n) == -1)
+	static const char *const names[] = {"per-user", "shared", "off", NULL};
+	static const int v[] = {
+	    SESSCACHE_PER_USER, SESSCACHE_SHARED, SESSCACHE_OFF};
+	int i;
+
+	if ((i = one_choice(p, k, a, n, names)) == -1)
 		return -1;
-	if (strcmp(a[0].s, "per-user") == 0)
-		p->c->g.session_cache = SESSCACHE_PER_USER;
-	else if (strcmp(a[0].s, "shared") == 0)
-		p->c->g.session_cache = SESSCACHE_SHARED;
-	else if (strcmp(a[0].s, "off") == 0)
-		p->c->g.session_cache = SESSCACHE_OFF;
-	else
-		return perr(p,
-		    "session-cache: '%.64s' is not per-user, shared or off",
-		    a[0].s);
+	p->c->g.session_cache = v[i];
 	return 0;
 }
 
@@ -779,15 +793,12 @@ kw_session_cache(struct parser *p, const struct kwdef *k, struct tok *a, int n)
 static int
 kw_verify_cache(struct parser *p, const struct kwdef *k, struct tok *a, int n)
 {
-	if (one_value(p, k, a, n) == -1)
+	static const char *const names[] = {"on", "off", NULL};
+	int i;
+
+	if ((i = one_choice(p, k, a, n, names)) == -1)
 		return -1;
-	if (strcmp(a[0].s, "on") == 0)
-		p->c->g.verify_cache = 1;
-	else if (strcmp(a[0].s, "off") == 0)
-		p->c->g.verify_cache = 0;
-	else
-		return perr(
-		    p, "verify-cache: '%.64s' is not on or off", a[0].s);
+	p->c->g.verify_cache = i == 0;
 	return 0;
 }
 
@@ -907,19 +918,16 @@ kw_client_cert(struct parser *p, const struct kwdef *k, struct tok *a, int n)
 static int
 kw_ocsp(struct parser *p, const struct kwdef *k, struct tok *a, int n)
 {
+	static const char *const names[] = {
+	    "off", "if-stapled", "require", NULL};
+	static const enum tls_ocsp v[] = {
+	    OCSP_OFF, OCSP_IF_STAPLED, OCSP_REQUIRE};
 	struct dest_tls *t = scope_tls(p);
+	int i;
 
-	if (one_value(p, k, a, n) == -1)
+	if ((i = one_choice(p, k, a, n, names)) == -1)
 		return -1;
-	if (strcmp(a[0].s, "off") == 0)
-		t->ocsp = OCSP_OFF;
-	else if (strcmp(a[0].s, "if-stapled") == 0)
-		t->ocsp = OCSP_IF_STAPLED;
-	else if (strcmp(a[0].s, "require") == 0)
-		t->ocsp = OCSP_REQUIRE;
-	else
-		return perr(p, "ocsp: '%.64s' is not off, if-stapled or require",
-		    a[0].s);
+	t->ocsp = v[i];
 	t->set |= TLSSET_OCSP;
 	return 0;
 }
@@ -941,16 +949,13 @@ kw_crl_file(struct parser *p, const struct kwdef *k, struct tok *a, int n)
 static int
 kw_crl_check(struct parser *p, const struct kwdef *k, struct tok *a, int n)
 {
+	static const char *const names[] = {"leaf", "all", NULL};
 	struct dest_tls *t = scope_tls(p);
+	int i;
 
-	if (one_value(p, k, a, n) == -1)
+	if ((i = one_choice(p, k, a, n, names)) == -1)
 		return -1;
-	if (strcmp(a[0].s, "leaf") == 0)
-		t->crl_all = 0;
-	else if (strcmp(a[0].s, "all") == 0)
-		t->crl_all = 1;
-	else
-		return perr(p, "crl-check: '%.64s' is not leaf or all", a[0].s);
+	t->crl_all = i == 1;
 	t->set |= TLSSET_CRLCHECK;
 	return 0;
 }
@@ -1058,17 +1063,14 @@ kw_proxy_cred(struct parser *p, const struct kwdef *k, struct tok *a, int n)
 static int
 kw_proxy_resolve(struct parser *p, const struct kwdef *k, struct tok *a, int n)
 {
+	static const char *const names[] = {"remote", "local", NULL};
+	static const enum proxy_resolve v[] = {PROXY_REMOTE, PROXY_LOCAL};
 	struct proxy_conf *x = scope_proxy(p);
+	int i;
 
-	if (one_value(p, k, a, n) == -1)
+	if ((i = one_choice(p, k, a, n, names)) == -1)
 		return -1;
-	if (strcmp(a[0].s, "remote") == 0)
-		x->resolve = PROXY_REMOTE;
-	else if (strcmp(a[0].s, "local") == 0)
-		x->resolve = PROXY_LOCAL;
-	else
-		return perr(
-		    p, "proxy-resolve: '%.64s' is not remote or local", a[0].s);
+	x->resolve = v[i];
 	x->set |= PROXYSET_RESOLVE;
 	x->resolve_line = p->line;
 	return 0;
