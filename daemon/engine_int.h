@@ -90,6 +90,7 @@ struct uidcount {
 	uid_t uid;
 	uint32_t n;        /* requests in flight */
 	uint32_t sessions; /* sessions open */
+	uint32_t unread;   /* its sessions' sockets not yet received */
 };
 
 struct session {
@@ -106,6 +107,9 @@ struct session {
 	struct ev_timer resume; /* frames left in the buffer: go on */
 	LIST_HEAD(, request) reqs;
 	uint32_t nreqs;
+	/* Sockets sent (or queued) that the client may not have received:
+	 * each counts as a request in flight (session_unread()). */
+	uint32_t unread;
 	struct ca_builder *cab;
 	struct audit_hold *held; /* the last TLS request's line (audit.h) */
 };
@@ -127,6 +131,7 @@ struct engine {
 	uint32_t uid_limit; /* this engine's share of max-requests-per-user */
 	uint32_t uid_sessions; /* ... and of max-sessions-per-user */
 	uint32_t peak;         /* sessions + requests since the last trim */
+	uint32_t unread;       /* all sessions' sockets not yet received */
 	struct ev_timer stats_timer;
 };
 
@@ -155,6 +160,8 @@ void error_result(struct cp_result *, int eclass, int err, const char *fmt,
 void session_error(struct session *, uint32_t id, int eclass, int err,
     const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 void session_flush(struct session *);
+uint32_t session_unread(struct session *);
+void sessions_unread_sync(struct engine *, const uid_t *uid);
 void session_close(struct session *);
 void session_peer(struct cp_peer *, gid_t *groups, int fd);
 const char *session_limit(struct engine *, const struct cp_peer *);

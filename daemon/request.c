@@ -311,30 +311,62 @@ peer_port(const struct request *r)
 	return 0;
 }
 
+/*
+ * The limit a new request would pass, or NULL; *unread: how many of the
+ * requests counted are sockets not yet received.  Those counts are
+ * brought up to date only when they would refuse.
+ */
+static const char *
+limit_reached(struct session *s, uint32_t *unread)
+{
+	struct engine *e = s->e;
+	struct uidcount *u = uid_slot(e, s->peer.uid, 0);
+	uint32_t max = e->conf->g.max_req;
+
+	if (s->nreqs + s->unread >= MAX_REQ_PER_SESSION &&
+	    s->nreqs + session_unread(s) >= MAX_REQ_PER_SESSION) {
+		*unread = s->unread;
+		return "too many requests in flight on this session";
+	}
+	if (u != NULL && u->n + u->unread >= e->uid_limit) {
+		sessions_unread_sync(e, &s->peer.uid);
+		if (u->n + u->unread >= e->uid_limit) {
+			*unread = u->unread;
+			return "too many requests in flight for this user";
+		}
+	}
+	if (e->st.inflight + e->unread >= max) {
+		sessions_unread_sync(e, NULL);
+		if (e->st.inflight + e->unread >= max) {
+			*unread = e->unread;
+			return "too many requests in flight";
+		}
+	}
+	return NULL;
+}
+
 /* Over a limit: answer the CONNECT with the reason and return 1. */
 static int
 refuse_if_over_limits(struct session *s, uint32_t id, const char *host)
 {
-	const struct cpconf *cf = s->e->conf;
-	struct uidcount *u = uid_slot(s->e, s->peer.uid, 0);
-	const char *why = NULL;
+	uint32_t unread = 0;
+	const char *why = limit_reached(s, &unread);
 	struct cp_result res;
 
-	if (s->nreqs >= MAX_REQ_PER_SESSION)
-		why = "too many requests in flight on this session";
-	else if (u != NULL && u->n >= s->e->uid_limit)
-		why = "too many requests in flight for this user";
-	else if (s->e->st.inflight >= cf->g.max_req)
-		why = "too many requests in flight";
 	if (why == NULL)
 		return 0;
 	memset(&res, 0, sizeof(res));
 	res.status = CP_STATUS_ERROR;
 	res.eclass = CP_E_LIMIT;
 	res.err = EAGAIN;
-	snprintf(res.errtext, sizeof(res.errtext), "%s", why);
+	if (unread > 0)
+		snprintf(res.errtext, sizeof(res.errtext),
+		    "%s (%u of them sockets not yet received)", why,
+		    (unsigned)unread);
+	else
+		snprintf(res.errtext, sizeof(res.errtext), "%s", why);
 	log_info_rl(s->peer.uid, LK_LIMIT, "uid %u pid %d: %s: %s",
-	    (unsigned)s->peer.uid, (int)s->peer.pid, host, why);
+	    (unsigned)s->peer.uid, (int)s->peer.pid, host, res.errtext);
 	s->e->st.served++;
 	s->e->st.failed++;
 	send_result(s, id, &res, -1);

@@ -12,6 +12,7 @@
 
 #include <linux/capability.h>
 #include <linux/landlock.h>
+#include <linux/sockios.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -319,12 +320,17 @@ static int
 sc_ioctl(scmp_filter_ctx ctx, char *err, size_t errsz)
 {
 	/* The kernel reads the request as 32 bits: compare only those. */
-	if (sc_allow1(ctx, "ioctl",
-	        SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffU, FIONREAD), err,
-	        errsz) == -1)
-		return -1;
-	return sc_allow1(ctx, "ioctl",
-	    SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffU, FIONBIO), err, errsz);
+	/* SIOCOUTQ: has a client received the sockets sent to it
+	 * (session.c)? */
+	static const unsigned long reqs[] = {FIONREAD, FIONBIO, SIOCOUTQ};
+	size_t i;
+
+	for (i = 0; i < sizeof(reqs) / sizeof(reqs[0]); i++)
+		if (sc_allow1(ctx, "ioctl",
+		        SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffU, reqs[i]), err,
+		        errsz) == -1)
+			return -1;
+	return 0;
 }
 
 /* No executable page may appear after start-up. */

@@ -6,10 +6,12 @@
  * costing the others: sessions per uid, queued replies, idle time.
  */
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 
 #include <arpa/inet.h>
+#include <linux/sockios.h>
 #include <netinet/in.h>
 
 #include <errno.h>
@@ -38,6 +40,7 @@ static void handle_ca_end(struct session *, const struct imsg *);
 static void handle_ticket(struct session *, const struct imsg *);
 static void handle_record(struct session *, const struct imsg *);
 static void session_update_events(struct session *);
+static void unread_add(struct session *, int64_t);
 static int session_throttled(const struct session *);
 static void session_idle(struct ev_timer *);
 
@@ -426,13 +429,21 @@ handle_ca_end(struct session *s, const struct imsg *m)
 
 /* Output and the end of a session. */
 
+/*
+ * A write that fails for any other reason than EAGAIN ends the session:
+ * the frames it could not send are dropped with their descriptors, so
+ * the same failure cannot come back on every turn of the loop (it did,
+ * at full CPU, for ETOOMANYREFS).
+ */
 void
 session_flush(struct session *s)
 {
-	if (imsg_write(&s->ib) == -1) {
+	if (s->closing != 2 && imsg_write(&s->ib) == -1) {
 		if (errno != EPIPE && errno != ECONNRESET)
-			log_warn("uid %u: write", (unsigned)s->peer.uid);
-		s->closing = 2; /* peer gone: nothing left to flush */
+			log_warn("uid %u pid %d: write, closing the session",
+			    (unsigned)s->peer.uid, (int)s->peer.pid);
+		imsgbuf_clear(&s->ib);
+		s->closing = 2;
 	}
 	if ((s->closing || (s->eof && s->nreqs == 0)) &&
 	    !imsg_pending(&s->ib)) {
@@ -448,7 +459,7 @@ session_update_events(struct session *s)
 	uint32_t ev =
 	    s->closing || s->eof || session_throttled(s) ? 0 : EPOLLIN;
 
-	if (imsg_pending(&s->ib))
+	if (imsg_pending(&s->ib) && s->closing != 2)
 		ev |= EPOLLOUT;
 	if (ev_io_set(s->e->ev, &s->io, ev) == -1)
 		log_warn("epoll");
@@ -472,7 +483,9 @@ session_idle(struct ev_timer *t)
 		session_close(s);
 		return;
 	}
-	if (s->nreqs > 0) {
+	/* A socket the client has not taken is a request still open: the
+	 * session cannot go (and forget it) before the client reads it. */
+	if (s->nreqs > 0 || session_unread(s) > 0) {
 		ev_timer_start(
 		    s->e->ev, &s->idle, s->e->conf->g.session_idle_ms);
 		return;
@@ -493,6 +506,7 @@ session_close(struct session *s)
 		req_free(r);
 	}
 	audit_flush(s);
+	unread_add(s, -(int64_t)s->unread);
 	ev_io_stop(e->ev, &s->io);
 	ev_timer_stop(e->ev, &s->idle);
 	ev_timer_stop(e->ev, &s->resume);
@@ -533,7 +547,59 @@ send_msg(struct session *s, uint32_t type, uint32_t id, int fd, struct abuf *b)
 		return -1;
 	}
 	r = imsg_compose(&s->ib, type, id, s->e->pid, fd, b->buf, b->len);
+	if (r == 0 && fd != -1)
+		unread_add(s, 1);
 	return r;
+}
+
+/*
+ * A socket handed to a client counts as a request in flight until the
+ * client has received it.  Until then it is a descriptor in flight in the
+ * kernel, charged to the engines' user: past RLIMIT_NOFILE of those,
+ * every hand-off to every client fails with ETOOMANYREFS, so a client
+ * that asks and never reads must not pile them up.  The kernel only says
+ * "all read" (SIOCOUTQ 0), so the count is an upper bound, brought up to
+ * date by session_unread() when a limit is near.
+ */
+static void
+unread_add(struct session *s, int64_t n)
+{
+	struct uidcount *u = uid_slot(s->e, s->peer.uid, 0);
+
+	s->unread = (uint32_t)(s->unread + n);
+	s->e->unread = (uint32_t)(s->e->unread + n);
+	if (u != NULL)
+		u->unread = (uint32_t)(u->unread + n);
+}
+
+uint32_t
+session_unread(struct session *s)
+{
+	int q;
+
+	if (s->unread == 0 || imsg_pending(&s->ib))
+		return s->unread;
+	if (ioctl(s->io.fd, SIOCOUTQ, &q) == -1) {
+		/* The count then only ends with the session: say why. */
+		log_info_rl(s->peer.uid, LK_SESSION, "uid %u: SIOCOUTQ: %s",
+		    (unsigned)s->peer.uid, strerror(errno));
+		return s->unread;
+	}
+	if (q == 0)
+		unread_add(s, -(int64_t)s->unread);
+	return s->unread;
+}
+
+/* Every session of uid (or every session, uid NULL) brought up to date:
+ * only when a limit would refuse a request. */
+void
+sessions_unread_sync(struct engine *e, const uid_t *uid)
+{
+	struct session *s;
+
+	LIST_FOREACH(s, &e->sessions, entry)
+		if (s->unread > 0 && (uid == NULL || s->peer.uid == *uid))
+			(void)session_unread(s);
 }
 
 void

@@ -1185,6 +1185,7 @@ struct rawres {
 	int closed;  /* the daemon closed the session */
 	int hello;   /* a HELLO came back */
 	int results; /* RESULT messages */
+	int fds;     /* descriptors that came with them */
 	int eclass;  /* class of the first error RESULT, or -1 */
 	char text[CP_MAX_ERRTEXT];
 	uint64_t ms; /* until closed, or the wait */
@@ -1232,8 +1233,10 @@ raw_read(int fd, int ms, struct rawres *r)
 					    res.errtext);
 				}
 			}
-			if (m.fd != -1)
+			if (m.fd != -1) {
+				r->fds++;
 				close(m.fd);
+			}
 		}
 	} while (!r->closed && tnow_ms() - t0 < (uint64_t)ms);
 	r->ms = tnow_ms() - t0;
@@ -1642,6 +1645,193 @@ test_client_inflight_limit(void)
 	close(fd);
 	hsrv_stop(&h);
 	base_back(&bs, "requests in flight", 5000);
+}
+
+/*
+ * Sockets asked for and never read.  Each one waits in the kernel as a
+ * descriptor in flight, charged to the engines' user; past that user's
+ * RLIMIT_NOFILE of them every hand-off to every client fails.  So a socket
+ * counts as a request in flight until the client has received it: this
+ * user gets its share of max-requests-per-user (64, 32 per engine), the
+ * rest are refused, another user is served, and once this one reads it
+ * is served again.
+ */
+static void
+test_client_unread_sockets(void)
+{
+	enum { N = 150, SHARE = 32, POOLED = 80 };
+	struct rawres r = {0}, again = {.first = 1};
+	struct other o;
+	struct base bs;
+	uint16_t port = 0;
+	int fd, lfd, i, served, pooled[POOLED];
+
+	base_take(&bs);
+	CU_ASSERT_FATAL((lfd = tlisten(AF_INET, &port)) != -1);
+	fd = raw_session();
+	CU_ASSERT_FATAL(fd != -1);
+	CU_ASSERT(send_hello(fd) == 0);
+	/* One at a time, so that each is answered before the next: the
+	 * requests themselves never pile up, only their sockets. */
+	for (i = 0; i < N; i++) {
+		CU_ASSERT(send_connect(fd, (uint32_t)(i + 1), "127.0.0.1", port,
+		              0) == 0);
+		tmsleep(2);
+	}
+	other_start(&o);
+	CU_ASSERT(other_wait(&o, "sockets never read"));
+	raw_read(fd, 1500, &r);
+	show_raw("150 sockets asked for, none read", &r);
+	printf("%d results, %d with a socket ", r.results, r.fds);
+	CU_ASSERT_EQUAL(r.results, N);
+	CU_ASSERT(r.fds >= 1 && r.fds <= SHARE);
+	CU_ASSERT_EQUAL(r.eclass, CP_E_LIMIT);
+	CU_ASSERT(has(r.text, "sockets not yet received"));
+	CU_ASSERT_FALSE(r.closed);
+	/* All read: the same session is served again. */
+	CU_ASSERT(send_connect(fd, N + 1, "127.0.0.1", port, 0) == 0);
+	raw_read(fd, 3000, &again);
+	show_raw("read, then asked again", &again);
+	CU_ASSERT_EQUAL(again.results, 1);
+	CU_ASSERT_EQUAL(again.fds, 1);
+	close(fd);
+	/* Sessions kept open after their socket was read, as the library's
+	 * pool keeps them: more of them than the share, all served. */
+	for (i = 0, served = 0; i < POOLED; i++) {
+		struct rawres hello = {.first = 1}, one = {.first = 1};
+
+		if ((pooled[i] = raw_session()) == -1 ||
+		    send_hello(pooled[i]) == -1 ||
+		    send_connect(pooled[i], 1, "127.0.0.1", port, 0) == -1)
+			continue;
+		/* The HELLO first, the RESULT with it or after it. */
+		raw_read(pooled[i], 1000, &hello);
+		if (hello.results == 0)
+			raw_read(pooled[i], 1000, &one);
+		served += hello.fds + one.fds == 1;
+	}
+	printf("%d of %d pooled sessions served ", served, POOLED);
+	CU_ASSERT_EQUAL(served, POOLED);
+	close_all(pooled, POOLED);
+	close(lfd);
+	base_back(&bs, "sockets never read", 5000);
+}
+
+/* Pins descriptors in flight as uid 65534 (the engines' user here) until
+ * the kernel refuses more: its RLIMIT_NOFILE is the engines' (both at the
+ * hard limit), so from then on theirs are refused too.  Says 'p' on nt
+ * and waits to be killed. */
+static pid_t
+inflight_pin(int nt)
+{
+	struct rlimit rl;
+	int fds[250], i, k, dn, sv[2];
+	char cbuf[CMSG_SPACE(sizeof(fds))], b = 0;
+	struct iovec iov = {&b, 1};
+	struct msghdr mh = {.msg_iov = &iov,
+	    .msg_iovlen = 1,
+	    .msg_control = cbuf,
+	    .msg_controllen = sizeof(cbuf)};
+	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+	pid_t pid;
+
+	if ((pid = fork()) != 0)
+		return pid;
+	alarm(60);
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
+		_exit(1);
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) == -1 || setgroups(0, NULL) == -1 ||
+	    setresgid(65534, 65534, 65534) == -1 ||
+	    setresuid(65534, 65534, 65534) == -1 ||
+	    (dn = open("/dev/null", O_RDONLY | O_CLOEXEC)) == -1)
+		_exit(1);
+	for (i = 0; i < 250; i++)
+		fds[i] = dn;
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(fds));
+	memcpy(CMSG_DATA(c), fds, sizeof(fds));
+	/* Each pair holds what its send buffer does: enough pairs for the
+	 * largest limit (fs.nr_open's default, 2^20). */
+	for (k = 0, errno = 0; k < 400 && errno != ETOOMANYREFS; k++) {
+		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv) ==
+		    -1)
+			_exit(1);
+		while (sendmsg(sv[0], &mh, 0) == 1)
+			;
+	}
+	note(nt, errno == ETOOMANYREFS ? 'p' : 'x');
+	for (;;)
+		pause();
+}
+
+/* Lines of the shared daemon's log that hold s. */
+static int
+log_count(const char *s)
+{
+	char line[512];
+	int n = 0;
+	FILE *f;
+
+	if ((f = fopen(dmn.log, "r")) == NULL)
+		return -1;
+	while (fgets(line, sizeof(line), f) != NULL)
+		n += strstr(line, s) != NULL;
+	fclose(f);
+	return n;
+}
+
+/*
+ * A hand-off the kernel refuses (ETOOMANYREFS: too many descriptors in
+ * flight for the engines' user, here pinned by another process of that
+ * user up to the same RLIMIT_NOFILE) ends that session at once, with one
+ * log line: not a write retried on every turn of the loop.
+ */
+static void
+test_handoff_refused(void)
+{
+	static const char mark[] = "write, closing the session";
+	struct rawres r = {0}, after = {0};
+	struct base bs;
+	uint16_t port = 0;
+	int fd, lfd, np[2], before, lines;
+	pid_t pin;
+
+	base_take(&bs);
+	before = log_count(mark);
+	CU_ASSERT_FATAL((lfd = tlisten(AF_INET, &port)) != -1);
+	CU_ASSERT_FATAL(pipe2(np, O_CLOEXEC) == 0);
+	pin = inflight_pin(np[1]);
+	CU_ASSERT_FATAL(pin > 0);
+	CU_ASSERT(note_wait(np[0], 'p', 20000));
+	fd = raw_session();
+	CU_ASSERT_FATAL(fd != -1);
+	CU_ASSERT(send_hello(fd) == 0);
+	CU_ASSERT(send_connect(fd, 1, "127.0.0.1", port, 0) == 0);
+	raw_read(fd, 3000, &r);
+	show_raw("hand-off refused by the kernel", &r);
+	CU_ASSERT(r.closed);
+	CU_ASSERT(r.ms < 2000);
+	CU_ASSERT_EQUAL(r.fds, 0);
+	close(fd);
+	tkill(pin);
+	close(np[0]);
+	close(np[1]);
+	/* Nothing pinned: served again. */
+	fd = raw_session();
+	CU_ASSERT(fd != -1 && send_hello(fd) == 0 &&
+	          send_connect(fd, 2, "127.0.0.1", port, 0) == 0);
+	raw_read(fd, 1000, &after);
+	show_raw("nothing pinned", &after);
+	CU_ASSERT_EQUAL(after.fds, 1);
+	close(fd);
+	close(lfd);
+	/* One line for the session, not one per turn of the loop. */
+	lines = log_count(mark) - before;
+	printf("%d log line(s) ", lines);
+	CU_ASSERT_EQUAL(lines, 1);
+	base_back(&bs, "hand-off refused", 5000);
 }
 
 /*
@@ -2107,6 +2297,10 @@ main(void)
 	cu_test(s, "client: request id used twice", test_client_reused_id);
 	cu_test(s, "client: requests in flight above the limit",
 	    test_client_inflight_limit);
+	cu_test(s, "client: asks for sockets, never reads them",
+	    test_client_unread_sockets);
+	cu_test(
+	    s, "engine: a hand-off the kernel refuses", test_handoff_refused);
 	cu_test(s, "client: dies mid-request", test_client_dies);
 	cu_test(s, "client: CONNECT flood, never reads", test_client_flood);
 	cu_test(s, "client: 4000 sessions from one user",
