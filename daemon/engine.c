@@ -117,6 +117,13 @@ engine_setup(struct engine *e, const struct engine_env *env)
 	}
 }
 
+/* What a signing wait read off the parent's channel for us. */
+static void
+stashed_ctl(void *arg, uint32_t type, const void *msg, size_t len)
+{
+	resume_ctl(arg, type, msg, len);
+}
+
 /* Serve until told to stop, then drain. */
 static void
 engine_loop(struct engine *e)
@@ -124,6 +131,7 @@ engine_loop(struct engine *e)
 	uint64_t drain_start = 0;
 
 	for (;;) {
+		keyring_stashed(stashed_ctl, e);
 		if (keyring_stop_seen())
 			e->stopping = 1;
 		/* Drain before judging whether draining is done. */

@@ -74,15 +74,70 @@ kc_now_ms(void)
 }
 
 /*
+ * Messages for the engine's loop that a signing wait read off the channel
+ * (session cache entries, flush orders, relayed tickets), in order, for
+ * keyring_stashed().  Bounded: past KC_STASH_MAX the rest are dropped, as
+ * a full channel would drop them.  Cache entries hold session secrets, so
+ * every copy is wiped.
+ */
+#define KC_STASH_MAX 64
+static struct {
+	uint32_t type;
+	size_t len;
+	unsigned char *msg;
+} kc_stash[KC_STASH_MAX];
+static int kc_nstash, kc_stash_lost;
+
+static void
+kc_stash_add(uint32_t type, const void *msg, size_t len)
+{
+	unsigned char *p;
+
+	if (kc_nstash == KC_STASH_MAX || (p = malloc(len)) == NULL) {
+		kc_stash_lost++;
+		return;
+	}
+	memcpy(p, msg, len);
+	kc_stash[kc_nstash].type = type;
+	kc_stash[kc_nstash].len = len;
+	kc_stash[kc_nstash].msg = p;
+	kc_nstash++;
+}
+
+void
+keyring_stashed(keyring_msg_fn *fn, void *arg)
+{
+	int i, n = kc_nstash;
+
+	/* fn may sign again, and so stash again: take the list first. */
+	kc_nstash = 0;
+	for (i = 0; i < n; i++) {
+		fn(arg, kc_stash[i].type, kc_stash[i].msg, kc_stash[i].len);
+		explicit_bzero(kc_stash[i].msg, kc_stash[i].len);
+		free(kc_stash[i].msg);
+	}
+	if (kc_stash_lost > 0) {
+		log_warnx("%d messages from the parent dropped during signing "
+		          "waits",
+		    kc_stash_lost);
+		kc_stash_lost = 0;
+	}
+}
+
+/*
  * One signature from the parent.  Synchronous: the engine loop waits here
  * (at most KEYS_SIGN_TIMEOUT_MS; the parent answers in well under a
  * millisecond).  Other messages that arrive meanwhile are a drain order
- * (remembered for the loop), a log level (applied) or stale answers
- * (dropped).
+ * (remembered for the loop), a log level (applied), messages for the loop
+ * (stashed) or stale answers (dropped).
  */
 static int
 kc_call(struct keys_sign_req *rq, uint8_t *out, size_t outmax)
 {
+	static union {
+		struct keys_sign_rep rep;
+		unsigned char raw[CTL_MAX_MSG];
+	} in;
 	struct keys_sign_rep rep;
 	struct pollfd pfd;
 	uint64_t deadline;
@@ -108,7 +163,7 @@ kc_call(struct keys_sign_req *rq, uint8_t *out, size_t outmax)
 		pfd.events = POLLIN;
 		if (poll(&pfd, 1, left) == -1 && errno != EINTR)
 			break;
-		n = recv(kc_fd, &rep, sizeof(rep), MSG_DONTWAIT);
+		n = recv(kc_fd, &in, sizeof(in), MSG_DONTWAIT);
 		if (n == 0) {
 			kc_stop = 2; /* the parent is gone */
 			break;
@@ -120,7 +175,7 @@ kc_call(struct keys_sign_req *rq, uint8_t *out, size_t outmax)
 		}
 		if ((size_t)n < sizeof(type))
 			continue;
-		memcpy(&type, &rep, sizeof(type));
+		memcpy(&type, &in, sizeof(type));
 		if (type == CTL_DRAIN) {
 			if (kc_stop == 0)
 				kc_stop = 1;
@@ -131,12 +186,21 @@ kc_call(struct keys_sign_req *rq, uint8_t *out, size_t outmax)
 		    n == (ssize_t)sizeof(struct ctl_verbose)) {
 			struct ctl_verbose v;
 
-			memcpy(&v, &rep, sizeof(v));
+			memcpy(&v, &in, sizeof(v));
 			log_set_verbose((int)v.level);
 			continue;
 		}
-		if (type != CTL_SIG || n != (ssize_t)sizeof(rep) ||
-		    rep.seq != rq->seq)
+		if (type == CTL_SESS_PUT || type == CTL_SESS_FLUSH ||
+		    type == CTL_TICKET) {
+			kc_stash_add(type, &in, (size_t)n);
+			explicit_bzero(&in, (size_t)n);
+			continue;
+		}
+		if (type != CTL_SIG || n != (ssize_t)sizeof(rep))
+			continue;
+		memcpy(&rep, &in, sizeof(rep));
+		explicit_bzero(&in, sizeof(rep));
+		if (rep.seq != rq->seq)
 			continue;
 		if (rep.status == 0 && rep.len > 0 && rep.len <= outmax) {
 			memcpy(out, rep.sig, rep.len);
@@ -144,6 +208,7 @@ kc_call(struct keys_sign_req *rq, uint8_t *out, size_t outmax)
 		}
 		break;
 	}
+	explicit_bzero(&rep, sizeof(rep));
 	explicit_bzero(rq, sizeof(*rq));
 	return rv;
 }

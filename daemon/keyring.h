@@ -8,6 +8,7 @@
 #define CP_KEYRING_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <openssl/ssl.h>
 
@@ -35,5 +36,11 @@ const struct client_cred *keyring_find(
 /* 1 once a signing wait saw CTL_DRAIN or the end of the channel: the
  * engine loop must then drain as if it had read that itself. */
 int keyring_stop_seen(void);
+/* The messages for the loop (CTL_SESS_PUT, CTL_SESS_FLUSH, CTL_TICKET)
+ * that signing waits read since the last call, each given to fn once, in
+ * the order they came. */
+typedef void keyring_msg_fn(
+    void *arg, uint32_t type, const void *msg, size_t len);
+void keyring_stashed(keyring_msg_fn *, void *arg);
 
 #endif

@@ -33,6 +33,7 @@
 #include "cprops/client.h"
 #include "cutest.h"
 #include "itest.h"
+#include "keyring.h"
 #include "keytab.h"
 
 static struct tdaemon dmn;
@@ -499,6 +500,111 @@ test_hostile_requests(void)
 	conf_free(cf);
 }
 
+/* What keyring_stashed() hands back, in order. */
+struct stashed {
+	int n;
+	uint32_t type[4];
+	size_t len[4];
+	uint32_t uid;
+};
+
+static void
+note_stashed(void *arg, uint32_t type, const void *msg, size_t len)
+{
+	struct stashed *st = arg;
+	struct ctl_sess_flush f;
+
+	if (st->n < 4) {
+		st->type[st->n] = type;
+		st->len[st->n] = len;
+	}
+	st->n++;
+	if (type == CTL_SESS_FLUSH && len == sizeof(f)) {
+		memcpy(&f, msg, sizeof(f));
+		st->uid = f.uid;
+	}
+}
+
+/*
+ * The engine's side: messages for its loop that come while it waits for a
+ * signature (a flush order, a relayed ticket) are kept for the loop, not
+ * dropped.  A parent played by a child: it sends both before the answer.
+ */
+static void
+test_sign_wait_keeps_messages(void)
+{
+	struct ctl_sess_flush fl = {CTL_SESS_FLUSH, 1234};
+	struct {
+		struct ctl_ticket h;
+		unsigned char msg[8];
+	} tk;
+	struct stashed st = {0};
+	struct keytab *t = NULL;
+	struct keyring *kr = NULL;
+	struct cpconf *cf = NULL;
+	const struct client_cred *cred;
+	char err[512], text[1024];
+	unsigned char dgst[32] = {1, 2, 3}, sig[256];
+	size_t siglen = sizeof(sig);
+	EVP_PKEY_CTX *ctx;
+	int sv[2], status = -1;
+	pid_t pid;
+
+	snprintf(text, sizeof(text), "client-certificate \"%s\" key \"%s\"\n",
+	    tpath(cc, "ec-chain.pem"), tpath(cc, "ec.key"));
+	CU_ASSERT_EQUAL_FATAL(
+	    conf_parse(&cf, "t.conf", text, strlen(text), err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL_FATAL(keytab_load(&t, cf, err, sizeof(err)), 0);
+	CU_ASSERT_FATAL(
+	    socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == 0);
+	CU_ASSERT_FATAL(keytab_send(t, sv[0]) == 0);
+	CU_ASSERT_EQUAL_FATAL(
+	    keyring_recv(&kr, sv[1], 2000, err, sizeof(err)), 0);
+	memset(&tk, 0, sizeof(tk));
+	tk.h.type = CTL_TICKET;
+	tk.h.len = sizeof(tk.msg);
+	if ((pid = fork()) == 0) {
+		struct keys_sign_req rq;
+		struct keys_sign_rep rep;
+
+		alarm(10);
+		if (recv(sv[0], &rq, sizeof(rq), 0) != (ssize_t)sizeof(rq) ||
+		    send(sv[0], &fl, sizeof(fl), 0) == -1 ||
+		    send(sv[0], &tk, sizeof(tk), 0) == -1)
+			_exit(1);
+		keytab_sign(t, &rq, sizeof(rq), &rep);
+		_exit(send(sv[0], &rep, sizeof(rep), 0) == (ssize_t)sizeof(rep)
+		          ? 0
+		          : 1);
+	}
+	CU_ASSERT_FATAL(pid > 0);
+	cred = keyring_find(kr, tpath(cc, "ec-chain.pem"), tpath(cc, "ec.key"));
+	CU_ASSERT_PTR_NOT_NULL_FATAL(cred);
+	ctx = EVP_PKEY_CTX_new(cred->key, NULL);
+	CU_ASSERT(EVP_PKEY_sign_init(ctx) > 0);
+	CU_ASSERT_EQUAL(
+	    EVP_PKEY_sign(ctx, sig, &siglen, dgst, sizeof(dgst)), 1);
+	EVP_PKEY_CTX_free(ctx);
+	waitpid(pid, &status, 0);
+	CU_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	keyring_stashed(note_stashed, &st);
+	CU_ASSERT_EQUAL(st.n, 2);
+	CU_ASSERT_EQUAL(st.type[0], CTL_SESS_FLUSH);
+	CU_ASSERT_EQUAL(st.len[0], sizeof(fl));
+	CU_ASSERT_EQUAL(st.uid, 1234);
+	CU_ASSERT_EQUAL(st.type[1], CTL_TICKET);
+	CU_ASSERT_EQUAL(st.len[1], sizeof(tk));
+	/* Handed back once. */
+	st.n = 0;
+	keyring_stashed(note_stashed, &st);
+	CU_ASSERT_EQUAL(st.n, 0);
+	keyring_free(kr);
+	close(sv[0]);
+	close(sv[1]);
+	keytab_free(t);
+	conf_free(cf);
+}
+
 /* cpconnectd -n output and status for a configuration text. */
 static int
 check_conf(const char *text, char *out, size_t outsz)
@@ -629,6 +735,8 @@ main(void)
 	    s, "server name: the host's certificate or none", test_server_name);
 	cu_test(s, "the engines never hold the key", test_engine_has_no_key);
 	cu_test(s, "hostile signing requests", test_hostile_requests);
+	cu_test(s, "a signing wait keeps the loop's messages",
+	    test_sign_wait_keeps_messages);
 	cu_test(s, "cpconnectd -n on bad keys", test_check);
 	cu_test(s, "reload changes the key", test_reload);
 	return cu_finish();
