@@ -316,17 +316,32 @@ stats_send(struct engine *e)
 		e->stopping = 1; /* parent gone */
 }
 
-/* After a burst (many sessions or requests that are gone), give the
- * memory back: the allocator otherwise keeps it for the next one. */
+/* Free heap above which a tick gives it back even without a burst of
+ * sessions: a few large ones (trust anchor sets) leave as much. */
+#define TRIM_FREE_BYTES (4 * 1024 * 1024)
+
+/* After a burst (many sessions or requests that are gone, or much memory
+ * freed), give the memory back: the allocator otherwise keeps it for the
+ * next one. */
 static void
 trim_after_burst(struct engine *e)
 {
 	uint32_t now = e->st.sessions + e->st.inflight;
+	struct mallinfo2 mi;
 
 	engine_note_peak(e);
 	if (e->peak - now >= 64 && now < e->peak / 2) {
 		malloc_trim(0);
 		e->peak = now;
+		e->free_after_trim = mallinfo2().fordblks;
+		return;
+	}
+	/* Measured against what the last trim left, which fragments may
+	 * keep above the bound: not a trim on every tick. */
+	mi = mallinfo2();
+	if (mi.fordblks >= e->free_after_trim + TRIM_FREE_BYTES) {
+		malloc_trim(0);
+		e->free_after_trim = mallinfo2().fordblks;
 	}
 }
 

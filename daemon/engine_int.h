@@ -37,6 +37,9 @@ struct tlsc;
 /* Replies a session may have queued before we stop reading its requests:
  * a client that never reads cannot make us buffer without bound. */
 #define SESSION_WQ_MAX (64 * 1024)
+/* Trust anchors one uid may have in the making on an engine at once (four
+ * full sets, forty of a system bundle). */
+#define CA_UID_MAX_BYTES (8 * 1024 * 1024)
 
 /* Kinds of rate-limited log lines (log_info_rl), besides the audit
  * line's outcome classes. */
@@ -91,6 +94,7 @@ struct uidcount {
 	uint32_t n;        /* requests in flight */
 	uint32_t sessions; /* sessions open */
 	uint32_t unread;   /* its sessions' sockets not yet received */
+	uint64_t ca_bytes; /* its sessions' trust anchors being received */
 };
 
 struct session {
@@ -111,6 +115,7 @@ struct session {
 	 * each counts as a request in flight (session_unread()). */
 	uint32_t unread;
 	struct ca_builder *cab;
+	uint64_t cab_bytes;      /* what cab holds, in its uid's ca_bytes */
 	struct audit_hold *held; /* the last TLS request's line (audit.h) */
 };
 
@@ -132,6 +137,7 @@ struct engine {
 	uint32_t uid_sessions; /* ... and of max-sessions-per-user */
 	uint32_t peak;         /* sessions + requests since the last trim */
 	uint32_t unread;       /* all sessions' sockets not yet received */
+	size_t free_after_trim; /* free heap the last malloc_trim left */
 	struct ev_timer stats_timer;
 };
 

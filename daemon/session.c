@@ -41,6 +41,7 @@ static void handle_ticket(struct session *, const struct imsg *);
 static void handle_record(struct session *, const struct imsg *);
 static void session_update_events(struct session *);
 static void unread_add(struct session *, int64_t);
+static int cab_account(struct session *, int64_t);
 static int session_throttled(const struct session *);
 static void session_idle(struct ev_timer *);
 
@@ -396,9 +397,34 @@ handle_ca_cert(struct session *s, const struct imsg *m)
 		    s, m->hdr.peerid, CP_E_INTERNAL, ENOMEM, "out of memory");
 		return;
 	}
+	/* Each set is bounded; so are one user's sets in the making, or
+	 * many sessions would each hold a full one. */
+	if (cab_account(s, (int64_t)len) == -1) {
+		session_error(s, m->hdr.peerid, CP_E_LIMIT, EAGAIN,
+		    "CA_CERT: this user's trust anchors being sent exceed "
+		    "%d bytes",
+		    CA_UID_MAX_BYTES);
+		return;
+	}
 	if (ca_builder_add(s->cab, der, len, err, sizeof(err)) == -1)
 		session_error(
 		    s, m->hdr.peerid, CP_E_PROTO, EPROTO, "CA_CERT: %s", err);
+}
+
+/* The bytes of s's set in the making, in its uid's total: -1 when adding
+ * n would pass CA_UID_MAX_BYTES. */
+static int
+cab_account(struct session *s, int64_t n)
+{
+	struct uidcount *u = uid_slot(s->e, s->peer.uid, 0);
+
+	if (u == NULL)
+		return n > 0 ? -1 : 0;
+	if (n > 0 && u->ca_bytes + (uint64_t)n > CA_UID_MAX_BYTES)
+		return -1;
+	u->ca_bytes = (uint64_t)((int64_t)u->ca_bytes + n);
+	s->cab_bytes = (uint64_t)((int64_t)s->cab_bytes + n);
+	return 0;
 }
 
 static void
@@ -422,6 +448,7 @@ handle_ca_end(struct session *s, const struct imsg *m)
 	rv = ca_builder_finish(s->cab, hash, s->e->cas, NULL, err, sizeof(err));
 	ca_builder_free(s->cab);
 	s->cab = NULL;
+	cab_account(s, -(int64_t)s->cab_bytes);
 	if (rv == -1)
 		session_error(s, m->hdr.peerid, CP_E_PROTO, EPROTO,
 		    "client trust anchors: %s", err);
@@ -514,6 +541,7 @@ session_close(struct session *s)
 	imsgbuf_clear(&s->ib);
 	if (s->cab != NULL)
 		ca_builder_free(s->cab);
+	cab_account(s, -(int64_t)s->cab_bytes);
 	LIST_REMOVE(s, entry);
 	uid_drop(e, s->peer.uid, 1);
 	e->st.sessions--;

@@ -1835,6 +1835,117 @@ test_handoff_refused(void)
 }
 
 /*
+ * Trust anchors sent and never ended.  Each set is bounded (2 MiB), and so
+ * is what one user has in the making on an engine (8 MiB), or many
+ * sessions would each hold a full set.  Sessions that each send a set as
+ * large as one may be: past 8 MiB on an engine they get CP_E_LIMIT;
+ * another user is served, and closing the sessions gives the memory back.
+ */
+/* count CA_CERT frames of der in one write: a set arrives as fast as the
+ * engine reads it.  0 or -1. */
+static int
+send_anchor_set(int fd, const unsigned char *der, int len, int count)
+{
+	struct imsg_hdr h = {CP_MSG_CA_CERT, 0, 0, 0};
+	unsigned char *buf, *p;
+	struct abuf b;
+	size_t one;
+	int i, rv;
+
+	abuf_init(&b);
+	cp_cert_encode(&b, der, (size_t)len);
+	one = sizeof(h) + b.len;
+	h.len = (uint32_t)one;
+	if ((buf = malloc(one * (size_t)count)) == NULL) {
+		abuf_free(&b);
+		return -1;
+	}
+	for (i = 0, p = buf; i < count; i++, p += one) {
+		memcpy(p, &h, sizeof(h));
+		memcpy(p + sizeof(h), b.buf, b.len);
+	}
+	rv = send_all(fd, buf, one * (size_t)count);
+	free(buf);
+	abuf_free(&b);
+	return rv;
+}
+
+static void
+test_client_anchor_sets(void)
+{
+	enum { MAXS = 40, ONE_USER = 8 * 1024 * 1024 };
+	unsigned char der[4096], *p = der;
+	struct rawres again = {0};
+	struct tdaemon d, keep = dmn;
+	struct other o;
+	struct base bs;
+	char path[256], conf[512];
+	int fds[MAXS], i, len, ncert, limited = 0, per_engine, ns;
+	X509 *x;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/ca.pem", pki);
+	CU_ASSERT_FATAL((f = fopen(path, "r")) != NULL);
+	x = PEM_read_X509(f, NULL, NULL, NULL);
+	fclose(f);
+	CU_ASSERT_FATAL(x != NULL && i2d_X509(x, NULL) <= (int)sizeof(der));
+	len = i2d_X509(x, &p);
+	X509_free(x);
+	/* As large a set as one may be (by count or by bytes), and enough
+	 * sessions to pass one user's bound on both engines. */
+	ncert = (2 * 1024 * 1024 - 1) * 95 / 100 / len;
+	if (ncert > CP_MAX_CA_CERTS)
+		ncert = CP_MAX_CA_CERTS;
+	per_engine = ONE_USER / (ncert * len);
+	ns = 2 * per_engine + 4;
+	CU_ASSERT_FATAL(ns <= MAXS);
+	/* Its own daemon: sessions must not go idle while the others send. */
+	snprintf(conf, sizeof(conf),
+	    "user nobody\nengines 2\nsession-idle-timeout 60s\n"
+	    "ca-file \"%s/ca.pem\"\nallow from any to 127.0.0.0/8\n",
+	    pki);
+	CU_ASSERT_FATAL(tdaemon_start(&d, conf, NULL, NULL) == 0);
+	dmn = d;
+	cp_client_set_socket_path(dmn.sock);
+	base_take(&bs);
+	/* A refused set ends its session while it is being sent: the send
+	 * fails, the refusal is read below. */
+	for (i = 0; i < ns; i++)
+		if ((fds[i] = raw_session()) != -1 && send_hello(fds[i]) == 0)
+			(void)send_anchor_set(fds[i], der, len, ncert);
+	other_start(&o);
+	for (i = 0; i < ns; i++) {
+		struct rawres r = {0};
+
+		if (fds[i] == -1)
+			continue;
+		raw_read(fds[i], 300, &r);
+		if (r.closed && r.eclass == CP_E_LIMIT &&
+		    has(r.text, "trust anchors being sent exceed"))
+			limited++;
+	}
+	printf("\n    [anchor sets] %d of %d sessions of %d anchors "
+	       "(%d bytes) refused ",
+	    limited, ns, ncert, ncert * len);
+	CU_ASSERT(ns - limited <= 2 * per_engine);
+	CU_ASSERT(limited <= ns - per_engine);
+	CU_ASSERT(other_wait(&o, "anchor sets"));
+	close_all(fds, ns);
+	/* Given back: a new session may send a set of the same size. */
+	tmsleep(200);
+	fds[0] = raw_session();
+	CU_ASSERT(fds[0] != -1 && send_hello(fds[0]) == 0 &&
+	          send_anchor_set(fds[0], der, len, ncert) == 0);
+	raw_read(fds[0], 300, &again);
+	CU_ASSERT_FALSE(again.closed);
+	close_all(fds, 1);
+	base_back(&bs, "anchor sets", 5000);
+	dmn = keep;
+	cp_client_set_socket_path(dmn.sock);
+	tdaemon_stop(&d);
+}
+
+/*
  * A client dies with a request in flight, or half-way through a message:
  * the daemon notices, cancels, and closes what it opened for it.
  */
@@ -2301,6 +2412,8 @@ main(void)
 	    test_client_unread_sockets);
 	cu_test(
 	    s, "engine: a hand-off the kernel refuses", test_handoff_refused);
+	cu_test(s, "client: trust anchors sent, never ended",
+	    test_client_anchor_sets);
 	cu_test(s, "client: dies mid-request", test_client_dies);
 	cu_test(s, "client: CONNECT flood, never reads", test_client_flood);
 	cu_test(s, "client: 4000 sessions from one user",
