@@ -692,6 +692,15 @@ kw_user(struct parser *p, const struct kwdef *k, struct tok *a, int n)
 		r = lookup_user(a[0].s, 0, 1, &pw, &canon);
 	if (r == -1)
 		return perr(p, "unknown user '%.64s'", a[0].s);
+	/* Refused here, not in an engine: a reload must not start engines
+	 * that all fail at once and take the daemon down. */
+	if (pw.pw_uid == 0 || pw.pw_gid == 0) {
+		free(canon);
+		return perr(p,
+		    "user '%.64s' has uid or gid 0: the engines must not run "
+		    "as root",
+		    a[0].s);
+	}
 	free(p->c->g.user);
 	p->c->g.user = canon;
 	p->c->g.user_uid = pw.pw_uid;

@@ -364,6 +364,21 @@ test_reload(void)
 	CU_ASSERT(has(o.text, rule));
 	CU_ASSERT(alive(parent));
 
+	/* Engines as root: refused by the reload, not by engines that would
+	 * all fail at start and take the daemon down. */
+	CU_ASSERT_FATAL(
+	    write_file(d.conf, "user root\nengines 2\n"
+	                       "allow from any to 127.0.0.0/8\n") == 0);
+	CU_ASSERT_FATAL(kill(parent, SIGHUP) == 0);
+	CU_ASSERT(log_wait(&d, ":1: user 'root' has uid or gid 0", 3000));
+	tmsleep(300);
+	n = tdaemon_engines(&d, cur, MAXE);
+	CU_ASSERT_EQUAL(n, 2);
+	CU_ASSERT(in_set(cur[0], old, 2) && in_set(cur[1], old, 2));
+	attempt(echo_port, &o);
+	CU_ASSERT_EQUAL(o.err, EACCES);
+	CU_ASSERT(alive(parent));
+
 	/* And back: a good file after a bad one is taken. */
 	CU_ASSERT_FATAL(write_file(d.conf, allow_conf) == 0);
 	CU_ASSERT_FATAL(kill(parent, SIGHUP) == 0);

@@ -419,6 +419,10 @@ static const struct bad {
         "bad.conf:1: unknown group 'no-such-group-cpc'"},
     {"user no-such-user-cpc\n", "bad.conf:1: unknown user 'no-such-user-cpc'"},
     {"user 4000000000\n", "bad.conf:1: unknown user '4000000000'"},
+    {"user root\n", "bad.conf:1: user 'root' has uid or gid 0: the engines "
+                    "must not run as root"},
+    {"user 0\n", "bad.conf:1: user '0' has uid or gid 0: the engines must "
+                 "not run as root"},
     {"ca-file certs.pem\n",
         "bad.conf:1: ca-file: 'certs.pem' is not an absolute path"},
     {"ca-path \"\"\n", "bad.conf:1: ca-path: '' is not an absolute "
@@ -656,7 +660,7 @@ test_syntax_variants(void)
 	                "allow from user root to \"API.example.com\" "
 	                "port 80 , 443,1000:2000 tls\r\n"
 	                "allow from user 4242 to ::ffff:10.0.0.1/104\r\n"
-	                "user 0\r\n"
+	                "user 65534\r\n"
 	                "retry-delay 0";
 	struct cpconf *c = parse_ok(t);
 
@@ -664,8 +668,8 @@ test_syntax_variants(void)
 		return;
 	CU_ASSERT_EQUAL(c->g.engines, 2);
 	CU_ASSERT_STRING_EQUAL(c->g.socket_path, "/tmp/a \"b\\c");
-	CU_ASSERT_STRING_EQUAL(c->g.user, "root");
-	CU_ASSERT_EQUAL(c->g.user_uid, 0);
+	CU_ASSERT_STRING_EQUAL(c->g.user, "nobody");
+	CU_ASSERT_EQUAL(c->g.user_uid, 65534);
 	CU_ASSERT_EQUAL(c->g.retry_delay_ms, 0);
 	CU_ASSERT_EQUAL_FATAL(c->nrules, 2);
 	CU_ASSERT_STRING_EQUAL(c->rules[0].dst.name, "api.example.com");
