@@ -63,7 +63,8 @@ struct cp_client_priv {
 	char err[CP_MAX_ERRTEXT + 128];
 	struct dreq *pending;
 	const struct ca_set *cas;
-	char path[108]; /* the daemon of the connection: tickets go there */
+	char path[CP_SOCKET_PATH_MAX]; /* the daemon of the connection: tickets
+	                                * go there */
 	/* The connection (or the last connect) is TLS: a TLS client's, unless
 	 * the program cleared use_ssl to connect in plaintext first, or any
 	 * client's after cp_client_connect_ssl on its plain connection. */
@@ -129,6 +130,11 @@ cp_client_set_socket_path(const char *path)
 {
 	char *p = NULL;
 
+	/* Cut short, it would name another socket: some other daemon. */
+	if (path != NULL && strlen(path) >= CP_SOCKET_PATH_MAX) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
 	if (path != NULL && (p = strdup(path)) == NULL)
 		return -1;
 	pthread_mutex_lock(&path_mtx);
@@ -665,6 +671,7 @@ start(cp_client *c)
 {
 	struct cp_connect req;
 	char err[CP_MAX_ERRTEXT];
+	const char *path;
 
 	if (c == NULL) {
 		errno = EINVAL;
@@ -687,8 +694,13 @@ start(cp_client *c)
 	if (load_anchors(c) == -1)
 		return -1;
 	build_request(c, &req);
-	snprintf(c->priv->path, sizeof(c->priv->path), "%s",
-	    cp_client_socket_path());
+	path = cp_client_socket_path();
+	/* From the environment, unchecked: never cut it short. */
+	if (strlen(path) >= sizeof(c->priv->path))
+		return seterr(c, ENAMETOOLONG,
+		    "daemon socket path too long (%zu bytes, at most %zu)",
+		    strlen(path), sizeof(c->priv->path) - 1);
+	memcpy(c->priv->path, path, strlen(path) + 1);
 	c->priv->pending =
 	    dreq_start(c->priv->path, &req, c->priv->cas, err, sizeof(err));
 	if (c->priv->pending == NULL)

@@ -44,7 +44,7 @@
 struct dsession {
 	struct dsession *next;
 	struct imsgbuf ib;
-	char path[108]; /* the daemon it talks to */
+	char path[CP_SOCKET_PATH_MAX]; /* the daemon it talks to */
 	pid_t pid;
 	uint32_t lastid;
 	int hello_ok;
@@ -54,7 +54,7 @@ struct dsession {
 
 struct dreq {
 	struct dsession *dc;
-	char path[108];
+	char path[CP_SOCKET_PATH_MAX];
 	struct cp_connect c;
 	const struct ca_set *cas;
 	uint32_t id;

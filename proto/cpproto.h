@@ -49,6 +49,8 @@
 
 /* Default path of the daemon socket; CPCONNECT_SOCKET overrides it. */
 #define CP_DEFAULT_SOCKET "/run/cpconnect/cpconnect.sock"
+/* A socket path with its NUL: sizeof(sun_path) on Linux. */
+#define CP_SOCKET_PATH_MAX 108
 
 /* Limits.  A frame larger than CP_MAX_MSG is a protocol error. */
 #define CP_MAX_MSG (64 * 1024)

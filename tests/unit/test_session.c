@@ -377,6 +377,57 @@ test_record_known(void)
 	}
 }
 
+/*
+ * A socket path longer than a socket address holds is refused, from the
+ * environment or from the setter: cut short it would name another socket,
+ * here a listener at the first 107 bytes that must see no connection.
+ */
+static void
+test_long_socket_path(void)
+{
+	struct sockaddr_un sun;
+	char shortp[CP_SOCKET_PATH_MAX], longp[160];
+	cp_client *c;
+	int l, a;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	snprintf(shortp, sizeof(shortp), "/tmp/cp-long.%d.", (int)getpid());
+	memset(
+	    shortp + strlen(shortp), 'a', sizeof(shortp) - 1 - strlen(shortp));
+	shortp[sizeof(shortp) - 1] = '\0';
+	snprintf(longp, sizeof(longp), "%sbbbbbbbbbb", shortp);
+	memcpy(sun.sun_path, shortp, strlen(shortp));
+	unlink(shortp);
+	l = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	CU_ASSERT_FATAL(l != -1);
+	CU_ASSERT_FATAL(bind(l, (struct sockaddr *)&sun, sizeof(sun)) == 0);
+	CU_ASSERT_FATAL(listen(l, 4) == 0);
+
+	errno = 0;
+	CU_ASSERT_EQUAL(cp_client_set_socket_path(longp), -1);
+	CU_ASSERT_EQUAL(errno, ENAMETOOLONG);
+	CU_ASSERT_STRING_EQUAL(cp_client_socket_path(), sock_path);
+
+	CU_ASSERT(cp_client_set_socket_path(NULL) == 0);
+	setenv("CPCONNECT_SOCKET", longp, 1);
+	c = cp_client_create("127.0.0.1", 9);
+	CU_ASSERT_FATAL(c != NULL);
+	errno = 0;
+	CU_ASSERT_EQUAL(cp_client_connect(c), -1);
+	CU_ASSERT_EQUAL(errno, ENAMETOOLONG);
+	CU_ASSERT(strstr(cp_client_error(c), "too long") != NULL);
+	a = accept(l, NULL, NULL);
+	CU_ASSERT(a == -1 && errno == EAGAIN);
+	if (a != -1)
+		close(a);
+	cp_client_destroy(c);
+	unsetenv("CPCONNECT_SOCKET");
+	CU_ASSERT(cp_client_set_socket_path(sock_path) == 0);
+	close(l);
+	unlink(shortp);
+}
+
 int
 main(void)
 {
@@ -389,5 +440,6 @@ main(void)
 	    test_reply_larger_than_a_read);
 	cu_test(s, "event-loop connect given up half-way", test_close_half_way);
 	cu_test(s, "record layer known before the request", test_record_known);
+	cu_test(s, "a socket path too long is refused", test_long_socket_path);
 	return cu_finish();
 }
