@@ -714,6 +714,11 @@ kw_path(struct parser *p, const struct kwdef *k, struct tok *a, int n)
 {
 	if (one_value(p, k, a, n) == -1 || abs_path(p, k, &a[0]) == -1)
 		return -1;
+	/* trust.c reads it, later: the line goes with it for its errors. */
+	if (k->arg)
+		p->c->g.ca_path_line = p->line;
+	else
+		p->c->g.ca_file_line = p->line;
 	return strset(p, k->arg ? &p->c->g.ca_path : &p->c->g.ca_file, a[0].s);
 }
 

@@ -239,6 +239,7 @@ struct conf_global {
 	gid_t user_gid;           /* the user's primary group */
 	char *ca_file;            /* ca-file: NULL, OpenSSL's default */
 	char *ca_path;            /* ca-path: NULL, OpenSSL's default */
+	int ca_file_line, ca_path_line; /* where they were set */
 	unsigned connect_ms;      /* connect-timeout: 10s, per attempt */
 	unsigned handshake_ms;    /* handshake-timeout: 10s */
 	unsigned request_ms;      /* request-timeout: 30s, whole request */

@@ -190,8 +190,19 @@ pem_certs(X509_STORE *st, const unsigned char *data, size_t len, char *err,
 	return n;
 }
 
+/* "file:line: " of a keyword, or nothing for a default. */
+static const char *
+conf_where(const struct cpconf *cf, int line, char *buf, size_t bufsz)
+{
+	if (line <= 0)
+		return "";
+	snprintf(buf, bufsz, "%s:%d: ", cf->file, line);
+	return buf;
+}
+
 static int
-load_ca_file(X509_STORE *st, const char *path, char *err, size_t errsz)
+load_ca_file(X509_STORE *st, const char *path, const char *where, char *err,
+    size_t errsz)
 {
 	unsigned char *data;
 	size_t len;
@@ -199,14 +210,14 @@ load_ca_file(X509_STORE *st, const char *path, char *err, size_t errsz)
 	int n;
 
 	if (read_file(path, &data, &len, why, sizeof(why)) == -1) {
-		snprintf(err, errsz, "ca-file %s: %s", path, why);
+		snprintf(err, errsz, "%sca-file %s: %s", where, path, why);
 		return -1;
 	}
 	n = pem_certs(st, data, len, why, sizeof(why));
 	free(data);
 	if (n <= 0) {
-		snprintf(err, errsz, "ca-file %s: cannot load: %s", path,
-		    n == 0 ? "no certificate found" : why);
+		snprintf(err, errsz, "%sca-file %s: cannot load: %s", where,
+		    path, n == 0 ? "no certificate found" : why);
 		return -1;
 	}
 	return 0;
@@ -215,7 +226,8 @@ load_ca_file(X509_STORE *st, const char *path, char *err, size_t errsz)
 /* Every PEM file of a directory; files that are not, or too large, are
  * passed over, as a directory of links and bundles has such. */
 static int
-load_ca_dir(X509_STORE *st, const char *dir, char *err, size_t errsz)
+load_ca_dir(
+    X509_STORE *st, const char *dir, const char *where, char *err, size_t errsz)
 {
 	char path[PATH_MAX], why[256];
 	struct dirent *de;
@@ -225,15 +237,16 @@ load_ca_dir(X509_STORE *st, const char *dir, char *err, size_t errsz)
 	int files = 0, count = 0, n;
 
 	if ((d = opendir(dir)) == NULL) {
-		snprintf(err, errsz, "ca-path %s: %s", dir, strerror(errno));
+		snprintf(err, errsz, "%sca-path %s: %s", where, dir,
+		    strerror(errno));
 		return -1;
 	}
 	while ((de = readdir(d)) != NULL) {
 		if (de->d_name[0] == '.')
 			continue;
 		if (++files > TRUST_DIR_MAX_FILES) {
-			snprintf(err, errsz, "ca-path %s: more than %d files",
-			    dir, TRUST_DIR_MAX_FILES);
+			snprintf(err, errsz, "%sca-path %s: more than %d files",
+			    where, dir, TRUST_DIR_MAX_FILES);
 			closedir(d);
 			return -1;
 		}
@@ -248,7 +261,8 @@ load_ca_dir(X509_STORE *st, const char *dir, char *err, size_t errsz)
 	}
 	closedir(d);
 	if (count == 0) {
-		snprintf(err, errsz, "ca-path %s: no certificate found", dir);
+		snprintf(err, errsz, "%sca-path %s: no certificate found",
+		    where, dir);
 		return -1;
 	}
 	return 0;
@@ -288,6 +302,7 @@ static int
 load_store(struct trust *t, const struct cpconf *cf, char *err, size_t errsz)
 {
 	const char *file = cf->g.ca_file;
+	char fw[PATH_MAX + 16], pw[PATH_MAX + 16];
 	X509_STORE *st;
 	int rv = -1;
 
@@ -297,9 +312,14 @@ load_store(struct trust *t, const struct cpconf *cf, char *err, size_t errsz)
 	}
 	if (file == NULL && cf->g.ca_path == NULL)
 		file = TLS_DEFAULT_CA_FILE;
-	if ((file == NULL || load_ca_file(st, file, err, errsz) == 0) &&
+	if ((file == NULL ||
+	        load_ca_file(st, file,
+	            conf_where(cf, cf->g.ca_file_line, fw, sizeof(fw)), err,
+	            errsz) == 0) &&
 	    (cf->g.ca_path == NULL ||
-	        load_ca_dir(st, cf->g.ca_path, err, errsz) == 0))
+	        load_ca_dir(st, cf->g.ca_path,
+	            conf_where(cf, cf->g.ca_path_line, pw, sizeof(pw)), err,
+	            errsz) == 0))
 		rv = put_anchors(t, st, err, errsz);
 	X509_STORE_free(st);
 	return rv;

@@ -191,17 +191,21 @@ test_bad_store(void)
 	struct cpconf *c = conf("ca-file \"%s/none.pem\"\n", dir);
 	struct trust *t = NULL;
 
+	/* Each with the file and line of its keyword. */
 	CU_ASSERT_EQUAL(trust_load(&t, c, err, sizeof(err)), -1);
 	CU_ASSERT_PTR_NOT_NULL(strstr(err, "none.pem: No such file"));
+	CU_ASSERT_EQUAL(strncmp(err, "t.conf:1: ca-file ", 18), 0);
 	conf_free(c);
-	c = conf("ca-file \"%s/int.crl\"\n", rev);
+	c = conf("\nca-file \"%s/int.crl\"\n", rev);
 	CU_ASSERT_EQUAL(trust_load(&t, c, err, sizeof(err)), -1);
 	CU_ASSERT_PTR_NOT_NULL(strstr(err, "no certificate found"));
+	CU_ASSERT_EQUAL(strncmp(err, "t.conf:2: ca-file ", 18), 0);
 	conf_free(c);
 	CU_ASSERT_EQUAL(sh("mkdir -p '%s/empty'", dir), 0);
 	c = conf("ca-path \"%s/empty\"\n", dir);
 	CU_ASSERT_EQUAL(trust_load(&t, c, err, sizeof(err)), -1);
 	CU_ASSERT_PTR_NOT_NULL(strstr(err, "no certificate found"));
+	CU_ASSERT_EQUAL(strncmp(err, "t.conf:1: ca-path ", 18), 0);
 	conf_free(c);
 }
 
