@@ -64,6 +64,7 @@ struct request {
 	struct cp_connect c;
 	uint64_t start;
 	struct ev_timer deadline;
+	uint32_t handshake_ms; /* the handshake's own bound */
 	struct resolve_req *rr;
 	struct dial *dial;
 	struct addr_list al; /* the destination's, or the proxy's */

@@ -189,6 +189,12 @@ req_admit(struct session *s, uint32_t id, struct cp_connect *c)
 		session_error(s, id, CP_E_INTERNAL, ENOMEM, "out of memory");
 		return NULL;
 	}
+	/* The client's own timeout, where it set one, bounds the handshake
+	 * as it bounds each connection attempt (cp_client_set_timeout). */
+	r->handshake_ms = s->e->conf->g.handshake_ms;
+	if (c->connect_timeout_ms != 0 &&
+	    c->connect_timeout_ms < r->handshake_ms)
+		r->handshake_ms = c->connect_timeout_ms;
 	apply_bounds(s->e->conf, c);
 	r->c = *c;
 	explicit_bzero(c, sizeof(*c));
@@ -826,9 +832,8 @@ req_tls_start(struct request *r)
 	r->stage = ST_TLS;
 	/* The handshake has its own bound inside the request's. */
 	left = (int64_t)r->c.timeout_ms - (int64_t)(ev_clock_ms() - r->start);
-	if (left > r->s->e->conf->g.handshake_ms &&
-	    ev_timer_start(r->s->e->ev, &r->deadline,
-	        r->s->e->conf->g.handshake_ms) == -1) {
+	if (left > r->handshake_ms &&
+	    ev_timer_start(r->s->e->ev, &r->deadline, r->handshake_ms) == -1) {
 		req_fail(r, CP_E_INTERNAL, errno, "timer: %s", strerror(errno));
 		return -1;
 	}

@@ -794,6 +794,30 @@ test_tls_silent(void)
 	CU_ASSERT(o.ms >= HANDSHAKE_MS - 100 && o.ms <= HANDSHAKE_MS + 1500);
 }
 
+/* The client's own timeout bounds the handshake too, below the daemon's
+ * handshake-timeout (2 s here). */
+static void
+test_tls_silent_client_timeout(void)
+{
+	struct outcome o;
+	struct hsrv h;
+	struct base b;
+	cp_client *c;
+
+	base_take(&b);
+	CU_ASSERT_FATAL(hsrv_start(&h, 1, srv_silent, NULL) == 0);
+	c = cp_client_create_ssl(
+	    "localhost", h.port, NULL, NULL, SSL_VERIFY_PEER);
+	cp_client_set_timeout(c, 0, 600000);
+	attempt(c, h.note, &o, "silent server, client timeout 0.6 s");
+	cp_client_destroy(c);
+	hsrv_stop(&h);
+	CU_ASSERT_EQUAL(o.err, ETIMEDOUT);
+	CU_ASSERT(has(o.text, "TLS handshake timed out after 6"));
+	CU_ASSERT(o.ms >= 500 && o.ms < HANDSHAKE_MS - 200);
+	base_back(&b, "silent server, client timeout", 5000);
+}
+
 static void
 test_tls_reset(void)
 {
@@ -2388,6 +2412,8 @@ main(void)
 	s = cu_suite("hostile peers and clients", suite_init, suite_clean);
 	cu_test(s, "warm-up", test_warmup);
 	cu_test(s, "TLS server: accepts, never answers", test_tls_silent);
+	cu_test(s, "TLS server: silent, the client's timeout",
+	    test_tls_silent_client_timeout);
 	cu_test(s, "TLS server: reset mid-handshake", test_tls_reset);
 	cu_test(s, "TLS server: garbage for a ServerHello", test_tls_garbage);
 	cu_test(s, "TLS server: EOF mid-handshake", test_tls_eof);
