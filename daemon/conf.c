@@ -25,7 +25,9 @@
 #include "conf.h"
 #include "hostname.h"
 
-#define MAX_TOKENS 64
+/* Words on one line: a rule with a full port list (CONF_MAX_PORTS entries
+ * and their commas) and the rest of the rule. */
+#define MAX_TOKENS (2 * CONF_MAX_PORTS + 32)
 #define BUILTIN_NAME "(built-in)"
 
 enum tok_type { TK_WORD, TK_STR, TK_LBRACE, TK_RBRACE, TK_COMMA };

@@ -591,12 +591,12 @@ test_bad_generated(void)
 	CU_ASSERT_STRING_EQUAL(err, "bad.conf:2: NUL byte in file");
 
 	o = (size_t)snprintf(big, 8192, "alpn");
-	for (i = 0; i < 64; i++)
+	for (i = 0; i < 160; i++)
 		o += (size_t)snprintf(big + o, 8192 - o, " p%zu", i);
 	CU_ASSERT_EQUAL(
 	    conf_parse(&c, "bad.conf", big, o, err, sizeof(err)), -1);
 	CU_ASSERT_STRING_EQUAL(
-	    err, "bad.conf:1: too many words on one line (limit 64)");
+	    err, "bad.conf:1: too many words on one line (limit 160)");
 
 	memcpy(big, "socket /", 8);
 	memset(big + 8, 'a', 1100);
@@ -648,6 +648,32 @@ test_error_buffer_small(void)
 	    conf_parse(&c, "bad.conf", "foo\n", 4, small, sizeof(small)), -1);
 	CU_ASSERT_STRING_EQUAL(small, "bad.con");
 	CU_ASSERT_EQUAL(conf_parse(&c, "bad.conf", "foo\n", 4, NULL, 0), -1);
+}
+
+/* A port list as long as the manual allows fits on one line, and one
+ * entry more is refused for what it is. */
+static void
+test_port_list_limit(void)
+{
+	char text[1024];
+	struct cpconf *c;
+	size_t n;
+	int i;
+
+	n = (size_t)snprintf(text, sizeof(text), "allow to any port ");
+	for (i = 0; i < CONF_MAX_PORTS; i++)
+		n += (size_t)snprintf(
+		    text + n, sizeof(text) - n, "%s%d", i ? "," : "", 1000 + i);
+	snprintf(text + n, sizeof(text) - n, " tls\n");
+	if ((c = parse_ok(text)) != NULL) {
+		CU_ASSERT_EQUAL(c->rules[0].ports.n, CONF_MAX_PORTS);
+		conf_free(c);
+	}
+	snprintf(text + n, sizeof(text) - n, ",2000\n");
+	CU_ASSERT_EQUAL(
+	    conf_parse(&c, "bad.conf", text, strlen(text), err, sizeof(err)),
+	    -1);
+	CU_ASSERT(strstr(err, "too many ports (limit 64)") != NULL);
 }
 
 static void
@@ -1014,6 +1040,7 @@ main(void)
 	cu_test(s, "rule count limit", test_too_many_rules);
 	cu_test(s, "small error buffer", test_error_buffer_small);
 	cu_test(s, "syntax variants", test_syntax_variants);
+	cu_test(s, "a full port list on one line", test_port_list_limit);
 	cu_test(s, "CIDR host bits cleared", test_cidr_masking);
 	cu_test(s, "pins and keys imply verify", test_implied_verify);
 	cu_test(s, "host name syntax", test_hostname_ok);
