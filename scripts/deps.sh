@@ -5,6 +5,8 @@ set -eu
 PKGS="build-essential pkg-config libssl-dev openssl libsystemd-dev
 libseccomp-dev libcunit1-dev libc-ares-dev gnutls-bin nginx-light mandoc
 iproute2 util-linux systemd procps"
+# The shipped example's ca-file, which the examples suite checks.
+PKGS="$PKGS ca-certificates"
 # The VM suite (tests/vm/) boots Debian kernels that have TLS.
 PKGS="$PKGS qemu-system-x86 busybox-static cpio xz-utils"
 # The revocation tests make an OCSP response dated in the past.

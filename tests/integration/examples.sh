@@ -96,4 +96,12 @@ check "tcp_echo without daemon: says the daemon is not reachable" \
 check "daemon logged the requests" \
     grep -q "tls 127.0.0.1 port $PV -> 127.0.0.1 port $PV: ok, verify 0" \
     "$T_TMP/d.log"
+
+# The shipped configuration passes the README's check as it stands (its
+# engine user is the package's, absent here: nobody instead).
+{ cat examples/cpconnectd.conf; echo "user nobody"; } >"$T_TMP/example.conf"
+chmod 644 "$T_TMP/example.conf"
+"$B/cpconnectd" -n -f "$T_TMP/example.conf" >"$O" 2>&1
+check "examples/cpconnectd.conf: cpconnectd -n exits 0" [ $? -eq 0 ]
+check "examples/cpconnectd.conf: configuration OK" grep -q "configuration OK" "$O"
 finish
