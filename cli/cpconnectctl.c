@@ -6,6 +6,7 @@
  * text exposition format.
  */
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
 
 #include <errno.h>
@@ -108,15 +109,29 @@ parse_answer(struct answer *a, size_t len, const char *cmd)
 	return -1;
 }
 
+/* How long an answer may take: a reload starts a generation of engines,
+ * the rest is read off the parent's memory.  Past it the socket is not
+ * the control socket (the client socket waits for a whole frame). */
+#define ANSWER_MS 5000
+#define RELOAD_ANSWER_MS 60000
+
 static int
 request(const char *path, const char *cmd, struct answer *a)
 {
+	int ms = strcmp(cmd, "reload") == 0 ? RELOAD_ANSWER_MS : ANSWER_MS;
+	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
 	size_t got = 0;
 	ssize_t n;
 	int fd;
 
 	if ((fd = ctl_connect(path)) == -1)
 		return -1;
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) == -1) {
+		fprintf(
+		    stderr, "%s: %s: %s\n", progname, path, strerror(errno));
+		close(fd);
+		return -1;
+	}
 	if (dprintf(fd, "%s\n", cmd) < 0) {
 		fprintf(
 		    stderr, "%s: %s: %s\n", progname, path, strerror(errno));
@@ -127,6 +142,15 @@ request(const char *path, const char *cmd, struct answer *a)
 	       (n = read(fd, a->buf + got, sizeof(a->buf) - 1 - got)) != 0) {
 		if (n == -1 && errno == EINTR)
 			continue;
+		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			fprintf(stderr,
+			    "%s: %s: no answer within %d s: not cpconnectd's "
+			    "control socket (that is the client socket's path "
+			    "with .ctl, or control-socket)?\n",
+			    progname, path, ms / 1000);
+			close(fd);
+			return -1;
+		}
 		if (n == -1) {
 			fprintf(stderr, "%s: %s: %s\n", progname, path,
 			    strerror(errno));
@@ -136,6 +160,15 @@ request(const char *path, const char *cmd, struct answer *a)
 		got += (size_t)n;
 	}
 	close(fd);
+	/* The client socket answers a line in its own binary protocol: the
+	 * easy mistake is -s with cpconnectd's -s path. */
+	if (got == 0 || memchr(a->buf, '\0', got) != NULL) {
+		fprintf(stderr,
+		    "%s: %s: not cpconnectd's control socket (that is the "
+		    "client socket's path with .ctl, or control-socket)\n",
+		    progname, path);
+		return -1;
+	}
 	return parse_answer(a, got, cmd);
 }
 

@@ -177,6 +177,15 @@ test_status(void)
 	CU_ASSERT(json_num(o, "sessions") >= 0);
 	CU_ASSERT(json_num(o, "inflight") >= 0);
 	CU_ASSERT(has(o, "\"config\":\""));
+	/* The client socket by mistake: said so, not "truncated". */
+	{
+		char args[160];
+
+		snprintf(args, sizeof(args), "-s %s status", d.sock);
+		o = ctl(args, &rc);
+		CU_ASSERT_EQUAL(rc, 1);
+		CU_ASSERT(has(o, "not cpconnectd's control socket"));
+	}
 }
 
 /* Every line a # HELP, a # TYPE, or "cpconnect_name[{labels}] value". */
