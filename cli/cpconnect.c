@@ -16,6 +16,7 @@
  */
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -62,12 +63,6 @@ struct opts {
 	const char *host;
 	int port;
 	char **prog;
-};
-
-struct relay {
-	cp_client *c;
-	int out; /* where connection data goes */
-	int err;
 };
 
 static void __attribute__((noreturn))
@@ -817,6 +812,62 @@ write_all(int fd, const char *p, size_t n)
 	return 0;
 }
 
+/*
+ * One relay: the main thread copies in to the connection, a thread the
+ * connection to out.  The first failure is the one to report: a later
+ * one may only follow from it.
+ */
+struct relay {
+	cp_client *c;
+	int in, out;
+	int exec;     /* in and out are the program's */
+	int stopping; /* we end the reader: its end is no failure (atomic) */
+	pthread_mutex_t mtx;
+	int err; /* the first failure's errno, or 0 */
+	char msg[512];
+};
+
+static void
+relay_init(struct relay *r, cp_client *c, int in, int out)
+{
+	memset(r, 0, sizeof(*r));
+	r->c = c;
+	r->in = in;
+	r->out = out;
+	pthread_mutex_init(&r->mtx, NULL);
+}
+
+/* what: where it failed when not on the connection. */
+static void
+relay_fail(struct relay *r, int e, const char *what)
+{
+	const char *m = cp_client_error(r->c);
+
+	pthread_mutex_lock(&r->mtx);
+	if (r->err == 0) {
+		r->err = e != 0 ? e : EIO;
+		if (what != NULL)
+			snprintf(r->msg, sizeof(r->msg), "%s: %s", what,
+			    strerror(r->err));
+		else
+			snprintf(r->msg, sizeof(r->msg), "%s port %d: %s",
+			    r->c->host, r->c->port,
+			    m[0] != '\0' ? m : strerror(r->err));
+	}
+	pthread_mutex_unlock(&r->mtx);
+}
+
+/* After the threads: EXIT_OK, or EXIT_FAIL with the first failure said. */
+static int
+relay_done(struct relay *r)
+{
+	pthread_mutex_destroy(&r->mtx);
+	if (r->err == 0)
+		return EXIT_OK;
+	fprintf(stderr, "cpconnect: %s\n", r->msg);
+	return EXIT_FAIL;
+}
+
 static void *
 conn_to_out(void *arg)
 {
@@ -827,52 +878,92 @@ conn_to_out(void *arg)
 	while ((n = cp_client_read(r->c, buf, sizeof(buf))) > 0)
 		if (write_all(r->out, buf, (size_t)n) == -1)
 			break;
-	if (n < 0)
-		r->err = errno ? errno : EIO;
+	if (n < 0 && !__atomic_load_n(&r->stopping, __ATOMIC_ACQUIRE))
+		relay_fail(r, errno, NULL);
 	close(r->out);
 	return NULL;
 }
 
-/* Copy in -> connection, then half-close; returns 0 or an errno. */
-static int
-in_to_conn(cp_client *c, int in)
+/* Nothing more is wanted from the connection, but the reader may wait
+ * for data that never comes: a read side shut down ends its read as the
+ * end of the stream would. */
+static void
+reader_stop(struct relay *r)
 {
-	char buf[16384];
+	__atomic_store_n(&r->stopping, 1, __ATOMIC_RELEASE);
+	shutdown(cp_client_fd(r->c), SHUT_RD);
+}
+
+enum { IN_DATA, IN_END, IN_STOP, IN_AGAIN, IN_FAIL };
+
+/* One read of in onto the connection. */
+static int
+in_once(struct relay *r, char *buf, size_t sz)
+{
 	ssize_t n;
 
-	for (;;) {
-		n = read(in, buf, sizeof(buf));
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		if (cp_client_write(c, buf, (int)n) != (int)n)
-			return errno ? errno : EIO;
+	while ((n = read(r->in, buf, sz)) == -1 && errno == EINTR)
+		;
+	if (n == 0)
+		return IN_END;
+	if (n == -1 && errno == EAGAIN)
+		return IN_AGAIN;
+	if (n == -1) {
+		relay_fail(r, errno,
+		    r->exec ? "the program's output" : "standard input");
+		return IN_FAIL;
 	}
-	/* The peer sees end of file (close_notify for TLS); replies can
-	 * still arrive. */
-	cp_client_close_write(c);
-	return n == -1 ? errno : 0;
+	if (cp_client_write(r->c, buf, (int)n) != (int)n) {
+		relay_fail(r, errno, NULL);
+		return IN_FAIL;
+	}
+	return IN_DATA;
+}
+
+/* Copy in to the connection until it ends, the descriptor stop (if not
+ * -1) is readable, or a failure. */
+static int
+in_to_conn(struct relay *r, int stop)
+{
+	struct pollfd p[2] = {
+	    {.fd = r->in, .events = POLLIN},
+	    {.fd = stop, .events = POLLIN},
+	};
+	char buf[16384];
+	int rv;
+
+	for (;;) {
+		if (poll(p, 2, -1) == -1) {
+			if (errno == EINTR)
+				continue;
+			relay_fail(r, errno, "poll");
+			return IN_FAIL;
+		}
+		if (p[1].revents != 0)
+			return IN_STOP;
+		if (p[0].revents == 0)
+			continue;
+		if ((rv = in_once(r, buf, sizeof(buf))) != IN_DATA &&
+		    rv != IN_AGAIN)
+			return rv;
+	}
 }
 
 static int
 pipe_mode(cp_client *c, int in, int out)
 {
-	struct relay r = {.c = c, .out = out, .err = 0};
+	struct relay r;
 	pthread_t t;
-	int e;
 
+	relay_init(&r, c, in, out);
 	if (pthread_create(&t, NULL, conn_to_out, &r) != 0)
 		return EXIT_FAIL;
-	e = in_to_conn(c, in);
+	/* The peer sees end of file (close_notify for TLS); replies can
+	 * still arrive. */
+	if (in_to_conn(&r, -1) == IN_END)
+		cp_client_close_write(c);
 	pthread_join(t, NULL);
-	if (e != 0 || r.err != 0) {
-		fprintf(stderr, "cpconnect: %s port %d: %s\n", c->host, c->port,
-		    cp_client_error(c)[0] ? cp_client_error(c)
-					  : strerror(e ? e : r.err));
-		return EXIT_FAIL;
-	}
-	return EXIT_OK;
+	return relay_done(&r);
 }
 
 static void
@@ -941,7 +1032,7 @@ child(char **prog, int rfd, int wfd)
 static int
 wait_prog(pid_t pid, int rv)
 {
-	int status;
+	int status = 0;
 
 	while (waitpid(pid, &status, 0) == -1 && errno == EINTR)
 		;
@@ -951,14 +1042,15 @@ wait_prog(pid_t pid, int rv)
 }
 
 /* fd 7 is the socket: only the reading side is relayed; our half of
- * the stream ends (close_notify) when the program is done. */
+ * the stream ends (close_notify) when the program is done, and with it
+ * the relay, whatever the server still does (as with tcpclient). */
 static int
 exec_direct(cp_client *c, char **prog, int to_prog[2])
 {
-	struct relay r = {.c = c, .out = to_prog[1], .err = 0};
+	struct relay r;
 	pthread_t t;
 	pid_t pid;
-	int rv;
+	int rv, st;
 
 	if ((pid = fork()) == -1) {
 		perror("cpconnect: fork");
@@ -967,20 +1059,84 @@ exec_direct(cp_client *c, char **prog, int to_prog[2])
 	if (pid == 0)
 		child(prog, to_prog[0], cp_client_fd(c));
 	close(to_prog[0]);
+	relay_init(&r, c, -1, to_prog[1]);
+	r.exec = 1;
 	if (pthread_create(&t, NULL, conn_to_out, &r) != 0) {
 		close(to_prog[1]);
 		return wait_prog(pid, EXIT_FAIL);
 	}
-	rv = wait_prog(pid, EXIT_OK);
+	st = wait_prog(pid, EXIT_OK);
 	cp_client_close_write(c);
+	reader_stop(&r);
 	pthread_join(t, NULL);
-	if (r.err != 0 && rv == EXIT_OK) {
-		fprintf(stderr, "cpconnect: %s port %d: %s\n", c->host, c->port,
-		    cp_client_error(c)[0] ? cp_client_error(c)
-					  : strerror(r.err));
-		rv = EXIT_FAIL;
-	}
+	rv = relay_done(&r);
+	return st != EXIT_OK ? st : rv;
+}
+
+/* Readable once the program has exited (Linux 5.3), else -1. */
+static int
+prog_fd(pid_t pid)
+{
+#ifdef SYS_pidfd_open
+	return (int)syscall(SYS_pidfd_open, pid, 0);
+#else
+	errno = ENOSYS;
+	return -1;
+#endif
+}
+
+/* The program has exited, but a process it left behind may still hold
+ * fd 7: what is there now goes out, what it may write later is not
+ * waited for. */
+static int
+drain(struct relay *r)
+{
+	char buf[16384];
+	int rv;
+
+	if (fcntl(r->in, F_SETFL, O_NONBLOCK) == -1)
+		return IN_AGAIN;
+	while ((rv = in_once(r, buf, sizeof(buf))) == IN_DATA)
+		;
 	return rv;
+}
+
+/*
+ * Both directions relayed.  The program's exit is the end, as with
+ * tcpclient, where the program holds the connection itself: what it
+ * wrote before goes out, then our direction ends and the reader is
+ * stopped.  The end of its output alone (fd 7 closed) only ends our
+ * direction.  Without a pidfd that end is the program's end.
+ */
+static int
+exec_relay(cp_client *c, pid_t pid, int in, int out)
+{
+	struct relay r;
+	pthread_t t;
+	int pfd, rv, st;
+
+	relay_init(&r, c, in, out);
+	r.exec = 1;
+	if (pthread_create(&t, NULL, conn_to_out, &r) != 0) {
+		close(in);
+		close(out);
+		return wait_prog(pid, EXIT_FAIL);
+	}
+	pfd = prog_fd(pid);
+	if ((rv = in_to_conn(&r, pfd)) == IN_STOP)
+		rv = drain(&r);
+	if (rv != IN_FAIL)
+		cp_client_close_write(c);
+	/* After a failure the program's writes fail, instead of filling a
+	 * pipe that nobody reads. */
+	close(in);
+	st = wait_prog(pid, EXIT_OK);
+	if (pfd != -1)
+		close(pfd);
+	reader_stop(&r);
+	pthread_join(t, NULL);
+	rv = relay_done(&r);
+	return st != EXIT_OK ? st : rv;
 }
 
 /* ucspi style: the program reads the connection on fd 6 and writes it on
@@ -991,7 +1147,6 @@ exec_mode(cp_client *c, char **prog)
 {
 	int to_prog[2], from_prog[2];
 	pid_t pid;
-	int rv;
 
 	if (pipe2(to_prog, O_CLOEXEC) == -1) {
 		perror("cpconnect: pipe");
@@ -1012,9 +1167,7 @@ exec_mode(cp_client *c, char **prog)
 		child(prog, to_prog[0], from_prog[1]);
 	close(to_prog[0]);
 	close(from_prog[1]);
-	rv = pipe_mode(c, from_prog[0], to_prog[1]);
-	close(from_prog[0]);
-	return wait_prog(pid, rv);
+	return exec_relay(c, pid, from_prog[0], to_prog[1]);
 }
 
 /*

@@ -22,9 +22,55 @@ PV=$T_PORT
 check "s_server -rev (wrong name) started" \
     t_tls_server "$T_TMP/wrong.log" wrongname -rev
 PW=$T_PORT
+# A server that takes what it is sent (into its log) and never answers or
+# closes, not even after our end of file; and one that says "bye" and
+# closes at once.
+check "silent server started" t_server "$T_TMP/silent.log" perl \
+    -MIO::Socket::INET -MIO::Select -e '
+	my $s = IO::Socket::INET->new(LocalAddr => "127.0.0.1",
+	    LocalPort => $ARGV[0], Listen => 16, ReuseAddr => 1) or exit 1;
+	my $sel = IO::Select->new($s);
+	my @held;
+	$| = 1;
+	print "ACCEPT\n";
+	for (;;) {
+		for my $h ($sel->can_read) {
+			my $b;
+			if ($h == $s) {
+				$sel->add($s->accept);
+			} elsif (sysread($h, $b, 65536)) {
+				print $b;
+			} else {
+				$sel->remove($h);
+				push @held, $h;
+			}
+		}
+	}' @PORT@
+PS=$T_PORT
+check "closing server started" t_server "$T_TMP/closing.log" perl \
+    -MIO::Socket::INET -e '
+	my $s = IO::Socket::INET->new(LocalAddr => "127.0.0.1",
+	    LocalPort => $ARGV[0], Listen => 16, ReuseAddr => 1) or exit 1;
+	$| = 1;
+	print "ACCEPT\n";
+	while (my $c = $s->accept) {
+		syswrite($c, "bye\n");
+		close $c;
+	}' @PORT@
+PC=$T_PORT
 O=$T_TMP/out
 E=$T_TMP/err
 run() { timeout 20 "$CP" "$@" >"$O" 2>"$E"; }
+# runt SECS ARGS...: run within SECS (status 124 when it takes longer).
+runt() {
+	_t=$1
+	shift
+	timeout "$_t" "$CP" "$@" >"$O" 2>"$E"
+}
+# A standard input that stays open and never has data: a FIFO this shell
+# holds open for writing too.
+mkfifo "$T_TMP/idle"
+exec 9<>"$T_TMP/idle"
 
 # Pipe mode, plain TCP.
 printf 'one\ntwo\n' | run 127.0.0.1 "$PE"
@@ -96,6 +142,20 @@ run 127.0.0.1 "$PE" sh -c 'exit 9' </dev/null
 check "exec: the program's exit status (9)" [ $? -eq 9 ]
 run 127.0.0.1 "$PE" /nonexistent/program </dev/null
 check "exec: a program that cannot run: 127" [ $? -eq 127 ]
+# The program's end is the end, whatever the server does (tcpclient).
+runt 5 127.0.0.1 "$PS" true </dev/null
+check "exec, silent server: ends with the program, exit 0" [ $? -eq 0 ]
+runt 5 -w 2 127.0.0.1 "$PS" true </dev/null
+check "exec -w 2, silent server: exit 0" [ $? -eq 0 ]
+check "exec -w 2, silent server: no message" [ ! -s "$E" ]
+runt 5 127.0.0.1 "$PS" sh -c 'exit 3' </dev/null
+check "exec, silent server: the program's status (3)" [ $? -eq 3 ]
+runt 5 127.0.0.1 "$PS" sh -c 'echo lastword >&7' </dev/null
+check "exec, silent server: the program's last words, exit 0" [ $? -eq 0 ]
+check "exec, silent server: the last words sent" \
+    wait_for grep -q lastword "$T_TMP/silent.log"
+runt 5 -t 127.0.0.1 "$PV" true </dev/null
+check "exec tls: ends with the program, exit 0" [ $? -eq 0 ]
 
 # Exit status table.
 run </dev/null
