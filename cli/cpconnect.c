@@ -822,6 +822,7 @@ struct relay {
 	int in, out;
 	int exec;     /* in and out are the program's */
 	int stopping; /* we end the reader: its end is no failure (atomic) */
+	int end[2];   /* pipe mode: readable once the reader has ended */
 	pthread_mutex_t mtx;
 	int err; /* the first failure's errno, or 0 */
 	char msg[512];
@@ -834,6 +835,7 @@ relay_init(struct relay *r, cp_client *c, int in, int out)
 	r->c = c;
 	r->in = in;
 	r->out = out;
+	r->end[0] = r->end[1] = -1;
 	pthread_mutex_init(&r->mtx, NULL);
 }
 
@@ -862,10 +864,27 @@ static int
 relay_done(struct relay *r)
 {
 	pthread_mutex_destroy(&r->mtx);
+	if (r->end[0] != -1) {
+		close(r->end[0]);
+		close(r->end[1]);
+	}
 	if (r->err == 0)
 		return EXIT_OK;
 	fprintf(stderr, "cpconnect: %s\n", r->msg);
 	return EXIT_FAIL;
+}
+
+/* Pipe mode: the end of the connection's read side is the relay's end.
+ * After a failure the main thread may be blocked in a write that nothing
+ * will take (the server echoes into a buffer nobody reads): with the
+ * socket shut down, it fails at once. */
+static void
+reader_end(struct relay *r, int failed)
+{
+	if (failed)
+		shutdown(cp_client_fd(r->c), SHUT_RDWR);
+	while (write(r->end[1], "", 1) == -1 && errno == EINTR)
+		;
 }
 
 static void *
@@ -873,14 +892,24 @@ conn_to_out(void *arg)
 {
 	struct relay *r = arg;
 	char buf[16384];
-	int n;
+	int n, failed = 0;
 
 	while ((n = cp_client_read(r->c, buf, sizeof(buf))) > 0)
-		if (write_all(r->out, buf, (size_t)n) == -1)
+		if (write_all(r->out, buf, (size_t)n) == -1) {
+			/* The program may close fd 6 when it is done. */
+			if (!r->exec) {
+				relay_fail(r, errno, "standard output");
+				failed = 1;
+			}
 			break;
-	if (n < 0 && !__atomic_load_n(&r->stopping, __ATOMIC_ACQUIRE))
+		}
+	if (n < 0 && !__atomic_load_n(&r->stopping, __ATOMIC_ACQUIRE)) {
 		relay_fail(r, errno, NULL);
+		failed = 1;
+	}
 	close(r->out);
+	if (r->end[1] != -1)
+		reader_end(r, failed);
 	return NULL;
 }
 
@@ -949,6 +978,8 @@ in_to_conn(struct relay *r, int stop)
 	}
 }
 
+/* Until the connection's read side ends, or standard output fails: then
+ * what is left of standard input is not waited for (nc does the same). */
 static int
 pipe_mode(cp_client *c, int in, int out)
 {
@@ -956,12 +987,20 @@ pipe_mode(cp_client *c, int in, int out)
 	pthread_t t;
 
 	relay_init(&r, c, in, out);
-	if (pthread_create(&t, NULL, conn_to_out, &r) != 0)
+	if (pipe2(r.end, O_CLOEXEC) == -1) {
+		perror("cpconnect: pipe");
 		return EXIT_FAIL;
+	}
+	if (pthread_create(&t, NULL, conn_to_out, &r) != 0) {
+		relay_done(&r);
+		return EXIT_FAIL;
+	}
 	/* The peer sees end of file (close_notify for TLS); replies can
 	 * still arrive. */
-	if (in_to_conn(&r, -1) == IN_END)
+	if (in_to_conn(&r, r.end[0]) == IN_END)
 		cp_client_close_write(c);
+	else
+		reader_stop(&r);
 	pthread_join(t, NULL);
 	return relay_done(&r);
 }

@@ -226,6 +226,26 @@ badval "cpconnect: port: 'http' is not a port number (1 to 65535)" \
 badval "cpconnect: port: '65536' is not a port number (1 to 65535)" \
     127.0.0.1 65536
 
+# Pipe mode ends with the connection's read side, however long standard
+# input stays open: at the server's end of file (what came is written out
+# first), at a read timeout, and when standard output goes away.
+runt 5 127.0.0.1 "$PC" <&9
+check "pipe, server closes: exit 0 without the end of stdin" [ $? -eq 0 ]
+check "pipe, server closes: its data written" grep -qx bye "$O"
+runt 5 -w 1 127.0.0.1 "$PS" <&9
+check "pipe -w 1, silent server: exit 1 at the timeout" [ $? -eq 1 ]
+check "pipe -w 1, silent server: says so" \
+    grep -q 'read timed out after 1 s' "$E"
+runt 5 -w 1 -t 127.0.0.1 "$PV" <&9
+check "tls pipe -w 1: exit 1 at the timeout" [ $? -eq 1 ]
+timeout 20 sh -c 'head -c 20000000 /dev/zero |
+    { "$1" 127.0.0.1 "$2" 2>"$3"; echo $? >"$4"; } | head -c 10 >/dev/null' \
+    sh "$CP" "$PE" "$E" "$T_TMP/rc"
+check "pipe, stdout gone while sending 20 MB: ends" [ $? -ne 124 ]
+check "pipe, stdout gone: I/O error (1)" [ "$(cat "$T_TMP/rc")" = 1 ]
+check "pipe, stdout gone: says so" \
+    grep -q 'standard output: Broken pipe' "$E"
+
 # A read that times out says so, with the timeout (the echo server stays
 # silent while stdin stays open without data).
 sleep 2 | run -w 1 127.0.0.1 "$PE"
