@@ -194,6 +194,19 @@ check_path(const char *opt, const char *s, int want_dir)
 		bad_value(opt, s, ": %s", strerror(errno));
 }
 
+/* The library reads CPCONNECT_KTLS at a TLS connect, for --starttls after
+ * the dialogue: a typo is better told before connecting, as a bad value.
+ * The values of cp_client_set_ktls(3): any case, empty is auto. */
+static void
+check_ktls_env(void)
+{
+	const char *v = getenv("CPCONNECT_KTLS");
+
+	if (v != NULL && *v != '\0' && strcasecmp(v, "off") != 0 &&
+	    strcasecmp(v, "auto") != 0 && strcasecmp(v, "require") != 0)
+		bad_value("CPCONNECT_KTLS", v, " is not off, auto or require");
+}
+
 /* The option as the user wrote it: "--timeout" or "-w". */
 static const char *
 opt_name(const struct option *lo, int li, int ch, char *buf, size_t sz)
@@ -327,8 +340,29 @@ parse(struct opts *o, int argc, char *argv[])
 		fprintf(stderr, "cpconnect: TLS options need --tls\n");
 		exit(EXIT_USAGE);
 	}
+	if (o->tls)
+		check_ktls_env();
 }
 
+/* The library judges the host, by its one rule: its length when the
+ * client is made, the rest when it connects, before asking the daemon. */
+static void __attribute__((noreturn))
+bad_host(cp_client *c, const char *host)
+{
+	cp_client_destroy(c);
+	bad_value("host", host, " is not a host name or address");
+}
+
+static int
+host_refused(int e, const char *msg)
+{
+	return e == EINVAL &&
+	       strstr(msg, "is not a host name or address") != NULL;
+}
+
+/* Bad values of ours never get here (bad_host, check_ktls_env): an
+ * EINVAL left is the daemon's, such as a proxy that cannot carry the
+ * name, a network failure. */
 static int
 exit_for_errno(int e, const char *msg)
 {
@@ -1284,6 +1318,8 @@ main(int argc, char *argv[])
 	c = o.tls ? cp_client_create_ssl(o.host, o.port, o.cafile, o.cadir,
 			o.verify ? SSL_VERIFY_PEER : SSL_VERIFY_NONE)
 		  : cp_client_create(o.host, o.port);
+	if (c == NULL && errno == EINVAL)
+		bad_host(NULL, o.host);
 	if (c == NULL) {
 		if (!o.quiet)
 			fprintf(stderr, "cpconnect: %s: %s\n", o.host,
@@ -1302,6 +1338,8 @@ main(int argc, char *argv[])
 	if (rv == -1) {
 		int e = errno;
 
+		if (host_refused(e, cp_client_error(c)))
+			bad_host(c, o.host);
 		if (!o.quiet)
 			fprintf(stderr, "cpconnect: %s port %d: %s\n", o.host,
 			    o.port, cp_client_error(c));

@@ -221,6 +221,21 @@ badval "cpconnect: --servername: 'a b' is not a host name" \
 badval "cpconnect: --servername: '' is not a host name" \
     -t --servername '' 127.0.0.1 "$PV"
 badval "cpconnect: --alpn: 'h2,,x': ALPN list" -t --alpn 'h2,,x' 127.0.0.1 "$PV"
+for h in '' 'bad host!' "$(printf '%0300d' 0).example"; do
+	badval "cpconnect: host: '$h' is not a host name or address" "$h" 8080
+done
+CPCONNECT_KTLS=bogus
+export CPCONNECT_KTLS
+badval "cpconnect: CPCONNECT_KTLS: 'bogus' is not off, auto or require" \
+    -t 127.0.0.1 "$PV"
+# Before connecting: the echo server would not answer the dialogue.
+badval "cpconnect: CPCONNECT_KTLS: 'bogus' is not off, auto or require" \
+    --starttls smtp 127.0.0.1 "$PE"
+unset CPCONNECT_KTLS
+CPCONNECT_KTLS=OFF run -t 127.0.0.1 "$PV" </dev/null
+check "CPCONNECT_KTLS=OFF (any case): exit 0" [ $? -eq 0 ]
+CPCONNECT_KTLS=bogus run 127.0.0.1 "$PE" </dev/null
+check "CPCONNECT_KTLS=bogus without TLS: not read, exit 0" [ $? -eq 0 ]
 badval "cpconnect: port: 'http' is not a port number (1 to 65535)" \
     127.0.0.1 http
 badval "cpconnect: port: '65536' is not a port number (1 to 65535)" \
