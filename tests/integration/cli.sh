@@ -220,6 +220,9 @@ badval "cpconnect: --servername: 'a b' is not a host name" \
     -t --servername 'a b' 127.0.0.1 "$PV"
 badval "cpconnect: --servername: '' is not a host name" \
     -t --servername '' 127.0.0.1 "$PV"
+# RFC 6066: the server name indication carries no address.
+badval "cpconnect: --servername: '127.0.0.1' is not a host name" \
+    -t --servername 127.0.0.1 127.0.0.1 "$PV"
 badval "cpconnect: --alpn: 'h2,,x': ALPN list" -t --alpn 'h2,,x' 127.0.0.1 "$PV"
 for h in '' 'bad host!' "$(printf '%0300d' 0).example"; do
 	badval "cpconnect: host: '$h' is not a host name or address" "$h" 8080
