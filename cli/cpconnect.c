@@ -26,7 +26,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <math.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -142,22 +141,35 @@ parse_port(const char *s)
 	return (int)parse_uint(s, 1, 65535);
 }
 
-/* Seconds: a plain decimal number above 0, at most an hour (no sign, no
- * "nan" or "inf", no hexadecimal). */
+/* Microseconds, the unit of cp_client_set_timeout, rounded. */
+static long long
+usecs(double s)
+{
+	return (long long)(s * 1e6 + 0.5);
+}
+
+/* Seconds: a plain decimal number, digits with at most one point (no
+ * sign, exponent, "nan", "inf" or hexadecimal, which strtod takes), from
+ * a microsecond, the unit of cp_client_set_timeout, to an hour.  Less
+ * than that would silently be 0, no timeout at all. */
 static double
 parse_seconds(const char *opt, const char *s)
 {
-	char *end;
+	const char *p;
+	int digits = 0, points = 0;
 	double v;
 
-	if ((*s < '0' || *s > '9') && *s != '.')
+	for (p = s; (*p >= '0' && *p <= '9') || (*p == '.' && !points); p++)
+		if (*p == '.')
+			points = 1;
+		else
+			digits++;
+	if (*p != '\0' || digits == 0)
 		bad_value(opt, s, " is not a number of seconds");
-	errno = 0;
-	v = strtod(s, &end);
-	if (errno != 0 || *end != '\0' || !isfinite(v) || v <= 0 ||
-	    v > 3600 || strpbrk(s, "xX") != NULL)
-		bad_value(opt, s, " is not a number of seconds (above 0, at "
-		    "most 3600)");
+	v = strtod(s, NULL);
+	if (v > 3600 || usecs(v) == 0)
+		bad_value(
+		    opt, s, " is not a number of seconds (0.000001 to 3600)");
 	return v;
 }
 
@@ -1279,12 +1291,15 @@ static void
 client_options(cp_client *c, const struct opts *o)
 {
 	char why[256];
+	long long us;
 
 	if (o->retries >= 0)
 		cp_client_set_retry(c, o->retries);
-	if (o->timeout > 0)
-		cp_client_set_timeout(c, (int)o->timeout,
-		    (int)((o->timeout - (int)o->timeout) * 1e6));
+	if (o->timeout > 0) {
+		us = usecs(o->timeout);
+		cp_client_set_timeout(
+		    c, (int)(us / 1000000), (int)(us % 1000000));
+	}
 	if (o->delay)
 		cp_client_set_nodelay(c, 0);
 	if (o->family && cp_client_set_family(c, o->family) == -1) {

@@ -198,11 +198,17 @@ badval() { # MESSAGE ARGS...: exit 2 and MESSAGE on stderr
 	check "$* : usage (2)" [ $_rc -eq 2 ]
 	check "$* : says \"$_m\"" grep -qF -- "$_m" "$E"
 }
-for v in abc 0 -1 3601 nan inf 1e9 ''; do
+for v in abc 0 -1 3601 nan inf 1e9 '' 1e1 0x10 +1 ' 1' . 1.2.3 0.00000001 \
+    0.0000004; do
 	badval "cpconnect: --timeout: '$v' is not a number of seconds" \
 	    --timeout "$v" 127.0.0.1 "$PE"
 done
 badval "cpconnect: -w: 'abc' is not a number of seconds" -w abc 127.0.0.1 "$PE"
+# A microsecond is the least.
+for v in 0.000001 .5 2.; do
+	run -w "$v" 127.0.0.1 "$PE" </dev/null
+	check "-w $v: taken (not a usage error)" [ $? -ne 2 ]
+done
 for v in abc -1 1001 1.5 ''; do
 	badval "cpconnect: --retries: '$v' is not a number of retries" \
 	    --retries "$v" 127.0.0.1 "$PE"
