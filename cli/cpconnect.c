@@ -1328,6 +1328,12 @@ main(int argc, char *argv[])
 
 	parse(&o, argc, argv);
 	signal(SIGPIPE, SIG_IGN);
+	/* Empty is unset, as cp_client_socket_path(3) means it; it returns
+	 * the empty path all the same, so the default has to come from
+	 * the variable's absence. */
+	if (o.sock == NULL && getenv("CPCONNECT_SOCKET") != NULL &&
+	    *getenv("CPCONNECT_SOCKET") == '\0')
+		unsetenv("CPCONNECT_SOCKET");
 	if (o.sock != NULL)
 		cp_client_set_socket_path(o.sock);
 	c = o.tls ? cp_client_create_ssl(o.host, o.port, o.cafile, o.cadir,

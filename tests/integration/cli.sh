@@ -169,6 +169,14 @@ check "-k without --tls: usage (2)" [ $? -eq 2 ]
 run -S "$T_TMP/nonexistent.sock" 127.0.0.1 "$PE" </dev/null
 check "nonexistent socket: daemon unreachable (3)" [ $? -eq 3 ]
 check "nonexistent socket: says so" grep -q 'cpconnectd not reachable' "$E"
+# An empty CPCONNECT_SOCKET is unset, as for the library: the default.
+(CPCONNECT_SOCKET= run 127.0.0.1 "$PE" </dev/null)
+check "empty CPCONNECT_SOCKET: not the empty path" \
+    sh -c "! grep -q 'reachable at :' '$E'"
+if [ ! -S /run/cpconnect/cpconnect.sock ]; then
+	check "empty CPCONNECT_SOCKET: the default socket" \
+	    grep -q 'not reachable at /run/cpconnect/cpconnect.sock' "$E"
+fi
 run 10.1.2.3 80 </dev/null
 check "10.1.2.3 denied by policy (4)" [ $? -eq 4 ]
 check "denial names the reason" grep -q 'denied' "$E"
@@ -241,9 +249,9 @@ badval "cpconnect: CPCONNECT_KTLS: 'bogus' is not off, auto or require" \
 badval "cpconnect: CPCONNECT_KTLS: 'bogus' is not off, auto or require" \
     --starttls smtp 127.0.0.1 "$PE"
 unset CPCONNECT_KTLS
-CPCONNECT_KTLS=OFF run -t 127.0.0.1 "$PV" </dev/null
+(CPCONNECT_KTLS=OFF run -t 127.0.0.1 "$PV" </dev/null)
 check "CPCONNECT_KTLS=OFF (any case): exit 0" [ $? -eq 0 ]
-CPCONNECT_KTLS=bogus run 127.0.0.1 "$PE" </dev/null
+(CPCONNECT_KTLS=bogus run 127.0.0.1 "$PE" </dev/null)
 check "CPCONNECT_KTLS=bogus without TLS: not read, exit 0" [ $? -eq 0 ]
 badval "cpconnect: port: 'http' is not a port number (1 to 65535)" \
     127.0.0.1 http
