@@ -287,6 +287,19 @@ check "read timeout: not EAGAIN's text" sh -c "! grep -q 'temporarily' '$E'"
 sleep 2 | run -w 0.5 -t 127.0.0.1 "$PV"
 check "TLS read timeout: says so" grep -q 'read timed out after 0.5 s' "$E"
 
+# The page as it renders, which mandoc -Tlint does not judge: words that
+# follow Fl on its line become flags ("--starttls: -the -protocol"), and
+# a quote opened inside another runs on ("`ocsp: good, ... or `off''").
+if command -v mandoc >/dev/null; then
+	mandoc -Tascii man/cpconnect.1 | col -b >"$T_TMP/page"
+	unseen() { ! grep -E -- "$1" "$T_TMP/page"; }
+	check "cpconnect.1: no words rendered as flags" \
+	    unseen '(^| )-[a-z]{2,} -[a-z]{2,}'
+	check "cpconnect.1: no quote within a quote" unseen "\`[^']*\`"
+else
+	bad "mandoc is not installed"
+fi
+
 run -V </dev/null
 check "-V: exit 0 and version" grep -q '^cpconnect [0-9]' "$O"
 run -h </dev/null
