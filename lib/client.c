@@ -152,8 +152,9 @@ cp_client_socket_path(void)
 	pthread_mutex_lock(&path_mtx);
 	p = sock_path;
 	pthread_mutex_unlock(&path_mtx);
-	if (p == NULL && (p = getenv("CPCONNECT_SOCKET")) != NULL && *p != '\0')
-		return p;
+	/* An empty variable is as good as none. */
+	if (p == NULL && (p = getenv("CPCONNECT_SOCKET")) != NULL && *p == '\0')
+		p = NULL;
 	return p != NULL ? p : CP_DEFAULT_SOCKET;
 }
 

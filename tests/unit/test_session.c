@@ -422,6 +422,9 @@ test_long_socket_path(void)
 	if (a != -1)
 		close(a);
 	cp_client_destroy(c);
+	/* Empty is unset. */
+	setenv("CPCONNECT_SOCKET", "", 1);
+	CU_ASSERT_STRING_EQUAL(cp_client_socket_path(), CP_DEFAULT_SOCKET);
 	unsetenv("CPCONNECT_SOCKET");
 	CU_ASSERT(cp_client_set_socket_path(sock_path) == 0);
 	close(l);
