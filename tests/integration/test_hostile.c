@@ -761,9 +761,11 @@ test_warmup(void)
 
 /* ---- hostile TLS servers ---- */
 
+/* One TLS connect to a hostile server; tmo_us > 0: the client's own
+ * timeout (cp_client_set_timeout). */
 static void
-tls_case(
-    raw_fn *fn, void *arg, const char *what, struct outcome *o, int want_eof)
+tls_case_timeout(raw_fn *fn, void *arg, const char *what, struct outcome *o,
+    int want_eof, int tmo_us)
 {
 	struct hsrv h;
 	struct base b;
@@ -773,6 +775,8 @@ tls_case(
 	CU_ASSERT_FATAL(hsrv_start(&h, 1, fn, arg) == 0);
 	c = cp_client_create_ssl(
 	    "localhost", h.port, NULL, NULL, SSL_VERIFY_PEER);
+	if (tmo_us > 0)
+		cp_client_set_timeout(c, 0, tmo_us);
 	attempt(c, h.note, o, what);
 	cp_client_destroy(c);
 	/* The daemon closed its side: the server saw the end of file. */
@@ -780,6 +784,13 @@ tls_case(
 		CU_ASSERT(note_wait(h.note, 'e', 2000));
 	hsrv_stop(&h);
 	base_back(&b, what, 5000);
+}
+
+static void
+tls_case(
+    raw_fn *fn, void *arg, const char *what, struct outcome *o, int want_eof)
+{
+	tls_case_timeout(fn, arg, what, o, want_eof, 0);
 }
 
 static void
@@ -800,22 +811,12 @@ static void
 test_tls_silent_client_timeout(void)
 {
 	struct outcome o;
-	struct hsrv h;
-	struct base b;
-	cp_client *c;
 
-	base_take(&b);
-	CU_ASSERT_FATAL(hsrv_start(&h, 1, srv_silent, NULL) == 0);
-	c = cp_client_create_ssl(
-	    "localhost", h.port, NULL, NULL, SSL_VERIFY_PEER);
-	cp_client_set_timeout(c, 0, 600000);
-	attempt(c, h.note, &o, "silent server, client timeout 0.6 s");
-	cp_client_destroy(c);
-	hsrv_stop(&h);
+	tls_case_timeout(srv_silent, NULL,
+	    "silent server, client timeout 0.6 s", &o, 1, 600000);
 	CU_ASSERT_EQUAL(o.err, ETIMEDOUT);
 	CU_ASSERT(has(o.text, "TLS handshake timed out after 6"));
 	CU_ASSERT(o.ms >= 500 && o.ms < HANDSHAKE_MS - 200);
-	base_back(&b, "silent server, client timeout", 5000);
 }
 
 static void
