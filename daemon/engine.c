@@ -154,7 +154,7 @@ engine_finish(struct engine *e)
 	for (int i = 0; i < 10 && output_pending(e); i++)
 		ev_run_once(e->ev, 100);
 	while (!LIST_EMPTY(&e->sessions))
-		session_close(LIST_FIRST(&e->sessions));
+		session_free(LIST_FIRST(&e->sessions));
 	/* The last counts, so the parent's totals lose nothing. */
 	if (e->env->ctlfd != -1)
 		stats_send(e);

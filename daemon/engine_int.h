@@ -40,6 +40,8 @@ struct tlsc;
 /* Trust anchors one uid may have in the making on an engine at once (four
  * full sets, forty of a system bundle). */
 #define CA_UID_MAX_BYTES (8 * 1024 * 1024)
+/* How often a lingering session looks whether its sockets were read. */
+#define LINGER_CHECK_MS 500
 
 /* Kinds of rate-limited log lines (log_info_rl), besides the audit
  * line's outcome classes. */
@@ -108,6 +110,7 @@ struct session {
 	int hello;
 	int closing; /* flushing a final error, then close */
 	int eof;     /* no more requests: close once the last reply is out */
+	int lingering; /* closed but for sockets not yet read (session_close) */
 	struct ev_timer idle;
 	struct ev_timer resume; /* frames left in the buffer: go on */
 	LIST_HEAD(, request) reqs;
@@ -170,6 +173,7 @@ void session_flush(struct session *);
 uint32_t session_unread(struct session *);
 void sessions_unread_sync(struct engine *, const uid_t *uid);
 void session_close(struct session *);
+void session_free(struct session *); /* at once, whatever is unread */
 void session_peer(struct cp_peer *, gid_t *groups, int fd);
 const char *session_limit(struct engine *, const struct cp_peer *);
 void session_refuse(

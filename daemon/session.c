@@ -175,6 +175,13 @@ session_io(struct ev_io *io, uint32_t revents)
 	struct session *s = io->arg;
 	int was_throttled = session_throttled(s);
 
+	/* Lingering, only the end of the peer is watched: with it go the
+	 * sockets it never read. */
+	if (s->lingering) {
+		if (revents & (EPOLLHUP | EPOLLERR))
+			session_free(s);
+		return;
+	}
 	if (s->eof && (revents & (EPOLLHUP | EPOLLERR))) {
 		session_close(s); /* the peer is gone altogether */
 		return;
@@ -504,6 +511,13 @@ session_idle(struct ev_timer *t)
 {
 	struct session *s = t->arg;
 
+	if (s->lingering) {
+		if (session_unread(s) == 0)
+			session_free(s);
+		else
+			ev_timer_start(s->e->ev, &s->idle, LINGER_CHECK_MS);
+		return;
+	}
 	/* A closing session whose last reply is out: close it from the
 	 * loop, never under a caller's feet. */
 	if (s->closing == 2) {
@@ -522,8 +536,44 @@ session_idle(struct ev_timer *t)
 	session_close(s);
 }
 
+/*
+ * The end of a session.  One whose client has sockets it has not read
+ * lingers instead: everything but the socket and its counts goes, and it
+ * is freed once the client has read them or is gone.  Closed at once, the
+ * session would forget sockets the kernel still holds in flight for the
+ * engines' user, and a client could pile them up session after session.
+ */
 void
 session_close(struct session *s)
+{
+	struct request *r;
+
+	if (s->e->stopping || session_unread(s) == 0) {
+		session_free(s);
+		return;
+	}
+	while ((r = LIST_FIRST(&s->reqs)) != NULL) {
+		req_unlink(r);
+		req_free(r);
+	}
+	audit_flush(s);
+	imsgbuf_clear(&s->ib); /* the queued sockets are closed */
+	if (s->cab != NULL)
+		ca_builder_free(s->cab);
+	s->cab = NULL;
+	cab_account(s, -(int64_t)s->cab_bytes);
+	ev_timer_stop(s->e->ev, &s->resume);
+	if (ev_io_set(s->e->ev, &s->io, 0) == -1)
+		log_warn("epoll");
+	s->closing = 2;
+	s->lingering = 1;
+	ev_timer_start(s->e->ev, &s->idle, LINGER_CHECK_MS);
+	log_debug("uid %u pid %d: session ends once %u sockets are read",
+	    (unsigned)s->peer.uid, (int)s->peer.pid, (unsigned)s->unread);
+}
+
+void
+session_free(struct session *s)
 {
 	struct engine *e = s->e;
 	struct request *r;

@@ -1742,6 +1742,79 @@ test_client_unread_sockets(void)
 	base_back(&bs, "sockets never read", 5000);
 }
 
+/*
+ * The same, with the session then ended by a protocol error: it lingers
+ * with its unread sockets still counted, so a new session of the same
+ * user on that engine is refused, until the client reads them; then the
+ * lingering session ends.  Closed at once, it would forget sockets the
+ * kernel still holds, and a client could pile them up session after
+ * session.
+ */
+static void
+test_client_unread_then_error(void)
+{
+	enum { N = 40, MORE = 4 };
+	struct rawres r = {0};
+	struct abuf empty;
+	uint16_t port = 0;
+	int fd, lfd, i, more[MORE], refused = 0, served = 0;
+	uint64_t t0;
+
+	CU_ASSERT_FATAL((lfd = tlisten(AF_INET, &port)) != -1);
+	fd = raw_session();
+	CU_ASSERT_FATAL(fd != -1);
+	CU_ASSERT(send_hello(fd) == 0);
+	for (i = 0; i < N; i++) {
+		CU_ASSERT(send_connect(fd, (uint32_t)(i + 1), "127.0.0.1", port,
+		              0) == 0);
+		tmsleep(2);
+	}
+	abuf_init(&empty);
+	CU_ASSERT(send_frame(fd, 999, 0, &empty) == 0);
+	tmsleep(200);
+	/* New sessions, some on the engine of the first: refused there. */
+	for (i = 0; i < MORE; i++) {
+		struct rawres a = {.first = 1}, b = {.first = 1};
+
+		if ((more[i] = raw_session()) == -1 || send_hello(more[i]) ||
+		    send_connect(more[i], 1, "127.0.0.1", port, 0))
+			continue;
+		raw_read(more[i], 1000, &a);
+		if (a.results == 0)
+			raw_read(more[i], 1000, &b);
+		refused += a.fds + b.fds == 0 &&
+		           (has(a.text, "sockets not yet received") ||
+		               has(b.text, "sockets not yet received"));
+	}
+	printf("\n    [unread, then an error] %d of %d new sessions refused ",
+	    refused, MORE);
+	CU_ASSERT(refused >= 1 && refused < MORE);
+	/* The client reads: the lingering session ends, the others are
+	 * served again. */
+	raw_read(fd, 1500, &r);
+	show_raw("the sockets read", &r);
+	CU_ASSERT_EQUAL(r.fds, 32);
+	CU_ASSERT(r.closed);
+	t0 = tnow_ms();
+	for (i = 0; i < MORE; i++) {
+		int ok = 0;
+
+		while (!ok && more[i] != -1 && tnow_ms() - t0 < 5000) {
+			struct rawres a = {0};
+
+			if (send_connect(more[i], 2, "127.0.0.1", port, 0))
+				break;
+			raw_read(more[i], 300, &a);
+			ok = a.fds == 1;
+		}
+		served += ok;
+	}
+	CU_ASSERT_EQUAL(served, MORE);
+	close_all(more, MORE);
+	close(fd);
+	close(lfd);
+}
+
 /* Pins descriptors in flight as uid 65534 (the engines' user here) until
  * the kernel refuses more: its RLIMIT_NOFILE is the engines' (both at the
  * hard limit), so from then on theirs are refused too.  Says 'p' on nt
@@ -2437,6 +2510,8 @@ main(void)
 	    test_client_inflight_limit);
 	cu_test(s, "client: asks for sockets, never reads them",
 	    test_client_unread_sockets);
+	cu_test(s, "client: sockets unread, then a protocol error",
+	    test_client_unread_then_error);
 	cu_test(
 	    s, "engine: a hand-off the kernel refuses", test_handoff_refused);
 	cu_test(s, "client: trust anchors sent, never ended",
