@@ -61,6 +61,7 @@
 #include "notify.h"
 #include "pcred.h"
 #include "pcache.h"
+#include "resolve.h"
 #include "sandbox.h"
 #include "tls.h"
 #include "trust.h"
@@ -190,6 +191,21 @@ check_user(const struct opts *o, const struct cpconf *cf, char *err,
 	return -1;
 }
 
+/* -R is read by every engine at its start: a list they cannot use would
+ * have them all fail there, so it is tried here first (and by -n). */
+static int
+check_resolvers(const struct opts *o, char *err, size_t errsz)
+{
+	struct resolver *r;
+
+	if (o->resolvers == NULL)
+		return 0;
+	if ((r = resolver_new(NULL, o->resolvers, err, errsz)) == NULL)
+		return -1;
+	resolver_free(r);
+	return 0;
+}
+
 /* Read the trust store and the CRLs into a sealed copy for the engines;
  * tg->watch was taken before any of the files was read. */
 static int
@@ -258,6 +274,7 @@ load_conf(const struct opts *o, struct keytab **keys, struct pcred **creds,
 		r = -1;
 	if (r == 0 && (pcred_load(creds, cf, err, errsz) == -1 ||
 	                  check_user(o, cf, err, errsz) == -1 ||
+	                  check_resolvers(o, err, errsz) == -1 ||
 	                  trust_prepare(cf, tg, err, errsz) == -1)) {
 		keytab_free(*keys);
 		*keys = NULL;

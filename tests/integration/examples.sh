@@ -104,4 +104,9 @@ chmod 644 "$T_TMP/example.conf"
 "$B/cpconnectd" -n -f "$T_TMP/example.conf" >"$O" 2>&1
 check "examples/cpconnectd.conf: cpconnectd -n exits 0" [ $? -eq 0 ]
 check "examples/cpconnectd.conf: configuration OK" grep -q "configuration OK" "$O"
+# -R, which every engine reads at its start, is checked as well.
+"$B/cpconnectd" -n -R bogus -f "$T_TMP/example.conf" >"$O" 2>&1
+check "cpconnectd -n -R bogus: exit 1" [ $? -eq 1 ]
+check "cpconnectd -n -R bogus: says why" \
+    grep -q 'resolver servers "bogus"' "$O"
 finish
