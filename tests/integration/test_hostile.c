@@ -1161,7 +1161,8 @@ send_frame(int fd, uint32_t type, uint32_t id, const struct abuf *b)
 	if (b->len > sizeof(buf) - IMSG_HDR_SIZE)
 		return -1;
 	memcpy(buf, &h, sizeof(h));
-	memcpy(buf + sizeof(h), b->buf, b->len);
+	if (b->len > 0) /* an empty abuf has no buffer */
+		memcpy(buf + sizeof(h), b->buf, b->len);
 	return send_all(fd, buf, sizeof(h) + b->len);
 }
 
