@@ -1673,6 +1673,46 @@ test_client_inflight_limit(void)
 	base_back(&bs, "requests in flight", 5000);
 }
 
+/* n plain CONNECTs to port, one at a time so that each is answered
+ * before the next: the requests never pile up, only their sockets. */
+static void
+ask_sockets(int fd, int n, uint16_t port)
+{
+	int i;
+
+	for (i = 0; i < n; i++) {
+		CU_ASSERT(send_connect(fd, (uint32_t)(i + 1), "127.0.0.1", port,
+		              0) == 0);
+		tmsleep(2);
+	}
+}
+
+/* A new session, its HELLO and one plain CONNECT to port, read until the
+ * RESULT (with the HELLO or after it): the session (or -1), *got 1 when a
+ * socket came, r the RESULT's reading. */
+static int
+session_ask_one(uint16_t port, int *got, struct rawres *r)
+{
+	struct rawres hello = {.first = 1};
+	int fd;
+
+	*got = 0;
+	memset(r, 0, sizeof(*r));
+	if ((fd = raw_session()) == -1)
+		return -1;
+	if (send_hello(fd) == -1 || send_connect(fd, 1, "127.0.0.1", port, 0))
+		return fd;
+	raw_read(fd, 1000, &hello);
+	if (hello.results > 0) {
+		*r = hello;
+	} else {
+		r->first = 1;
+		raw_read(fd, 1000, r);
+	}
+	*got = r->fds == 1;
+	return fd;
+}
+
 /*
  * Sockets asked for and never read.  Each one waits in the kernel as a
  * descriptor in flight, charged to the engines' user; past that user's
@@ -1697,13 +1737,7 @@ test_client_unread_sockets(void)
 	fd = raw_session();
 	CU_ASSERT_FATAL(fd != -1);
 	CU_ASSERT(send_hello(fd) == 0);
-	/* One at a time, so that each is answered before the next: the
-	 * requests themselves never pile up, only their sockets. */
-	for (i = 0; i < N; i++) {
-		CU_ASSERT(send_connect(fd, (uint32_t)(i + 1), "127.0.0.1", port,
-		              0) == 0);
-		tmsleep(2);
-	}
+	ask_sockets(fd, N, port);
 	other_start(&o);
 	CU_ASSERT(other_wait(&o, "sockets never read"));
 	raw_read(fd, 1500, &r);
@@ -1724,17 +1758,11 @@ test_client_unread_sockets(void)
 	/* Sessions kept open after their socket was read, as the library's
 	 * pool keeps them: more of them than the share, all served. */
 	for (i = 0, served = 0; i < POOLED; i++) {
-		struct rawres hello = {.first = 1}, one = {.first = 1};
+		struct rawres one;
+		int got;
 
-		if ((pooled[i] = raw_session()) == -1 ||
-		    send_hello(pooled[i]) == -1 ||
-		    send_connect(pooled[i], 1, "127.0.0.1", port, 0) == -1)
-			continue;
-		/* The HELLO first, the RESULT with it or after it. */
-		raw_read(pooled[i], 1000, &hello);
-		if (hello.results == 0)
-			raw_read(pooled[i], 1000, &one);
-		served += hello.fds + one.fds == 1;
+		pooled[i] = session_ask_one(port, &got, &one);
+		served += got;
 	}
 	printf("%d of %d pooled sessions served ", served, POOLED);
 	CU_ASSERT_EQUAL(served, POOLED);
@@ -1765,27 +1793,17 @@ test_client_unread_then_error(void)
 	fd = raw_session();
 	CU_ASSERT_FATAL(fd != -1);
 	CU_ASSERT(send_hello(fd) == 0);
-	for (i = 0; i < N; i++) {
-		CU_ASSERT(send_connect(fd, (uint32_t)(i + 1), "127.0.0.1", port,
-		              0) == 0);
-		tmsleep(2);
-	}
+	ask_sockets(fd, N, port);
 	abuf_init(&empty);
 	CU_ASSERT(send_frame(fd, 999, 0, &empty) == 0);
 	tmsleep(200);
 	/* New sessions, some on the engine of the first: refused there. */
 	for (i = 0; i < MORE; i++) {
-		struct rawres a = {.first = 1}, b = {.first = 1};
+		struct rawres one;
+		int got;
 
-		if ((more[i] = raw_session()) == -1 || send_hello(more[i]) ||
-		    send_connect(more[i], 1, "127.0.0.1", port, 0))
-			continue;
-		raw_read(more[i], 1000, &a);
-		if (a.results == 0)
-			raw_read(more[i], 1000, &b);
-		refused += a.fds + b.fds == 0 &&
-		           (has(a.text, "sockets not yet received") ||
-		               has(b.text, "sockets not yet received"));
+		more[i] = session_ask_one(port, &got, &one);
+		refused += !got && has(one.text, "sockets not yet received");
 	}
 	printf("\n    [unread, then an error] %d of %d new sessions refused ",
 	    refused, MORE);
