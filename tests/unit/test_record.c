@@ -1117,6 +1117,7 @@ static void
 test_bad_state(void)
 {
 	struct cp_tls_state st;
+	struct tls_rec *r;
 	char err[128];
 	int sv[2];
 
@@ -1133,10 +1134,13 @@ test_bad_state(void)
 	st.rx.secretlen = 0;
 	CU_ASSERT(tls_rec_new(sv[0], &st, err, sizeof(err)) == NULL);
 	CU_ASSERT(strstr(err, "secrets") != NULL);
+	/* Keys are taken as the daemon sent them, not derived again from
+	 * the secrets: a key that is not its secret's still sets up. */
 	rfc_state(&st);
 	st.tx.key[0] ^= 1;
-	CU_ASSERT(tls_rec_new(sv[0], &st, err, sizeof(err)) == NULL);
-	CU_ASSERT(strstr(err, "do not match") != NULL);
+	r = tls_rec_new(sv[0], &st, err, sizeof(err));
+	CU_ASSERT_PTR_NOT_NULL(r);
+	tls_rec_free(r);
 	rfc_state(&st);
 	st.tx.keylen = 32;
 	CU_ASSERT(tls_rec_new(sv[0], &st, err, sizeof(err)) == NULL);
