@@ -19,9 +19,9 @@
  *   bit 3  raw mode: the next two bytes are an offset (big-endian), the
  *          rest is the daemon's byte stream; the connection's socket
  *          travels with the byte at that offset, if there is one
- *   bit 4  TLS 1.3 keys in a TLS_STATE are made to match its secrets, so
- *          that the fuzzer need not find HKDF outputs to get past
- *          tls_rec_new's check
+ *   bit 4  TLS 1.3 keys in a TLS_STATE are made to match its secrets,
+ *          as the daemon's do (the library takes the keys as sent and
+ *          derives from the secrets only at a KeyUpdate)
  * Without raw mode the rest is a list of records, see daemon_op.  A fresh
  * session has request id 1, which raw-mode inputs can rely on.
  *
