@@ -1063,7 +1063,7 @@ struct parent {
 	const struct opts *o;
 	int lfd, sfd, bound, stopping;
 	int cfd; /* control socket */
-	const char *path;
+	char path[PATH_MAX]; /* a copy: the configuration goes before we do */
 	char cpath[PATH_MAX];
 	uint64_t wd_usec, next_wd, next_status;
 	uint64_t next_watch; /* next look at the trust and key files */
@@ -1076,7 +1076,11 @@ parent_listen(struct parent *p, const struct cpconf *cf)
 {
 	mode_t mode = (mode_t)cf->g.socket_mode;
 
-	p->path = p->o->sockpath ? p->o->sockpath : cf->g.socket_path;
+	const char *path = p->o->sockpath ? p->o->sockpath : cf->g.socket_path;
+
+	if ((size_t)snprintf(p->path, sizeof(p->path), "%s", path) >=
+	    sizeof(p->path))
+		fatalx("socket path too long: %s", path);
 	/* A user's own daemon under the built-in policy serves that user:
 	 * another user's sandboxed service must not borrow its network. */
 	if (geteuid() != 0 && p->o->conffile == NULL &&
