@@ -55,6 +55,7 @@
 #include "deal.h"
 #include "engine.h"
 #include "ev.h"
+#include "keydecode.h"
 #include "keyring.h"
 #include "keytab.h"
 #include "log.h"
@@ -426,6 +427,8 @@ engine_main(const struct opts *o)
 
 	snprintf(name, sizeof(name), "engine %d", o->engine_id);
 	log_procname(name);
+	if (keydecode_init(err, sizeof(err)) == -1)
+		log_warnx("%s: certificates decode more slowly", err);
 	if ((cf = engine_conf(o, err, sizeof(err))) == NULL)
 		fatalx("%s", err);
 	memset(&env, 0, sizeof(env));

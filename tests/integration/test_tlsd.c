@@ -229,6 +229,50 @@ test_versions_ciphers(void)
 	tservers_stop();
 }
 
+/* Each key exchange group a server may insist on (a HelloRetryRequest
+ * when it is not the first one offered), with an EC and an RSA
+ * certificate: the engines' EC and RSA keys come from libcrypto's
+ * built-in methods (keydecode.c), so both kinds of key, for key exchange
+ * and for signatures, are exercised here. */
+static void
+test_groups_keys(void)
+{
+	static const struct {
+		const char *leaf, *version, *group;
+	} gc[] = {
+	    {"valid", "-tls1_3", "X25519"},
+	    {"valid", "-tls1_3", "P-256"},
+	    {"valid", "-tls1_3", "P-384"},
+	    {"valid", "-tls1_3", "P-521"},
+	    {"valid", "-tls1_2", "P-256"},
+	    {"valid-rsa", "-tls1_3", "P-256"},
+	    {"valid-rsa", "-tls1_3", "X25519"},
+	    {"valid-rsa", "-tls1_2", "P-384"},
+	    {"valid-rsa", "-tls1_2", "X25519"},
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(gc) / sizeof(gc[0]); i++) {
+		uint16_t port = s_server(
+		    gc[i].leaf, 1, gc[i].version, "-groups", gc[i].group, NULL);
+		cp_client *c;
+		int rv;
+
+		CU_ASSERT_FATAL(port != 0);
+		c = cp_client_create_ssl(
+		    "localhost", port, NULL, NULL, SSL_VERIFY_PEER);
+		rv = cp_client_connect(c);
+		CU_ASSERT_EQUAL(rv, 0);
+		if (rv != 0)
+			fprintf(stderr, "  %s %s %s: %s\n", gc[i].leaf,
+			    gc[i].version, gc[i].group, cp_client_error(c));
+		else
+			CU_ASSERT(http_get(c));
+		cp_client_destroy(c);
+	}
+	tservers_stop();
+}
+
 static void
 test_alpn_sni(void)
 {
@@ -654,6 +698,7 @@ main(void)
 	s = cu_suite("tls through cpconnectd", suite_init, suite_clean);
 	cu_test(s, "PKI cases, both verification modes", test_pki_cases);
 	cu_test(s, "versions and AEAD ciphers", test_versions_ciphers);
+	cu_test(s, "key exchange groups, EC and RSA keys", test_groups_keys);
 	cu_test(s, "ALPN and server name", test_alpn_sni);
 	cu_test(s, "cn-fallback: CN-only certificates", test_cn_fallback);
 	cu_test(s, "64 MiB each way via gnutls-serv", test_integrity_gnutls);
