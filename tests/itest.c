@@ -22,6 +22,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/pem.h>
+
 #include "cprops/client.h"
 #include "cutest.h"
 #include "itest.h"
@@ -717,6 +719,19 @@ tpath(const char *dir, const char *name)
 	i = (i + 1) % 8;
 	snprintf(buf[i], sizeof(buf[i]), "%s/%s", dir, name);
 	return buf[i];
+}
+
+X509 *
+tpki_cert(const char *dir, const char *name)
+{
+	FILE *f = fopen(tpath(dir, name), "re");
+	X509 *x;
+
+	if (f == NULL)
+		return NULL;
+	x = PEM_read_X509(f, NULL, NULL, NULL);
+	fclose(f);
+	return x;
 }
 
 uint16_t

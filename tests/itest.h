@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <openssl/types.h>
+
 struct tdaemon {
 	pid_t pid;
 	char dir[32];
@@ -97,6 +99,8 @@ int tpki_make(char *out, size_t outsz, const char *dir);
 
 /* "dir/name" in one of 8 rotating buffers, for argument lists. */
 char *tpath(const char *dir, const char *name);
+/* The first certificate in the PEM file dir/name, or NULL. */
+X509 *tpki_cert(const char *dir, const char *name);
 /*
  * openssl s_server -www on 127.0.0.1 (or [::1]) port (0: a free one) with
  * pki/<leaf>.pem and pki/<leaf>.key, pki/int.pem as the chain when

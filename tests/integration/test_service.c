@@ -649,43 +649,83 @@ term_wait(pid_t pid)
 	return -1;
 }
 
+/* A daemon run by hand in a directory of its own: its socket, its
+ * configuration and its log. */
+struct rundir {
+	char dir[64], sock[128], conf[128], log[128];
+	char bin[PATH_MAX + 16];
+};
+
+static int
+rundir_make(struct rundir *r, const char *conf_text)
+{
+	snprintf(r->dir, sizeof(r->dir), "/tmp/cpsd.XXXXXX");
+	if (mkdtemp(r->dir) == NULL)
+		return -1;
+	snprintf(r->sock, sizeof(r->sock), "%s/sock", r->dir);
+	snprintf(r->conf, sizeof(r->conf), "%s/conf", r->dir);
+	snprintf(r->log, sizeof(r->log), "%s/log", r->dir);
+	return bin_path(r->bin, sizeof(r->bin)) == 0 &&
+	               write_file(r->conf, conf_text) == 0
+	           ? 0
+	           : -1;
+}
+
+/* argv run with standard output and error to the log; the pid, and
+ * the socket there within 5 s, or -1. */
+static pid_t
+rundir_start(const struct rundir *r, char *const argv[])
+{
+	struct stat st;
+	pid_t pid;
+	int fd, i;
+
+	if ((pid = fork()) == 0) {
+		fd = open(r->log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		dup2(fd, 1);
+		dup2(fd, 2);
+		execvp(argv[0], argv);
+		_exit(127);
+	}
+	for (i = 0; pid > 0 && i < 200 && stat(r->sock, &st) == -1; i++)
+		tmsleep(25);
+	return pid > 0 && i < 200 ? pid : -1;
+}
+
+static void
+rundir_remove(const struct rundir *r)
+{
+	unlink(r->sock);
+	unlink(r->conf);
+	unlink(r->log);
+	rmdir(r->dir);
+}
+
 static void
 test_socket_activation(void)
 {
-	char dir[64], sock[128], conf[128], logp[128], bin[PATH_MAX + 16];
-	char *log;
+	struct rundir r;
 	struct outcome o;
-	pid_t pid;
 	struct stat st;
-	int fd, i;
+	char *log;
+	pid_t pid;
 
-	snprintf(dir, sizeof(dir), "/tmp/cpsa.XXXXXX");
-	CU_ASSERT_FATAL(mkdtemp(dir) != NULL);
-	snprintf(sock, sizeof(sock), "%s/sock", dir);
-	snprintf(conf, sizeof(conf), "%s/conf", dir);
-	snprintf(logp, sizeof(logp), "%s/log", dir);
-	CU_ASSERT_FATAL(bin_path(bin, sizeof(bin)) == 0);
 	CU_ASSERT_FATAL(
-	    write_file(conf, "user nobody\nengines 1\n"
-	                     "allow from any to 127.0.0.0/8\n") == 0);
-	if ((pid = fork()) == 0) {
-		fd = open(logp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-		dup2(fd, 1);
-		dup2(fd, 2);
-		execlp("systemd-socket-activate", "systemd-socket-activate",
-		    "-l", sock, bin, "-d", "-v", "-f", conf, (char *)NULL);
-		_exit(127);
+	    rundir_make(&r, "user nobody\nengines 1\n"
+	                    "allow from any to 127.0.0.0/8\n") == 0);
+	{
+		char *argv[] = {"systemd-socket-activate", "-l", r.sock, r.bin,
+		    "-d", "-v", "-f", r.conf, NULL};
+
+		pid = rundir_start(&r, argv);
 	}
 	CU_ASSERT_FATAL(pid > 0);
-	for (i = 0; i < 200 && stat(sock, &st) == -1; i++)
-		tmsleep(25);
-	CU_ASSERT_FATAL(i < 200);
 	/* Nothing runs before the first connection. */
-	log = read_log(logp);
+	log = read_log(r.log);
 	CU_ASSERT(!has(log, "listening on the socket from systemd"));
 	free(log);
 
-	cp_client_set_socket_path(sock);
+	cp_client_set_socket_path(r.sock);
 	attempt(echo_port, &o);
 	CU_ASSERT_EQUAL(o.rv, 0);
 	if (o.rv != 0)
@@ -693,19 +733,16 @@ test_socket_activation(void)
 	/* Again, on the running daemon. */
 	attempt(echo_port, &o);
 	CU_ASSERT_EQUAL(o.rv, 0);
-	log = read_log(logp);
+	log = read_log(r.log);
 	CU_ASSERT(has(log, "listening on the socket from systemd"));
 	CU_ASSERT(!has(log, "listening on /"));
 	free(log);
 	/* The daemon did not bind a socket of its own elsewhere, and the
 	 * activated one is still the one in use. */
-	CU_ASSERT(stat(sock, &st) == 0 && S_ISSOCK(st.st_mode));
+	CU_ASSERT(stat(r.sock, &st) == 0 && S_ISSOCK(st.st_mode));
 
 	CU_ASSERT(term_wait(pid) == 0);
-	unlink(sock);
-	unlink(conf);
-	unlink(logp);
-	rmdir(dir);
+	rundir_remove(&r);
 }
 
 /* The socket named in the configuration, not on the command line: the
@@ -716,51 +753,37 @@ test_socket_activation(void)
 static void
 test_socket_from_conf(void)
 {
-	char dir[64], sock[128], conf[128], logp[128], bin[PATH_MAX + 16];
-	char text[256], want[160], *log;
+	struct rundir r;
 	struct outcome o;
 	struct stat st;
+	char text[256], want[160], *log;
 	pid_t pid;
-	int fd, i;
 
-	snprintf(dir, sizeof(dir), "/tmp/cpsc.XXXXXX");
-	CU_ASSERT_FATAL(mkdtemp(dir) != NULL);
-	snprintf(sock, sizeof(sock), "%s/conf.sock", dir);
-	snprintf(conf, sizeof(conf), "%s/conf", dir);
-	snprintf(logp, sizeof(logp), "%s/log", dir);
-	CU_ASSERT_FATAL(bin_path(bin, sizeof(bin)) == 0);
+	CU_ASSERT_FATAL(rundir_make(&r, "") == 0);
 	snprintf(text, sizeof(text),
 	    "socket \"%s\"\nuser nobody\nengines 1\n"
 	    "allow from any to 127.0.0.0/8\n",
-	    sock);
-	CU_ASSERT_FATAL(write_file(conf, text) == 0);
-	if ((pid = fork()) == 0) {
-		fd = open(logp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-		dup2(fd, 1);
-		dup2(fd, 2);
-		execl(bin, bin, "-d", "-f", conf, (char *)NULL);
-		_exit(127);
+	    r.sock);
+	CU_ASSERT_FATAL(write_file(r.conf, text) == 0);
+	{
+		char *argv[] = {r.bin, "-d", "-f", r.conf, NULL};
+
+		pid = rundir_start(&r, argv);
 	}
 	CU_ASSERT_FATAL(pid > 0);
-	for (i = 0; i < 200 && stat(sock, &st) == -1; i++)
-		tmsleep(25);
-	CU_ASSERT_FATAL(i < 200);
-	cp_client_set_socket_path(sock);
+	cp_client_set_socket_path(r.sock);
 	attempt(echo_port, &o);
 	CU_ASSERT_EQUAL(o.rv, 0);
 	CU_ASSERT(term_wait(pid) == 0);
-	snprintf(want, sizeof(want), "listening on %s\n", sock);
-	log = read_log(logp);
+	snprintf(want, sizeof(want), "listening on %s\n", r.sock);
+	log = read_log(r.log);
 	CU_ASSERT(has(log, want));
 	if (!has(log, want))
 		fprintf(stderr, "log:\n%s\n", log != NULL ? log : "(none)");
 	free(log);
 	/* Removed at exit: the socket, by its own name. */
-	CU_ASSERT(stat(sock, &st) == -1 && errno == ENOENT);
-	unlink(sock);
-	unlink(conf);
-	unlink(logp);
-	rmdir(dir);
+	CU_ASSERT(stat(r.sock, &st) == -1 && errno == ENOENT);
+	rundir_remove(&r);
 }
 
 /* ---- sd_notify ---- */

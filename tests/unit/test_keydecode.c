@@ -24,26 +24,13 @@
 
 static char pki[256];
 
-static X509 *
-load(const char *name)
-{
-	FILE *f = fopen(tpath(pki, name), "re");
-	X509 *x;
-
-	if (f == NULL)
-		return NULL;
-	x = PEM_read_X509(f, NULL, NULL, NULL);
-	fclose(f);
-	return x;
-}
-
 /* A certificate of the PKI as a server sends it (DER), parsed now. */
 static X509 *
 parsed(const char *name)
 {
 	unsigned char *der = NULL;
 	const unsigned char *p;
-	X509 *x = load(name), *y = NULL;
+	X509 *x = tpki_cert(pki, name), *y = NULL;
 	int n = x != NULL ? i2d_X509(x, &der) : 0;
 
 	if (n > 0) {
@@ -139,7 +126,8 @@ test_parsed_keys(void)
 static void
 test_forged(void)
 {
-	X509 *leaf = load("valid.pem"), *inter = parsed("int.pem"), *f;
+	X509 *leaf = tpki_cert(pki, "valid.pem"), *inter = parsed("int.pem"),
+	     *f;
 	unsigned char *der = NULL;
 	const unsigned char *p;
 	int n = i2d_X509(leaf, &der);

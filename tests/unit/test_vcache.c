@@ -46,19 +46,6 @@ struct vopts {
 	time_t now;
 };
 
-static X509 *
-load(const char *name)
-{
-	FILE *f = fopen(tpath(pki, name), "re");
-	X509 *x;
-
-	if (f == NULL)
-		return NULL;
-	x = PEM_read_X509(f, NULL, NULL, NULL);
-	fclose(f);
-	return x;
-}
-
 static X509 *root;
 
 static struct vr
@@ -307,11 +294,11 @@ suite_init(void)
 	    (store2 = X509_STORE_new()) == NULL ||
 	    !X509_STORE_load_file(store, tpath(pki, "ca.pem")) ||
 	    !X509_STORE_load_file(store2, tpath(pki, "ca.pem")) ||
-	    (leaf = load("valid.pem")) == NULL ||
-	    (inter = load("int.pem")) == NULL ||
-	    (other = load("expired.pem")) == NULL ||
-	    (big = load("big.pem")) == NULL ||
-	    (root = load("root.pem")) == NULL ||
+	    (leaf = tpki_cert(pki, "valid.pem")) == NULL ||
+	    (inter = tpki_cert(pki, "int.pem")) == NULL ||
+	    (other = tpki_cert(pki, "expired.pem")) == NULL ||
+	    (big = tpki_cert(pki, "big.pem")) == NULL ||
+	    (root = tpki_cert(pki, "root.pem")) == NULL ||
 	    (sent = sk_X509_new_null()) == NULL ||
 	    (sent_ex = sk_X509_new_null()) == NULL ||
 	    (sent_big = sk_X509_new_null()) == NULL) {
