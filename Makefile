@@ -325,7 +325,8 @@ uninstall-preload:
 # make fuzz-corpus   regenerate the committed seeds (tests/fuzz/gencorpus.c)
 # The corpus runners $(B)/tests/test_fuzz_* are ordinary test programs built
 # with $(CC) (SAN=1 applies): `make check` replays the committed corpus.
-FUZZ_TARGETS = fuzz_proto fuzz_conf fuzz_record fuzz_handoff fuzz_proxy
+FUZZ_TARGETS = fuzz_proto fuzz_conf fuzz_record fuzz_handoff fuzz_proxy \
+	       fuzz_cert
 FUZZ_TIME   ?= 60
 FUZZ_CC     ?= clang
 FUZZ_FLAGS  ?=
@@ -343,6 +344,7 @@ FUZZ_OPTS_fuzz_conf    = -max_len=8192 -dict=tests/fuzz/fuzz_conf.dict
 FUZZ_OPTS_fuzz_record  = -max_len=20000
 FUZZ_OPTS_fuzz_handoff = -max_len=16384
 FUZZ_OPTS_fuzz_proxy   = -max_len=12000
+FUZZ_OPTS_fuzz_cert    = -max_len=20000
 
 # The test build's view: every header, and the record layer's test hooks
 # (tls_rec_send_raw seals the records fuzz_record sends).
@@ -366,6 +368,7 @@ $(B)/fuzz/fuzz_handoff: $(call fuzzobj,tests/fuzz/fuzz_handoff.c) \
     $(B)/fuzz/libcpconnect.a
 $(B)/fuzz/fuzz_proxy: $(call fuzzobj,tests/fuzz/fuzz_proxy.c daemon/proxy.c \
     daemon/ev.c)
+$(B)/fuzz/fuzz_cert: $(call fuzzobj,tests/fuzz/fuzz_cert.c daemon/keydecode.c)
 $(FUZZ_BINS):
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $^ $(LIB_LIBS)
 
@@ -381,6 +384,7 @@ fuzz: $(FUZZ_BINS)
 	  fuzz_conf) o="$(FUZZ_OPTS_fuzz_conf)";; \
 	  fuzz_record) o="$(FUZZ_OPTS_fuzz_record)";; \
 	  fuzz_proxy) o="$(FUZZ_OPTS_fuzz_proxy)";; \
+	  fuzz_cert) o="$(FUZZ_OPTS_fuzz_cert)";; \
 	  *) o="$(FUZZ_OPTS_fuzz_handoff)";; \
 	  esac; \
 	  $(B)/fuzz/$$t -max_total_time=$(FUZZ_TIME) -timeout=25 \
@@ -398,6 +402,7 @@ fuzz-corpus: $(B)/fuzz/gencorpus
 	$(B)/fuzz/gencorpus tests/fuzz/corpus
 	for f in tests/conf/*.conf examples/cpconnectd.conf; do \
 	  cp $$f tests/fuzz/corpus/fuzz_conf/file-$$(basename $$f); done
+	sh tests/fuzz/certseeds.sh tests/fuzz/corpus/fuzz_cert
 
 $(B)/fuzz/gencorpus: $(B)/obj/tests/fuzz/gencorpus.o $(LIBINT_A) $(PROTO_A)
 	@mkdir -p $(dir $@)
