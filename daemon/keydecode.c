@@ -6,8 +6,9 @@
  * (d2i_X509, so libssl on every Certificate message) with an
  * OSSL_DECODER chain it builds afresh from every key manager and decoder
  * of the loaded providers: 90 us per certificate here, two certificates
- * per handshake, a fifth of an engine's CPU per TLS connect.  Its own
- * built-in EC and RSA decoders (the ones of OpenSSL 1.1) take 18 and 8 us.
+ * per handshake, 46% of an engine's instructions per TLS 1.3 connect.
+ * Its own built-in EC and RSA decoders (the ones of OpenSSL 1.1) take 18
+ * and 8 us; the parsing itself is the same code on both routes.
  * libcrypto takes the built-in route for a key type when an ENGINE is
  * registered for that type's methods, so this file registers one whose
  * methods are the built-in ones: it adds no code of its own to any
@@ -17,7 +18,10 @@
  * Scope: only the engines call this, before they parse anything, so
  * every EC and RSA key in an engine (anchors, chains, client keys) is of
  * one kind.  Other key types (Ed25519, RSA-PSS keys) keep the providers.
- * The client keys (keyring.c) were built-in (legacy) keys already.
+ * The client keys (keyring.c) were built-in (legacy) keys already.  One
+ * difference to know: the built-in EC method names curves the OpenSSL way
+ * ("prime256v1"), not by their NIST aliases ("P-256"); libssl uses the
+ * former, and nothing else in an engine makes keys by name.
  *
  * OPENSSL_SUPPRESS_DEPRECATED: the ENGINE and EVP_PKEY_METHOD calls are
  * deprecated in 3.0 but part of the whole 3.x series.
