@@ -1077,9 +1077,8 @@ struct parent {
 static void
 parent_listen(struct parent *p, const struct cpconf *cf)
 {
-	mode_t mode = (mode_t)cf->g.socket_mode;
-
 	const char *path = p->o->sockpath ? p->o->sockpath : cf->g.socket_path;
+	mode_t mode = (mode_t)cf->g.socket_mode;
 
 	if ((size_t)snprintf(p->path, sizeof(p->path), "%s", path) >=
 	    sizeof(p->path))

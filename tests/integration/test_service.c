@@ -650,7 +650,8 @@ term_wait(pid_t pid)
 }
 
 /* A daemon run by hand in a directory of its own: its socket, its
- * configuration and its log. */
+ * configuration (conf_text, or NULL when the caller writes it: it may
+ * name r->sock) and its log. */
 struct rundir {
 	char dir[64], sock[128], conf[128], log[128];
 	char bin[PATH_MAX + 16];
@@ -665,10 +666,9 @@ rundir_make(struct rundir *r, const char *conf_text)
 	snprintf(r->sock, sizeof(r->sock), "%s/sock", r->dir);
 	snprintf(r->conf, sizeof(r->conf), "%s/conf", r->dir);
 	snprintf(r->log, sizeof(r->log), "%s/log", r->dir);
-	return bin_path(r->bin, sizeof(r->bin)) == 0 &&
-	               write_file(r->conf, conf_text) == 0
-	           ? 0
-	           : -1;
+	if (bin_path(r->bin, sizeof(r->bin)) == -1)
+		return -1;
+	return conf_text == NULL ? 0 : write_file(r->conf, conf_text);
 }
 
 /* argv run with standard output and error to the log; the pid, and
@@ -759,7 +759,7 @@ test_socket_from_conf(void)
 	char text[256], want[160], *log;
 	pid_t pid;
 
-	CU_ASSERT_FATAL(rundir_make(&r, "") == 0);
+	CU_ASSERT_FATAL(rundir_make(&r, NULL) == 0);
 	snprintf(text, sizeof(text),
 	    "socket \"%s\"\nuser nobody\nengines 1\n"
 	    "allow from any to 127.0.0.0/8\n",
